@@ -1,0 +1,134 @@
+//! The timer thread behind [`sleep`]: one per process, started when a sleep first waits,
+//! gone again as soon as no sleep is pending.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::sync::{thread, Condvar, Mutex};
+
+struct Timers {
+    /// Pending sleeps by (deadline, unique number).
+    wakers: BTreeMap<(Instant, u64), Waker>,
+    next_id: u64,
+    thread_running: bool,
+}
+
+static TIMERS: Mutex<Timers> = Mutex::new(Timers {
+    wakers: BTreeMap::new(),
+    next_id: 0,
+    thread_running: false,
+});
+static CHANGED: Condvar = Condvar::new();
+
+/// A future that completes after `duration`, under any executor: `pollster` inside a
+/// future job, tokio, smol... It is served by jobgraph's own timer thread.
+///
+/// Inside a future job it also ends early, with the job, when the run is cancelled.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// pollster::block_on(jobgraph::sleep(Duration::from_millis(20)));
+/// assert!(start.elapsed() >= Duration::from_millis(20));
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    Sleep {
+        deadline: Instant::now() + duration,
+        key: None,
+    }
+}
+
+/// The future returned by [`sleep`].
+#[derive(Debug)]
+pub struct Sleep {
+    deadline: Instant,
+    key: Option<(Instant, u64)>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            self.forget();
+            return Poll::Ready(());
+        }
+        let mut timers = TIMERS.lock();
+        let key = match self.key {
+            Some(key) => key,
+            None => {
+                timers.next_id += 1;
+                let key = (self.deadline, timers.next_id);
+                self.key = Some(key);
+                key
+            }
+        };
+        timers.wakers.insert(key, cx.waker().clone());
+        let earliest = timers.wakers.keys().next() == Some(&key);
+        if !timers.thread_running {
+            timers.thread_running = true;
+            if thread::Builder::new()
+                .name("jobgraph-timer".into())
+                .spawn(serve)
+                .is_err()
+            {
+                // No thread to wait for us: poll again soon rather than never.
+                timers.thread_running = false;
+                drop(timers);
+                thread::sleep(Duration::from_millis(1));
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        } else if earliest {
+            CHANGED.notify_one();
+        }
+        Poll::Pending
+    }
+}
+
+impl Sleep {
+    fn forget(&mut self) {
+        if let Some(key) = self.key.take() {
+            TIMERS.lock().wakers.remove(&key);
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.forget()
+    }
+}
+
+/// The timer thread: wakes each sleep at its deadline, exits when none is left.
+fn serve() {
+    let mut timers = TIMERS.lock();
+    loop {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        while let Some(entry) = timers.wakers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            due.push(entry.remove());
+        }
+        if !due.is_empty() {
+            drop(timers);
+            due.into_iter().for_each(Waker::wake);
+            timers = TIMERS.lock();
+            continue;
+        }
+        match timers.wakers.keys().next() {
+            Some(&(deadline, _)) => {
+                CHANGED.wait_until(&mut timers, deadline);
+            }
+            None => {
+                timers.thread_running = false;
+                return;
+            }
+        }
+    }
+}

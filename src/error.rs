@@ -1,0 +1,213 @@
+//! Errors: [`Error`], what a scheduler reports, and [`JobError`], what a job failed with.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Any error a job may return, boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a job failed: the error it returned, or the panic it raised.
+///
+/// Cheap to clone (one reference count). It keeps the job's own error, so callers can
+/// [`downcast_ref`](JobError::downcast_ref) it back to their type, and its
+/// [`source`](std::error::Error::source) chain.
+#[derive(Clone)]
+pub struct JobError(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Error {
+        type_name: &'static str,
+        error: Arc<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    Panic(Arc<str>),
+}
+
+impl JobError {
+    /// Wraps an error a job returned, remembering its type's name for reports.
+    pub fn new<E: Into<BoxError> + 'static>(error: E) -> Self {
+        let type_name = short_type_name(std::any::type_name::<E>());
+        JobError(Repr::Error {
+            type_name,
+            error: Arc::from(error.into()),
+        })
+    }
+
+    /// Builds the failure of a job that panicked, from the panic's payload.
+    pub(crate) fn from_panic(payload: Box<dyn Any + Send>) -> Self {
+        let message: Arc<str> = if let Some(s) = payload.downcast_ref::<&str>() {
+            Arc::from(*s)
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            Arc::from(s.as_str())
+        } else {
+            Arc::from("non-string panic payload")
+        };
+        JobError(Repr::Panic(message))
+    }
+
+    /// The message of the panic, when the job panicked.
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.0 {
+            Repr::Panic(message) => Some(message),
+            Repr::Error { .. } => None,
+        }
+    }
+
+    /// Whether the job panicked rather than returned an error.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.0, Repr::Panic(_))
+    }
+
+    /// The short name of the error's type (`io::Error` gives `Error`), or `panic`.
+    ///
+    /// Reports show it the way asynciojobs shows an exception's class: `Type:message`.
+    pub fn type_name(&self) -> &'static str {
+        match &self.0 {
+            Repr::Error { type_name, .. } => type_name,
+            Repr::Panic(_) => "panic",
+        }
+    }
+
+    /// The job's own error, as its concrete type, when it is one.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match &self.0 {
+            Repr::Error { error, .. } => error.downcast_ref::<E>(),
+            Repr::Panic(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Repr::Error { error, .. } => fmt::Display::fmt(error, f),
+            Repr::Panic(message) => write!(f, "panicked: {message}"),
+        }
+    }
+}
+
+impl fmt::Debug for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Repr::Error { type_name, error } => write!(f, "{type_name}({error:?})"),
+            Repr::Panic(message) => write!(f, "panic({message:?})"),
+        }
+    }
+}
+
+impl std::error::Error for JobError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.0 {
+            Repr::Error { error, .. } => error.source(),
+            Repr::Panic(_) => None,
+        }
+    }
+}
+
+/// `alloc::string::String` → `String`, `Box<dyn Error + Send + Sync>` → `Error`.
+fn short_type_name(full: &'static str) -> &'static str {
+    if full.starts_with("alloc::boxed::Box<dyn") {
+        return "Error";
+    }
+    let head = full.split('<').next().unwrap_or(full);
+    head.rsplit("::").next().unwrap_or(head)
+}
+
+/// Everything that can go wrong in building or running a scheduler.
+///
+/// Build mistakes (a cycle, a requirement outside the scheduler, ...) are found by
+/// [`Scheduler::run`](crate::Scheduler::run) before any job starts.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A job failed: the error a critical scheduler returns for its failed critical job.
+    #[error("job `{label}` failed: {source}")]
+    JobFailed {
+        /// The failed job's label.
+        label: String,
+        /// What the job returned or panicked with.
+        #[source]
+        source: JobError,
+    },
+    /// A critical scheduler ran past its timeout.
+    #[error("critical scheduler `{label}` took too long: timed out after {timeout:?}")]
+    Timeout {
+        /// The scheduler's label.
+        label: String,
+        /// Its timeout.
+        timeout: Duration,
+    },
+    /// The requirements form a cycle, so no job on it could ever start.
+    #[error("scheduler `{scheduler}` has a cycle: {} -> (back to the first); remove one of these requirements", .jobs.join(" -> "))]
+    Cycle {
+        /// The scheduler's label.
+        scheduler: String,
+        /// The labels of the jobs on the cycle, each requiring the one before it.
+        jobs: Vec<String>,
+    },
+    /// A job requires a job that is not in the same scheduler.
+    #[error("job `{job}` requires `{required}`, which is not in scheduler `{scheduler}`: add it to that scheduler, or call sanitize() to drop such requirements")]
+    MissingRequirement {
+        /// The scheduler's label.
+        scheduler: String,
+        /// The requiring job.
+        job: String,
+        /// The job it requires.
+        required: String,
+    },
+    /// A job requires a forever job, which never ends.
+    #[error("job `{job}` requires `{forever}`, a forever job, which never ends: the requirement could never be met; remove it, or make `{forever}` an ordinary job")]
+    RequiresForever {
+        /// The requiring job.
+        job: String,
+        /// The forever job it requires.
+        forever: String,
+    },
+    /// A scheduler was run a second time.
+    #[error("scheduler `{label}` has already run: jobs run once; build a new scheduler to run again")]
+    AlreadyRan {
+        /// The scheduler's label.
+        label: String,
+    },
+    /// A job was added to a second scheduler, or a scheduler into itself.
+    #[error("job `{job}` cannot be added to scheduler `{scheduler}`: {reason}")]
+    Misplaced {
+        /// The job.
+        job: String,
+        /// The scheduler it was added to.
+        scheduler: String,
+        /// Why that is refused.
+        reason: &'static str,
+    },
+    /// A job's result was asked for, but the job has no result.
+    #[error("job `{label}` has no result: it is {state}")]
+    NotDone {
+        /// The job's label.
+        label: String,
+        /// Its state: idle, scheduled, running or cancelled.
+        state: &'static str,
+    },
+    /// A job asked its context for the result of a job it does not require.
+    #[error("job `{job}` read the result of `{other}`, which it does not require: add `{other}` to its requirements")]
+    NotRequired {
+        /// The asking job.
+        job: String,
+        /// The job whose result it asked for.
+        other: String,
+    },
+    /// The operating system refused to start a worker thread, and none was running.
+    #[error("could not start a worker thread: {0}")]
+    Spawn(#[source] Arc<std::io::Error>),
+}
+
+impl Error {
+    /// The job's own failure, when this error is a failed job.
+    pub fn job_error(&self) -> Option<&JobError> {
+        match self {
+            Error::JobFailed { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

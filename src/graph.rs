@@ -1,0 +1,160 @@
+//! The dense form of a scheduler's graph: jobs by index, edges as index arrays.
+//! Freezing checks it (foreign requirements, forever requirements, cycles) in
+//! O(jobs + edges) and builds the successor lists the engine walks.
+
+use std::collections::VecDeque;
+
+use crate::error::Error;
+use crate::handle::AnyJob;
+use crate::job::FOREVER;
+use crate::sync::Ordering;
+
+/// A checked graph, ready to run.
+pub(crate) struct Frozen {
+    /// Successors of job `i`: `succ[succ_start[i]..succ_start[i + 1]]`, in insertion order.
+    pub(crate) succ_start: Vec<u32>,
+    pub(crate) succ: Vec<u32>,
+    /// Number of distinct requirements of each job.
+    pub(crate) pending: Vec<u32>,
+    /// `CRITICAL` / `FOREVER` bits of each job, as they were when frozen.
+    pub(crate) flags: Vec<u8>,
+}
+
+impl Frozen {
+    pub(crate) fn successors(&self, i: usize) -> &[u32] {
+        &self.succ[self.succ_start[i] as usize..self.succ_start[i + 1] as usize]
+    }
+}
+
+/// A job's place in scheduler `id` at `index`, as stored in `Core::place`.
+pub(crate) fn place(id: u32, index: usize) -> u64 {
+    (u64::from(id) << 32) | index as u64
+}
+
+/// Checks the jobs of scheduler `id` (labelled `label`) and builds their dense graph.
+pub(crate) fn freeze(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Error> {
+    let frozen = build(id, label, jobs)?;
+    if let Some(cycle) = find_cycle(&frozen) {
+        return Err(Error::Cycle {
+            scheduler: label.to_string(),
+            jobs: cycle.iter().map(|&i| jobs[i].text_label()).collect(),
+        });
+    }
+    Ok(frozen)
+}
+
+/// Builds the dense graph, checking requirements but not cycles.
+pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Error> {
+    let n = jobs.len();
+    let mut pending = vec![0u32; n];
+    let mut succ_count = vec![0u32; n];
+    let mut flags = Vec::with_capacity(n);
+    let mut edges: Vec<(u32, u32)> = Vec::new();
+    // seen[j] == i: job i already requires j (requiring twice is a no-op).
+    let mut seen = vec![u32::MAX; n];
+    for (i, job) in jobs.iter().enumerate() {
+        let core = job.node().core();
+        flags.push(core.flags.load(Ordering::Relaxed));
+        let meta = core.meta.lock();
+        for required in &meta.requires {
+            let found = required.node().core().place.load(Ordering::Relaxed);
+            let j = (found & u64::from(u32::MAX)) as usize;
+            if found >> 32 != u64::from(id) || j >= n || jobs[j] != *required {
+                return Err(Error::MissingRequirement {
+                    scheduler: label.to_string(),
+                    job: job.text_label(),
+                    required: required.text_label(),
+                });
+            }
+            if j == i || seen[j] == i as u32 {
+                continue;
+            }
+            seen[j] = i as u32;
+            if required.is_forever() {
+                return Err(Error::RequiresForever {
+                    job: job.text_label(),
+                    forever: required.text_label(),
+                });
+            }
+            edges.push((j as u32, i as u32));
+            pending[i] += 1;
+            succ_count[j] += 1;
+        }
+    }
+    let mut succ_start = Vec::with_capacity(n + 1);
+    let mut total = 0u32;
+    succ_start.push(0);
+    for count in &succ_count {
+        total += count;
+        succ_start.push(total);
+    }
+    let mut fill: Vec<u32> = succ_start[..n].to_vec();
+    let mut succ = vec![0u32; edges.len()];
+    for &(from, to) in &edges {
+        succ[fill[from as usize] as usize] = to;
+        fill[from as usize] += 1;
+    }
+    Ok(Frozen {
+        succ_start,
+        succ,
+        pending,
+        flags,
+    })
+}
+
+/// Kahn's algorithm: the order in which jobs can run, entry jobs in insertion order
+/// first; `Err` with the jobs left over when there is a cycle.
+pub(crate) fn kahn_order(frozen: &Frozen) -> Result<Vec<usize>, Vec<bool>> {
+    let n = frozen.pending.len();
+    let mut pending = frozen.pending.clone();
+    let mut ready: VecDeque<usize> = (0..n).filter(|&i| pending[i] == 0).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(i) = ready.pop_front() {
+        order.push(i);
+        for &s in frozen.successors(i) {
+            pending[s as usize] -= 1;
+            if pending[s as usize] == 0 {
+                ready.push_back(s as usize);
+            }
+        }
+    }
+    if order.len() == n {
+        Ok(order)
+    } else {
+        Err(pending.iter().map(|&p| p > 0).collect())
+    }
+}
+
+/// One cycle of the graph, if it has any: indices in requirement order (each job
+/// requires the one before it, the first requires the last).
+pub(crate) fn find_cycle(frozen: &Frozen) -> Option<Vec<usize>> {
+    let left_over = kahn_order(frozen).err()?;
+    // Every left-over job has a left-over requirement: walk requirements backwards from
+    // any of them until a job repeats.
+    let n = left_over.len();
+    let mut preds: Vec<Option<usize>> = vec![None; n];
+    for from in 0..n {
+        if left_over[from] {
+            for &to in frozen.successors(from) {
+                preds[to as usize].get_or_insert(from);
+            }
+        }
+    }
+    let start = left_over.iter().position(|&l| l)?;
+    let mut position = vec![usize::MAX; n];
+    let mut path = Vec::new();
+    let mut at = start;
+    while position[at] == usize::MAX {
+        position[at] = path.len();
+        path.push(at);
+        at = preds[at]?;
+    }
+    let mut cycle = path.split_off(position[at]);
+    cycle.reverse();
+    Some(cycle)
+}
+
+/// Whether job `i` is a forever job.
+pub(crate) fn is_forever(frozen: &Frozen, i: usize) -> bool {
+    frozen.flags[i] & FOREVER != 0
+}

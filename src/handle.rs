@@ -1,0 +1,498 @@
+//! Handles to jobs: the typed [`Job<T>`], the untyped [`AnyJob`], their lifecycle
+//! ([`JobState`]), and [`Jobs`], what can be added or required.
+
+use std::fmt::{self, Debug};
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::error::{Error, JobError};
+use crate::job::{Node, CRITICAL, FOREVER};
+use crate::scheduler::{SchedInner, Scheduler};
+use crate::sequence::Sequence;
+use crate::sync::Ordering;
+
+/// The values of `Core::state`.
+pub(crate) mod state {
+    pub const IDLE: u8 = 0;
+    pub const SCHEDULED: u8 = 1;
+    pub const RUNNING: u8 = 2;
+    /// A worker is storing the outcome; `DONE` or `CANCELLED` follows at once.
+    pub const RECORDING: u8 = 3;
+    pub const DONE: u8 = 4;
+    pub const CANCELLED: u8 = 5;
+    /// Still running when its run ended: reported as running, its outcome never kept.
+    pub const ABANDONED: u8 = 6;
+}
+
+/// Where a job is in its lifecycle: idle → scheduled → running → done (or cancelled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    /// Not started: its requirements are not all done yet (or it was never run).
+    Idle,
+    /// Ready, waiting for a free slot in the window.
+    Scheduled,
+    /// Running (or was still running when its run ended and gave up on it).
+    Running,
+    /// Ended: with a value, an error or a panic.
+    Done,
+    /// Stopped by its run before it ended (forever jobs, timeouts, critical failures).
+    Cancelled,
+}
+
+impl JobState {
+    /// The state's name in lower case: `idle`, `scheduled`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Idle => "idle",
+            JobState::Scheduled => "scheduled",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A job of any kind and value type: a closure or future job, a user's
+/// [`AbstractJob`](crate::AbstractJob), or a nested [`Scheduler`].
+///
+/// A handle: cloning it is cheap and every clone is the same job. Equality and hashing
+/// are by identity.
+#[derive(Clone)]
+pub struct AnyJob(pub(crate) Arc<dyn Node>);
+
+impl AnyJob {
+    pub(crate) fn node(&self) -> &dyn Node {
+        &*self.0
+    }
+
+    /// The job's label, or the label its kind makes up (`Job[f (...)]`), or `NOLABEL`.
+    pub fn text_label(&self) -> String {
+        if let Some(label) = &self.0.core().meta.lock().label {
+            return label.to_string();
+        }
+        self.0
+            .default_label()
+            .unwrap_or_else(|| "NOLABEL".to_string())
+    }
+
+    /// The label given with `label()`, if any.
+    pub fn given_label(&self) -> Option<String> {
+        self.0.core().meta.lock().label.as_deref().map(str::to_string)
+    }
+
+    /// The job's kind as listings show it: `Job`, `PrintJob`, `Scheduler`, or a user
+    /// type's name.
+    pub fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+
+    /// Extra text about the job, shown by `list(details)`.
+    pub fn details(&self) -> Option<String> {
+        self.0.details()
+    }
+
+    /// Whether a failure of this job stops its scheduler (default: true).
+    pub fn is_critical(&self) -> bool {
+        self.0.core().has_flag(CRITICAL)
+    }
+
+    /// Whether the job runs forever: never waited for, cancelled once the rest is done.
+    pub fn is_forever(&self) -> bool {
+        self.0.core().has_flag(FOREVER)
+    }
+
+    /// Where the job is in its lifecycle.
+    pub fn state(&self) -> JobState {
+        match self.0.core().state.load(Ordering::Acquire) {
+            state::IDLE => JobState::Idle,
+            state::SCHEDULED => JobState::Scheduled,
+            state::RUNNING | state::RECORDING | state::ABANDONED => JobState::Running,
+            state::DONE => JobState::Done,
+            _ => JobState::Cancelled,
+        }
+    }
+
+    /// Not started, requirements not all done.
+    pub fn is_idle(&self) -> bool {
+        self.state() == JobState::Idle
+    }
+
+    /// Ready and waiting for a slot in the window.
+    pub fn is_scheduled(&self) -> bool {
+        self.state() == JobState::Scheduled
+    }
+
+    /// Running now (or still running when its run gave up on it).
+    pub fn is_running(&self) -> bool {
+        self.state() == JobState::Running
+    }
+
+    /// Ended, with a value or a failure. A cancelled job is not done.
+    pub fn is_done(&self) -> bool {
+        self.state() == JobState::Done
+    }
+
+    /// Stopped by its run before it ended.
+    pub fn is_cancelled(&self) -> bool {
+        self.state() == JobState::Cancelled
+    }
+
+    /// The job's failure (its error, or its panic), once it failed.
+    pub fn raised_exception(&self) -> Option<JobError> {
+        self.0.error().cloned()
+    }
+
+    /// The job's value as text (its `Debug` form), once it is done without failure.
+    pub fn result_text(&self) -> Option<String> {
+        self.0.value_text()
+    }
+
+    /// The jobs this one requires, in the order they were required.
+    pub fn requirements(&self) -> Vec<AnyJob> {
+        self.0.core().meta.lock().requires.clone()
+    }
+
+    /// Adds requirements to this job: it starts only once they are all done.
+    /// A sequence stands for its last job. Requiring a job twice, or itself, is a no-op.
+    pub fn add_requires(&self, jobs: impl Jobs) -> &Self {
+        let mut required = Vec::new();
+        jobs.push_last_jobs(&mut required);
+        let mut meta = self.0.core().meta.lock();
+        for job in required {
+            if job != *self && !meta.requires.contains(&job) {
+                meta.requires.push(job);
+            }
+        }
+        drop(meta);
+        self
+    }
+
+    /// Removes requirements from this job; those it does not have are ignored.
+    pub fn remove_requires(&self, jobs: impl Jobs) -> &Self {
+        let mut removed = Vec::new();
+        jobs.push_last_jobs(&mut removed);
+        self.0
+            .core()
+            .meta
+            .lock()
+            .requires
+            .retain(|job| !removed.contains(job));
+        self
+    }
+
+    /// Changes the label.
+    pub fn set_label(&self, label: impl Into<String>) -> &Self {
+        self.0.core().meta.lock().label = Some(label.into().into_boxed_str());
+        self
+    }
+
+    /// Changes whether a failure of the job stops its scheduler.
+    pub fn set_critical(&self, critical: bool) -> &Self {
+        self.0.core().set_flag(CRITICAL, critical);
+        self
+    }
+
+    /// Changes whether the job runs forever.
+    pub fn set_forever(&self, forever: bool) -> &Self {
+        self.0.core().set_flag(FOREVER, forever);
+        self
+    }
+
+    /// The typed handle of this job, when its value has type `T`.
+    pub fn downcast<T: Send + Sync + Debug + 'static>(&self) -> Option<Job<T>> {
+        let job = Job::from_any(self.clone());
+        job.type_matches().then_some(job)
+    }
+
+    /// The scheduler, when this job is a nested scheduler.
+    pub fn as_scheduler(&self) -> Option<Scheduler> {
+        self.0
+            .clone()
+            .into_any()
+            .downcast::<SchedInner>()
+            .ok()
+            .map(Scheduler::from_inner)
+    }
+
+    pub(crate) fn ptr(&self) -> *const () {
+        Arc::as_ptr(&self.0) as *const ()
+    }
+}
+
+impl PartialEq for AnyJob {
+    fn eq(&self, other: &Self) -> bool {
+        self.ptr() == other.ptr()
+    }
+}
+
+impl Eq for AnyJob {}
+
+impl Hash for AnyJob {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.ptr().hash(state)
+    }
+}
+
+impl Debug for AnyJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<{} `{}`> ({})",
+            self.kind(),
+            self.text_label(),
+            self.state().name()
+        )
+    }
+}
+
+/// A typed handle to a job whose value has type `T`.
+///
+/// Cloning it is cheap; all clones are the same job. It dereferences to [`AnyJob`] for
+/// everything that does not depend on `T` (state, label, requirements, failure).
+///
+/// Setters take and return the handle, for building in one expression:
+/// `Job::new(f).label("b").critical(false).requires(&a)`.
+pub struct Job<T> {
+    any: AnyJob,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Job<T> {
+    fn clone(&self) -> Self {
+        Job {
+            any: self.any.clone(),
+            _value: PhantomData,
+        }
+    }
+}
+
+impl<T> Deref for Job<T> {
+    type Target = AnyJob;
+    fn deref(&self) -> &AnyJob {
+        &self.any
+    }
+}
+
+impl<T> Debug for Job<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Debug::fmt(&self.any, f)
+    }
+}
+
+impl<T: Send + Sync + Debug + 'static> Job<T> {
+    pub(crate) fn from_any(any: AnyJob) -> Self {
+        Job {
+            any,
+            _value: PhantomData,
+        }
+    }
+
+    fn type_matches(&self) -> bool {
+        self.any.0.value_type() == std::any::TypeId::of::<T>()
+    }
+
+    /// Sets the label shown in listings and graphs.
+    pub fn label(self, label: impl Into<String>) -> Self {
+        self.any.set_label(label);
+        self
+    }
+
+    /// Whether a failure of this job stops its scheduler (default: true).
+    pub fn critical(self, critical: bool) -> Self {
+        self.any.set_critical(critical);
+        self
+    }
+
+    /// Whether the job runs forever (default: false): its scheduler does not wait for
+    /// it, and cancels it once all other jobs are done.
+    pub fn forever(self, forever: bool) -> Self {
+        self.any.set_forever(forever);
+        self
+    }
+
+    /// Adds requirements: the job starts only once they are all done.
+    pub fn requires(self, jobs: impl Jobs) -> Self {
+        self.any.add_requires(jobs);
+        self
+    }
+
+    /// The job's value, once it is done without failure.
+    ///
+    /// Otherwise an error that says why: the job failed ([`Error::JobFailed`], with its
+    /// error or panic), or it has not ended ([`Error::NotDone`]).
+    pub fn result(&self) -> Result<&T, Error> {
+        if let Some(value) = self.any.0.value() {
+            if let Some(value) = value.downcast_ref::<T>() {
+                return Ok(value);
+            }
+        }
+        if let Some(error) = self.any.0.error() {
+            return Err(Error::JobFailed {
+                label: self.text_label(),
+                source: error.clone(),
+            });
+        }
+        Err(Error::NotDone {
+            label: self.text_label(),
+            state: self.state().name(),
+        })
+    }
+
+    /// The untyped handle of this job.
+    pub fn any(&self) -> AnyJob {
+        self.any.clone()
+    }
+}
+
+/// What can be added to a scheduler or required by a job: a job handle, a scheduler, a
+/// sequence, or a collection or tuple of those. `None` stands for no job.
+pub trait Jobs {
+    /// Pushes every job (a sequence pushes all of its jobs).
+    fn push_jobs(self, out: &mut Vec<AnyJob>);
+    /// Pushes the jobs to require (a sequence pushes its last job only).
+    fn push_last_jobs(self, out: &mut Vec<AnyJob>)
+    where
+        Self: Sized,
+    {
+        self.push_jobs(out)
+    }
+}
+
+impl Jobs for AnyJob {
+    fn push_jobs(self, out: &mut Vec<AnyJob>) {
+        out.push(self)
+    }
+}
+
+impl Jobs for &AnyJob {
+    fn push_jobs(self, out: &mut Vec<AnyJob>) {
+        out.push(self.clone())
+    }
+}
+
+impl<T> Jobs for Job<T> {
+    fn push_jobs(self, out: &mut Vec<AnyJob>) {
+        out.push(self.any)
+    }
+}
+
+impl<T> Jobs for &Job<T> {
+    fn push_jobs(self, out: &mut Vec<AnyJob>) {
+        out.push(self.any.clone())
+    }
+}
+
+impl Jobs for Scheduler {
+    fn push_jobs(self, out: &mut Vec<AnyJob>) {
+        out.push(self.any())
+    }
+}
+
+impl Jobs for &Scheduler {
+    fn push_jobs(self, out: &mut Vec<AnyJob>) {
+        out.push(self.any())
+    }
+}
+
+impl Jobs for &Sequence {
+    fn push_jobs(self, out: &mut Vec<AnyJob>) {
+        out.extend(self.jobs().iter().cloned())
+    }
+    fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
+        out.extend(self.jobs().last().cloned())
+    }
+}
+
+impl Jobs for Sequence {
+    fn push_jobs(self, out: &mut Vec<AnyJob>) {
+        (&self).push_jobs(out)
+    }
+    fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
+        (&self).push_last_jobs(out)
+    }
+}
+
+impl<J: Jobs> Jobs for Option<J> {
+    fn push_jobs(self, out: &mut Vec<AnyJob>) {
+        if let Some(jobs) = self {
+            jobs.push_jobs(out)
+        }
+    }
+    fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
+        if let Some(jobs) = self {
+            jobs.push_last_jobs(out)
+        }
+    }
+}
+
+impl<J: Jobs> Jobs for Vec<J> {
+    fn push_jobs(self, out: &mut Vec<AnyJob>) {
+        self.into_iter().for_each(|jobs| jobs.push_jobs(out))
+    }
+    fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
+        self.into_iter().for_each(|jobs| jobs.push_last_jobs(out))
+    }
+}
+
+impl<J: Jobs, const N: usize> Jobs for [J; N] {
+    fn push_jobs(self, out: &mut Vec<AnyJob>) {
+        self.into_iter().for_each(|jobs| jobs.push_jobs(out))
+    }
+    fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
+        self.into_iter().for_each(|jobs| jobs.push_last_jobs(out))
+    }
+}
+
+impl<'a, J> Jobs for &'a [J]
+where
+    &'a J: Jobs,
+{
+    fn push_jobs(self, out: &mut Vec<AnyJob>) {
+        self.iter().for_each(|jobs| jobs.push_jobs(out))
+    }
+    fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
+        self.iter().for_each(|jobs| jobs.push_last_jobs(out))
+    }
+}
+
+impl<'a, J> Jobs for &'a Vec<J>
+where
+    &'a J: Jobs,
+{
+    fn push_jobs(self, out: &mut Vec<AnyJob>) {
+        self.as_slice().push_jobs(out)
+    }
+    fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
+        self.as_slice().push_last_jobs(out)
+    }
+}
+
+macro_rules! tuple_jobs {
+    ($(($($name:ident),+))*) => {$(
+        impl<$($name: Jobs),+> Jobs for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn push_jobs(self, out: &mut Vec<AnyJob>) {
+                let ($($name,)+) = self;
+                $($name.push_jobs(out);)+
+            }
+            #[allow(non_snake_case)]
+            fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
+                let ($($name,)+) = self;
+                $($name.push_last_jobs(out);)+
+            }
+        }
+    )*};
+}
+
+tuple_jobs! {
+    (A)
+    (A, B)
+    (A, B, C)
+    (A, B, C, D)
+    (A, B, C, D, E)
+    (A, B, C, D, E, F)
+    (A, B, C, D, E, F, G)
+    (A, B, C, D, E, F, G, H)
+}

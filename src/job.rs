@@ -1,0 +1,652 @@
+//! What a job is: the [`AbstractJob`] trait for user-defined jobs, closure and future
+//! jobs, [`PrintJob`], and the type-erased node the engine runs.
+
+use std::any::Any;
+use std::fmt::{self, Debug};
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::sync::{Arc, OnceLock};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use crate::context::Context;
+use crate::error::{BoxError, JobError};
+use crate::handle::{state, AnyJob, Job};
+use crate::sync::{AtomicU64, AtomicU8, Mutex, Ordering};
+
+/// What a job's closure, future or [`AbstractJob::run`] may return: a plain value, or a
+/// `Result` whose error makes the job fail.
+///
+/// Implemented for `Result<T, E>` (the job's value is `T`) and for the common plain
+/// types of `std`. For a type of your own, return `Ok::<_, Infallible>(value)` or
+/// implement it with [`job_output!`](crate::job_output).
+pub trait JobOutput: Send + 'static {
+    /// The job's value when it succeeds: what its handle's `result()` gives.
+    type Value: Send + Sync + Debug + 'static;
+    /// Splits the output into the job's value or its failure.
+    fn into_result(self) -> Result<Self::Value, JobError>;
+}
+
+impl<T, E> JobOutput for Result<T, E>
+where
+    T: Send + Sync + Debug + 'static,
+    E: Into<BoxError> + Send + 'static,
+{
+    type Value = T;
+    fn into_result(self) -> Result<T, JobError> {
+        self.map_err(JobError::new)
+    }
+}
+
+/// Makes plain types usable as a job's return value (see [`JobOutput`]):
+/// `jobgraph::job_output!(MyReport, MyStats);`
+#[macro_export]
+macro_rules! job_output {
+    ($($t:ty),* $(,)?) => {$(
+        impl $crate::JobOutput for $t {
+            type Value = $t;
+            fn into_result(self) -> ::std::result::Result<$t, $crate::JobError> {
+                ::std::result::Result::Ok(self)
+            }
+        }
+    )*};
+}
+
+job_output!(
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    String,
+    &'static str,
+    Duration,
+    std::path::PathBuf,
+    std::process::ExitStatus,
+    std::process::Output,
+);
+
+macro_rules! generic_job_output {
+    ($(($($p:ident),+) $t:ty;)*) => {$(
+        impl<$($p: Send + Sync + Debug + 'static),+> JobOutput for $t {
+            type Value = $t;
+            fn into_result(self) -> Result<$t, JobError> {
+                Ok(self)
+            }
+        }
+    )*};
+}
+
+generic_job_output! {
+    (T) Vec<T>;
+    (T) Option<T>;
+    (T) Box<T>;
+    (T) Arc<T>;
+    (T) std::collections::VecDeque<T>;
+    (K, V) std::collections::HashMap<K, V>;
+    (K, V) std::collections::BTreeMap<K, V>;
+    (T) std::collections::HashSet<T>;
+    (T) std::collections::BTreeSet<T>;
+    (A, B) (A, B);
+    (A, B, C) (A, B, C);
+    (A, B, C, D) (A, B, C, D);
+}
+
+/// A job type of your own: asynciojobs' `AbstractJob`.
+///
+/// Implement `run`; the other methods have defaults. Turn a value into a schedulable
+/// job with [`Job::custom`] (or `Job::from`).
+///
+/// ```
+/// use jobgraph::{AbstractJob, Context, Job, Scheduler};
+///
+/// struct Square(u64);
+/// impl AbstractJob for Square {
+///     type Output = u64;
+///     fn run(&mut self, _ctx: &Context<'_>) -> u64 {
+///         self.0 * self.0
+///     }
+/// }
+///
+/// let job = Job::custom(Square(7));
+/// Scheduler::new().add(&job).run().unwrap();
+/// assert_eq!(*job.result().unwrap(), 49);
+/// ```
+pub trait AbstractJob: Send + 'static {
+    /// What `run` returns: a value, or a `Result` (see [`JobOutput`]).
+    type Output: JobOutput;
+
+    /// Does the job's work, on a worker thread of the scheduler. It should check
+    /// `ctx.is_cancelled()` now and then if it runs long.
+    fn run(&mut self, ctx: &Context<'_>) -> Self::Output;
+
+    /// Releases what the job holds (connections, ...); called by
+    /// [`Scheduler::shutdown`](crate::Scheduler::shutdown). Does nothing by default.
+    fn shutdown(&mut self) {}
+
+    /// The name of the job's kind, shown as `<Kind `label`>` in listings. Defaults to
+    /// the type's name.
+    fn kind(&self) -> &'static str {
+        last_segment(std::any::type_name::<Self>())
+    }
+
+    /// The label to show when none was given. `None` shows `NOLABEL`.
+    fn text_label(&self) -> Option<String> {
+        None
+    }
+
+    /// Extra text shown by `list(details)` and in the graph.
+    fn details(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A job that prints messages on one line, optionally after a banner and before a sleep
+/// (asynciojobs' `PrintJob`).
+///
+/// ```
+/// use jobgraph::{Job, PrintJob, Scheduler};
+/// use std::time::Duration;
+///
+/// let hello = Job::custom(PrintJob::new(["hello", "world"]).sleep(Duration::from_millis(10)));
+/// assert!(Scheduler::new().add(&hello).run().unwrap());
+/// ```
+#[derive(Debug, Clone)]
+pub struct PrintJob {
+    messages: Vec<String>,
+    sleep: Option<Duration>,
+    banner: Option<String>,
+}
+
+impl PrintJob {
+    /// A job that prints these messages, separated by spaces.
+    pub fn new<I>(messages: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: fmt::Display,
+    {
+        PrintJob {
+            messages: messages.into_iter().map(|m| m.to_string()).collect(),
+            sleep: None,
+            banner: None,
+        }
+    }
+
+    /// Sleeps this long after printing (cut short if the run is cancelled).
+    pub fn sleep(mut self, duration: Duration) -> Self {
+        self.sleep = Some(duration);
+        self
+    }
+
+    /// Prints this banner (and a space) before the messages.
+    pub fn banner(mut self, banner: impl Into<String>) -> Self {
+        self.banner = Some(banner.into());
+        self
+    }
+}
+
+impl AbstractJob for PrintJob {
+    type Output = ();
+
+    fn run(&mut self, ctx: &Context<'_>) {
+        let mut line = String::new();
+        if let Some(banner) = &self.banner {
+            line.push_str(banner);
+            line.push(' ');
+        }
+        line.push_str(&self.messages.join(" "));
+        println!("{line}");
+        if let Some(duration) = self.sleep {
+            println!("Sleeping for {}s", duration.as_secs_f64());
+            ctx.sleep(duration);
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "PrintJob"
+    }
+
+    fn details(&self) -> Option<String> {
+        let mut text = String::new();
+        if let Some(duration) = self.sleep {
+            text.push_str(&format!("[+ sleep {}s] ", duration.as_secs_f64()));
+        }
+        text.push_str("msg= ");
+        if let Some(first) = self.messages.first() {
+            text.push_str(first);
+        }
+        if self.messages.len() > 1 {
+            text.push_str("...");
+        }
+        Some(text)
+    }
+}
+
+/// The lifecycle and build-time data every job has, whatever its kind.
+pub(crate) struct Core {
+    /// Where the job lives: its scheduler's id (high 32 bits) and its index there
+    /// (low 32 bits); 0 while it is in no scheduler.
+    pub(crate) place: AtomicU64,
+    /// One of the `handle::state` constants.
+    pub(crate) state: AtomicU8,
+    /// `CRITICAL` and `FOREVER` bits.
+    pub(crate) flags: AtomicU8,
+    /// Label and requirements: read and written while building, read by reports.
+    pub(crate) meta: Mutex<Meta>,
+}
+
+pub(crate) const CRITICAL: u8 = 1;
+pub(crate) const FOREVER: u8 = 2;
+
+#[derive(Default)]
+pub(crate) struct Meta {
+    pub(crate) label: Option<Box<str>>,
+    pub(crate) requires: Vec<AnyJob>,
+}
+
+impl Core {
+    pub(crate) fn new(critical: bool) -> Self {
+        Core {
+            place: AtomicU64::new(0),
+            state: AtomicU8::new(state::IDLE),
+            flags: AtomicU8::new(if critical { CRITICAL } else { 0 }),
+            meta: Mutex::new(Meta::default()),
+        }
+    }
+
+    pub(crate) fn set_flag(&self, flag: u8, on: bool) {
+        if on {
+            self.flags.fetch_or(flag, Ordering::Relaxed);
+        } else {
+            self.flags.fetch_and(!flag, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn has_flag(&self, flag: u8) -> bool {
+        self.flags.load(Ordering::Relaxed) & flag != 0
+    }
+
+    /// Records how a running job ended, unless its run gave up on it (see `abandon`).
+    /// `record` stores the outcome; it runs before the new state is published.
+    pub(crate) fn commit(&self, end: u8, record: impl FnOnce()) -> bool {
+        if self
+            .state
+            .compare_exchange(
+                state::RUNNING,
+                state::RECORDING,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        record();
+        self.state.store(end, Ordering::Release);
+        true
+    }
+
+    /// Freezes a job that is still running when its run ends: it stays reported as
+    /// running, and whatever it returns later is dropped (`commit` fails).
+    pub(crate) fn abandon(&self) {
+        loop {
+            match self.state.compare_exchange(
+                state::RUNNING,
+                state::ABANDONED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                // A commit is storing its outcome: it takes nanoseconds, let it land.
+                Err(state::RECORDING) => std::thread::yield_now(),
+                _ => return,
+            }
+        }
+    }
+}
+
+/// How one execution of a job ended, as the engine sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Done,
+    Failed,
+    Cancelled,
+    /// The run had given up on the job before it returned; nothing was recorded.
+    Lost,
+}
+
+/// A job as the engine sees it, whatever its kind and value type.
+pub(crate) trait Node: Send + Sync + 'static {
+    fn core(&self) -> &Core;
+    /// Runs the job once and records its outcome.
+    fn execute(&self, ctx: &Context<'_>) -> Status;
+    fn kind(&self) -> &'static str;
+    fn default_label(&self) -> Option<String>;
+    fn details(&self) -> Option<String>;
+    /// The job's value, once it is done without failure.
+    fn value(&self) -> Option<&(dyn Any + Send + Sync)>;
+    /// The type of the job's value.
+    fn value_type(&self) -> std::any::TypeId;
+    /// The job's value as text (`Debug`), once done without failure.
+    fn value_text(&self) -> Option<String>;
+    /// The job's failure, once it failed.
+    fn error(&self) -> Option<&JobError>;
+    /// Calls the job's shutdown hook.
+    fn shutdown(&self);
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    /// The scheduler, when this job is a nested scheduler.
+    fn nested(&self) -> Option<&crate::scheduler::SchedInner> {
+        None
+    }
+}
+
+/// The body of a job: closure, future or user type.
+pub(crate) trait Body: Send + 'static {
+    type Value: Send + Sync + Debug + 'static;
+    fn run(&mut self, ctx: &Context<'_>) -> Result<Self::Value, JobError>;
+    fn shutdown(&mut self) {}
+    fn kind(&self) -> &'static str {
+        "Job"
+    }
+    fn default_label(&self) -> Option<String>;
+    fn details(&self) -> Option<String> {
+        None
+    }
+}
+
+/// One job: its lifecycle, its outcome, and its body, in one allocation.
+pub(crate) struct Cell<B: Body> {
+    core: Core,
+    outcome: OnceLock<Result<B::Value, JobError>>,
+    body: Mutex<B>,
+}
+
+impl<B: Body> Cell<B> {
+    pub(crate) fn new(body: B) -> Self {
+        Cell {
+            core: Core::new(true),
+            outcome: OnceLock::new(),
+            body: Mutex::new(body),
+        }
+    }
+}
+
+impl<B: Body> Node for Cell<B> {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn execute(&self, ctx: &Context<'_>) -> Status {
+        let result = catch_unwind(AssertUnwindSafe(|| self.body.lock().run(ctx)))
+            .unwrap_or_else(|payload| Err(JobError::from_panic(payload)));
+        if ctx.is_cancelled() {
+            return if self.core.commit(state::CANCELLED, || ()) {
+                Status::Cancelled
+            } else {
+                Status::Lost
+            };
+        }
+        let status = if result.is_ok() {
+            Status::Done
+        } else {
+            Status::Failed
+        };
+        if self.core.commit(state::DONE, || {
+            // A job executes once per run and a scheduler runs once: the cell is empty.
+            let _ = self.outcome.set(result);
+        }) {
+            status
+        } else {
+            Status::Lost
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        self.body.lock().kind()
+    }
+
+    fn default_label(&self) -> Option<String> {
+        self.body.lock().default_label()
+    }
+
+    fn details(&self) -> Option<String> {
+        self.body.lock().details()
+    }
+
+    fn value(&self) -> Option<&(dyn Any + Send + Sync)> {
+        match self.outcome.get() {
+            Some(Ok(value)) => Some(value),
+            _ => None,
+        }
+    }
+
+    fn value_type(&self) -> std::any::TypeId {
+        std::any::TypeId::of::<B::Value>()
+    }
+
+    fn value_text(&self) -> Option<String> {
+        match self.outcome.get() {
+            Some(Ok(value)) => Some(format!("{value:?}")),
+            _ => None,
+        }
+    }
+
+    fn error(&self) -> Option<&JobError> {
+        match self.outcome.get() {
+            Some(Err(error)) => Some(error),
+            _ => None,
+        }
+    }
+
+    fn shutdown(&self) {
+        // A job that panics in its hook must not take the caller down with it.
+        let _ = catch_unwind(AssertUnwindSafe(|| self.body.lock().shutdown()));
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
+/// `tour::in_out::{{closure}}` → `in_out`: the name asynciojobs shows as `Job[in_out (...)]`.
+fn last_segment(type_name: &'static str) -> &'static str {
+    let head = type_name.split('<').next().unwrap_or(type_name);
+    head.rsplit("::")
+        .filter(|s| !s.is_empty() && !s.starts_with('{'))
+        .next()
+        .unwrap_or(head)
+}
+
+fn function_label(type_name: &'static str) -> String {
+    format!("Job[{} (...)]", last_segment(type_name))
+}
+
+pub(crate) struct FnBody<F> {
+    f: Option<F>,
+    name: &'static str,
+}
+
+impl<F, R> Body for FnBody<F>
+where
+    F: FnOnce(&Context<'_>) -> R + Send + 'static,
+    R: JobOutput,
+{
+    type Value = R::Value;
+
+    fn run(&mut self, ctx: &Context<'_>) -> Result<R::Value, JobError> {
+        match self.f.take() {
+            Some(f) => f(ctx).into_result(),
+            None => Err(JobError::new("job body already consumed by an earlier run")),
+        }
+    }
+
+    fn default_label(&self) -> Option<String> {
+        Some(function_label(self.name))
+    }
+}
+
+pub(crate) struct FutureBody<Fut> {
+    future: Option<Fut>,
+    name: &'static str,
+}
+
+impl<Fut> Body for FutureBody<Fut>
+where
+    Fut: Future + Send + 'static,
+    Fut::Output: JobOutput,
+{
+    type Value = <Fut::Output as JobOutput>::Value;
+
+    fn run(&mut self, ctx: &Context<'_>) -> Result<Self::Value, JobError> {
+        let Some(future) = self.future.take() else {
+            return Err(JobError::new("job future already consumed by an earlier run"));
+        };
+        match drive(future, ctx) {
+            Some(output) => output.into_result(),
+            // Cancelled: the future is dropped; `execute` records the cancellation.
+            None => Err(JobError::new("cancelled")),
+        }
+    }
+
+    fn default_label(&self) -> Option<String> {
+        Some(function_label(self.name))
+    }
+}
+
+/// Drives a future to completion on this thread, or until the run is cancelled.
+///
+/// A first poll with a no-op waker finishes a future that is ready at once without any
+/// allocation; a future that waits is handed to `pollster`, wrapped so that each poll
+/// looks at the cancellation flag and cancellation wakes it.
+fn drive<Fut: Future>(future: Fut, ctx: &Context<'_>) -> Option<Fut::Output> {
+    let mut future = pin!(future);
+    let mut noop = std::task::Context::from_waker(Waker::noop());
+    if let Poll::Ready(output) = future.as_mut().poll(&mut noop) {
+        return Some(output);
+    }
+    pollster::block_on(Cancellable { future, ctx })
+}
+
+struct Cancellable<'a, 'c, Fut: Future> {
+    future: Pin<&'a mut Fut>,
+    ctx: &'a Context<'c>,
+}
+
+impl<Fut: Future> Future for Cancellable<'_, '_, Fut> {
+    type Output = Option<Fut::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        if self.ctx.is_cancelled() {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(output) = self.future.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        // Registered before the second look at the flag: a cancel in between wakes us.
+        self.ctx.on_cancel(cx.waker());
+        if self.ctx.is_cancelled() {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+pub(crate) struct CustomBody<J>(J);
+
+impl<J: AbstractJob> Body for CustomBody<J> {
+    type Value = <J::Output as JobOutput>::Value;
+
+    fn run(&mut self, ctx: &Context<'_>) -> Result<Self::Value, JobError> {
+        self.0.run(ctx).into_result()
+    }
+
+    fn shutdown(&mut self) {
+        self.0.shutdown()
+    }
+
+    fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+
+    fn default_label(&self) -> Option<String> {
+        self.0.text_label()
+    }
+
+    fn details(&self) -> Option<String> {
+        self.0.details()
+    }
+}
+
+impl<T: Send + Sync + Debug + 'static> Job<T> {
+    /// A job that runs a closure on a worker thread. The closure gets the job's
+    /// [`Context`] and returns a value or a `Result` (see [`JobOutput`]).
+    ///
+    /// ```
+    /// use jobgraph::{Job, Scheduler};
+    /// let answer = Job::new(|_| 6 * 7).label("answer");
+    /// Scheduler::new().add(&answer).run().unwrap();
+    /// assert_eq!(*answer.result().unwrap(), 42);
+    /// ```
+    pub fn new<F, R>(f: F) -> Self
+    where
+        F: FnOnce(&Context<'_>) -> R + Send + 'static,
+        R: JobOutput<Value = T>,
+    {
+        Job::from_body(FnBody {
+            f: Some(f),
+            name: std::any::type_name::<F>(),
+        })
+    }
+
+    /// A job that drives a future to completion on a worker thread, with `pollster`.
+    ///
+    /// The future must not need a particular async runtime's reactor: timers come from
+    /// [`sleep`](crate::sleep), channels from runtime-agnostic crates. A cancelled
+    /// future is dropped at its next pending poll.
+    pub fn future<Fut>(future: Fut) -> Self
+    where
+        Fut: Future + Send + 'static,
+        Fut::Output: JobOutput<Value = T>,
+    {
+        Job::from_body(FutureBody {
+            future: Some(future),
+            name: std::any::type_name::<Fut>(),
+        })
+    }
+
+    /// A job from a type of your own that implements [`AbstractJob`].
+    pub fn custom<J>(job: J) -> Self
+    where
+        J: AbstractJob,
+        J::Output: JobOutput<Value = T>,
+    {
+        Job::from_body(CustomBody(job))
+    }
+
+    fn from_body<B: Body<Value = T>>(body: B) -> Self {
+        let node: Arc<dyn Node> = Arc::new(Cell::new(body));
+        Job::from_any(AnyJob(node))
+    }
+}
+
+impl<J> From<J> for Job<<J::Output as JobOutput>::Value>
+where
+    J: AbstractJob,
+{
+    fn from(job: J) -> Self {
+        Job::custom(job)
+    }
+}

@@ -1,0 +1,55 @@
+//! # jobgraph
+//!
+//! Run a graph of jobs on a fixed pool of worker threads: each job starts once all the
+//! jobs it requires are done, at most *window* jobs run at once. A synchronous
+//! executor in the manner of Python's *asynciojobs*, with its semantics: critical and
+//! non-critical jobs, forever jobs, a global timeout, nested schedulers, sequences,
+//! and its listings.
+//!
+//! ```
+//! use jobgraph::{Job, Scheduler, Sequence};
+//!
+//! // Jobs are closures (or futures, or types of your own); they return a value or a Result.
+//! let fetch = Job::new(|_| vec![3, 1, 2]).label("fetch");
+//! let sort = Job::new({
+//!     let fetch = fetch.clone();
+//!     move |ctx| {
+//!         // A job reads what the jobs it requires returned, typed.
+//!         let mut data = ctx.get(&fetch)?.clone();
+//!         data.sort();
+//!         Ok::<_, jobgraph::Error>(data)
+//!     }
+//! })
+//! .label("sort")
+//! .requires(&fetch);
+//! let report = Job::new(|_| "done").label("report").critical(false);
+//!
+//! let scheduler = Scheduler::new().window(2);
+//! scheduler.add((&fetch, &sort, Sequence::new(&report)));
+//! assert_eq!(scheduler.run().unwrap(), true);
+//! assert_eq!(sort.result().unwrap(), &vec![1, 2, 3]);
+//! ```
+//!
+//! See the README for the tour of asynciojobs' examples and the design.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod context;
+mod engine;
+mod error;
+mod graph;
+mod handle;
+mod job;
+mod scheduler;
+mod sequence;
+mod sync;
+mod watch;
+
+pub use context::Context;
+pub use engine::timer::{sleep, Sleep};
+pub use error::{BoxError, Error, JobError};
+pub use handle::{AnyJob, Job, JobState, Jobs};
+pub use job::{AbstractJob, JobOutput, PrintJob};
+pub use scheduler::{Scheduler, DEFAULT_GRACE, UNLIMITED_WINDOW_WORKERS};
+pub use sequence::Sequence;
+pub use watch::Watch;

@@ -1,0 +1,662 @@
+//! [`Scheduler`]: building a graph of jobs, running it, and nesting it as a job.
+
+use std::any::{Any, TypeId};
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{mpsc, Arc, OnceLock, Weak};
+use std::task::{Wake, Waker};
+use std::time::Duration;
+
+use crate::context::Context;
+use crate::engine::{Reason, Run, Settings};
+use crate::error::{Error, JobError};
+use crate::graph::{self, place};
+use crate::handle::{state, AnyJob, JobState, Jobs};
+use crate::job::{Core, Node, Status, CRITICAL};
+use crate::sync::{thread, AtomicU32, Mutex, Ordering};
+use crate::watch::Watch;
+
+/// How many worker threads a scheduler with an unlimited window (`window(0)`, the
+/// default) starts at most: jobs beyond that many wait for a free worker.
+pub const UNLIMITED_WINDOW_WORKERS: usize = 256;
+
+/// The default bound on how long a run waits for its cancelled jobs to return.
+pub const DEFAULT_GRACE: Duration = Duration::from_millis(100);
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+/// A graph of jobs and the pool that runs it: asynciojobs' `Scheduler`.
+///
+/// Add jobs (and sequences, and other schedulers) with [`add`](Scheduler::add), then
+/// [`run`](Scheduler::run) it once. A scheduler is itself a job: add it to another one
+/// and it runs there as one job, with its own window, timeout and criticality.
+///
+/// Like jobs, a scheduler is a handle: clones are the same scheduler, and setters take
+/// and return it. It dereferences to [`AnyJob`] for its state as a nested job.
+///
+/// ```
+/// use jobgraph::{Job, Scheduler};
+/// let a = Job::new(|_| 1).label("a");
+/// let b = Job::new(|_| 2).label("b").requires(&a);
+/// let s = Scheduler::new().window(2).add((&a, &b)).clone();
+/// assert_eq!(s.run().unwrap(), true);
+/// ```
+#[derive(Clone)]
+pub struct Scheduler {
+    pub(crate) inner: Arc<SchedInner>,
+    any: AnyJob,
+}
+
+pub(crate) struct SchedInner {
+    id: u32,
+    core: Core,
+    conf: Mutex<Conf>,
+    jobs: Mutex<Arc<Vec<AnyJob>>>,
+    /// Mistakes made while adding jobs, reported by `run`.
+    problems: Mutex<Vec<Error>>,
+    parent: Mutex<Weak<SchedInner>>,
+    report: Mutex<Report>,
+    outcome: OnceLock<Result<bool, JobError>>,
+    shutdown: Mutex<Option<bool>>,
+}
+
+#[derive(Clone)]
+struct Conf {
+    window: usize,
+    timeout: Option<Duration>,
+    grace: Duration,
+    shutdown_timeout: Duration,
+    verbose: bool,
+    watch: Option<Watch>,
+}
+
+#[derive(Default)]
+struct Report {
+    ran: bool,
+    failed_critical: bool,
+    timed_out: bool,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Scheduler::new()
+    }
+}
+
+impl Scheduler {
+    /// An empty scheduler: critical, unlimited window, no timeout, label `NOLABEL`.
+    pub fn new() -> Self {
+        let inner = Arc::new(SchedInner {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            core: Core::new(true),
+            conf: Mutex::new(Conf {
+                window: 0,
+                timeout: None,
+                grace: DEFAULT_GRACE,
+                shutdown_timeout: Duration::from_secs(1),
+                verbose: false,
+                watch: None,
+            }),
+            jobs: Mutex::new(Arc::new(Vec::new())),
+            problems: Mutex::new(Vec::new()),
+            parent: Mutex::new(Weak::new()),
+            report: Mutex::new(Report::default()),
+            outcome: OnceLock::new(),
+            shutdown: Mutex::new(None),
+        });
+        let any = AnyJob(inner.clone());
+        Scheduler { inner, any }
+    }
+
+    pub(crate) fn from_inner(inner: Arc<SchedInner>) -> Self {
+        let any = AnyJob(inner.clone());
+        Scheduler { inner, any }
+    }
+
+    /// Sets the label shown in listings and errors.
+    pub fn label(self, label: impl Into<String>) -> Self {
+        self.any.set_label(label);
+        self
+    }
+
+    /// Whether the scheduler is critical (default: true). A critical scheduler's `run`
+    /// returns `Err` when it fails; a non-critical one returns `Ok(false)`. Nested, a
+    /// critical scheduler that fails stops its parent.
+    pub fn critical(self, critical: bool) -> Self {
+        self.any.set_critical(critical);
+        self
+    }
+
+    /// Whether the scheduler, nested in another, runs as a forever job.
+    pub fn forever(self, forever: bool) -> Self {
+        self.any.set_forever(forever);
+        self
+    }
+
+    /// Requirements of the scheduler as a nested job.
+    pub fn requires(self, jobs: impl Jobs) -> Self {
+        self.any.add_requires(jobs);
+        self
+    }
+
+    /// At most this many jobs run at once; `0` (the default) means no limit, up to
+    /// [`UNLIMITED_WINDOW_WORKERS`]. The run starts worker threads as jobs need them,
+    /// never more than the window.
+    pub fn window(self, window: usize) -> Self {
+        self.inner.conf.lock().window = window;
+        self
+    }
+
+    /// The run's global timeout, counted from its start, waiting included. At the
+    /// deadline nothing new starts and running jobs are cancelled.
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.inner.conf.lock().timeout = Some(timeout);
+        self
+    }
+
+    /// How long a run that ends waits for its cancelled jobs to return (default
+    /// [`DEFAULT_GRACE`]). A job still running after that is abandoned: reported as
+    /// running, whatever it returns later dropped.
+    pub fn grace(self, grace: Duration) -> Self {
+        self.inner.conf.lock().grace = grace;
+        self
+    }
+
+    /// How long [`shutdown`](Scheduler::shutdown) waits for the jobs' hooks (default 1 s).
+    pub fn shutdown_timeout(self, timeout: Duration) -> Self {
+        self.inner.conf.lock().shutdown_timeout = timeout;
+        self
+    }
+
+    /// Whether `run` prints its events.
+    pub fn verbose(self, verbose: bool) -> Self {
+        self.inner.conf.lock().verbose = verbose;
+        self
+    }
+
+    /// The watch that time-stamps verbose output.
+    pub fn watch(self, watch: Watch) -> Self {
+        self.inner.conf.lock().watch = Some(watch);
+        self
+    }
+
+    /// The window, as set.
+    pub fn window_size(&self) -> usize {
+        self.inner.conf.lock().window
+    }
+
+    /// The timeout, as set.
+    pub fn timeout_duration(&self) -> Option<Duration> {
+        self.inner.conf.lock().timeout
+    }
+
+    /// Whether `run` prints its events.
+    pub fn is_verbose(&self) -> bool {
+        self.inner.conf.lock().verbose
+    }
+
+    /// The watch, as set.
+    pub fn get_watch(&self) -> Option<Watch> {
+        self.inner.conf.lock().watch.clone()
+    }
+
+    /// Adds jobs: a job, a scheduler, a sequence (all its jobs), or a collection or
+    /// tuple of those. Adding a job that is already here does nothing.
+    ///
+    /// A job belongs to one scheduler: adding it to a second one, or a scheduler to
+    /// itself, is refused, and [`run`](Scheduler::run) reports it before anything starts.
+    pub fn add(&self, jobs: impl Jobs) -> &Self {
+        let mut added = Vec::new();
+        jobs.push_jobs(&mut added);
+        let mut list = self.inner.jobs.lock();
+        let list = Arc::make_mut(&mut list);
+        for job in added {
+            if let Err(reason) = self.adopt(&job, list.len()) {
+                self.inner.problems.lock().push(Error::Misplaced {
+                    job: job.text_label(),
+                    scheduler: self.text_label(),
+                    reason,
+                });
+                continue;
+            }
+            if job.node().core().place.load(Ordering::Relaxed) == place(self.inner.id, list.len()) {
+                list.push(job);
+            }
+        }
+        self
+    }
+
+    /// asynciojobs' name for [`add`](Scheduler::add) with several jobs.
+    pub fn update(&self, jobs: impl Jobs) -> &Self {
+        self.add(jobs)
+    }
+
+    /// Takes `job` in at `index`; `Ok` also when it is already here (then it is not
+    /// to be pushed again: its place says so).
+    fn adopt(&self, job: &AnyJob, index: usize) -> Result<(), &'static str> {
+        let core = job.node().core();
+        let here = place(self.inner.id, index);
+        if let Err(found) = core
+            .place
+            .compare_exchange(0, here, Ordering::AcqRel, Ordering::Acquire)
+        {
+            return if found >> 32 == u64::from(self.inner.id) {
+                Ok(())
+            } else {
+                Err("it already belongs to another scheduler, and a job belongs to one scheduler only")
+            };
+        }
+        if let Some(nested) = job.node().nested() {
+            let mut ancestor = Some(self.inner.clone());
+            while let Some(a) = ancestor {
+                if std::ptr::eq(&*a, nested) {
+                    core.place.store(0, Ordering::Release);
+                    return Err("a scheduler cannot contain itself");
+                }
+                ancestor = a.parent.lock().upgrade();
+            }
+            *nested.parent.lock() = Arc::downgrade(&self.inner);
+        }
+        Ok(())
+    }
+
+    /// Removes jobs (those not here are ignored).
+    pub fn remove(&self, jobs: impl Jobs) -> &Self {
+        let mut removed = Vec::new();
+        jobs.push_jobs(&mut removed);
+        let removed: HashSet<AnyJob> = removed.into_iter().collect();
+        let mut list = self.inner.jobs.lock();
+        let list = Arc::make_mut(&mut list);
+        list.retain(|job| {
+            if !removed.contains(job) {
+                return true;
+            }
+            job.node().core().place.store(0, Ordering::Release);
+            if let Some(nested) = job.node().nested() {
+                *nested.parent.lock() = Weak::new();
+            }
+            false
+        });
+        for (i, job) in list.iter().enumerate() {
+            job.node()
+                .core()
+                .place
+                .store(place(self.inner.id, i), Ordering::Release);
+        }
+        self
+    }
+
+    /// How many jobs were added (a nested scheduler counts as one).
+    pub fn len(&self) -> usize {
+        self.inner.jobs.lock().len()
+    }
+
+    /// Whether no job was added.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The jobs, in the order they were added.
+    pub fn jobs(&self) -> Vec<AnyJob> {
+        self.inner.jobs.lock().to_vec()
+    }
+
+    /// The scheduler as a job, untyped.
+    pub fn any(&self) -> AnyJob {
+        self.any.clone()
+    }
+
+    /// Runs every job, each once all its requirements are done, at most `window` at a
+    /// time; blocks until the end.
+    ///
+    /// `Ok(true)` when every non-forever job completed within the timeout and no
+    /// critical job failed. Otherwise a non-critical scheduler returns `Ok(false)`, and
+    /// a critical one `Err`: [`Error::Timeout`], or the failed critical job's own error
+    /// (the first in insertion order, looking inside nested schedulers).
+    ///
+    /// Mistakes in the graph (a cycle, a requirement outside the scheduler or on a
+    /// forever job, a second run, ...) are reported before anything starts.
+    pub fn run(&self) -> Result<bool, Error> {
+        let jobs = self.inner.prepare()?;
+        self.inner.run_prepared(jobs, None)
+    }
+
+    /// Whether the last run stopped because a critical job failed.
+    pub fn failed_critical(&self) -> bool {
+        self.inner.report.lock().failed_critical
+    }
+
+    /// The timeout, when the last run ran past it.
+    pub fn failed_time_out(&self) -> Option<Duration> {
+        if self.inner.report.lock().timed_out {
+            self.timeout_duration()
+        } else {
+            None
+        }
+    }
+
+    /// Why the run ended, as asynciojobs says it: `FINE`, `TIMED OUT after 0.25s`, or
+    /// `a CRITICAL job has raised an exception`.
+    pub fn why(&self) -> String {
+        if let Some(timeout) = self.failed_time_out() {
+            format!("TIMED OUT after {}s", timeout.as_secs_f64())
+        } else if self.failed_critical() {
+            "a CRITICAL job has raised an exception".to_string()
+        } else {
+            "FINE".to_string()
+        }
+    }
+
+    /// Counts of jobs as `3D + 1R + 0I = 4`: done, started but not done, not started.
+    pub fn stats(&self) -> String {
+        let (done, ongoing, idle) = self.counts();
+        format!("{done}D + {ongoing}R + {idle}I = {}", done + ongoing + idle)
+    }
+
+    fn counts(&self) -> (usize, usize, usize) {
+        let (mut done, mut ongoing, mut idle) = (0, 0, 0);
+        for job in self.inner.jobs.lock().iter() {
+            match job.state() {
+                JobState::Done => done += 1,
+                JobState::Running | JobState::Cancelled => ongoing += 1,
+                JobState::Idle | JobState::Scheduled => idle += 1,
+            }
+        }
+        (done, ongoing, idle)
+    }
+
+    /// Whether the graph is free of cycles and of requirements on jobs that are not in
+    /// it, here and in nested schedulers.
+    pub fn check_cycles(&self) -> bool {
+        self.inner.validate().is_ok()
+    }
+
+    /// One cycle of the graph, when it has one: jobs each requiring the one before it
+    /// (the first requires the last).
+    pub fn find_cycle(&self) -> Option<Vec<AnyJob>> {
+        let jobs = self.jobs();
+        let built = graph::build(self.inner.id, &self.inner.label(), &jobs).ok()?;
+        let cycle = graph::find_cycle(&built)?;
+        Some(cycle.into_iter().map(|i| jobs[i].clone()).collect())
+    }
+
+    /// Drops requirements on jobs that are not in this scheduler, here and in nested
+    /// schedulers. True when nothing had to change.
+    pub fn sanitize(&self) -> bool {
+        let jobs = self.jobs();
+        let mut unchanged = true;
+        for job in &jobs {
+            let mut meta = job.node().core().meta.lock();
+            let before = meta.requires.len();
+            meta.requires.retain(|required| {
+                let found = required.node().core().place.load(Ordering::Relaxed);
+                found >> 32 == u64::from(self.inner.id)
+            });
+            unchanged &= meta.requires.len() == before;
+            drop(meta);
+            if let Some(nested) = job.as_scheduler() {
+                unchanged &= nested.sanitize();
+            }
+        }
+        unchanged
+    }
+
+    /// Calls every job's shutdown hook, in nested schedulers too, on a helper thread;
+    /// waits for them at most the shutdown timeout. True when all returned in time.
+    /// Hooks run once: later calls return the first answer.
+    pub fn shutdown(&self) -> bool {
+        let mut done = self.inner.shutdown.lock();
+        if let Some(answer) = *done {
+            return answer;
+        }
+        let timeout = self.inner.conf.lock().shutdown_timeout;
+        let (sender, receiver) = mpsc::channel();
+        let inner = self.inner.clone();
+        let spawned = thread::Builder::new()
+            .name("jobgraph shutdown".into())
+            .spawn(move || {
+                inner.shutdown_jobs();
+                let _ = sender.send(());
+            });
+        let answer = spawned.is_ok() && receiver.recv_timeout(timeout).is_ok();
+        *done = Some(answer);
+        answer
+    }
+
+    /// The scheduler's outcome as a nested job: its `run` result, once it ran nested.
+    pub fn result(&self) -> Result<bool, Error> {
+        match self.inner.outcome.get() {
+            Some(Ok(value)) => Ok(*value),
+            Some(Err(error)) => Err(Error::JobFailed {
+                label: self.text_label(),
+                source: error.clone(),
+            }),
+            None => Err(Error::NotDone {
+                label: self.text_label(),
+                state: self.state().name(),
+            }),
+        }
+    }
+}
+
+impl std::ops::Deref for Scheduler {
+    type Target = AnyJob;
+    fn deref(&self) -> &AnyJob {
+        &self.any
+    }
+}
+
+impl fmt::Display for Scheduler {
+    /// `Scheduler with 0 done + 0 ongoing + 3 idle = 3 job(s)`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (done, ongoing, idle) = self.counts();
+        write!(
+            f,
+            "Scheduler with {done} done + {ongoing} ongoing + {idle} idle = {} job(s)",
+            done + ongoing + idle
+        )
+    }
+}
+
+impl fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl SchedInner {
+    fn label(&self) -> String {
+        self.core
+            .meta
+            .lock()
+            .label
+            .as_deref()
+            .unwrap_or("NOLABEL")
+            .to_string()
+    }
+
+    /// Checks this scheduler and those nested in it, without running anything.
+    fn validate(&self) -> Result<(), Error> {
+        if let Some(problem) = self.problems.lock().first() {
+            return Err(problem.clone());
+        }
+        if self.report.lock().ran {
+            return Err(Error::AlreadyRan {
+                label: self.label(),
+            });
+        }
+        let jobs = self.jobs.lock().clone();
+        graph::freeze(self.id, &self.label(), &jobs)?;
+        for job in jobs.iter() {
+            if let Some(nested) = job.node().nested() {
+                nested.validate()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates the whole tree, then marks this scheduler as run.
+    fn prepare(&self) -> Result<Arc<Vec<AnyJob>>, Error> {
+        self.validate()?;
+        let mut report = self.report.lock();
+        if report.ran {
+            return Err(Error::AlreadyRan {
+                label: self.label(),
+            });
+        }
+        report.ran = true;
+        Ok(self.jobs.lock().clone())
+    }
+
+    fn run_prepared(&self, jobs: Arc<Vec<AnyJob>>, parent: Option<&Context<'_>>) -> Result<bool, Error> {
+        let label = self.label();
+        let frozen = graph::freeze(self.id, &label, &jobs)?;
+        let conf = self.conf.lock().clone();
+        let settings = Settings {
+            max_workers: if conf.window == 0 {
+                UNLIMITED_WINDOW_WORKERS
+            } else {
+                conf.window
+            },
+            timeout: conf.timeout,
+            grace: conf.grace,
+            label: label.clone(),
+        };
+        let run = Run::new(jobs.clone(), frozen, &settings);
+        if let Some(ctx) = parent {
+            ctx.on_cancel(&Waker::from(Arc::new(CancelNested(Arc::downgrade(&run)))));
+        }
+        let ending = run
+            .execute(&settings)
+            .map_err(|error| Error::Spawn(Arc::new(error)))?;
+        let mut report = self.report.lock();
+        let critical = self.core.has_flag(CRITICAL);
+        match ending {
+            Reason::Finished | Reason::Cancelled => Ok(ending == Reason::Finished),
+            Reason::Timeout => {
+                report.timed_out = true;
+                match (critical, conf.timeout) {
+                    (true, Some(timeout)) => Err(Error::Timeout { label, timeout }),
+                    _ => Ok(false),
+                }
+            }
+            Reason::Critical => {
+                report.failed_critical = true;
+                if !critical {
+                    return Ok(false);
+                }
+                for job in jobs.iter().filter(|job| job.is_critical()) {
+                    if let Some(error) = job.raised_exception() {
+                        return Err(match error.downcast_ref::<Error>() {
+                            Some(inner) => inner.clone(),
+                            None => Error::JobFailed {
+                                label: job.text_label(),
+                                source: error,
+                            },
+                        });
+                    }
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    fn shutdown_jobs(&self) {
+        let jobs = self.jobs.lock().clone();
+        for job in jobs.iter() {
+            job.node().shutdown();
+        }
+    }
+}
+
+/// Cancels a nested run when its parent run cancels the nested scheduler's job.
+struct CancelNested(Weak<Run>);
+
+impl Wake for CancelNested {
+    fn wake(self: Arc<Self>) {
+        if let Some(run) = self.0.upgrade() {
+            run.finish(Reason::Cancelled);
+        }
+    }
+}
+
+impl Node for SchedInner {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn execute(&self, ctx: &Context<'_>) -> Status {
+        let result = self
+            .prepare()
+            .and_then(|jobs| self.run_prepared(jobs, Some(ctx)));
+        if ctx.is_cancelled() {
+            return if self.core.commit(state::CANCELLED, || ()) {
+                Status::Cancelled
+            } else {
+                Status::Lost
+            };
+        }
+        let status = if result.is_ok() {
+            Status::Done
+        } else {
+            Status::Failed
+        };
+        let committed = self.core.commit(state::DONE, || {
+            let _ = self.outcome.set(result.map_err(JobError::new));
+        });
+        if committed {
+            status
+        } else {
+            Status::Lost
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "Scheduler"
+    }
+
+    fn default_label(&self) -> Option<String> {
+        None
+    }
+
+    fn details(&self) -> Option<String> {
+        None
+    }
+
+    fn value(&self) -> Option<&(dyn Any + Send + Sync)> {
+        match self.outcome.get() {
+            Some(Ok(value)) => Some(value),
+            _ => None,
+        }
+    }
+
+    fn value_type(&self) -> TypeId {
+        TypeId::of::<bool>()
+    }
+
+    fn value_text(&self) -> Option<String> {
+        match self.outcome.get() {
+            Some(Ok(value)) => Some(value.to_string()),
+            _ => None,
+        }
+    }
+
+    fn error(&self) -> Option<&JobError> {
+        match self.outcome.get() {
+            Some(Err(error)) => Some(error),
+            _ => None,
+        }
+    }
+
+    fn shutdown(&self) {
+        self.shutdown_jobs()
+    }
+
+    fn nested(&self) -> Option<&SchedInner> {
+        Some(self)
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
