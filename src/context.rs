@@ -58,7 +58,10 @@ impl<'a> Context<'a> {
     ///
     /// Fails with [`Error::NotRequired`] for a job it does not require (its result
     /// might not exist yet), and like [`Job::result`] if that job failed.
-    pub fn get<'j, T: Send + Sync + Debug + 'static>(&self, job: &'j Job<T>) -> Result<&'j T, Error> {
+    pub fn get<'j, T: Send + Sync + Debug + 'static>(
+        &self,
+        job: &'j Job<T>,
+    ) -> Result<&'j T, Error> {
         let required = self
             .job
             .node()

@@ -166,7 +166,9 @@ pub enum Error {
         forever: String,
     },
     /// A scheduler was run a second time.
-    #[error("scheduler `{label}` has already run: jobs run once; build a new scheduler to run again")]
+    #[error(
+        "scheduler `{label}` has already run: jobs run once; build a new scheduler to run again"
+    )]
     AlreadyRan {
         /// The scheduler's label.
         label: String,

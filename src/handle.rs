@@ -79,7 +79,13 @@ impl AnyJob {
 
     /// The label given with `label()`, if any.
     pub fn given_label(&self) -> Option<String> {
-        self.0.core().meta.lock().label.as_deref().map(str::to_string)
+        self.0
+            .core()
+            .meta
+            .lock()
+            .label
+            .as_deref()
+            .map(str::to_string)
     }
 
     /// The job's kind as listings show it: `Job`, `PrintJob`, `Scheduler`, or a user

@@ -511,7 +511,9 @@ where
 
     fn run(&mut self, ctx: &Context<'_>) -> Result<Self::Value, JobError> {
         let Some(future) = self.future.take() else {
-            return Err(JobError::new("job future already consumed by an earlier run"));
+            return Err(JobError::new(
+                "job future already consumed by an earlier run",
+            ));
         };
         match drive(future, ctx) {
             Some(output) => output.into_result(),

@@ -48,33 +48,33 @@ pub struct Scheduler {
 }
 
 pub(crate) struct SchedInner {
-    id: u32,
-    core: Core,
-    conf: Mutex<Conf>,
-    jobs: Mutex<Arc<Vec<AnyJob>>>,
+    pub(crate) id: u32,
+    pub(crate) core: Core,
+    pub(crate) conf: Mutex<Conf>,
+    pub(crate) jobs: Mutex<Arc<Vec<AnyJob>>>,
     /// Mistakes made while adding jobs, reported by `run`.
-    problems: Mutex<Vec<Error>>,
-    parent: Mutex<Weak<SchedInner>>,
-    report: Mutex<Report>,
-    outcome: OnceLock<Result<bool, JobError>>,
+    pub(crate) problems: Mutex<Vec<Error>>,
+    pub(crate) parent: Mutex<Weak<SchedInner>>,
+    pub(crate) report: Mutex<Report>,
+    pub(crate) outcome: OnceLock<Result<bool, JobError>>,
     shutdown: Mutex<Option<bool>>,
 }
 
 #[derive(Clone)]
-struct Conf {
-    window: usize,
-    timeout: Option<Duration>,
-    grace: Duration,
-    shutdown_timeout: Duration,
-    verbose: bool,
-    watch: Option<Watch>,
+pub(crate) struct Conf {
+    pub(crate) window: usize,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) grace: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) verbose: bool,
+    pub(crate) watch: Option<Watch>,
 }
 
 #[derive(Default)]
-struct Report {
-    ran: bool,
-    failed_critical: bool,
-    timed_out: bool,
+pub(crate) struct Report {
+    pub(crate) ran: bool,
+    pub(crate) failed_critical: bool,
+    pub(crate) timed_out: bool,
 }
 
 impl Default for Scheduler {
@@ -236,9 +236,9 @@ impl Scheduler {
     fn adopt(&self, job: &AnyJob, index: usize) -> Result<(), &'static str> {
         let core = job.node().core();
         let here = place(self.inner.id, index);
-        if let Err(found) = core
-            .place
-            .compare_exchange(0, here, Ordering::AcqRel, Ordering::Acquire)
+        if let Err(found) =
+            core.place
+                .compare_exchange(0, here, Ordering::AcqRel, Ordering::Acquire)
         {
             return if found >> 32 == u64::from(self.inner.id) {
                 Ok(())
@@ -465,7 +465,7 @@ impl fmt::Debug for Scheduler {
 }
 
 impl SchedInner {
-    fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         self.core
             .meta
             .lock()
@@ -508,7 +508,11 @@ impl SchedInner {
         Ok(self.jobs.lock().clone())
     }
 
-    fn run_prepared(&self, jobs: Arc<Vec<AnyJob>>, parent: Option<&Context<'_>>) -> Result<bool, Error> {
+    fn run_prepared(
+        &self,
+        jobs: Arc<Vec<AnyJob>>,
+        parent: Option<&Context<'_>>,
+    ) -> Result<bool, Error> {
         let label = self.label();
         let frozen = graph::freeze(self.id, &label, &jobs)?;
         let conf = self.conf.lock().clone();

@@ -2,5 +2,7 @@
 //! so that the run protocol has one place to swap in a model checker's primitives.
 
 pub(crate) use parking_lot::{Condvar, Mutex};
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 pub(crate) use std::thread;

@@ -145,10 +145,7 @@ impl Run {
 
     /// Runs the graph to its end on worker threads; the calling thread coordinates.
     /// `Err` when not a single worker thread could be started.
-    pub(crate) fn execute(
-        self: &Arc<Self>,
-        settings: &Settings,
-    ) -> Result<Reason, std::io::Error> {
+    pub(crate) fn execute(self: &Arc<Self>, settings: &Settings) -> Result<Reason, std::io::Error> {
         let start = Instant::now();
         if self.remaining.load(Ordering::Relaxed) == 0 {
             // Nothing to wait for: forever jobs alone are not started.
@@ -184,7 +181,8 @@ impl Run {
         while end.reason.is_none() {
             match deadline {
                 Some(deadline) => {
-                    if self.ended.wait_until(&mut end, deadline).timed_out() && end.reason.is_none() {
+                    if self.ended.wait_until(&mut end, deadline).timed_out() && end.reason.is_none()
+                    {
                         drop(end);
                         self.finish(Reason::Timeout);
                         end = self.end.lock();
