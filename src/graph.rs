@@ -133,11 +133,10 @@ pub(crate) fn find_cycle(frozen: &Frozen) -> Option<Vec<usize>> {
     // any of them until a job repeats.
     let n = left_over.len();
     let mut preds: Vec<Option<usize>> = vec![None; n];
-    for from in 0..n {
-        if left_over[from] {
-            for &to in frozen.successors(from) {
-                preds[to as usize].get_or_insert(from);
-            }
+    let stuck = left_over.iter().enumerate().filter(|&(_, &l)| l);
+    for (from, _) in stuck {
+        for &to in frozen.successors(from) {
+            preds[to as usize].get_or_insert(from);
         }
     }
     let start = left_over.iter().position(|&l| l)?;

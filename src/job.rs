@@ -464,8 +464,7 @@ impl<B: Body> Node for Cell<B> {
 fn last_segment(type_name: &'static str) -> &'static str {
     let head = type_name.split('<').next().unwrap_or(type_name);
     head.rsplit("::")
-        .filter(|s| !s.is_empty() && !s.starts_with('{'))
-        .next()
+        .find(|s| !s.is_empty() && !s.starts_with('{'))
         .unwrap_or(head)
 }
 
