@@ -85,6 +85,16 @@ impl<'a> Context<'a> {
         self.job
     }
 
+    /// This job's future returned `Pending` without a timer armed (stall detection).
+    pub(crate) fn future_parked(&self) {
+        self.run.future_parked()
+    }
+
+    /// This job's parked future is polled again.
+    pub(crate) fn future_unparked(&self) {
+        self.run.future_unparked()
+    }
+
     /// Asks the run to wake `waker` when it cancels this job.
     pub(crate) fn on_cancel(&self, waker: &Waker) {
         self.registered.store(true, Ordering::Relaxed);

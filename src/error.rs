@@ -199,6 +199,50 @@ pub enum Error {
         /// The job whose result it asked for.
         other: String,
     },
+    /// A job was named that is not in the scheduler.
+    #[error("job `{job}` is not in scheduler `{scheduler}`")]
+    NotInScheduler {
+        /// The job.
+        job: String,
+        /// The scheduler.
+        scheduler: String,
+    },
+    /// Graphviz's `dot` program, needed for PNG and SVG pictures, is not installed.
+    #[error("cannot make `{path}`: Graphviz's `dot` program is not on the PATH; install Graphviz (`apt-get install graphviz`, `brew install graphviz`, or see https://graphviz.org/download/), or write the DOT text with export_as_dotfile() and convert it elsewhere")]
+    GraphvizMissing {
+        /// The picture that could not be made.
+        path: String,
+    },
+    /// Graphviz's `dot` ran but did not make the picture.
+    #[error("Graphviz's `dot` failed to make `{path}`: {message}")]
+    Graphviz {
+        /// The picture that could not be made.
+        path: String,
+        /// What `dot` said.
+        message: String,
+    },
+    /// A file could not be written.
+    #[error("could not write `{path}`: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// A critical scheduler's run stalled: every running job was a future waiting for
+    /// something no job could provide, and no other job could start.
+    #[error("scheduler `{label}` stalled: its running job(s) {} are futures waiting for something no job of the run can provide, while {ready} ready job(s) cannot start; nothing moved for {timeout:?}. A future job that awaits another job of the same run needs that job running at the same time: widen the window, or make it a requirement; see Scheduler::stall_timeout", .running.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", "))]
+    Stalled {
+        /// The scheduler's label.
+        label: String,
+        /// Its stall timeout.
+        timeout: Duration,
+        /// The labels of the jobs that were running (parked futures).
+        running: Vec<String>,
+        /// How many jobs were ready, waiting for a slot.
+        ready: usize,
+    },
     /// The operating system refused to start a worker thread, and none was running.
     #[error("could not start a worker thread: {0}")]
     Spawn(#[source] Arc<std::io::Error>),

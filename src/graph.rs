@@ -60,6 +60,9 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
             let found = required.node().core().place.load(Ordering::Relaxed);
             let j = (found & u64::from(u32::MAX)) as usize;
             if found >> 32 != u64::from(id) || j >= n || jobs[j] != *required {
+                // Labels take the jobs' locks: build the error after releasing this one.
+                let required = required.clone();
+                drop(meta);
                 return Err(Error::MissingRequirement {
                     scheduler: label.to_string(),
                     job: job.text_label(),
@@ -71,6 +74,8 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
             }
             seen[j] = i as u32;
             if required.is_forever() {
+                let required = required.clone();
+                drop(meta);
                 return Err(Error::RequiresForever {
                     job: job.text_label(),
                     forever: required.text_label(),

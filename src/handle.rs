@@ -366,6 +366,11 @@ pub trait Jobs {
     }
 }
 
+/// No job: `keep_only_between((), &end, ...)`.
+impl Jobs for () {
+    fn push_jobs(self, _out: &mut Vec<AnyJob>) {}
+}
+
 impl Jobs for AnyJob {
     fn push_jobs(self, out: &mut Vec<AnyJob>) {
         out.push(self)

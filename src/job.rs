@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::fmt::{self, Debug};
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::sync::{Arc, OnceLock};
@@ -257,6 +258,21 @@ pub(crate) struct Meta {
     pub(crate) requires: Vec<AnyJob>,
 }
 
+impl Drop for Meta {
+    /// Drops chains of requirements without recursion: when this is the last handle
+    /// to a job it requires, that job's own requirements are taken over first, so a
+    /// million-job chain is freed in a loop rather than a million nested drops.
+    fn drop(&mut self) {
+        let mut pending = std::mem::take(&mut self.requires);
+        while let Some(job) = pending.pop() {
+            if Arc::strong_count(&job.0) == 1 {
+                // The last handle: nobody else can reach this job or its lock.
+                pending.append(&mut job.0.core().meta.lock().requires);
+            }
+        }
+    }
+}
+
 impl Core {
     pub(crate) fn new(critical: bool) -> Self {
         Core {
@@ -355,8 +371,16 @@ pub(crate) trait Node: Send + Sync + 'static {
 /// The body of a job: closure, future or user type.
 pub(crate) trait Body: Send + 'static {
     type Value: Send + Sync + Debug + 'static;
+    /// What reports show of the job; readable while the body runs.
+    type Desc: Describe;
     fn run(&mut self, ctx: &Context<'_>) -> Result<Self::Value, JobError>;
     fn shutdown(&mut self) {}
+    fn describe(&self) -> Self::Desc;
+}
+
+/// What reports show of a job's body: kept beside the body, not behind its lock, so a
+/// listing taken while the job runs does not wait for it.
+pub(crate) trait Describe: Send + Sync + 'static {
     fn kind(&self) -> &'static str {
         "Job"
     }
@@ -366,10 +390,40 @@ pub(crate) trait Body: Send + 'static {
     }
 }
 
+/// The description of a closure or future job: its type's name (`Job[f (...)]`), for
+/// no bytes at all.
+pub(crate) struct Named<F>(PhantomData<fn() -> F>);
+
+impl<F: 'static> Describe for Named<F> {
+    fn default_label(&self) -> Option<String> {
+        Some(function_label(std::any::type_name::<F>()))
+    }
+}
+
+/// The description of a user's job, taken when it becomes a job.
+pub(crate) struct Snapshot {
+    kind: &'static str,
+    label: Option<String>,
+    details: Option<String>,
+}
+
+impl Describe for Snapshot {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+    fn default_label(&self) -> Option<String> {
+        self.label.clone()
+    }
+    fn details(&self) -> Option<String> {
+        self.details.clone()
+    }
+}
+
 /// One job: its lifecycle, its outcome, and its body, in one allocation.
 pub(crate) struct Cell<B: Body> {
     core: Core,
     outcome: OnceLock<Result<B::Value, JobError>>,
+    desc: B::Desc,
     body: Mutex<B>,
 }
 
@@ -378,6 +432,7 @@ impl<B: Body> Cell<B> {
         Cell {
             core: Core::new(true),
             outcome: OnceLock::new(),
+            desc: body.describe(),
             body: Mutex::new(body),
         }
     }
@@ -414,15 +469,15 @@ impl<B: Body> Node for Cell<B> {
     }
 
     fn kind(&self) -> &'static str {
-        self.body.lock().kind()
+        self.desc.kind()
     }
 
     fn default_label(&self) -> Option<String> {
-        self.body.lock().default_label()
+        self.desc.default_label()
     }
 
     fn details(&self) -> Option<String> {
-        self.body.lock().details()
+        self.desc.details()
     }
 
     fn value(&self) -> Option<&(dyn Any + Send + Sync)> {
@@ -474,7 +529,6 @@ fn function_label(type_name: &'static str) -> String {
 
 pub(crate) struct FnBody<F> {
     f: Option<F>,
-    name: &'static str,
 }
 
 impl<F, R> Body for FnBody<F>
@@ -483,6 +537,7 @@ where
     R: JobOutput,
 {
     type Value = R::Value;
+    type Desc = Named<F>;
 
     fn run(&mut self, ctx: &Context<'_>) -> Result<R::Value, JobError> {
         match self.f.take() {
@@ -491,14 +546,13 @@ where
         }
     }
 
-    fn default_label(&self) -> Option<String> {
-        Some(function_label(self.name))
+    fn describe(&self) -> Named<F> {
+        Named(PhantomData)
     }
 }
 
 pub(crate) struct FutureBody<Fut> {
     future: Option<Fut>,
-    name: &'static str,
 }
 
 impl<Fut> Body for FutureBody<Fut>
@@ -507,6 +561,7 @@ where
     Fut::Output: JobOutput,
 {
     type Value = <Fut::Output as JobOutput>::Value;
+    type Desc = Named<Fut>;
 
     fn run(&mut self, ctx: &Context<'_>) -> Result<Self::Value, JobError> {
         let Some(future) = self.future.take() else {
@@ -521,8 +576,8 @@ where
         }
     }
 
-    fn default_label(&self) -> Option<String> {
-        Some(function_label(self.name))
+    fn describe(&self) -> Named<Fut> {
+        Named(PhantomData)
     }
 }
 
@@ -537,31 +592,53 @@ fn drive<Fut: Future>(future: Fut, ctx: &Context<'_>) -> Option<Fut::Output> {
     if let Poll::Ready(output) = future.as_mut().poll(&mut noop) {
         return Some(output);
     }
-    pollster::block_on(Cancellable { future, ctx })
+    pollster::block_on(Cancellable {
+        future,
+        ctx,
+        parked: false,
+    })
 }
 
 struct Cancellable<'a, 'c, Fut: Future> {
     future: Pin<&'a mut Fut>,
     ctx: &'a Context<'c>,
+    /// Counted as parked for stall detection (see `engine::stall`).
+    parked: bool,
+}
+
+impl<Fut: Future> Drop for Cancellable<'_, '_, Fut> {
+    fn drop(&mut self) {
+        if self.parked {
+            self.ctx.future_unparked();
+        }
+    }
 }
 
 impl<Fut: Future> Future for Cancellable<'_, '_, Fut> {
     type Output = Option<Fut::Output>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        if self.parked {
+            self.parked = false;
+            self.ctx.future_unparked();
+        }
         if self.ctx.is_cancelled() {
             return Poll::Ready(None);
         }
+        crate::engine::timer::take_armed();
         if let Poll::Ready(output) = self.future.as_mut().poll(cx) {
             return Poll::Ready(Some(output));
         }
         // Registered before the second look at the flag: a cancel in between wakes us.
         self.ctx.on_cancel(cx.waker());
         if self.ctx.is_cancelled() {
-            Poll::Ready(None)
-        } else {
-            Poll::Pending
+            return Poll::Ready(None);
         }
+        if !crate::engine::timer::take_armed() {
+            self.parked = true;
+            self.ctx.future_parked();
+        }
+        Poll::Pending
     }
 }
 
@@ -569,6 +646,7 @@ pub(crate) struct CustomBody<J>(J);
 
 impl<J: AbstractJob> Body for CustomBody<J> {
     type Value = <J::Output as JobOutput>::Value;
+    type Desc = Snapshot;
 
     fn run(&mut self, ctx: &Context<'_>) -> Result<Self::Value, JobError> {
         self.0.run(ctx).into_result()
@@ -578,16 +656,12 @@ impl<J: AbstractJob> Body for CustomBody<J> {
         self.0.shutdown()
     }
 
-    fn kind(&self) -> &'static str {
-        self.0.kind()
-    }
-
-    fn default_label(&self) -> Option<String> {
-        self.0.text_label()
-    }
-
-    fn details(&self) -> Option<String> {
-        self.0.details()
+    fn describe(&self) -> Snapshot {
+        Snapshot {
+            kind: self.0.kind(),
+            label: self.0.text_label(),
+            details: self.0.details(),
+        }
     }
 }
 
@@ -606,10 +680,7 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
         F: FnOnce(&Context<'_>) -> R + Send + 'static,
         R: JobOutput<Value = T>,
     {
-        Job::from_body(FnBody {
-            f: Some(f),
-            name: std::any::type_name::<F>(),
-        })
+        Job::from_body(FnBody { f: Some(f) })
     }
 
     /// A job that drives a future to completion on a worker thread, with `pollster`.
@@ -624,7 +695,6 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
     {
         Job::from_body(FutureBody {
             future: Some(future),
-            name: std::any::type_name::<Fut>(),
         })
     }
 

@@ -26,7 +26,7 @@
 //!
 //! let scheduler = Scheduler::new().window(2);
 //! scheduler.add((&fetch, &sort, Sequence::new(&report)));
-//! assert_eq!(scheduler.run().unwrap(), true);
+//! assert!(scheduler.run().unwrap());
 //! assert_eq!(sort.result().unwrap(), &vec![1, 2, 3]);
 //! ```
 //!
@@ -35,21 +35,30 @@
 #![warn(missing_docs)]
 
 mod context;
+mod dot;
 mod engine;
 mod error;
+mod events;
 mod graph;
 mod handle;
 mod job;
+mod ops;
+mod report;
+mod run_async;
 mod scheduler;
 mod sequence;
 mod sync;
 mod watch;
 
 pub use context::Context;
+pub use dot::find_dot;
 pub use engine::timer::{sleep, Sleep};
 pub use error::{BoxError, Error, JobError};
+pub use events::{Event, EventKind, RunEnd};
 pub use handle::{AnyJob, Job, JobState, Jobs};
 pub use job::{AbstractJob, JobOutput, PrintJob};
-pub use scheduler::{Scheduler, DEFAULT_GRACE, UNLIMITED_WINDOW_WORKERS};
+pub use report::{Badge, Debrief, Listing, Symbols};
+pub use run_async::RunFuture;
+pub use scheduler::{Scheduler, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS};
 pub use sequence::Sequence;
 pub use watch::Watch;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::context::Context;
 use crate::engine::{Reason, Run, Settings};
 use crate::error::{Error, JobError};
+use crate::events::{Emitter, Observer};
 use crate::graph::{self, place};
 use crate::handle::{state, AnyJob, JobState, Jobs};
 use crate::job::{Core, Node, Status, CRITICAL};
@@ -22,6 +23,10 @@ pub const UNLIMITED_WINDOW_WORKERS: usize = 256;
 
 /// The default bound on how long a run waits for its cancelled jobs to return.
 pub const DEFAULT_GRACE: Duration = Duration::from_millis(100);
+
+/// The default bound on how long a run may stay stalled before it ends with
+/// [`Error::Stalled`] (see [`Scheduler::stall_timeout`]).
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
@@ -39,7 +44,7 @@ static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 /// let a = Job::new(|_| 1).label("a");
 /// let b = Job::new(|_| 2).label("b").requires(&a);
 /// let s = Scheduler::new().window(2).add((&a, &b)).clone();
-/// assert_eq!(s.run().unwrap(), true);
+/// assert!(s.run().unwrap());
 /// ```
 #[derive(Clone)]
 pub struct Scheduler {
@@ -68,6 +73,8 @@ pub(crate) struct Conf {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) verbose: bool,
     pub(crate) watch: Option<Watch>,
+    pub(crate) observers: Vec<Observer>,
+    pub(crate) stall_timeout: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -75,6 +82,7 @@ pub(crate) struct Report {
     pub(crate) ran: bool,
     pub(crate) failed_critical: bool,
     pub(crate) timed_out: bool,
+    pub(crate) stalled: bool,
 }
 
 impl Default for Scheduler {
@@ -96,6 +104,8 @@ impl Scheduler {
                 shutdown_timeout: Duration::from_secs(1),
                 verbose: false,
                 watch: None,
+                observers: Vec::new(),
+                stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
             }),
             jobs: Mutex::new(Arc::new(Vec::new())),
             problems: Mutex::new(Vec::new()),
@@ -159,6 +169,20 @@ impl Scheduler {
     /// running, whatever it returns later dropped.
     pub fn grace(self, grace: Duration) -> Self {
         self.inner.conf.lock().grace = grace;
+        self
+    }
+
+    /// How long the run may stay stalled before it ends (default
+    /// [`DEFAULT_STALL_TIMEOUT`]); `None` never ends a stalled run.
+    ///
+    /// A run is stalled when every running job is a future job parked on something that
+    /// no job can provide (not a [`sleep`](crate::sleep)), while no other job can start:
+    /// say, with a window of 1, a future that awaits a channel fed by a later job. It
+    /// then ends as a timeout does, with [`Error::Stalled`] from a critical scheduler.
+    /// Futures that wait longer than this on the world outside the run (another
+    /// thread, a socket) while they fill the window need a longer bound, or `None`.
+    pub fn stall_timeout(self, timeout: Option<Duration>) -> Self {
+        self.inner.conf.lock().stall_timeout = timeout;
         self
     }
 
@@ -318,7 +342,7 @@ impl Scheduler {
     /// forever job, a second run, ...) are reported before anything starts.
     pub fn run(&self) -> Result<bool, Error> {
         let jobs = self.inner.prepare()?;
-        self.inner.run_prepared(jobs, None)
+        self.inner.run_prepared(jobs, None, None)
     }
 
     /// Whether the last run stopped because a critical job failed.
@@ -340,6 +364,8 @@ impl Scheduler {
     pub fn why(&self) -> String {
         if let Some(timeout) = self.failed_time_out() {
             format!("TIMED OUT after {}s", timeout.as_secs_f64())
+        } else if self.inner.report.lock().stalled {
+            "STALLED: every running job waited for something no job could provide".to_string()
         } else if self.failed_critical() {
             "a CRITICAL job has raised an exception".to_string()
         } else {
@@ -368,16 +394,13 @@ impl Scheduler {
     /// Whether the graph is free of cycles and of requirements on jobs that are not in
     /// it, here and in nested schedulers.
     pub fn check_cycles(&self) -> bool {
-        self.inner.validate().is_ok()
+        self.graph_is_sound()
     }
 
-    /// One cycle of the graph, when it has one: jobs each requiring the one before it
-    /// (the first requires the last).
+    /// One cycle of the graph, here or in a nested scheduler, when it has one: jobs
+    /// each requiring the one before it (the first requires the last).
     pub fn find_cycle(&self) -> Option<Vec<AnyJob>> {
-        let jobs = self.jobs();
-        let built = graph::build(self.inner.id, &self.inner.label(), &jobs).ok()?;
-        let cycle = graph::find_cycle(&built)?;
-        Some(cycle.into_iter().map(|i| jobs[i].clone()).collect())
+        self.first_cycle()
     }
 
     /// Drops requirements on jobs that are not in this scheduler, here and in nested
@@ -496,7 +519,7 @@ impl SchedInner {
     }
 
     /// Validates the whole tree, then marks this scheduler as run.
-    fn prepare(&self) -> Result<Arc<Vec<AnyJob>>, Error> {
+    pub(crate) fn prepare(&self) -> Result<Arc<Vec<AnyJob>>, Error> {
         self.validate()?;
         let mut report = self.report.lock();
         if report.ran {
@@ -508,10 +531,13 @@ impl SchedInner {
         Ok(self.jobs.lock().clone())
     }
 
-    fn run_prepared(
+    /// Runs the jobs `prepare` gave. `parent`: the job context of a nested run;
+    /// `attach`: told of the run before it starts (`run_async`, to cancel it).
+    pub(crate) fn run_prepared(
         &self,
         jobs: Arc<Vec<AnyJob>>,
         parent: Option<&Context<'_>>,
+        attach: Option<Attach<'_>>,
     ) -> Result<bool, Error> {
         let label = self.label();
         let frozen = graph::freeze(self.id, &label, &jobs)?;
@@ -525,8 +551,19 @@ impl SchedInner {
             timeout: conf.timeout,
             grace: conf.grace,
             label: label.clone(),
+            events: Emitter::new(
+                &label,
+                &conf.observers,
+                conf.verbose.then(|| conf.watch.clone()),
+                &jobs,
+                &frozen,
+            ),
+            stall_timeout: conf.stall_timeout,
         };
         let run = Run::new(jobs.clone(), frozen, &settings);
+        if let Some(attach) = attach {
+            attach(&run);
+        }
         if let Some(ctx) = parent {
             ctx.on_cancel(&Waker::from(Arc::new(CancelNested(Arc::downgrade(&run)))));
         }
@@ -541,6 +578,19 @@ impl SchedInner {
                 report.timed_out = true;
                 match (critical, conf.timeout) {
                     (true, Some(timeout)) => Err(Error::Timeout { label, timeout }),
+                    _ => Ok(false),
+                }
+            }
+            Reason::Stalled => {
+                report.stalled = true;
+                let (running, ready) = run.stall.seen.lock().take().unwrap_or_default();
+                match (critical, conf.stall_timeout) {
+                    (true, Some(timeout)) => Err(Error::Stalled {
+                        label,
+                        timeout,
+                        running,
+                        ready,
+                    }),
                     _ => Ok(false),
                 }
             }
@@ -573,6 +623,9 @@ impl SchedInner {
     }
 }
 
+/// Told of a run before it starts: how `run_async` gets hold of the run to cancel it.
+pub(crate) type Attach<'a> = &'a dyn Fn(&Arc<Run>);
+
 /// Cancels a nested run when its parent run cancels the nested scheduler's job.
 struct CancelNested(Weak<Run>);
 
@@ -592,7 +645,7 @@ impl Node for SchedInner {
     fn execute(&self, ctx: &Context<'_>) -> Status {
         let result = self
             .prepare()
-            .and_then(|jobs| self.run_prepared(jobs, Some(ctx)));
+            .and_then(|jobs| self.run_prepared(jobs, Some(ctx), None));
         if ctx.is_cancelled() {
             return if self.core.commit(state::CANCELLED, || ()) {
                 Status::Cancelled

@@ -27,10 +27,12 @@
 //!   cancellation), `finish` sets `exit` under the queue lock and wakes every worker,
 //!   every job waiting in `Context::sleep` or on a future, and the coordinator.
 //! * The coordinator (the thread that called `run`) waits on `ended`, until the end or
-//!   the deadline; then it gives the workers a bounded grace to return, and abandons
+//!   the deadline (and, while a future job is parked, checks for a stall: see
+//!   `stall`); then it gives the workers a bounded grace to return, and abandons
 //!   the jobs still running after it (they stay reported as running; what they return
 //!   later is dropped, see `Core::commit`).
 
+pub(crate) mod stall;
 pub(crate) mod timer;
 
 use std::collections::VecDeque;
@@ -39,6 +41,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use crate::context::Context;
+use crate::events::{Emitter, EventKind};
 use crate::graph::{is_forever, Frozen};
 use crate::handle::{state, AnyJob};
 use crate::job::{Status, CRITICAL};
@@ -53,8 +56,11 @@ pub(crate) enum Reason {
     Critical,
     /// The scheduler's timeout expired.
     Timeout,
-    /// The enclosing run cancelled this one (a nested scheduler).
+    /// The enclosing run cancelled this one (a nested scheduler), or the future of
+    /// `run_async` was dropped.
     Cancelled,
+    /// Every running job is a future parked on something no job can provide.
+    Stalled,
 }
 
 struct Queue {
@@ -95,6 +101,9 @@ pub(crate) struct Run {
     wakers: Mutex<Vec<(u32, Waker)>>,
     end: Mutex<End>,
     ended: Condvar,
+    /// Observers, verbose mode, tracing; `None` when nobody listens.
+    events: Option<Arc<Emitter>>,
+    pub(crate) stall: stall::Stall,
 }
 
 /// How a run is to be carried out.
@@ -106,6 +115,10 @@ pub(crate) struct Settings {
     pub(crate) grace: Duration,
     /// The scheduler's label, for worker thread names.
     pub(crate) label: String,
+    /// Where the run's events go; `None` when nobody listens.
+    pub(crate) events: Option<Arc<Emitter>>,
+    /// How long the run may stay stalled before it ends (`None`: forever).
+    pub(crate) stall_timeout: Option<Duration>,
 }
 
 impl Run {
@@ -136,6 +149,8 @@ impl Run {
                 returned: Vec::new(),
             }),
             ended: Condvar::new(),
+            events: settings.events.clone(),
+            stall: stall::Stall::new(settings.stall_timeout),
         })
     }
 
@@ -147,8 +162,12 @@ impl Run {
     /// `Err` when not a single worker thread could be started.
     pub(crate) fn execute(self: &Arc<Self>, settings: &Settings) -> Result<Reason, std::io::Error> {
         let start = Instant::now();
+        self.emit_run(EventKind::RunStarted {
+            jobs: self.jobs.len(),
+        });
         if self.remaining.load(Ordering::Relaxed) == 0 {
             // Nothing to wait for: forever jobs alone are not started.
+            self.emit_run(EventKind::RunEnded(Reason::Finished.into()));
             return Ok(Reason::Finished);
         }
         let entries: VecDeque<u32> = (0..self.jobs.len() as u32)
@@ -156,6 +175,7 @@ impl Run {
             .collect();
         for &i in &entries {
             self.set_state(i, state::SCHEDULED);
+            self.emit_scheduled(i);
         }
         let wanted = entries.len().min(self.max_workers);
         {
@@ -177,14 +197,26 @@ impl Run {
             }
         }
         let deadline = settings.timeout.map(|t| start + t);
+        let mut stall_watch = stall::Watch::default();
         let mut end = self.end.lock();
         while end.reason.is_none() {
-            match deadline {
-                Some(deadline) => {
-                    if self.ended.wait_until(&mut end, deadline).timed_out() && end.reason.is_none()
+            // `parked` is read under `end`: a future that parks first takes `end` to
+            // notify, so this wait cannot miss it.
+            let check = self.stall.next_check(&mut stall_watch);
+            let wake_at = match (deadline, check) {
+                (Some(d), Some(c)) => Some(d.min(c)),
+                (d, c) => d.or(c),
+            };
+            match wake_at {
+                Some(wake_at) => {
+                    if self.ended.wait_until(&mut end, wake_at).timed_out() && end.reason.is_none()
                     {
                         drop(end);
-                        self.finish(Reason::Timeout);
+                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                            self.finish(Reason::Timeout);
+                        } else if self.is_stalled(&mut stall_watch) {
+                            self.finish(Reason::Stalled);
+                        }
                         end = self.end.lock();
                     }
                 }
@@ -211,9 +243,66 @@ impl Run {
         if stuck > 0 {
             for job in self.jobs.iter() {
                 job.node().core().abandon();
+                if let Some(events) = &self.events {
+                    if job.node().core().state.load(Ordering::Acquire) == state::ABANDONED {
+                        events.abandoned(job);
+                    }
+                }
             }
         }
+        self.emit_run(EventKind::RunEnded(reason.into()));
         Ok(reason)
+    }
+
+    /// Whether the run has been stalled for the stall timeout (see `stall`).
+    fn is_stalled(&self, watch: &mut stall::Watch) -> bool {
+        let stalled = {
+            let queue = self.queue.lock();
+            self.stall
+                .check(watch, queue.workers, queue.sleeping, queue.ready.len())
+        };
+        if stalled {
+            *self.stall.seen.lock() = Some(self.stalled_jobs());
+        }
+        stalled
+    }
+
+    /// A future job returned `Pending` without arming a timer.
+    pub(crate) fn future_parked(&self) {
+        if self.stall.parked.fetch_add(1, Ordering::AcqRel) == 0 && self.stall.timeout.is_some() {
+            // Wakes the coordinator so that it starts checking for a stall.
+            let _end = self.end.lock();
+            self.ended.notify_all();
+        }
+    }
+
+    /// A parked future job is polled again.
+    pub(crate) fn future_unparked(&self) {
+        self.stall.moves.fetch_add(1, Ordering::AcqRel);
+        self.stall.parked.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The labels of the jobs running now, and how many jobs wait for a slot.
+    fn stalled_jobs(&self) -> (Vec<String>, usize) {
+        let running = self
+            .jobs
+            .iter()
+            .filter(|job| job.node().core().state.load(Ordering::Acquire) == state::RUNNING)
+            .map(|job| job.text_label())
+            .collect();
+        (running, self.queue.lock().ready.len())
+    }
+
+    fn emit_run(&self, kind: EventKind) {
+        if let Some(events) = &self.events {
+            events.run(kind);
+        }
+    }
+
+    fn emit_scheduled(&self, i: u32) {
+        if let Some(events) = &self.events {
+            events.scheduled(&self.jobs[i as usize]);
+        }
     }
 
     /// Ends the run, for the first reason given; later calls do nothing.
@@ -225,6 +314,7 @@ impl Run {
             }
             end.reason = Some(reason);
         }
+        self.emit_run(EventKind::RunStopping(reason.into()));
         self.stop.store(true, Ordering::Release);
         self.cancelled.store(true, Ordering::SeqCst);
         self.queue.lock().exit = true;
@@ -317,7 +407,14 @@ impl Run {
                 .core()
                 .state
                 .store(state::RUNNING, Ordering::Release);
+            let span = self
+                .events
+                .as_ref()
+                .map(|events| events.started(index, job));
             let status = job.node().execute(&Context::new(&self, index, job));
+            if let Some(events) = &self.events {
+                events.ended(job, status, span);
+            }
             match status {
                 Status::Failed if self.graph.flags[i] & CRITICAL != 0 => {
                     self.finish(Reason::Critical);
@@ -327,6 +424,7 @@ impl Run {
                     for &s in self.graph.successors(i) {
                         if self.pending[s as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
                             self.set_state(s, state::SCHEDULED);
+                            self.emit_scheduled(s);
                             if next.is_none() {
                                 next = Some(s);
                             } else {

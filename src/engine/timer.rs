@@ -23,6 +23,17 @@ static TIMERS: Mutex<Timers> = Mutex::new(Timers {
 });
 static CHANGED: Condvar = Condvar::new();
 
+thread_local! {
+    /// Set when a sleep on this thread returns `Pending`: its future will be woken by
+    /// the timer, so stall detection does not count it as stuck.
+    static ARMED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a sleep returned `Pending` on this thread since the last call; clears it.
+pub(crate) fn take_armed() -> bool {
+    ARMED.with(|armed| armed.replace(false))
+}
+
 /// A future that completes after `duration`, under any executor: `pollster` inside a
 /// future job, tokio, smol... It is served by jobgraph's own timer thread.
 ///
@@ -67,6 +78,7 @@ impl Future for Sleep {
             }
         };
         timers.wakers.insert(key, cx.waker().clone());
+        ARMED.with(|armed| armed.set(true));
         let earliest = timers.wakers.keys().next() == Some(&key);
         if !timers.thread_running {
             timers.thread_running = true;

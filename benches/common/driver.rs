@@ -1,0 +1,118 @@
+//! The criterion side of the benches: every shape on jobgraph and on the rayon DAG,
+//! side by side in one group so that criterion's report shows the ratio.
+//!
+//! Groups are named `{shape}/{work}/w{window}/{phase}`, with `jobgraph/{n}` and
+//! `rayon/{n}` in each; phase is `build`, `run`, or `total` (build then run). Sizes
+//! default to 1k, 100k and 1M jobs (1 µs jobs stop at 100k: at a million they measure
+//! the work, not the scheduler); `JOBGRAPH_BENCH_SIZES=1000,100000` overrides them.
+//! Filter as usual: `cargo bench --bench wavefront -- 'empty/w2/total'`.
+
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+
+use crate::common::{self, Shape, Work};
+
+fn sizes() -> Vec<usize> {
+    match std::env::var("JOBGRAPH_BENCH_SIZES") {
+        Ok(list) => list
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect(),
+        Err(_) => vec![1_000, 100_000, 1_000_000],
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Phase {
+    Build,
+    Run,
+    Total,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Build => "build",
+            Phase::Run => "run",
+            Phase::Total => "total",
+        }
+    }
+}
+
+fn time_jobgraph(shape: &Shape, window: usize, work: Work, phase: Phase, iters: u64) -> Duration {
+    let mut elapsed = Duration::ZERO;
+    for _ in 0..iters {
+        let start = Instant::now();
+        let scheduler = common::build_jobgraph(shape, window, work);
+        let built = Instant::now();
+        common::run_jobgraph(&scheduler);
+        let ran = Instant::now();
+        let scheduler = std::hint::black_box(scheduler);
+        elapsed += match phase {
+            Phase::Build => built - start,
+            Phase::Run => ran - built,
+            Phase::Total => ran - start,
+        };
+        drop(scheduler);
+    }
+    elapsed
+}
+
+fn time_rayon(
+    shape: &Shape,
+    pool: &rayon::ThreadPool,
+    work: Work,
+    phase: Phase,
+    iters: u64,
+) -> Duration {
+    let mut elapsed = Duration::ZERO;
+    for _ in 0..iters {
+        let start = Instant::now();
+        let dag = common::build_rayon(shape, work);
+        let built = Instant::now();
+        dag.run(pool);
+        let ran = Instant::now();
+        let dag = std::hint::black_box(dag);
+        elapsed += match phase {
+            Phase::Build => built - start,
+            Phase::Run => ran - built,
+            Phase::Total => ran - start,
+        };
+        drop(dag);
+    }
+    elapsed
+}
+
+/// Benchmarks the shape `make` builds, at every size, window, job kind and phase.
+pub fn bench_shape(c: &mut Criterion, name: &str, make: fn(usize) -> Shape) {
+    let shapes: Vec<Shape> = sizes().into_iter().map(make).collect();
+    let kinds = [Work::Empty, Work::Future, Work::Busy(1_000)];
+    for window in common::windows() {
+        let pool = common::rayon_pool(window);
+        for work in kinds {
+            for phase in [Phase::Build, Phase::Run, Phase::Total] {
+                let mut group =
+                    c.benchmark_group(format!("{name}/{}/w{window}/{}", work.name(), phase.name()));
+                group
+                    .sample_size(10)
+                    .warm_up_time(Duration::from_millis(200))
+                    .measurement_time(Duration::from_secs(1));
+                for shape in &shapes {
+                    let n = shape.len();
+                    if matches!(work, Work::Busy(_)) && n > 100_000 {
+                        continue;
+                    }
+                    group.throughput(Throughput::Elements(n as u64));
+                    group.bench_with_input(BenchmarkId::new("jobgraph", n), shape, |b, shape| {
+                        b.iter_custom(|iters| time_jobgraph(shape, window, work, phase, iters))
+                    });
+                    group.bench_with_input(BenchmarkId::new("rayon", n), shape, |b, shape| {
+                        b.iter_custom(|iters| time_rayon(shape, &pool, work, phase, iters))
+                    });
+                }
+                group.finish();
+            }
+        }
+    }
+}

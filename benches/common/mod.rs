@@ -1,0 +1,303 @@
+//! DAG shapes shared by the benches and by `tools/compare`, and the two systems that
+//! run them in the same process: jobgraph, and a plain DAG on rayon (atomic counters,
+//! each job spawned into a `rayon::scope` when its last requirement ends).
+//!
+//! The shapes follow Taskflow's benchmarks:
+//!
+//! * `linear_chain`: job i requires job i − 1;
+//! * `embarrassing_parallelism`: n independent jobs;
+//! * `binary_tree`: job i requires its parent (i − 1) / 2;
+//! * `wavefront`: a √n × √n grid, each cell requires its upper and left neighbours;
+//! * `random_dag`: each job requires 4 distinct random earlier jobs (fixed seed);
+//! * `fan_in_fan_out`: one source, n − 2 jobs that require it, one sink that requires them.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use jobgraph::{Job, Scheduler};
+
+/// A DAG as requirement lists: job `i` requires `reqs[start[i]..start[i + 1]]`, all
+/// earlier jobs (so index order is a topological order).
+pub struct Shape {
+    pub name: &'static str,
+    pub start: Vec<u32>,
+    pub reqs: Vec<u32>,
+}
+
+impl Shape {
+    pub fn len(&self) -> usize {
+        self.start.len() - 1
+    }
+
+    pub fn requirements(&self, i: usize) -> &[u32] {
+        &self.reqs[self.start[i] as usize..self.start[i + 1] as usize]
+    }
+
+    fn from_fn(
+        name: &'static str,
+        n: usize,
+        mut reqs_of: impl FnMut(usize, &mut Vec<u32>),
+    ) -> Shape {
+        let mut start = Vec::with_capacity(n + 1);
+        let mut reqs = Vec::with_capacity(n * 2);
+        start.push(0);
+        for i in 0..n {
+            reqs_of(i, &mut reqs);
+            start.push(reqs.len() as u32);
+        }
+        Shape { name, start, reqs }
+    }
+
+    /// The shape as little-endian u32s: n, edges, start[0..=n], reqs; what the external
+    /// drivers of `tools/compare` read.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let words = [self.len() as u32, self.reqs.len() as u32];
+        words
+            .iter()
+            .chain(&self.start)
+            .chain(&self.reqs)
+            .flat_map(|w| w.to_le_bytes())
+            .collect()
+    }
+}
+
+pub fn linear_chain(n: usize) -> Shape {
+    Shape::from_fn("linear_chain", n, |i, out| {
+        if i > 0 {
+            out.push(i as u32 - 1)
+        }
+    })
+}
+
+pub fn embarrassing_parallelism(n: usize) -> Shape {
+    Shape::from_fn("embarrassing_parallelism", n, |_, _| {})
+}
+
+pub fn binary_tree(n: usize) -> Shape {
+    Shape::from_fn("binary_tree", n, |i, out| {
+        if i > 0 {
+            out.push((i as u32 - 1) / 2)
+        }
+    })
+}
+
+/// A grid of ⌊√n⌋² cells (999 856 for a million).
+pub fn wavefront(n: usize) -> Shape {
+    let side = (n as f64).sqrt() as usize;
+    Shape::from_fn("wavefront", side * side, |i, out| {
+        let (row, col) = (i / side, i % side);
+        if row > 0 {
+            out.push((i - side) as u32);
+        }
+        if col > 0 {
+            out.push(i as u32 - 1);
+        }
+    })
+}
+
+pub fn random_dag(n: usize) -> Shape {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        // xorshift64*
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    Shape::from_fn("random_dag", n, |i, out| {
+        let first = out.len();
+        if i <= 4 {
+            out.extend(0..i as u32);
+            return;
+        }
+        while out.len() - first < 4 {
+            let r = (next() % i as u64) as u32;
+            if !out[first..].contains(&r) {
+                out.push(r);
+            }
+        }
+    })
+}
+
+pub fn fan_in_fan_out(n: usize) -> Shape {
+    Shape::from_fn("fan_in_fan_out", n, |i, out| {
+        if i + 1 == n && n > 1 {
+            out.extend(1..i.max(2) as u32);
+        } else if i > 0 {
+            out.push(0);
+        }
+    })
+}
+
+/// The shape called `name` (the Taskflow name or the short one), with about `n` jobs.
+pub fn by_name(name: &str, n: usize) -> Option<Shape> {
+    Some(match name {
+        "linear_chain" | "chain" => linear_chain(n),
+        "embarrassing_parallelism" | "parallel" => embarrassing_parallelism(n),
+        "binary_tree" | "tree" => binary_tree(n),
+        "wavefront" => wavefront(n),
+        "random_dag" | "random" => random_dag(n),
+        "fan_in_fan_out" | "fan" => fan_in_fan_out(n),
+        _ => return None,
+    })
+}
+
+/// What each job does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// An empty closure.
+    Empty,
+    /// A future that is ready at its first poll.
+    Future,
+    /// Spins for this many nanoseconds.
+    Busy(u64),
+}
+
+impl Work {
+    pub fn name(self) -> String {
+        match self {
+            Work::Empty => "empty".into(),
+            Work::Future => "future".into(),
+            Work::Busy(ns) if ns % 1000 == 0 => format!("busy{}us", ns / 1000),
+            Work::Busy(ns) => format!("busy{ns}ns"),
+        }
+    }
+
+    pub fn ns(self) -> u64 {
+        match self {
+            Work::Busy(ns) => ns,
+            _ => 0,
+        }
+    }
+}
+
+/// Spins for `ns` nanoseconds.
+#[inline]
+pub fn spin(ns: u64) {
+    let start = Instant::now();
+    let d = Duration::from_nanos(ns);
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+// ---- jobgraph -------------------------------------------------------------------
+
+/// A scheduler holding `shape`'s jobs, with that window.
+pub fn build_jobgraph(shape: &Shape, window: usize, work: Work) -> Scheduler {
+    let n = shape.len();
+    let mut jobs: Vec<Job<()>> = Vec::with_capacity(n);
+    for i in 0..n {
+        let job = match work {
+            Work::Empty => Job::new(|_| ()),
+            Work::Future => Job::future(async {}),
+            Work::Busy(ns) => Job::new(move |_| spin(ns)),
+        };
+        for &r in shape.requirements(i) {
+            job.add_requires(&jobs[r as usize]);
+        }
+        jobs.push(job);
+    }
+    let scheduler = Scheduler::new().window(window);
+    scheduler.add(jobs);
+    scheduler
+}
+
+pub fn run_jobgraph(scheduler: &Scheduler) {
+    assert!(scheduler.run().expect("the run fails"));
+}
+
+// ---- rayon ----------------------------------------------------------------------
+
+/// The baseline: successors in CSR form, an atomic counter per job, one boxed task per
+/// job; a job whose last requirement ends is spawned into the scope.
+pub struct RayonDag {
+    succ_start: Vec<u32>,
+    succ: Vec<u32>,
+    pending: Vec<AtomicU32>,
+    roots: Vec<u32>,
+    tasks: Vec<Box<dyn Fn() + Send + Sync>>,
+}
+
+pub fn build_rayon(shape: &Shape, work: Work) -> RayonDag {
+    let n = shape.len();
+    let mut count = vec![0u32; n + 1];
+    let mut pending = Vec::with_capacity(n);
+    let mut roots = Vec::new();
+    let mut tasks: Vec<Box<dyn Fn() + Send + Sync>> = Vec::with_capacity(n);
+    for i in 0..n {
+        let reqs = shape.requirements(i);
+        for &r in reqs {
+            count[r as usize + 1] += 1;
+        }
+        if reqs.is_empty() {
+            roots.push(i as u32);
+        }
+        pending.push(AtomicU32::new(reqs.len() as u32));
+        tasks.push(match work {
+            Work::Empty => Box::new(|| ()),
+            Work::Future => Box::new(|| {
+                let mut future = std::pin::pin!(async {});
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                let _ = std::future::Future::poll(future.as_mut(), &mut cx);
+            }),
+            Work::Busy(ns) => Box::new(move || spin(ns)),
+        });
+    }
+    for i in 0..n {
+        count[i + 1] += count[i];
+    }
+    let mut fill = count.clone();
+    let mut succ = vec![0u32; shape.reqs.len()];
+    for i in 0..n {
+        for &r in shape.requirements(i) {
+            succ[fill[r as usize] as usize] = i as u32;
+            fill[r as usize] += 1;
+        }
+    }
+    RayonDag {
+        succ_start: count,
+        succ,
+        pending,
+        roots,
+        tasks,
+    }
+}
+
+impl RayonDag {
+    pub fn run(&self, pool: &rayon::ThreadPool) {
+        pool.scope(|scope| {
+            for &root in &self.roots {
+                scope.spawn(move |scope| self.execute(scope, root));
+            }
+        });
+    }
+
+    fn execute<'s>(&'s self, scope: &rayon::Scope<'s>, i: u32) {
+        let i = i as usize;
+        (self.tasks[i])();
+        let successors = &self.succ[self.succ_start[i] as usize..self.succ_start[i + 1] as usize];
+        for &s in successors {
+            if self.pending[s as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                scope.spawn(move |scope| self.execute(scope, s));
+            }
+        }
+    }
+}
+
+pub fn rayon_pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a rayon pool")
+}
+
+/// The windows to measure: 1, 2 and the CPU count, without repeats.
+pub fn windows() -> Vec<usize> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut windows = vec![1, 2, cpus];
+    windows.sort_unstable();
+    windows.dedup();
+    windows
+}

@@ -1,0 +1,17 @@
+//! Taskflow's `embarrassing_parallelism` benchmark: jobgraph against a rayon DAG, build and run timed
+//! apart and together (see `common/driver.rs`).
+
+mod common;
+#[path = "common/driver.rs"]
+mod driver;
+
+fn bench(c: &mut criterion::Criterion) {
+    driver::bench_shape(
+        c,
+        "embarrassing_parallelism",
+        common::embarrassing_parallelism,
+    );
+}
+
+criterion::criterion_group!(benches, bench);
+criterion::criterion_main!(benches);

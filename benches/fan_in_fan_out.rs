@@ -1,0 +1,13 @@
+//! Taskflow's `fan_in_fan_out` benchmark: jobgraph against a rayon DAG, build and run timed
+//! apart and together (see `common/driver.rs`).
+
+mod common;
+#[path = "common/driver.rs"]
+mod driver;
+
+fn bench(c: &mut criterion::Criterion) {
+    driver::bench_shape(c, "fan_in_fan_out", common::fan_in_fan_out);
+}
+
+criterion::criterion_group!(benches, bench);
+criterion::criterion_main!(benches);

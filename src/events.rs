@@ -1,0 +1,642 @@
+//! Events of a run, for code: [`Event`]s delivered to observers
+//! ([`Scheduler::observe`](crate::Scheduler::observe),
+//! [`Scheduler::subscribe`](crate::Scheduler::subscribe)), to `tracing` with the
+//! `tracing` feature, and printed by verbose mode.
+//!
+//! # What is sent, and when
+//!
+//! For each job: [`Scheduled`](EventKind::Scheduled) when its requirements are all done,
+//! [`Started`](EventKind::Started) when a worker takes it, then one end event:
+//! [`Done`](EventKind::Done), [`Failed`](EventKind::Failed),
+//! [`Cancelled`](EventKind::Cancelled), or [`Abandoned`](EventKind::Abandoned) (still
+//! running after the grace, see [`Scheduler::grace`](crate::Scheduler::grace)). A job
+//! that never starts gets no end event. For the run:
+//! [`RunStarted`](EventKind::RunStarted) first, [`RunStopping`](EventKind::RunStopping)
+//! when it decides to end (running jobs are being cancelled), and
+//! [`RunEnded`](EventKind::RunEnded) last, once its workers have returned.
+//!
+//! Observers are called on the worker threads, synchronously, as things happen: a
+//! job's end event is delivered before any job that requires it is scheduled. Keep
+//! them short (count, send on a channel, update a progress bar). A run without
+//! observers, verbose mode or `tracing` builds no event at all.
+
+use std::fmt::{self, Write as _};
+use std::io::Write as _;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use crate::error::JobError;
+use crate::graph::{kahn_order, Frozen};
+use crate::handle::{AnyJob, JobState};
+use crate::job::Status;
+use crate::scheduler::Scheduler;
+use crate::watch::{wall_clock, Watch};
+
+/// A function that receives a run's events; see [`Scheduler::observe`](crate::Scheduler::observe).
+pub(crate) type Observer = Arc<dyn Fn(&Event) + Send + Sync + 'static>;
+
+/// Something that happened in a run: a job changed state, or the run started or ended.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// When it happened.
+    pub at: Instant,
+    /// How long after the start of the run it happened.
+    pub elapsed: Duration,
+    /// The label of the scheduler whose run this is.
+    pub scheduler: Arc<str>,
+    /// The job concerned; `None` for the run's own events.
+    pub job: Option<AnyJob>,
+}
+
+/// What an [`Event`] reports.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The run starts, with this many jobs.
+    RunStarted {
+        /// How many jobs the scheduler holds (a nested scheduler counts as one).
+        jobs: usize,
+    },
+    /// The job's requirements are all done: it waits for a free slot in the window.
+    Scheduled,
+    /// A worker started the job.
+    Started,
+    /// The job ended with a value (read it with its handle, or
+    /// [`AnyJob::result_text`]).
+    Done,
+    /// The job returned an error or panicked.
+    Failed(JobError),
+    /// The run stopped the job before it ended (a forever job once the rest is done, a
+    /// timeout, a critical failure elsewhere, a cancelled run).
+    Cancelled,
+    /// The job was still running when the run gave up waiting for it; whatever it
+    /// returns later is dropped.
+    Abandoned,
+    /// The run decided to end: nothing new starts, running jobs are being cancelled.
+    RunStopping(RunEnd),
+    /// The run is over: its workers have returned (or were abandoned).
+    RunEnded(RunEnd),
+}
+
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RunEnd {
+    /// Every non-forever job ended.
+    Finished,
+    /// A critical job failed.
+    CriticalFailure,
+    /// The scheduler's timeout expired.
+    Timeout,
+    /// The run was cancelled from outside: by the enclosing run of a nested scheduler,
+    /// or by dropping the future of [`Scheduler::run_async`](crate::Scheduler::run_async).
+    Cancelled,
+    /// No job could make progress any more (see
+    /// [`Scheduler::stall_timeout`](crate::Scheduler::stall_timeout)).
+    Stalled,
+}
+
+impl From<crate::engine::Reason> for RunEnd {
+    fn from(reason: crate::engine::Reason) -> Self {
+        use crate::engine::Reason;
+        match reason {
+            Reason::Finished => RunEnd::Finished,
+            Reason::Critical => RunEnd::CriticalFailure,
+            Reason::Timeout => RunEnd::Timeout,
+            Reason::Cancelled => RunEnd::Cancelled,
+            Reason::Stalled => RunEnd::Stalled,
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    /// `started`, `failed: boom`, `run stopping (timeout)`, ...
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventKind::RunStarted { jobs } => write!(f, "run started with {jobs} job(s)"),
+            EventKind::Scheduled => f.write_str("scheduled"),
+            EventKind::Started => f.write_str("started"),
+            EventKind::Done => f.write_str("done"),
+            EventKind::Failed(error) => write!(f, "failed: {error}"),
+            EventKind::Cancelled => f.write_str("cancelled"),
+            EventKind::Abandoned => f.write_str("abandoned"),
+            EventKind::RunStopping(end) => write!(f, "run stopping ({end:?})"),
+            EventKind::RunEnded(end) => write!(f, "run ended ({end:?})"),
+        }
+    }
+}
+
+impl Event {
+    /// Whether this event ends a job: done, failed, cancelled or abandoned.
+    pub fn is_job_end(&self) -> bool {
+        matches!(
+            self.kind,
+            EventKind::Done | EventKind::Failed(_) | EventKind::Cancelled | EventKind::Abandoned
+        )
+    }
+}
+
+impl Scheduler {
+    /// Calls `observer` with each event of this scheduler's run (see [`Event`]).
+    ///
+    /// It is called on the worker threads, as things happen, so it must be quick and
+    /// thread-safe; several observers are called in the order they were added. Jobs of
+    /// a nested scheduler are reported by that scheduler's own observers.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use jobgraph::{EventKind, Job, Scheduler};
+    ///
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// let counter = done.clone();
+    /// let s = Scheduler::new().observe(move |event| {
+    ///     if let EventKind::Done = event.kind {
+    ///         counter.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// });
+    /// s.add((Job::new(|_| 1), Job::new(|_| 2)));
+    /// s.run().unwrap();
+    /// assert_eq!(done.load(Ordering::Relaxed), 2);
+    /// ```
+    pub fn observe(self, observer: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.inner.conf.lock().observers.push(Arc::new(observer));
+        self
+    }
+
+    /// A channel that receives each event of this scheduler's run, in the order they
+    /// happen (see [`observe`](Scheduler::observe)). Events are sent whether or not the
+    /// receiver keeps up; it sees the end of the run as
+    /// [`RunEnded`](EventKind::RunEnded).
+    pub fn subscribe(&self) -> mpsc::Receiver<Event> {
+        let (sender, receiver) = mpsc::channel();
+        self.inner
+            .conf
+            .lock()
+            .observers
+            .push(Arc::new(move |event: &Event| {
+                // A receiver that was dropped wants no more events.
+                let _ = sender.send(event.clone());
+            }));
+        receiver
+    }
+}
+
+/// Delivers one run's events to its observers, its verbose printer and `tracing`.
+pub(crate) struct Emitter {
+    observers: Vec<Observer>,
+    verbose: Option<Verbose>,
+    start: Instant,
+    scheduler: Arc<str>,
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
+}
+
+/// What the engine keeps while a job runs: its `tracing` span, entered.
+pub(crate) struct JobSpan {
+    #[cfg(feature = "tracing")]
+    _entered: tracing::span::EnteredSpan,
+}
+
+impl Emitter {
+    /// The emitter of a run, or `None` when nobody listens: then the engine pays one
+    /// branch per hook and builds nothing.
+    pub(crate) fn new(
+        label: &str,
+        observers: &[Observer],
+        verbose: Option<Option<Watch>>,
+        jobs: &Arc<Vec<AnyJob>>,
+        graph: &Frozen,
+    ) -> Option<Arc<Emitter>> {
+        #[cfg(feature = "tracing")]
+        let traced = tracing::enabled!(target: "jobgraph", tracing::Level::INFO);
+        #[cfg(not(feature = "tracing"))]
+        let traced = false;
+        if observers.is_empty() && verbose.is_none() && !traced {
+            return None;
+        }
+        Some(Arc::new(Emitter {
+            observers: observers.to_vec(),
+            verbose: verbose.map(|watch| Verbose::new(watch, jobs, graph, Output::Stdout)),
+            start: Instant::now(),
+            scheduler: Arc::from(label),
+            #[cfg(feature = "tracing")]
+            span: if traced {
+                tracing::info_span!(target: "jobgraph", "run", scheduler = label, jobs = jobs.len())
+            } else {
+                tracing::Span::none()
+            },
+        }))
+    }
+
+    fn deliver(&self, kind: EventKind, job: Option<&AnyJob>) {
+        #[cfg(feature = "tracing")]
+        trace(&self.span, &kind, job);
+        if self.observers.is_empty() && self.verbose.is_none() {
+            return;
+        }
+        let at = Instant::now();
+        let event = Event {
+            kind,
+            at,
+            elapsed: at.saturating_duration_since(self.start),
+            scheduler: self.scheduler.clone(),
+            job: job.cloned(),
+        };
+        if let Some(verbose) = &self.verbose {
+            verbose.print(&event);
+        }
+        for observer in &self.observers {
+            observer(&event);
+        }
+    }
+
+    /// A run event.
+    pub(crate) fn run(&self, kind: EventKind) {
+        self.deliver(kind, None)
+    }
+
+    /// A job became ready.
+    pub(crate) fn scheduled(&self, job: &AnyJob) {
+        self.deliver(EventKind::Scheduled, Some(job))
+    }
+
+    /// A job starts; the span returned stays entered until [`ended`](Emitter::ended).
+    pub(crate) fn started(&self, index: u32, job: &AnyJob) -> JobSpan {
+        #[cfg(feature = "tracing")]
+        let span = if self.span.is_none() {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!(target: "jobgraph", parent: &self.span, "job", label = %job.text_label(), index)
+        };
+        #[cfg(not(feature = "tracing"))]
+        let _ = index;
+        #[cfg(feature = "tracing")]
+        let entered = span.entered();
+        self.deliver(EventKind::Started, Some(job));
+        JobSpan {
+            #[cfg(feature = "tracing")]
+            _entered: entered,
+        }
+    }
+
+    /// A job returned from its worker with `status`.
+    pub(crate) fn ended(&self, job: &AnyJob, status: Status, span: Option<JobSpan>) {
+        let kind = match status {
+            Status::Done => EventKind::Done,
+            Status::Failed => match job.raised_exception() {
+                Some(error) => EventKind::Failed(error),
+                None => EventKind::Done,
+            },
+            Status::Cancelled => EventKind::Cancelled,
+            // Abandoned: its end event was sent when its run gave up on it.
+            Status::Lost => return,
+        };
+        self.deliver(kind, Some(job));
+        // The job's span (with `tracing`) is left here, after its end event.
+        let _ = span;
+    }
+
+    /// A job its run gave up on.
+    pub(crate) fn abandoned(&self, job: &AnyJob) {
+        self.deliver(EventKind::Abandoned, Some(job))
+    }
+}
+
+#[cfg(feature = "tracing")]
+fn trace(run: &tracing::Span, kind: &EventKind, job: Option<&AnyJob>) {
+    if run.is_none() {
+        return;
+    }
+    let label = job.map(AnyJob::text_label);
+    let label = label.as_deref().unwrap_or("");
+    match kind {
+        EventKind::RunStarted { jobs } => {
+            tracing::info!(target: "jobgraph", parent: run, jobs, "run started")
+        }
+        EventKind::Scheduled => {
+            tracing::debug!(target: "jobgraph", parent: run, job = label, "scheduled")
+        }
+        EventKind::Started => tracing::info!(target: "jobgraph", job = label, "started"),
+        EventKind::Done => tracing::info!(target: "jobgraph", job = label, "done"),
+        EventKind::Failed(error) => {
+            tracing::warn!(target: "jobgraph", job = label, error = %error, "failed")
+        }
+        EventKind::Cancelled => tracing::info!(target: "jobgraph", job = label, "cancelled"),
+        EventKind::Abandoned => {
+            tracing::warn!(target: "jobgraph", parent: run, job = label, "abandoned")
+        }
+        EventKind::RunStopping(end) => {
+            tracing::info!(target: "jobgraph", parent: run, reason = ?end, "run stopping")
+        }
+        EventKind::RunEnded(end) => {
+            tracing::info!(target: "jobgraph", parent: run, reason = ?end, "run ended")
+        }
+    }
+}
+
+/// Where verbose lines go: stdout, or a buffer in tests.
+pub(crate) enum Output {
+    Stdout,
+    #[cfg(test)]
+    Buffer(Arc<crate::sync::Mutex<String>>),
+}
+
+/// Verbose mode: prints the run's events the way asynciojobs does.
+///
+/// ```text
+/// 000.001  SCHEDULER 0D + 0R + 4I = 4: entering run() with 4 jobs
+/// 000.001  0D + 1R + 3I = 4 STARTING: 1 ⚠ ☉ ↺   <Job `a`> [not done]
+/// 000.102  1D + 0R + 3I = 4 DONE    : 1 ⚠ ☉ ☓   <Job `a`> [[ -> 1]]
+/// ```
+pub(crate) struct Verbose {
+    watch: Option<Watch>,
+    jobs: Arc<Vec<AnyJob>>,
+    /// Each job's number, as `list()` numbers them: topological order, from 1.
+    ids: Vec<usize>,
+    /// Each job's requirements, by index.
+    requires: Vec<Vec<usize>>,
+    width: usize,
+    output: Output,
+}
+
+impl Verbose {
+    pub(crate) fn new(
+        watch: Option<Watch>,
+        jobs: &Arc<Vec<AnyJob>>,
+        graph: &Frozen,
+        output: Output,
+    ) -> Self {
+        let n = jobs.len();
+        let mut ids: Vec<usize> = (1..=n).collect();
+        if let Ok(order) = kahn_order(graph) {
+            for (position, &i) in order.iter().enumerate() {
+                ids[i] = position + 1;
+            }
+        }
+        let mut requires = vec![Vec::new(); n];
+        for i in 0..n {
+            for &s in graph.successors(i) {
+                requires[s as usize].push(i);
+            }
+        }
+        Verbose {
+            watch,
+            jobs: jobs.clone(),
+            ids,
+            requires,
+            width: n.to_string().len(),
+            output,
+        }
+    }
+
+    fn stats(&self) -> String {
+        let (mut done, mut ongoing, mut idle) = (0, 0, 0);
+        for job in self.jobs.iter() {
+            match job.state() {
+                JobState::Done => done += 1,
+                JobState::Running | JobState::Cancelled => ongoing += 1,
+                JobState::Idle | JobState::Scheduled => idle += 1,
+            }
+        }
+        format!("{done}D + {ongoing}R + {idle}I = {}", done + ongoing + idle)
+    }
+
+    fn time(&self) -> String {
+        match &self.watch {
+            Some(watch) => format!("{}  ", watch.elapsed()),
+            None => format!("{} ", wall_clock()),
+        }
+    }
+
+    fn index_of(&self, job: &AnyJob) -> Option<usize> {
+        self.jobs.iter().position(|j| j == job)
+    }
+
+    /// `{id} {short} {main} {result} {requires}`, as asynciojobs' verbose lines show a job.
+    fn job_line(&self, i: usize) -> String {
+        let job = &self.jobs[i];
+        let state = job.state();
+        let error = job.raised_exception();
+        let crit = if job.is_critical() { '⚠' } else { ' ' };
+        let boom = match (&error, state) {
+            (Some(_), _) => '★',
+            (None, JobState::Running | JobState::Done | JobState::Cancelled) => '☉',
+            _ => ' ',
+        };
+        let symbol = match state {
+            JobState::Done => '☓',
+            JobState::Running | JobState::Cancelled => '↺',
+            JobState::Scheduled => '⚑',
+            JobState::Idle => '⚐',
+        };
+        let forever = if job.is_forever() { '∞' } else { ' ' };
+        let result = match (error, job.result_text()) {
+            (Some(error), _) => format!(
+                "!! {} => {}:{error}!!",
+                if job.is_critical() {
+                    "CRIT. EXC."
+                } else {
+                    "exception"
+                },
+                error.type_name()
+            ),
+            (None, Some(value)) if state == JobState::Done => format!("[[ -> {value}]]"),
+            _ => "[not done]".to_string(),
+        };
+        let mut requires = String::new();
+        if !self.requires[i].is_empty() {
+            let ids: Vec<String> = self.requires[i]
+                .iter()
+                .map(|&r| format!("{:0w$}", self.ids[r], w = self.width))
+                .collect();
+            let _ = write!(requires, "requires={{{}}}", ids.join(", "));
+        }
+        format!(
+            "{:0w$} {crit} {boom} {symbol} {forever} <{} `{}`> {result} {requires}",
+            self.ids[i],
+            job.kind(),
+            job.text_label(),
+            w = self.width
+        )
+    }
+
+    fn job_event(&self, state: &str, job: &AnyJob) -> Option<String> {
+        let i = self.index_of(job)?;
+        Some(format!(
+            "{}{} {state:8}: {}",
+            self.time(),
+            self.stats(),
+            self.job_line(i)
+        ))
+    }
+
+    fn scheduler_line(&self, message: &str) -> String {
+        format!("{}SCHEDULER {}: {message}", self.time(), self.stats())
+    }
+
+    fn lines(&self, event: &Event) -> Vec<String> {
+        let job = event.job.as_ref();
+        match (&event.kind, job) {
+            (EventKind::RunStarted { jobs }, _) => {
+                vec![self.scheduler_line(&format!("entering run() with {jobs} jobs"))]
+            }
+            (EventKind::Started, Some(job)) => {
+                self.job_event("STARTING", job).into_iter().collect()
+            }
+            (EventKind::Done, Some(job)) => self.job_event("DONE", job).into_iter().collect(),
+            (EventKind::Failed(_), Some(job)) => {
+                let mut lines: Vec<String> =
+                    self.job_event("RAISED EXC.", job).into_iter().collect();
+                if !job.is_critical() {
+                    lines.extend(self.job_event("EXCEPTION occurred - on non-critical job", job));
+                }
+                lines
+            }
+            (EventKind::Cancelled, Some(job)) => {
+                self.job_event("CANCELLED", job).into_iter().collect()
+            }
+            (EventKind::Abandoned, Some(job)) => {
+                self.job_event("ABANDONED", job).into_iter().collect()
+            }
+            (EventKind::RunStopping(RunEnd::Finished), _) => self
+                .jobs
+                .iter()
+                .filter(|job| job.is_forever() && job.is_running())
+                .filter_map(|job| self.job_event("TIDYING forever", job))
+                .collect(),
+            (EventKind::RunStopping(RunEnd::Timeout), _) => {
+                vec![self.scheduler_line("TIMEOUT occurred")]
+            }
+            (EventKind::RunStopping(RunEnd::CriticalFailure), _) => {
+                vec![self.scheduler_line("Emergency exit upon exception in critical job")]
+            }
+            (EventKind::RunStopping(RunEnd::Stalled), _) => vec![self.scheduler_line(
+                "STALLED: every running job waits for something no job can provide",
+            )],
+            (EventKind::RunStopping(RunEnd::Cancelled), _) => {
+                vec![self.scheduler_line("CANCELLED from outside")]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub(crate) fn print(&self, event: &Event) {
+        let lines = self.lines(event);
+        if lines.is_empty() {
+            return;
+        }
+        let mut text = lines.join("\n");
+        text.push('\n');
+        match &self.output {
+            Output::Stdout => {
+                // One write per event, so lines of concurrent jobs do not interleave.
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+            }
+            #[cfg(test)]
+            Output::Buffer(buffer) => buffer.lock().push_str(&text),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Job;
+
+    /// Runs `scheduler` with verbose lines going to a buffer; returns them.
+    fn verbose_lines(scheduler: &Scheduler) -> String {
+        let buffer = Arc::new(crate::sync::Mutex::new(String::new()));
+        let jobs = Arc::new(scheduler.jobs());
+        let graph = crate::graph::freeze(scheduler.inner.id, "test", &jobs).unwrap();
+        let verbose = Verbose::new(
+            Some(Watch::start()),
+            &jobs,
+            &graph,
+            Output::Buffer(buffer.clone()),
+        );
+        let observer: Observer = Arc::new(move |event: &Event| verbose.print(event));
+        scheduler.inner.conf.lock().observers.push(observer);
+        let _ = scheduler.run();
+        let text = buffer.lock().clone();
+        text
+    }
+
+    #[test]
+    fn verbose_prints_starting_done_and_raised() {
+        let a = Job::new(|_| 1).label("a");
+        let boom = Job::new(|_| Err::<(), _>("boom"))
+            .label("nc-boom")
+            .critical(false)
+            .requires(&a);
+        let s = Scheduler::new();
+        s.add((&a, &boom));
+        let text = verbose_lines(&s);
+        assert!(
+            text.contains("SCHEDULER 0D + 0R + 2I = 2: entering run() with 2 jobs"),
+            "{text}"
+        );
+        assert!(
+            text.contains("STARTING: 1 ⚠ ☉ ↺   <Job `a`> [not done]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("DONE    : 1 ⚠ ☉ ☓   <Job `a`> [[ -> 1]]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("RAISED EXC.: 2   ★ ☓   <Job `nc-boom`> !! exception => "),
+            "{text}"
+        );
+        assert!(
+            text.contains("EXCEPTION occurred - on non-critical job"),
+            "{text}"
+        );
+        assert!(text.contains("requires={1}"), "{text}");
+    }
+
+    #[test]
+    fn verbose_prints_emergency_exit_and_tidying() {
+        let boom = Job::new(|_| Err::<(), _>("zz")).label("crit");
+        let s = Scheduler::new().critical(false);
+        s.add(&boom);
+        let text = verbose_lines(&s);
+        assert!(text.contains("!! CRIT. EXC. => "), "{text}");
+        assert!(
+            text.contains("Emergency exit upon exception in critical job"),
+            "{text}"
+        );
+
+        async fn tick() {
+            loop {
+                crate::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let mon = Job::future(tick())
+            .label("mon")
+            .forever(true)
+            .critical(false);
+        let a = Job::new(|ctx| ctx.sleep(Duration::from_millis(30))).label("a");
+        let s = Scheduler::new();
+        s.add((&a, &mon));
+        let text = verbose_lines(&s);
+        assert!(text.contains("TIDYING forever: "), "{text}");
+        assert!(text.contains("<Job `mon`>"), "{text}");
+    }
+
+    #[test]
+    fn verbose_prints_timeout() {
+        let slow = Job::new(|ctx| ctx.sleep(Duration::from_secs(5))).label("slow");
+        let s = Scheduler::new()
+            .critical(false)
+            .timeout(Duration::from_millis(30));
+        s.add(&slow);
+        let text = verbose_lines(&s);
+        assert!(text.contains("TIMEOUT occurred"), "{text}");
+    }
+}

@@ -1,0 +1,172 @@
+//! [`Scheduler::run_async`]: a whole run as a future, for async code.
+//!
+//! The run happens on jobgraph's threads: the first poll starts a coordinator thread
+//! that does what [`Scheduler::run`] does, and wakes the awaiting task when the run is
+//! over. The future itself never blocks, so it suits any executor (tokio, smol,
+//! async-std, `pollster::block_on`), and jobgraph depends on none of them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
+
+use crate::engine::{Reason, Run};
+use crate::error::Error;
+use crate::scheduler::{SchedInner, Scheduler};
+use crate::sync::{thread, Mutex};
+
+/// The future of [`Scheduler::run_async`]: resolves to what [`Scheduler::run`] returns.
+///
+/// Nothing happens until it is first polled. Dropping it before it resolves cancels the
+/// run, as a timeout does: nothing new starts, running jobs are cancelled, and the
+/// outcomes recorded so far stay readable through the handles. The run's threads
+/// return on their own, within the scheduler's [`grace`](Scheduler::grace) for jobs
+/// that heed cancellation.
+#[must_use = "a run does nothing until its future is polled (awaited)"]
+pub struct RunFuture {
+    inner: Arc<SchedInner>,
+    /// `None` until the first poll starts the run.
+    shared: Option<Arc<Shared>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The run, once the coordinator has built it.
+    run: Weak<Run>,
+    /// The future was dropped: cancel the run as soon as it exists.
+    dropped: bool,
+    /// What the run returned (kept: polling again gives it again).
+    result: Option<Result<bool, Error>>,
+    waker: Option<Waker>,
+}
+
+impl Shared {
+    /// Called by the coordinator with the run, before it starts.
+    fn attach(&self, run: &Arc<Run>) {
+        let mut state = self.state.lock();
+        if state.dropped {
+            drop(state);
+            run.finish(Reason::Cancelled);
+        } else {
+            state.run = Arc::downgrade(run);
+        }
+    }
+
+    fn complete(&self, result: Result<bool, Error>) {
+        let waker = {
+            let mut state = self.state.lock();
+            state.result = Some(result);
+            state.run = Weak::new();
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl Scheduler {
+    /// Runs the scheduler as a future: what [`run`](Scheduler::run) does, with the same
+    /// result and errors (mistakes in the graph included), without blocking the
+    /// executor that awaits it.
+    ///
+    /// The jobs run on jobgraph's worker threads, and a coordinator thread stands in for
+    /// the thread that `run` would block. Dropping the future before it resolves
+    /// cancels the run (see [`RunFuture`]).
+    ///
+    /// ```
+    /// use jobgraph::{Job, Scheduler};
+    /// let a = Job::new(|_| 6 * 7).label("a");
+    /// let s = Scheduler::new().add(&a).clone();
+    /// // Any executor will do: tokio, smol, async-std, or a plain block_on.
+    /// assert!(pollster::block_on(s.run_async()).unwrap());
+    /// assert_eq!(*a.result().unwrap(), 42);
+    /// ```
+    pub fn run_async(&self) -> RunFuture {
+        RunFuture {
+            inner: self.inner.clone(),
+            shared: None,
+        }
+    }
+}
+
+impl RunFuture {
+    /// Starts the coordinator thread; `Err` when the OS refuses it.
+    fn start(&self, waker: &Waker) -> Result<Arc<Shared>, Error> {
+        let shared = Arc::new(Shared::default());
+        shared.state.lock().waker = Some(waker.clone());
+        let inner = self.inner.clone();
+        let theirs = shared.clone();
+        thread::Builder::new()
+            .name(format!("jobgraph async {}", inner.label()))
+            .spawn(move || {
+                let attach = |run: &Arc<Run>| theirs.attach(run);
+                let result = inner
+                    .prepare()
+                    .and_then(|jobs| inner.run_prepared(jobs, None, Some(&attach)));
+                theirs.complete(result);
+            })
+            .map_err(|error| Error::Spawn(Arc::new(error)))?;
+        Ok(shared)
+    }
+}
+
+impl Future for RunFuture {
+    type Output = Result<bool, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(shared) = &this.shared else {
+            match this.start(cx.waker()) {
+                Ok(shared) => this.shared = Some(shared),
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+            return Poll::Pending;
+        };
+        let mut state = shared.state.lock();
+        if let Some(result) = &state.result {
+            return Poll::Ready(result.clone());
+        }
+        match &mut state.waker {
+            Some(waker) => waker.clone_from(cx.waker()),
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for RunFuture {
+    fn drop(&mut self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let run = {
+            let mut state = shared.state.lock();
+            if state.result.is_some() {
+                return;
+            }
+            state.dropped = true;
+            state.waker = None;
+            state.run.upgrade()
+        };
+        if let Some(run) = run {
+            run.finish(Reason::Cancelled);
+        }
+    }
+}
+
+impl std::fmt::Debug for RunFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.shared {
+            None => "not started",
+            Some(shared) if shared.state.lock().result.is_some() => "ended",
+            Some(_) => "running",
+        };
+        write!(f, "RunFuture(`{}`, {state})", self.inner.label())
+    }
+}

@@ -1,0 +1,12 @@
+//! The core engine's behaviour, one module per feature (one test binary, to keep
+//! builds short).
+
+mod common;
+mod criticality;
+mod forever;
+mod misuse;
+mod panics;
+mod property;
+mod results;
+mod seed;
+mod timeout;

@@ -1,0 +1,185 @@
+//! Random DAGs against a sequential model of the semantics.
+
+use crate::common::{quiet_job_panics, Boom};
+use jobgraph::{Error, Job, JobState, Scheduler};
+use parking_lot::Mutex;
+use proptest::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Ok,
+    Fail,
+    Panic,
+}
+
+#[derive(Clone, Debug)]
+struct Spec {
+    requires: Vec<usize>,
+    kind: Kind,
+    critical: bool,
+}
+
+fn graph() -> impl Strategy<Value = Vec<Spec>> {
+    let spec = (
+        prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+        0u8..20,
+        prop::bool::weighted(0.3),
+    );
+    prop::collection::vec(spec, 1..200).prop_map(|specs| {
+        specs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (picks, kind, critical))| Spec {
+                // Requirements among the earlier jobs: a DAG by construction.
+                requires: if i == 0 {
+                    vec![]
+                } else {
+                    picks.iter().map(|p| p.index(i)).collect()
+                },
+                kind: match kind {
+                    0 => Kind::Fail,
+                    1 => Kind::Panic,
+                    _ => Kind::Ok,
+                },
+                critical,
+            })
+            .collect()
+    })
+}
+
+/// What the jobs saw: a global tick for starts and ends, and the concurrency.
+#[derive(Default)]
+struct Trace {
+    tick: AtomicUsize,
+    running: AtomicUsize,
+    max_running: AtomicUsize,
+    spans: Mutex<Vec<Option<(usize, usize)>>>,
+    runs: Vec<AtomicUsize>,
+}
+
+fn build(specs: &[Spec], trace: &Arc<Trace>) -> Vec<Job<usize>> {
+    let mut jobs: Vec<Job<usize>> = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        let trace = trace.clone();
+        let kind = spec.kind;
+        let job = Job::new(move |_| -> Result<usize, Boom> {
+            trace.runs[i].fetch_add(1, Ordering::SeqCst);
+            let start = trace.tick.fetch_add(1, Ordering::SeqCst);
+            let now = trace.running.fetch_add(1, Ordering::SeqCst) + 1;
+            trace.max_running.fetch_max(now, Ordering::SeqCst);
+            for _ in 0..(i % 7) {
+                std::thread::yield_now();
+            }
+            trace.running.fetch_sub(1, Ordering::SeqCst);
+            let end = trace.tick.fetch_add(1, Ordering::SeqCst);
+            trace.spans.lock()[i] = Some((start, end));
+            match kind {
+                Kind::Ok => Ok(i),
+                Kind::Fail => Err(Boom(format!("job{i}"))),
+                Kind::Panic => panic!("panic in job{i}"),
+            }
+        })
+        .label(format!("job{i}"))
+        .critical(spec.critical)
+        .requires(
+            spec.requires
+                .iter()
+                .map(|&r| jobs[r].any())
+                .collect::<Vec<_>>(),
+        );
+        jobs.push(job);
+    }
+    jobs
+}
+
+fn check_outcome(i: usize, spec: &Spec, job: &Job<usize>) {
+    match spec.kind {
+        Kind::Ok => assert_eq!(*job.result().unwrap(), i),
+        Kind::Fail => {
+            let error = job.raised_exception().unwrap();
+            assert_eq!(error.downcast_ref::<Boom>().unwrap().0, format!("job{i}"));
+        }
+        Kind::Panic => {
+            let error = job.raised_exception().unwrap();
+            assert_eq!(error.panic_message().unwrap(), format!("panic in job{i}"));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_dags_follow_the_sequential_model(
+        specs in graph(),
+        window in 0usize..5,
+        critical_scheduler in any::<bool>(),
+    ) {
+        quiet_job_panics();
+        let trace = Arc::new(Trace {
+            spans: Mutex::new(vec![None; specs.len()]),
+            runs: (0..specs.len()).map(|_| AtomicUsize::new(0)).collect(),
+            ..Trace::default()
+        });
+        let jobs = build(&specs, &trace);
+        let s = Scheduler::new().window(window).critical(critical_scheduler);
+        s.add(&jobs[..]);
+        let result = s.run();
+
+        let spans = trace.spans.lock().clone();
+        // Each job at most once, and only after all its requirements ended.
+        for (i, spec) in specs.iter().enumerate() {
+            prop_assert!(trace.runs[i].load(Ordering::SeqCst) <= 1);
+            if let Some((start, _)) = spans[i] {
+                for &r in &spec.requires {
+                    let (_, required_end) = spans[r].expect("a requirement ran first");
+                    prop_assert!(required_end < start, "job{} started before job{} ended", i, r);
+                }
+            }
+        }
+        if window > 0 {
+            prop_assert!(trace.max_running.load(Ordering::SeqCst) <= window);
+        }
+
+        // The model: the run fails exactly when some critical job fails, because the
+        // first such job in topological order has only successful or non-critical
+        // failed ancestors, so it runs unless another critical failure stopped the run.
+        let critical_failures = specs.iter().any(|s| s.critical && s.kind != Kind::Ok);
+        if !critical_failures {
+            prop_assert!(result.unwrap());
+            for (i, spec) in specs.iter().enumerate() {
+                prop_assert_eq!(jobs[i].state(), JobState::Done);
+                check_outcome(i, spec, &jobs[i]);
+            }
+        } else {
+            prop_assert!(s.failed_critical());
+            match result {
+                Ok(value) => {
+                    prop_assert!(!critical_scheduler);
+                    prop_assert!(!value);
+                }
+                Err(Error::JobFailed { label, .. }) => {
+                    prop_assert!(critical_scheduler);
+                    let i: usize = label.trim_start_matches("job").parse().unwrap();
+                    prop_assert!(specs[i].critical && specs[i].kind != Kind::Ok);
+                    prop_assert!(spans[i].is_some());
+                    prop_assert_eq!(jobs[i].state(), JobState::Done);
+                }
+                Err(other) => prop_assert!(false, "unexpected error {:?}", other),
+            }
+            for (i, spec) in specs.iter().enumerate() {
+                match jobs[i].state() {
+                    JobState::Done => {
+                        prop_assert!(spans[i].is_some());
+                        check_outcome(i, spec, &jobs[i]);
+                    }
+                    JobState::Cancelled => prop_assert!(spans[i].is_some()),
+                    JobState::Idle | JobState::Scheduled => prop_assert!(spans[i].is_none()),
+                    JobState::Running => prop_assert!(false, "job{} left running", i),
+                }
+            }
+        }
+    }
+}
