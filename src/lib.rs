@@ -62,3 +62,8 @@ pub use run_async::RunFuture;
 pub use scheduler::{Scheduler, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS};
 pub use sequence::Sequence;
 pub use watch::Watch;
+
+/// The README's examples, compiled and run as doctests so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
