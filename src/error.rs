@@ -10,46 +10,46 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a job failed: the error it returned, or the panic it raised.
 ///
-/// Cheap to clone (one reference count). It keeps the job's own error, so callers can
+/// Cheap to clone (one reference count) and one pointer wide, so that a job's outcome
+/// costs little room. It keeps the job's own error, so callers can
 /// [`downcast_ref`](JobError::downcast_ref) it back to their type, and its
 /// [`source`](std::error::Error::source) chain.
 #[derive(Clone)]
-pub struct JobError(Repr);
+pub struct JobError(Arc<Repr>);
 
-#[derive(Clone)]
 enum Repr {
     Error {
         type_name: &'static str,
-        error: Arc<dyn std::error::Error + Send + Sync + 'static>,
+        error: BoxError,
     },
-    Panic(Arc<str>),
+    Panic(Box<str>),
 }
 
 impl JobError {
     /// Wraps an error a job returned, remembering its type's name for reports.
     pub fn new<E: Into<BoxError> + 'static>(error: E) -> Self {
         let type_name = short_type_name(std::any::type_name::<E>());
-        JobError(Repr::Error {
+        JobError(Arc::new(Repr::Error {
             type_name,
-            error: Arc::from(error.into()),
-        })
+            error: error.into(),
+        }))
     }
 
     /// Builds the failure of a job that panicked, from the panic's payload.
     pub(crate) fn from_panic(payload: Box<dyn Any + Send>) -> Self {
-        let message: Arc<str> = if let Some(s) = payload.downcast_ref::<&str>() {
-            Arc::from(*s)
+        let message: Box<str> = if let Some(s) = payload.downcast_ref::<&str>() {
+            Box::from(*s)
         } else if let Some(s) = payload.downcast_ref::<String>() {
-            Arc::from(s.as_str())
+            Box::from(s.as_str())
         } else {
-            Arc::from("non-string panic payload")
+            Box::from("non-string panic payload")
         };
-        JobError(Repr::Panic(message))
+        JobError(Arc::new(Repr::Panic(message)))
     }
 
     /// The message of the panic, when the job panicked.
     pub fn panic_message(&self) -> Option<&str> {
-        match &self.0 {
+        match &*self.0 {
             Repr::Panic(message) => Some(message),
             Repr::Error { .. } => None,
         }
@@ -57,14 +57,14 @@ impl JobError {
 
     /// Whether the job panicked rather than returned an error.
     pub fn is_panic(&self) -> bool {
-        matches!(self.0, Repr::Panic(_))
+        matches!(*self.0, Repr::Panic(_))
     }
 
     /// The short name of the error's type (`io::Error` gives `Error`), or `panic`.
     ///
     /// Reports show it the way asynciojobs shows an exception's class: `Type:message`.
     pub fn type_name(&self) -> &'static str {
-        match &self.0 {
+        match &*self.0 {
             Repr::Error { type_name, .. } => type_name,
             Repr::Panic(_) => "panic",
         }
@@ -72,7 +72,7 @@ impl JobError {
 
     /// The job's own error, as its concrete type, when it is one.
     pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
-        match &self.0 {
+        match &*self.0 {
             Repr::Error { error, .. } => error.downcast_ref::<E>(),
             Repr::Panic(_) => None,
         }
@@ -81,7 +81,7 @@ impl JobError {
 
 impl fmt::Display for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
+        match &*self.0 {
             Repr::Error { error, .. } => fmt::Display::fmt(error, f),
             Repr::Panic(message) => write!(f, "panicked: {message}"),
         }
@@ -90,7 +90,7 @@ impl fmt::Display for JobError {
 
 impl fmt::Debug for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
+        match &*self.0 {
             Repr::Error { type_name, error } => write!(f, "{type_name}({error:?})"),
             Repr::Panic(message) => write!(f, "panic({message:?})"),
         }
@@ -99,7 +99,7 @@ impl fmt::Debug for JobError {
 
 impl std::error::Error for JobError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.0 {
+        match &*self.0 {
             Repr::Error { error, .. } => error.source(),
             Repr::Panic(_) => None,
         }

@@ -163,14 +163,20 @@ impl AnyJob {
     /// Adds requirements to this job: it starts only once they are all done.
     /// A sequence stands for its last job. Requiring a job twice, or itself, is a no-op.
     pub fn add_requires(&self, jobs: impl Jobs) -> &Self {
-        let mut required = Vec::new();
-        jobs.push_last_jobs(&mut required);
         let mut meta = self.0.core().meta.lock();
-        for job in required {
-            if job != *self && !meta.requires.contains(&job) {
-                meta.requires.push(job);
+        let requires = &mut meta.requires;
+        let known = requires.len();
+        // Straight into the list (no list of our own to allocate), then drop what was
+        // pushed that is this job itself or already there.
+        jobs.push_last_jobs(requires);
+        let mut kept = known;
+        for i in known..requires.len() {
+            if requires[i] != *self && !requires[..kept].contains(&requires[i]) {
+                requires.swap(kept, i);
+                kept += 1;
             }
         }
+        requires.truncate(kept);
         drop(meta);
         self
     }

@@ -63,6 +63,14 @@ pub(crate) struct SchedInner {
     pub(crate) report: Mutex<Report>,
     pub(crate) outcome: OnceLock<Result<bool, JobError>>,
     shutdown: Mutex<Option<bool>>,
+    /// Nested: the graph its parent checked and froze for it, until it runs.
+    prepared: Mutex<Option<Prepared>>,
+}
+
+/// A scheduler checked and ready to run: its jobs, and their frozen graph.
+pub(crate) struct Prepared {
+    jobs: Arc<Vec<AnyJob>>,
+    frozen: graph::Frozen,
 }
 
 #[derive(Clone)]
@@ -113,6 +121,7 @@ impl Scheduler {
             report: Mutex::new(Report::default()),
             outcome: OnceLock::new(),
             shutdown: Mutex::new(None),
+            prepared: Mutex::new(None),
         });
         let any = AnyJob(inner.clone());
         Scheduler { inner, any }
@@ -230,23 +239,29 @@ impl Scheduler {
     /// A job belongs to one scheduler: adding it to a second one, or a scheduler to
     /// itself, is refused, and [`run`](Scheduler::run) reports it before anything starts.
     pub fn add(&self, jobs: impl Jobs) -> &Self {
-        let mut added = Vec::new();
-        jobs.push_jobs(&mut added);
         let mut list = self.inner.jobs.lock();
         let list = Arc::make_mut(&mut list);
-        for job in added {
-            if let Err(reason) = self.adopt(&job, list.len()) {
-                self.inner.problems.lock().push(Error::Misplaced {
-                    job: job.text_label(),
+        let known = list.len();
+        // Straight into the list, then keep, in order, those that take their place here.
+        jobs.push_jobs(list);
+        let mut kept = known;
+        for i in known..list.len() {
+            match self.adopt(&list[i], kept) {
+                Ok(()) => {
+                    let here = place(self.inner.id, kept);
+                    if list[i].node().core().place.load(Ordering::Relaxed) == here {
+                        list.swap(kept, i);
+                        kept += 1;
+                    }
+                }
+                Err(reason) => self.inner.problems.lock().push(Error::Misplaced {
+                    job: list[i].text_label(),
                     scheduler: self.text_label(),
                     reason,
-                });
-                continue;
-            }
-            if job.node().core().place.load(Ordering::Relaxed) == place(self.inner.id, list.len()) {
-                list.push(job);
+                }),
             }
         }
+        list.truncate(kept);
         self
     }
 
@@ -341,8 +356,8 @@ impl Scheduler {
     /// Mistakes in the graph (a cycle, a requirement outside the scheduler or on a
     /// forever job, a second run, ...) are reported before anything starts.
     pub fn run(&self) -> Result<bool, Error> {
-        let jobs = self.inner.prepare()?;
-        self.inner.run_prepared(jobs, None, None)
+        let prepared = self.inner.prepare()?;
+        self.inner.run_prepared(prepared, None, None)
     }
 
     /// Whether the last run stopped because a critical job failed.
@@ -498,8 +513,10 @@ impl SchedInner {
             .to_string()
     }
 
-    /// Checks this scheduler and those nested in it, without running anything.
-    fn validate(&self) -> Result<(), Error> {
+    /// Checks this scheduler and those nested in it, without running anything, and
+    /// keeps each one's frozen graph for its run: a nested scheduler is checked with
+    /// the whole tree, before anything starts, and not again when it runs.
+    fn validate(&self) -> Result<Prepared, Error> {
         if let Some(problem) = self.problems.lock().first() {
             return Err(problem.clone());
         }
@@ -509,18 +526,35 @@ impl SchedInner {
             });
         }
         let jobs = self.jobs.lock().clone();
-        graph::freeze(self.id, &self.label(), &jobs)?;
+        let frozen = graph::freeze(self.id, &self.label(), &jobs)?;
         for job in jobs.iter() {
             if let Some(nested) = job.node().nested() {
-                nested.validate()?;
+                let prepared = nested.validate()?;
+                *nested.prepared.lock() = Some(prepared);
             }
         }
-        Ok(())
+        Ok(Prepared { jobs, frozen })
     }
 
     /// Validates the whole tree, then marks this scheduler as run.
-    pub(crate) fn prepare(&self) -> Result<Arc<Vec<AnyJob>>, Error> {
-        self.validate()?;
+    pub(crate) fn prepare(&self) -> Result<Prepared, Error> {
+        let prepared = self.validate()?;
+        self.mark_ran()?;
+        Ok(prepared)
+    }
+
+    /// What the parent's `prepare` checked, for a nested run; checked anew when missing.
+    fn prepare_nested(&self) -> Result<Prepared, Error> {
+        match self.prepared.lock().take() {
+            Some(prepared) => {
+                self.mark_ran()?;
+                Ok(prepared)
+            }
+            None => self.prepare(),
+        }
+    }
+
+    fn mark_ran(&self) -> Result<(), Error> {
         let mut report = self.report.lock();
         if report.ran {
             return Err(Error::AlreadyRan {
@@ -528,19 +562,19 @@ impl SchedInner {
             });
         }
         report.ran = true;
-        Ok(self.jobs.lock().clone())
+        Ok(())
     }
 
-    /// Runs the jobs `prepare` gave. `parent`: the job context of a nested run;
+    /// Runs what `prepare` gave. `parent`: the job context of a nested run;
     /// `attach`: told of the run before it starts (`run_async`, to cancel it).
     pub(crate) fn run_prepared(
         &self,
-        jobs: Arc<Vec<AnyJob>>,
+        prepared: Prepared,
         parent: Option<&Context<'_>>,
         attach: Option<Attach<'_>>,
     ) -> Result<bool, Error> {
         let label = self.label();
-        let frozen = graph::freeze(self.id, &label, &jobs)?;
+        let Prepared { jobs, frozen } = prepared;
         let conf = self.conf.lock().clone();
         let settings = Settings {
             max_workers: if conf.window == 0 {
@@ -644,8 +678,8 @@ impl Node for SchedInner {
 
     fn execute(&self, ctx: &Context<'_>) -> Status {
         let result = self
-            .prepare()
-            .and_then(|jobs| self.run_prepared(jobs, Some(ctx), None));
+            .prepare_nested()
+            .and_then(|prepared| self.run_prepared(prepared, Some(ctx), None));
         if ctx.is_cancelled() {
             return if self.core.commit(state::CANCELLED, || ()) {
                 Status::Cancelled

@@ -1,31 +1,44 @@
-//! One run of a scheduler: the ready queue, the worker pool, the completion protocol,
+//! One run of a scheduler: the ready jobs, the worker pool, the completion protocol,
 //! and the coordinator that owns the deadline and the cancellation.
 //!
 //! # The protocol
 //!
-//! Each job has an atomic counter of unmet requirements. A worker that finishes a job
-//! decrements its successors' counters; of those that reach zero it keeps the first to
-//! run next itself, without a trip through the queue, and pushes the rest in one
-//! critical section. Workers are started on demand, up to the window: a chain never
-//! needs more than one.
+//! Each job has an atomic counter of unmet requirements (a job with a single
+//! requirement needs none: the end of that requirement makes it ready). A worker that
+//! finishes a job decrements its successors' counters; of those that reach zero it
+//! keeps the first to run next itself, without a trip through any queue, and pushes
+//! the rest onto its own deque. Workers are started on demand, up to the window: a
+//! chain never needs more than one.
+//!
+//! Ready jobs live in one FIFO deque per worker (crossbeam's work-stealing deques) and,
+//! for the entry jobs, in a shared injector. A worker takes from its own deque first,
+//! then steals from the other workers' deques (the oldest jobs first), then from the
+//! injector: no lock on the way, and jobs start roughly in the order they became ready
+//! (with one worker, exactly in that order).
 //!
 //! Non-forever jobs that end are counted per worker, and added to the run's shared
 //! `remaining` counter only when the worker runs out of local work; the worker that
 //! brings it to zero ends the run. No job can be left over: a worker flushes its count
-//! before it waits, so when all work is done every count has been flushed.
+//! before it looks for work elsewhere, so when all work is done every count has been
+//! flushed.
 //!
 //! # Who sleeps, who wakes whom
 //!
-//! * A worker with nothing to do waits on `work`, after counting itself in
-//!   `Queue::sleeping`, under the queue lock.
-//! * A worker that pushes jobs does so under the same lock, and notifies
-//!   `min(pushed, sleeping)` waiters after releasing it. A waiter is counted before it
-//!   releases the lock in `wait`, so a push either sees it counted (and notifies it)
-//!   or happens before it looked at the queue (and it finds the job): no wake-up is
-//!   lost. A busy pool, where nobody sleeps, makes no wake-up call at all.
+//! * A worker that finds no work anywhere looks again a few times, spinning, then
+//!   sleeps on `wake`: under the `sleep` lock it counts itself in `sleepers`, looks for
+//!   work once more, and waits.
+//! * A worker that pushes jobs, after the push, reads `sleepers`; when it is not zero,
+//!   it takes the `sleep` lock and notifies as many sleepers as it pushed jobs (at
+//!   most). When nobody sleeps and the window allows, it starts a new worker instead.
+//! * No wake-up is lost: the pusher's push and the sleeper's count are each followed by
+//!   a `SeqCst` fence before the other side's read (the pusher reads `sleepers`, the
+//!   sleeper looks at the deques), so at least one of them sees the other; a pusher
+//!   that sees a sleeper takes the lock it holds until it waits, so the notification
+//!   cannot come before the wait. A busy pool, where nobody sleeps, makes no wake-up
+//!   call at all.
 //! * When the run ends (all done, a critical failure, the deadline, or the parent's
-//!   cancellation), `finish` sets `exit` under the queue lock and wakes every worker,
-//!   every job waiting in `Context::sleep` or on a future, and the coordinator.
+//!   cancellation), `finish` sets `exit` and wakes every worker, every job waiting in
+//!   `Context::sleep` or on a future, and the coordinator.
 //! * The coordinator (the thread that called `run`) waits on `ended`, until the end or
 //!   the deadline (and, while a future job is parked, checks for a stall: see
 //!   `stall`); then it gives the workers a bounded grace to return, and abandons
@@ -35,7 +48,6 @@
 pub(crate) mod stall;
 pub(crate) mod timer;
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -45,7 +57,10 @@ use crate::events::{Emitter, EventKind};
 use crate::graph::{is_forever, Frozen};
 use crate::handle::{state, AnyJob};
 use crate::job::{Status, CRITICAL};
-use crate::sync::{thread, AtomicBool, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{
+    fence, thread, AtomicBool, AtomicU32, AtomicUsize, Condvar, Injector, Mutex, Ordering, Steal,
+    Stealer, Worker,
+};
 
 /// Why a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,16 +76,6 @@ pub(crate) enum Reason {
     Cancelled,
     /// Every running job is a future parked on something no job can provide.
     Stalled,
-}
-
-struct Queue {
-    ready: VecDeque<u32>,
-    /// Workers waiting on `work`.
-    sleeping: usize,
-    /// Workers started or being started.
-    workers: usize,
-    /// Set once the run ends: workers return instead of waiting.
-    exit: bool,
 }
 
 struct End {
@@ -91,8 +96,23 @@ pub(crate) struct Run {
     remaining: AtomicUsize,
     max_workers: usize,
     label: String,
-    queue: Mutex<Queue>,
-    work: Condvar,
+    /// Entry jobs, in insertion order.
+    injector: Injector<u32>,
+    /// One per worker that may run (the window, or fewer when there are fewer jobs).
+    stealers: Vec<Stealer<u32>>,
+    /// The deques of the workers not started yet, by worker number.
+    deques: Mutex<Vec<Option<Worker<u32>>>>,
+    /// Workers started or being started (a worker whose thread the OS refused is not
+    /// counted).
+    workers: AtomicUsize,
+    /// The next worker number to give out; numbers are never given twice.
+    numbers: AtomicUsize,
+    /// Workers waiting on `wake`.
+    sleepers: AtomicUsize,
+    sleep: Mutex<()>,
+    wake: Condvar,
+    /// Set once the run ends: workers return instead of waiting.
+    exit: AtomicBool,
     /// No job starts any more.
     stop: AtomicBool,
     /// Running jobs are asked to stop.
@@ -125,20 +145,24 @@ impl Run {
     pub(crate) fn new(jobs: Arc<Vec<AnyJob>>, graph: Frozen, settings: &Settings) -> Arc<Run> {
         let pending = graph.pending.iter().map(|&p| AtomicU32::new(p)).collect();
         let remaining = (0..jobs.len()).filter(|&i| !is_forever(&graph, i)).count();
+        let max_workers = settings.max_workers.clamp(1, jobs.len().max(1));
+        let deques: Vec<Worker<u32>> = (0..max_workers).map(|_| Worker::new_fifo()).collect();
         Arc::new(Run {
+            stealers: deques.iter().map(Worker::stealer).collect(),
+            deques: Mutex::new(deques.into_iter().map(Some).collect()),
             jobs,
             graph,
             pending,
             remaining: AtomicUsize::new(remaining),
-            max_workers: settings.max_workers.max(1),
+            max_workers,
             label: settings.label.clone(),
-            queue: Mutex::new(Queue {
-                ready: VecDeque::new(),
-                sleeping: 0,
-                workers: 0,
-                exit: false,
-            }),
-            work: Condvar::new(),
+            injector: Injector::new(),
+            workers: AtomicUsize::new(0),
+            numbers: AtomicUsize::new(0),
+            sleepers: AtomicUsize::new(0),
+            sleep: Mutex::new(()),
+            wake: Condvar::new(),
+            exit: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
             wakers: Mutex::new(Vec::new()),
@@ -170,23 +194,22 @@ impl Run {
             self.emit_run(EventKind::RunEnded(Reason::Finished.into()));
             return Ok(Reason::Finished);
         }
-        let entries: VecDeque<u32> = (0..self.jobs.len() as u32)
-            .filter(|&i| self.graph.pending[i as usize] == 0)
-            .collect();
-        for &i in &entries {
-            self.set_state(i, state::SCHEDULED);
-            self.emit_scheduled(i);
+        let mut entries = 0;
+        for i in 0..self.jobs.len() as u32 {
+            if self.graph.pending[i as usize] == 0 {
+                self.set_state(i, state::SCHEDULED);
+                self.emit_scheduled(i);
+                self.injector.push(i);
+                entries += 1;
+            }
         }
-        let wanted = entries.len().min(self.max_workers);
-        {
-            let mut queue = self.queue.lock();
-            queue.ready = entries;
-            queue.workers = wanted;
-        }
+        let wanted = entries.min(self.max_workers);
+        self.workers.store(wanted, Ordering::Relaxed);
+        self.numbers.store(wanted, Ordering::Relaxed);
         let mut started = 0;
         let mut refusal = None;
-        for _ in 0..wanted {
-            match self.spawn_worker() {
+        for number in 0..wanted {
+            match self.spawn_worker(number) {
                 Ok(()) => started += 1,
                 Err(error) => refusal = Some(error),
             }
@@ -256,15 +279,21 @@ impl Run {
 
     /// Whether the run has been stalled for the stall timeout (see `stall`).
     fn is_stalled(&self, watch: &mut stall::Watch) -> bool {
-        let stalled = {
-            let queue = self.queue.lock();
-            self.stall
-                .check(watch, queue.workers, queue.sleeping, queue.ready.len())
-        };
+        let stalled = self.stall.check(
+            watch,
+            self.workers.load(Ordering::Acquire),
+            self.sleepers.load(Ordering::Acquire),
+            self.ready_count(),
+        );
         if stalled {
             *self.stall.seen.lock() = Some(self.stalled_jobs());
         }
         stalled
+    }
+
+    /// How many jobs are ready and not taken by a worker.
+    fn ready_count(&self) -> usize {
+        self.injector.len() + self.stealers.iter().map(Stealer::len).sum::<usize>()
     }
 
     /// A future job returned `Pending` without arming a timer.
@@ -290,7 +319,7 @@ impl Run {
             .filter(|job| job.node().core().state.load(Ordering::Acquire) == state::RUNNING)
             .map(|job| job.text_label())
             .collect();
-        (running, self.queue.lock().ready.len())
+        (running, self.ready_count())
     }
 
     fn emit_run(&self, kind: EventKind) {
@@ -317,8 +346,11 @@ impl Run {
         self.emit_run(EventKind::RunStopping(reason.into()));
         self.stop.store(true, Ordering::Release);
         self.cancelled.store(true, Ordering::SeqCst);
-        self.queue.lock().exit = true;
-        self.work.notify_all();
+        self.exit.store(true, Ordering::SeqCst);
+        {
+            let _sleep = self.sleep.lock();
+            self.wake.notify_all();
+        }
         let wakers = std::mem::take(&mut *self.wakers.lock());
         for (_, waker) in wakers {
             waker.wake();
@@ -358,41 +390,48 @@ impl Run {
             .store(value, Ordering::Release);
     }
 
-    fn spawn_worker(self: &Arc<Self>) -> Result<(), std::io::Error> {
+    /// Starts worker `number`, already counted in `workers`.
+    fn spawn_worker(self: &Arc<Self>, number: usize) -> Result<(), std::io::Error> {
+        let Some(deque) = self.deques.lock().get_mut(number).and_then(Option::take) else {
+            return Ok(());
+        };
         let mut end = self.end.lock();
-        let number = end.handles.len();
         let run = Arc::clone(self);
         let spawned = thread::Builder::new()
             .name(format!("jobgraph {}", self.label))
-            .spawn(move || run.work(number));
+            .spawn(move || run.work(number, deque));
         match spawned {
             Ok(handle) => {
-                end.handles.push(Some(handle));
+                if end.handles.len() <= number {
+                    end.handles.resize_with(number + 1, || None);
+                }
+                end.handles[number] = Some(handle);
                 end.alive += 1;
                 Ok(())
             }
             Err(error) => {
                 drop(end);
-                self.queue.lock().workers -= 1;
+                // The deque went with the closure: that worker number stays unused, and
+                // the window is one narrower for the rest of the run.
+                self.workers.fetch_sub(1, Ordering::AcqRel);
                 Err(error)
             }
         }
     }
 
     /// A worker's life: run jobs until the run ends.
-    fn work(self: Arc<Self>, number: usize) {
+    fn work(self: Arc<Self>, number: usize, local: Worker<u32>) {
         let mut next: Option<u32> = None;
-        let mut ready = Vec::new();
         // Non-forever jobs ended here and not yet subtracted from `remaining`.
         let mut ended = 0;
         loop {
-            let index = match next.take().or_else(|| self.try_pop()) {
+            let index = match next.take().or_else(|| local.pop()) {
                 Some(index) => index,
                 None => {
                     if ended > 0 && self.count_ended(std::mem::take(&mut ended)) {
                         break;
                     }
-                    match self.pop_or_wait() {
+                    match self.find_or_sleep(number, &local) {
                         Some(index) => index,
                         None => break,
                     }
@@ -421,19 +460,25 @@ impl Run {
                     break;
                 }
                 Status::Done | Status::Failed => {
+                    let mut pushed = 0;
                     for &s in self.graph.successors(i) {
-                        if self.pending[s as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                        // A job with one requirement is ready now: no counter to touch.
+                        let s_ = s as usize;
+                        if self.graph.pending[s_] == 1
+                            || self.pending[s_].fetch_sub(1, Ordering::AcqRel) == 1
+                        {
                             self.set_state(s, state::SCHEDULED);
                             self.emit_scheduled(s);
                             if next.is_none() {
                                 next = Some(s);
                             } else {
-                                ready.push(s);
+                                local.push(s);
+                                pushed += 1;
                             }
                         }
                     }
-                    if !ready.is_empty() {
-                        self.push(&mut ready);
+                    if pushed > 0 {
+                        self.announce(pushed);
                     }
                     if !is_forever(&self.graph, i) {
                         ended += 1;
@@ -458,43 +503,96 @@ impl Run {
         false
     }
 
-    fn try_pop(&self) -> Option<u32> {
-        self.queue.lock().ready.pop_front()
-    }
-
-    fn pop_or_wait(&self) -> Option<u32> {
-        let mut queue = self.queue.lock();
+    /// A job from another worker's deque (the oldest first), or from the injector.
+    fn steal(&self, number: usize, local: &Worker<u32>) -> Option<u32> {
         loop {
-            if queue.exit {
+            let mut retry = false;
+            let count = self.stealers.len();
+            for k in 1..count {
+                match self.stealers[(number + k) % count].steal_batch_and_pop(local) {
+                    Steal::Success(index) => return Some(index),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            match self.injector.steal_batch_and_pop(local) {
+                Steal::Success(index) => return Some(index),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            if !retry {
                 return None;
             }
-            if let Some(index) = queue.ready.pop_front() {
-                return Some(index);
-            }
-            queue.sleeping += 1;
-            self.work.wait(&mut queue);
-            queue.sleeping -= 1;
         }
     }
 
-    /// Queues newly ready jobs, wakes sleeping workers for them, and starts new workers
-    /// when none sleeps and the window allows.
-    fn push(self: &Arc<Self>, ready: &mut Vec<u32>) {
-        let count = ready.len();
-        let (wake, spawn) = {
-            let mut queue = self.queue.lock();
-            queue.ready.extend(ready.drain(..));
-            let wake = count.min(queue.sleeping);
-            let spawn = (count - wake).min(self.max_workers - queue.workers);
-            queue.workers += spawn;
-            (wake, spawn)
-        };
-        for _ in 0..wake {
-            self.work.notify_one();
+    /// Work from elsewhere; when there is none, sleeps until some is pushed. `None`
+    /// once the run ends.
+    fn find_or_sleep(&self, number: usize, local: &Worker<u32>) -> Option<u32> {
+        // Work often shows up within microseconds: look again a few times before
+        // paying for a sleep and a wake-up.
+        for round in 0..SPINS {
+            if self.exit.load(Ordering::Acquire) {
+                return None;
+            }
+            if let Some(index) = local.pop().or_else(|| self.steal(number, local)) {
+                return Some(index);
+            }
+            if round < SPINS / 2 {
+                std::hint::spin_loop();
+            } else {
+                thread::yield_now();
+            }
         }
-        for _ in 0..spawn {
+        let mut guard = self.sleep.lock();
+        loop {
+            if self.exit.load(Ordering::Acquire) {
+                return None;
+            }
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let found = local.pop().or_else(|| self.steal(number, local));
+            if found.is_none() && !self.exit.load(Ordering::Acquire) {
+                self.wake.wait(&mut guard);
+            }
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            if found.is_some() {
+                return found;
+            }
+            if let Some(index) = local.pop().or_else(|| self.steal(number, local)) {
+                return Some(index);
+            }
+        }
+    }
+
+    /// After `pushed` jobs went onto a worker's deque: wakes sleeping workers for them,
+    /// or starts new workers when none sleeps and the window allows.
+    fn announce(self: &Arc<Self>, pushed: usize) {
+        fence(Ordering::SeqCst);
+        let sleepers = self.sleepers.load(Ordering::SeqCst);
+        if sleepers > 0 {
+            let _sleep = self.sleep.lock();
+            for _ in 0..pushed.min(sleepers) {
+                self.wake.notify_one();
+            }
+            return;
+        }
+        for _ in 0..pushed {
+            let number = self.numbers.load(Ordering::Relaxed);
+            if number >= self.max_workers
+                || self
+                    .numbers
+                    .compare_exchange(number, number + 1, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_err()
+            {
+                return;
+            }
+            self.workers.fetch_add(1, Ordering::AcqRel);
             // Refused threads are not fatal: the workers already running take the jobs.
-            let _ = self.spawn_worker();
+            let _ = self.spawn_worker(number);
         }
     }
 }
+
+/// How many times a worker out of work looks again before it sleeps.
+const SPINS: u32 = 64;
