@@ -104,7 +104,15 @@ impl Future for Sleep {
 impl Sleep {
     fn forget(&mut self) {
         if let Some(key) = self.key.take() {
-            TIMERS.lock().wakers.remove(&key);
+            let mut timers = TIMERS.lock();
+            let earliest = timers.wakers.keys().next() == Some(&key);
+            timers.wakers.remove(&key);
+            // The timer thread waits for the earliest deadline: when that sleep goes
+            // (dropped before its time, as a cancelled job's is), tell it to wait for
+            // the next one, or to return when none is left, rather than linger.
+            if earliest && timers.thread_running {
+                CHANGED.notify_one();
+            }
         }
     }
 }
