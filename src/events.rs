@@ -15,13 +15,19 @@
 //! when it decides to end (running jobs are being cancelled), and
 //! [`RunEnded`](EventKind::RunEnded) last, once its workers have returned.
 //!
-//! Observers are called on the worker threads, synchronously, as things happen: a
-//! job's end event is delivered before any job that requires it is scheduled. Keep
-//! them short (count, send on a channel, update a progress bar). A run without
-//! observers, verbose mode or `tracing` builds no event at all.
+//! Observers are called synchronously, as things happen, on the thread where they
+//! happen: mostly jobgraph's workers, and the thread that ends the run (its
+//! coordinator, or the one that drops the future of
+//! [`Scheduler::run_async`](crate::Scheduler::run_async)). A job's end event is
+//! delivered before any job that requires it is scheduled. Keep them short (count,
+//! send on a channel, update a progress bar): the worker waits for them. An observer
+//! that panics is not called again, and the run goes on. A run without observers,
+//! verbose mode or `tracing` builds no event at all; with observers, each event costs
+//! a clock reading and a few reference counts, and no lock or allocation.
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -30,6 +36,7 @@ use crate::graph::{kahn_order, Frozen};
 use crate::handle::{AnyJob, JobState};
 use crate::job::Status;
 use crate::scheduler::Scheduler;
+use crate::sync::{AtomicBool, Mutex, Ordering};
 use crate::watch::{wall_clock, Watch};
 
 /// A function that receives a run's events; see [`Scheduler::observe`](crate::Scheduler::observe).
@@ -144,7 +151,8 @@ impl Scheduler {
     ///
     /// It is called on the worker threads, as things happen, so it must be quick and
     /// thread-safe; several observers are called in the order they were added. Jobs of
-    /// a nested scheduler are reported by that scheduler's own observers.
+    /// a nested scheduler are reported by that scheduler's own observers. An observer
+    /// that panics is not called again, and the run goes on.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -168,18 +176,43 @@ impl Scheduler {
     }
 
     /// A channel that receives each event of this scheduler's run, in the order they
-    /// happen (see [`observe`](Scheduler::observe)). Events are sent whether or not the
-    /// receiver keeps up; it sees the end of the run as
-    /// [`RunEnded`](EventKind::RunEnded).
+    /// happen (see [`observe`](Scheduler::observe)).
+    ///
+    /// Events are sent whether or not the receiver keeps up (the channel is unbounded).
+    /// The channel closes after [`RunEnded`](EventKind::RunEnded), so iterating the
+    /// receiver ends with the run; a run refused before it starts (a mistake in the
+    /// graph) sends nothing, and the channel then closes when the scheduler is dropped.
+    ///
+    /// ```
+    /// use jobgraph::{EventKind, Job, Scheduler};
+    ///
+    /// let s = Scheduler::new();
+    /// s.add((Job::new(|_| 1), Job::new(|_| 2)));
+    /// let events = s.subscribe();
+    /// let progress = std::thread::spawn(move || {
+    ///     // Ends with the run.
+    ///     events.iter().filter(|event| event.is_job_end()).count()
+    /// });
+    /// s.run().unwrap();
+    /// assert_eq!(progress.join().unwrap(), 2);
+    /// ```
     pub fn subscribe(&self) -> mpsc::Receiver<Event> {
         let (sender, receiver) = mpsc::channel();
+        let sender = Mutex::new(Some(sender));
         self.inner
             .conf
             .lock()
             .observers
             .push(Arc::new(move |event: &Event| {
-                // A receiver that was dropped wants no more events.
-                let _ = sender.send(event.clone());
+                let mut sender = sender.lock();
+                if let Some(open) = &*sender {
+                    // A receiver that was dropped wants no more events.
+                    let _ = open.send(event.clone());
+                }
+                if let EventKind::RunEnded(_) = event.kind {
+                    // The last event of the run: the receiver's iteration ends here.
+                    *sender = None;
+                }
             }));
         receiver
     }
@@ -187,12 +220,28 @@ impl Scheduler {
 
 /// Delivers one run's events to its observers, its verbose printer and `tracing`.
 pub(crate) struct Emitter {
-    observers: Vec<Observer>,
+    observers: Vec<Listener>,
+    /// Keeps the run's own events in order (see [`run`](Emitter::run)).
+    phase: Mutex<Phase>,
     verbose: Option<Verbose>,
     start: Instant,
     scheduler: Arc<str>,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
+}
+
+/// An observer, and whether it panicked: one that did is not called again.
+struct Listener {
+    observer: Observer,
+    panicked: AtomicBool,
+}
+
+/// Where the run is, for its own events: a `RunStopping` that comes before
+/// `RunStarted` (the run was cancelled before it began) is held until then.
+#[derive(Default)]
+struct Phase {
+    started: bool,
+    held: Option<EventKind>,
 }
 
 /// What the engine keeps while a job runs: its `tracing` span, entered.
@@ -219,7 +268,14 @@ impl Emitter {
             return None;
         }
         Some(Arc::new(Emitter {
-            observers: observers.to_vec(),
+            observers: observers
+                .iter()
+                .map(|observer| Listener {
+                    observer: observer.clone(),
+                    panicked: AtomicBool::new(false),
+                })
+                .collect(),
+            phase: Mutex::new(Phase::default()),
             verbose: verbose.map(|watch| Verbose::new(watch, jobs, graph, Output::Stdout)),
             start: Instant::now(),
             scheduler: Arc::from(label),
@@ -249,14 +305,39 @@ impl Emitter {
         if let Some(verbose) = &self.verbose {
             verbose.print(&event);
         }
-        for observer in &self.observers {
-            observer(&event);
+        for listener in &self.observers {
+            if listener.panicked.load(Ordering::Relaxed) {
+                continue;
+            }
+            // An observer is not a job: its panic must not take a worker down (the run
+            // would wait for it forever). The panic hook has reported it; it is not
+            // called again.
+            let call = catch_unwind(AssertUnwindSafe(|| (listener.observer)(&event)));
+            if call.is_err() {
+                listener.panicked.store(true, Ordering::Relaxed);
+            }
         }
     }
 
-    /// A run event.
+    /// A run event. `RunStarted` comes first whatever happens: a `RunStopping` sent
+    /// before it (a run cancelled before it began) is delivered right after it.
     pub(crate) fn run(&self, kind: EventKind) {
-        self.deliver(kind, None)
+        let mut phase = self.phase.lock();
+        match kind {
+            EventKind::RunStarted { .. } => {
+                // Delivered under the lock: a concurrent `RunStopping` waits for it.
+                self.deliver(kind, None);
+                phase.started = true;
+                if let Some(held) = phase.held.take() {
+                    self.deliver(held, None);
+                }
+            }
+            EventKind::RunStopping(_) if !phase.started => phase.held = Some(kind),
+            kind => {
+                drop(phase);
+                self.deliver(kind, None);
+            }
+        }
     }
 
     /// A job became ready.
