@@ -4,8 +4,13 @@
 //! that does what [`Scheduler::run`] does, and wakes the awaiting task when the run is
 //! over. The future itself never blocks, so it suits any executor (tokio, smol,
 //! async-std, `pollster::block_on`), and jobgraph depends on none of them.
+//!
+//! A panic on the coordinator thread (which `run` would raise in its caller) is kept
+//! and raised again where the future is polled, rather than leaving it pending forever.
 
+use std::any::Any;
 use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
@@ -17,11 +22,23 @@ use crate::sync::{thread, Mutex};
 
 /// The future of [`Scheduler::run_async`]: resolves to what [`Scheduler::run`] returns.
 ///
-/// Nothing happens until it is first polled. Dropping it before it resolves cancels the
-/// run, as a timeout does: nothing new starts, running jobs are cancelled, and the
-/// outcomes recorded so far stay readable through the handles. The run's threads
-/// return on their own, within the scheduler's [`grace`](Scheduler::grace) for jobs
-/// that heed cancellation.
+/// It is `Send + 'static`, so it can be awaited in place or spawned as a task of its
+/// own. Nothing happens until it is first polled: a future dropped unpolled leaves the
+/// scheduler as it was, free to run.
+///
+/// Dropping it once polled, before it resolves, cancels the run, as a timeout does:
+/// nothing new starts, running jobs are cancelled (a closure job sees
+/// [`Context::is_cancelled`](crate::Context::is_cancelled) and its
+/// [`Context::sleep`](crate::Context::sleep) returns early; a future job is dropped at
+/// its next pending poll), and the outcomes recorded so far stay readable through the
+/// handles. The scheduler counts as run. The run's threads return on their own, within
+/// the scheduler's [`grace`](Scheduler::grace) for jobs that heed cancellation; a job
+/// that ignores it keeps its worker thread until it returns. So
+/// `tokio::time::timeout(d, scheduler.run_async())` bounds a run from the outside,
+/// as [`Scheduler::timeout`] does from the inside (which also gives
+/// [`Error::Timeout`]).
+///
+/// Polled again after it resolved, it gives the same result again.
 #[must_use = "a run does nothing until its future is polled (awaited)"]
 pub struct RunFuture {
     inner: Arc<SchedInner>,
@@ -42,6 +59,8 @@ struct State {
     dropped: bool,
     /// What the run returned (kept: polling again gives it again).
     result: Option<Result<bool, Error>>,
+    /// The coordinator panicked: raised again by the next poll.
+    panic: Option<Box<dyn Any + Send>>,
     waker: Option<Waker>,
 }
 
@@ -57,10 +76,14 @@ impl Shared {
         }
     }
 
-    fn complete(&self, result: Result<bool, Error>) {
+    /// Called by the coordinator when the run is over: it returned, or panicked.
+    fn complete(&self, result: Result<Result<bool, Error>, Box<dyn Any + Send>>) {
         let waker = {
             let mut state = self.state.lock();
-            state.result = Some(result);
+            match result {
+                Ok(result) => state.result = Some(result),
+                Err(panic) => state.panic = Some(panic),
+            }
             state.run = Weak::new();
             state.waker.take()
         };
@@ -76,8 +99,10 @@ impl Scheduler {
     /// executor that awaits it.
     ///
     /// The jobs run on jobgraph's worker threads, and a coordinator thread stands in for
-    /// the thread that `run` would block. Dropping the future before it resolves
-    /// cancels the run (see [`RunFuture`]).
+    /// the thread that `run` would block, so the executor's threads stay free: on a
+    /// single-threaded runtime, other tasks keep running while the run is in flight.
+    /// Read the jobs' results through their handles once it resolves. Dropping the
+    /// future before it resolves cancels the run (see [`RunFuture`]).
     ///
     /// ```
     /// use jobgraph::{Job, Scheduler};
@@ -87,6 +112,36 @@ impl Scheduler {
     /// assert!(pollster::block_on(s.run_async()).unwrap());
     /// assert_eq!(*a.result().unwrap(), 42);
     /// ```
+    ///
+    /// Under tokio, even a current-thread runtime keeps its other tasks going:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jobgraph::{Job, Scheduler};
+    ///
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// rt.block_on(async {
+    ///     let ticker = tokio::spawn(async {
+    ///         let mut ticks = 0;
+    ///         loop {
+    ///             tokio::time::sleep(Duration::from_millis(5)).await;
+    ///             ticks += 1;
+    ///             if ticks == 3 {
+    ///                 return ticks;
+    ///             }
+    ///         }
+    ///     });
+    ///     let slow = Job::new(|ctx| ctx.sleep(Duration::from_millis(200)));
+    ///     let s = Scheduler::new();
+    ///     s.add(&slow);
+    ///     assert!(s.run_async().await.unwrap());
+    ///     // The ticker ran on this same thread while the job slept.
+    ///     assert!(ticker.is_finished());
+    /// });
+    /// ```
+    ///
+    /// What futures a [`Job::future`](crate::Job::future) can await on its worker, and
+    /// how to run tokio's own (timers, sockets) from a job, is told there.
     pub fn run_async(&self) -> RunFuture {
         RunFuture {
             inner: self.inner.clone(),
@@ -106,9 +161,11 @@ impl RunFuture {
             .name(format!("jobgraph async {}", inner.label()))
             .spawn(move || {
                 let attach = |run: &Arc<Run>| theirs.attach(run);
-                let result = inner
-                    .prepare()
-                    .and_then(|jobs| inner.run_prepared(jobs, None, Some(&attach)));
+                let result = catch_unwind(AssertUnwindSafe(|| {
+                    inner
+                        .prepare()
+                        .and_then(|jobs| inner.run_prepared(jobs, None, Some(&attach)))
+                }));
                 theirs.complete(result);
             })
             .map_err(|error| Error::Spawn(Arc::new(error)))?;
@@ -132,6 +189,10 @@ impl Future for RunFuture {
         if let Some(result) = &state.result {
             return Poll::Ready(result.clone());
         }
+        if let Some(panic) = state.panic.take() {
+            drop(state);
+            resume_unwind(panic);
+        }
         match &mut state.waker {
             Some(waker) => waker.clone_from(cx.waker()),
             slot => *slot = Some(cx.waker().clone()),
@@ -147,7 +208,7 @@ impl Drop for RunFuture {
         };
         let run = {
             let mut state = shared.state.lock();
-            if state.result.is_some() {
+            if state.result.is_some() || state.panic.is_some() {
                 return;
             }
             state.dropped = true;
@@ -164,8 +225,16 @@ impl std::fmt::Debug for RunFuture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match &self.shared {
             None => "not started",
-            Some(shared) if shared.state.lock().result.is_some() => "ended",
-            Some(_) => "running",
+            Some(shared) => {
+                let state = shared.state.lock();
+                if state.result.is_some() {
+                    "ended"
+                } else if state.panic.is_some() {
+                    "panicked"
+                } else {
+                    "running"
+                }
+            }
         };
         write!(f, "RunFuture(`{}`, {state})", self.inner.label())
     }
