@@ -109,6 +109,8 @@ pub(crate) struct Run {
     numbers: AtomicUsize,
     /// Workers waiting on `wake`.
     sleepers: AtomicUsize,
+    /// Workers out of work, looking again before they sleep.
+    searching: AtomicUsize,
     sleep: Mutex<()>,
     wake: Condvar,
     /// Set once the run ends: workers return instead of waiting.
@@ -160,6 +162,7 @@ impl Run {
             workers: AtomicUsize::new(0),
             numbers: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
+            searching: AtomicUsize::new(0),
             sleep: Mutex::new(()),
             wake: Condvar::new(),
             exit: AtomicBool::new(false),
@@ -507,7 +510,8 @@ impl Run {
     fn steal(&self, number: usize, local: &Worker<u32>) -> Option<u32> {
         loop {
             let mut retry = false;
-            let count = self.stealers.len();
+            // Only the deques of workers started so far can hold jobs.
+            let count = self.numbers.load(Ordering::Acquire).min(self.stealers.len());
             for k in 1..count {
                 match self.stealers[(number + k) % count].steal_batch_and_pop(local) {
                     Steal::Success(index) => return Some(index),
@@ -531,18 +535,11 @@ impl Run {
     fn find_or_sleep(&self, number: usize, local: &Worker<u32>) -> Option<u32> {
         // Work often shows up within microseconds: look again a few times before
         // paying for a sleep and a wake-up.
-        for round in 0..SPINS {
-            if self.exit.load(Ordering::Acquire) {
-                return None;
-            }
-            if let Some(index) = local.pop().or_else(|| self.steal(number, local)) {
-                return Some(index);
-            }
-            if round < SPINS / 2 {
-                std::hint::spin_loop();
-            } else {
-                thread::yield_now();
-            }
+        self.searching.fetch_add(1, Ordering::SeqCst);
+        let found = self.search(number, local);
+        self.searching.fetch_sub(1, Ordering::SeqCst);
+        if found.is_some() || self.exit.load(Ordering::Acquire) {
+            return found;
         }
         let mut guard = self.sleep.lock();
         loop {
@@ -565,19 +562,41 @@ impl Run {
         }
     }
 
+    /// Looks for work a few times, spinning then yielding, before a worker sleeps.
+    fn search(&self, number: usize, local: &Worker<u32>) -> Option<u32> {
+        for round in 0..SPINS {
+            if self.exit.load(Ordering::Acquire) {
+                return None;
+            }
+            if let Some(index) = local.pop().or_else(|| self.steal(number, local)) {
+                return Some(index);
+            }
+            if round < SPINS / 2 {
+                std::hint::spin_loop();
+            } else {
+                thread::yield_now();
+            }
+        }
+        None
+    }
+
     /// After `pushed` jobs went onto a worker's deque: wakes sleeping workers for them,
-    /// or starts new workers when none sleeps and the window allows.
+    /// leaves some to the workers searching for work, and starts new workers for the
+    /// rest, as far as the window allows.
     fn announce(self: &Arc<Self>, pushed: usize) {
         fence(Ordering::SeqCst);
         let sleepers = self.sleepers.load(Ordering::SeqCst);
-        if sleepers > 0 {
+        let woken = pushed.min(sleepers);
+        if woken > 0 {
             let _sleep = self.sleep.lock();
-            for _ in 0..pushed.min(sleepers) {
+            for _ in 0..woken {
                 self.wake.notify_one();
             }
-            return;
         }
-        for _ in 0..pushed {
+        // A searching worker finds a job, or counts itself asleep and looks again
+        // before it waits: either way the job is taken.
+        let searching = self.searching.load(Ordering::SeqCst);
+        for _ in 0..pushed.saturating_sub(woken + searching) {
             let number = self.numbers.load(Ordering::Relaxed);
             if number >= self.max_workers
                 || self
