@@ -49,7 +49,8 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
     let mut pending = vec![0u32; n];
     let mut succ_count = vec![0u32; n];
     let mut flags = Vec::with_capacity(n);
-    let mut edges: Vec<(u32, u32)> = Vec::new();
+    // Most graphs have about as many edges as jobs: one reservation, not a dozen.
+    let mut edges: Vec<(u32, u32)> = Vec::with_capacity(n);
     // seen[j] == i: job i already requires j (requiring twice is a no-op).
     let mut seen = vec![u32::MAX; n];
     for (i, job) in jobs.iter().enumerate() {

@@ -157,27 +157,26 @@ impl AnyJob {
 
     /// The jobs this one requires, in the order they were required.
     pub fn requirements(&self) -> Vec<AnyJob> {
-        self.0.core().meta.lock().requires.clone()
+        self.0.core().meta.lock().requires.to_vec()
     }
 
     /// Adds requirements to this job: it starts only once they are all done.
     /// A sequence stands for its last job. Requiring a job twice, or itself, is a no-op.
     pub fn add_requires(&self, jobs: impl Jobs) -> &Self {
-        let mut meta = self.0.core().meta.lock();
-        let requires = &mut meta.requires;
-        let known = requires.len();
-        // Straight into the list (no list of our own to allocate), then drop what was
-        // pushed that is this job itself or already there.
-        jobs.push_last_jobs(requires);
-        let mut kept = known;
-        for i in known..requires.len() {
-            if requires[i] != *self && !requires[..kept].contains(&requires[i]) {
-                requires.swap(kept, i);
-                kept += 1;
-            }
+        thread_local! {
+            /// Where `add_requires` gathers what it is given: no list to allocate per call.
+            static GIVEN: std::cell::RefCell<Vec<AnyJob>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        requires.truncate(kept);
-        drop(meta);
+        GIVEN.with(|given| {
+            let mut given = given.borrow_mut();
+            jobs.push_last_jobs(&mut given);
+            let mut meta = self.0.core().meta.lock();
+            for job in given.drain(..) {
+                if job != *self && !meta.requires.contains(&job) {
+                    meta.requires.push(job);
+                }
+            }
+        });
         self
     }
 

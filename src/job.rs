@@ -255,19 +255,31 @@ pub(crate) const FOREVER: u8 = 2;
 #[derive(Default)]
 pub(crate) struct Meta {
     pub(crate) label: Option<Box<str>>,
-    pub(crate) requires: Vec<AnyJob>,
+    /// Most jobs require one or two others: those need no allocation of their own.
+    pub(crate) requires: Requires,
 }
+
+/// A job's requirements, in the order they were required.
+pub(crate) type Requires = smallvec::SmallVec<[AnyJob; 2]>;
 
 impl Drop for Meta {
     /// Drops chains of requirements without recursion: when this is the last handle
     /// to a job it requires, that job's own requirements are taken over first, so a
     /// million-job chain is freed in a loop rather than a million nested drops.
     fn drop(&mut self) {
-        let mut pending = std::mem::take(&mut self.requires);
+        if self
+            .requires
+            .iter()
+            .all(|job| Arc::strong_count(&job.0) > 1)
+        {
+            // The common case: someone else still holds each of them.
+            return;
+        }
+        let mut pending: Vec<AnyJob> = std::mem::take(&mut self.requires).into_vec();
         while let Some(job) = pending.pop() {
             if Arc::strong_count(&job.0) == 1 {
                 // The last handle: nobody else can reach this job or its lock.
-                pending.append(&mut job.0.core().meta.lock().requires);
+                pending.extend(std::mem::take(&mut job.0.core().meta.lock().requires));
             }
         }
     }
