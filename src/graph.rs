@@ -2,11 +2,9 @@
 //! Freezing checks it (foreign requirements, forever requirements, cycles) in
 //! O(jobs + edges) and builds the successor lists the engine walks.
 
-use std::collections::VecDeque;
-
 use crate::error::Error;
 use crate::handle::AnyJob;
-use crate::job::FOREVER;
+use crate::job::{FOREVER, NESTED};
 use crate::sync::Ordering;
 
 /// A checked graph, ready to run.
@@ -16,7 +14,7 @@ pub(crate) struct Frozen {
     pub(crate) succ: Vec<u32>,
     /// Number of distinct requirements of each job.
     pub(crate) pending: Vec<u32>,
-    /// `CRITICAL` / `FOREVER` bits of each job, as they were when frozen.
+    /// `CRITICAL` / `FOREVER` / `NESTED` bits of each job, as they were when frozen.
     pub(crate) flags: Vec<u8>,
 }
 
@@ -46,13 +44,14 @@ pub(crate) fn freeze(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Er
 /// Builds the dense graph, checking requirements but not cycles.
 pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Error> {
     let n = jobs.len();
+    // Job i's requirements are `preds[..]` in job order, `pending[i]` of them (the
+    // lists have no repeats: `requires` drops them).
     let mut pending = vec![0u32; n];
-    let mut succ_count = vec![0u32; n];
+    // Counts of successors first, then their prefix sums.
+    let mut succ_start = vec![0u32; n + 1];
     let mut flags = Vec::with_capacity(n);
     // Most graphs have about as many edges as jobs: one reservation, not a dozen.
-    let mut edges: Vec<(u32, u32)> = Vec::with_capacity(n);
-    // seen[j] == i: job i already requires j (requiring twice is a no-op).
-    let mut seen = vec![u32::MAX; n];
+    let mut preds: Vec<u32> = Vec::with_capacity(n);
     for (i, job) in jobs.iter().enumerate() {
         let core = job.node().core();
         flags.push(core.flags.load(Ordering::Relaxed));
@@ -70,10 +69,9 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
                     required: required.text_label(),
                 });
             }
-            if j == i || seen[j] == i as u32 {
+            if j == i {
                 continue;
             }
-            seen[j] = i as u32;
             if required.is_forever() {
                 let required = required.clone();
                 drop(meta);
@@ -82,23 +80,22 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
                     forever: required.text_label(),
                 });
             }
-            edges.push((j as u32, i as u32));
+            preds.push(j as u32);
             pending[i] += 1;
-            succ_count[j] += 1;
+            succ_start[j + 1] += 1;
         }
     }
-    let mut succ_start = Vec::with_capacity(n + 1);
-    let mut total = 0u32;
-    succ_start.push(0);
-    for count in &succ_count {
-        total += count;
-        succ_start.push(total);
+    for k in 0..n {
+        succ_start[k + 1] += succ_start[k];
     }
     let mut fill: Vec<u32> = succ_start[..n].to_vec();
-    let mut succ = vec![0u32; edges.len()];
-    for &(from, to) in &edges {
-        succ[fill[from as usize] as usize] = to;
-        fill[from as usize] += 1;
+    let mut succ = vec![0u32; preds.len()];
+    let mut preds = preds.into_iter();
+    for (i, &count) in pending.iter().enumerate() {
+        for from in preds.by_ref().take(count as usize) {
+            succ[fill[from as usize] as usize] = i as u32;
+            fill[from as usize] += 1;
+        }
     }
     Ok(Frozen {
         succ_start,
@@ -113,14 +110,16 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
 pub(crate) fn kahn_order(frozen: &Frozen) -> Result<Vec<usize>, Vec<bool>> {
     let n = frozen.pending.len();
     let mut pending = frozen.pending.clone();
-    let mut ready: VecDeque<usize> = (0..n).filter(|&i| pending[i] == 0).collect();
-    let mut order = Vec::with_capacity(n);
-    while let Some(i) = ready.pop_front() {
-        order.push(i);
+    // The order is its own queue: jobs are appended when ready, taken in turn.
+    let mut order: Vec<usize> = Vec::with_capacity(n);
+    order.extend((0..n).filter(|&i| pending[i] == 0));
+    let mut next = 0;
+    while let Some(&i) = order.get(next) {
+        next += 1;
         for &s in frozen.successors(i) {
             pending[s as usize] -= 1;
             if pending[s as usize] == 0 {
-                ready.push_back(s as usize);
+                order.push(s as usize);
             }
         }
     }
@@ -157,6 +156,11 @@ pub(crate) fn find_cycle(frozen: &Frozen) -> Option<Vec<usize>> {
     let mut cycle = path.split_off(position[at]);
     cycle.reverse();
     Some(cycle)
+}
+
+/// Whether job `i` is a nested scheduler.
+pub(crate) fn is_nested(frozen: &Frozen, i: usize) -> bool {
+    frozen.flags[i] & NESTED != 0
 }
 
 /// Whether job `i` is a forever job.

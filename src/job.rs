@@ -251,6 +251,8 @@ pub(crate) struct Core {
 
 pub(crate) const CRITICAL: u8 = 1;
 pub(crate) const FOREVER: u8 = 2;
+/// The job is a nested scheduler (set once, at its creation).
+pub(crate) const NESTED: u8 = 4;
 
 #[derive(Default)]
 pub(crate) struct Meta {
@@ -293,6 +295,11 @@ impl Core {
             flags: AtomicU8::new(if critical { CRITICAL } else { 0 }),
             meta: Mutex::new(Meta::default()),
         }
+    }
+
+    pub(crate) fn with_flag(self, flag: u8) -> Self {
+        self.set_flag(flag, true);
+        self
     }
 
     pub(crate) fn set_flag(&self, flag: u8, on: bool) {

@@ -13,7 +13,7 @@ use crate::error::{Error, JobError};
 use crate::events::{Emitter, Observer};
 use crate::graph::{self, place};
 use crate::handle::{state, AnyJob, JobState, Jobs};
-use crate::job::{Core, Node, Status, CRITICAL};
+use crate::job::{Core, Node, Status, CRITICAL, NESTED};
 use crate::sync::{thread, AtomicU32, Mutex, Ordering};
 use crate::watch::Watch;
 
@@ -104,7 +104,7 @@ impl Scheduler {
     pub fn new() -> Self {
         let inner = Arc::new(SchedInner {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            core: Core::new(true),
+            core: Core::new(true).with_flag(NESTED),
             conf: Mutex::new(Conf {
                 window: 0,
                 timeout: None,
@@ -527,7 +527,8 @@ impl SchedInner {
         }
         let jobs = self.jobs.lock().clone();
         let frozen = graph::freeze(self.id, &self.label(), &jobs)?;
-        for job in jobs.iter() {
+        let nested = (0..jobs.len()).filter(|&i| graph::is_nested(&frozen, i));
+        for job in nested.map(|i| &jobs[i]) {
             if let Some(nested) = job.node().nested() {
                 let prepared = nested.validate()?;
                 *nested.prepared.lock() = Some(prepared);
