@@ -511,7 +511,10 @@ impl Run {
         loop {
             let mut retry = false;
             // Only the deques of workers started so far can hold jobs.
-            let count = self.numbers.load(Ordering::Acquire).min(self.stealers.len());
+            let count = self
+                .numbers
+                .load(Ordering::Acquire)
+                .min(self.stealers.len());
             for k in 1..count {
                 match self.stealers[(number + k) % count].steal_batch_and_pop(local) {
                     Steal::Success(index) => return Some(index),
