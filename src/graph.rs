@@ -130,10 +130,31 @@ pub(crate) fn kahn_order(frozen: &Frozen) -> Result<Vec<usize>, Vec<bool>> {
     }
 }
 
+/// The jobs that no order can reach, when there is a cycle: Kahn's algorithm without
+/// the order (a stack of ready jobs will do: only whether every job is reached matters).
+fn left_over(frozen: &Frozen) -> Option<Vec<bool>> {
+    let n = frozen.pending.len();
+    let mut pending = frozen.pending.clone();
+    let mut ready: Vec<u32> = (0..n as u32)
+        .filter(|&i| pending[i as usize] == 0)
+        .collect();
+    let mut reached = 0;
+    while let Some(i) = ready.pop() {
+        reached += 1;
+        for &s in frozen.successors(i as usize) {
+            pending[s as usize] -= 1;
+            if pending[s as usize] == 0 {
+                ready.push(s);
+            }
+        }
+    }
+    (reached < n).then(|| pending.iter().map(|&p| p > 0).collect())
+}
+
 /// One cycle of the graph, if it has any: indices in requirement order (each job
 /// requires the one before it, the first requires the last).
 pub(crate) fn find_cycle(frozen: &Frozen) -> Option<Vec<usize>> {
-    let left_over = kahn_order(frozen).err()?;
+    let left_over = left_over(frozen)?;
     // Every left-over job has a left-over requirement: walk requirements backwards from
     // any of them until a job repeats.
     let n = left_over.len();
