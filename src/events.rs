@@ -1,29 +1,12 @@
 //! Events of a run, for code: [`Event`]s delivered to observers
 //! ([`Scheduler::observe`](crate::Scheduler::observe),
 //! [`Scheduler::subscribe`](crate::Scheduler::subscribe)), to `tracing` with the
-//! `tracing` feature, and printed by verbose mode.
+//! `tracing` feature, and printed by verbose mode. What is sent, and when, is told on
+//! [`Event`], where users read it.
 //!
-//! # What is sent, and when
-//!
-//! For each job: [`Scheduled`](EventKind::Scheduled) when its requirements are all done,
-//! [`Started`](EventKind::Started) when a worker takes it, then one end event:
-//! [`Done`](EventKind::Done), [`Failed`](EventKind::Failed),
-//! [`Cancelled`](EventKind::Cancelled), or [`Abandoned`](EventKind::Abandoned) (still
-//! running after the grace, see [`Scheduler::grace`](crate::Scheduler::grace)). A job
-//! that never starts gets no end event. For the run:
-//! [`RunStarted`](EventKind::RunStarted) first, [`RunStopping`](EventKind::RunStopping)
-//! when it decides to end (running jobs are being cancelled), and
-//! [`RunEnded`](EventKind::RunEnded) last, once its workers have returned.
-//!
-//! Observers are called synchronously, as things happen, on the thread where they
-//! happen: mostly jobgraph's workers, and the thread that ends the run (its
-//! coordinator, or the one that drops the future of
-//! [`Scheduler::run_async`](crate::Scheduler::run_async)). A job's end event is
-//! delivered before any job that requires it is scheduled. Keep them short (count,
-//! send on a channel, update a progress bar): the worker waits for them. An observer
-//! that panics is not called again, and the run goes on. A run without observers,
-//! verbose mode or `tracing` builds no event at all; with observers, each event costs
-//! a clock reading and a few reference counts, and no lock or allocation.
+//! The [`Emitter`] of a run exists only when someone listens; the engine calls it at
+//! each step of a job's life. It keeps the run's own events in order (a run cancelled
+//! before it began still says `RunStarted` first), and contains panicking observers.
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
@@ -43,6 +26,40 @@ use crate::watch::{wall_clock, Watch};
 pub(crate) type Observer = Arc<dyn Fn(&Event) + Send + Sync + 'static>;
 
 /// Something that happened in a run: a job changed state, or the run started or ended.
+///
+/// # What is sent, and when
+///
+/// For each job: [`Scheduled`](EventKind::Scheduled) when its requirements are all done,
+/// [`Started`](EventKind::Started) when a worker takes it, then one end event:
+/// [`Done`](EventKind::Done), [`Failed`](EventKind::Failed),
+/// [`Cancelled`](EventKind::Cancelled), or [`Abandoned`](EventKind::Abandoned) (still
+/// running after the grace, see [`Scheduler::grace`](crate::Scheduler::grace)). A job
+/// that never starts gets no end event. For the run:
+/// [`RunStarted`](EventKind::RunStarted) first, [`RunStopping`](EventKind::RunStopping)
+/// when it decides to end (all done, or running jobs are being cancelled), and
+/// [`RunEnded`](EventKind::RunEnded) last, once its workers have returned. A job's end
+/// event comes before the [`Started`](EventKind::Started) of any job that requires it.
+///
+/// Observers are called synchronously, as things happen, on the thread where they
+/// happen: mostly jobgraph's workers, and the thread that ends the run (its
+/// coordinator, or the one that drops the future of
+/// [`Scheduler::run_async`](crate::Scheduler::run_async)). Keep them short (count, send
+/// on a channel, update a progress bar): the worker waits for them. An observer that
+/// panics is not called again, and the run goes on. A run without observers, verbose
+/// mode or `tracing` builds no event at all; with observers, building and delivering
+/// an event costs a clock reading and a few reference counts (no lock, no
+/// allocation), plus what the observers do.
+///
+/// # `tracing`
+///
+/// With the crate's `tracing` feature, and a subscriber interested in target
+/// `jobgraph` at level `INFO`, a run is a `run` span (fields `scheduler`, `jobs`), each
+/// job a `job` span inside it (fields `label`, `index`) entered on its worker while it
+/// runs, and each event a `tracing` event in those spans (`Scheduled` at `DEBUG`,
+/// `Failed` and `Abandoned` at `WARN`). They go to the subscriber in effect where the
+/// run began (where `run` is called, or where the future of `run_async` is polled),
+/// a scoped one too, from every thread of the run; what a job logs goes there as
+/// well, inside its `job` span.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Event {
@@ -226,8 +243,14 @@ pub(crate) struct Emitter {
     verbose: Option<Verbose>,
     start: Instant,
     scheduler: Arc<str>,
+    /// The run's span; `Span::none()` when `tracing` is not listening.
     #[cfg(feature = "tracing")]
     span: tracing::Span,
+    /// The subscriber in effect where the run began: the run's spans and events, and
+    /// what jobs log, go to it from every thread of the run, a scoped one too
+    /// (`tracing::subscriber::with_default`), not only a global one.
+    #[cfg(feature = "tracing")]
+    dispatch: tracing::Dispatch,
 }
 
 /// An observer, and whether it panicked: one that did is not called again.
@@ -244,10 +267,13 @@ struct Phase {
     held: Option<EventKind>,
 }
 
-/// What the engine keeps while a job runs: its `tracing` span, entered.
+/// What the engine keeps while a job runs: its `tracing` span, entered, and the run's
+/// subscriber set as the worker's default.
 pub(crate) struct JobSpan {
     #[cfg(feature = "tracing")]
     _entered: tracing::span::EnteredSpan,
+    #[cfg(feature = "tracing")]
+    _dispatch: Option<tracing::dispatcher::DefaultGuard>,
 }
 
 impl Emitter {
@@ -285,12 +311,16 @@ impl Emitter {
             } else {
                 tracing::Span::none()
             },
+            #[cfg(feature = "tracing")]
+            dispatch: tracing::dispatcher::get_default(Clone::clone),
         }))
     }
 
     fn deliver(&self, kind: EventKind, job: Option<&AnyJob>) {
         #[cfg(feature = "tracing")]
-        trace(&self.span, &kind, job);
+        if !self.span.is_none() {
+            tracing::dispatcher::with_default(&self.dispatch, || trace(&self.span, &kind, job));
+        }
         if self.observers.is_empty() && self.verbose.is_none() {
             return;
         }
@@ -348,10 +378,13 @@ impl Emitter {
     /// A job starts; the span returned stays entered until [`ended`](Emitter::ended).
     pub(crate) fn started(&self, index: u32, job: &AnyJob) -> JobSpan {
         #[cfg(feature = "tracing")]
-        let span = if self.span.is_none() {
-            tracing::Span::none()
+        let (span, dispatch) = if self.span.is_none() {
+            (tracing::Span::none(), None)
         } else {
-            tracing::info_span!(target: "jobgraph", parent: &self.span, "job", label = %job.text_label(), index)
+            // While the job runs, what it logs goes to the run's subscriber, in its span.
+            let dispatch = tracing::dispatcher::set_default(&self.dispatch);
+            let span = tracing::info_span!(target: "jobgraph", parent: &self.span, "job", label = %job.text_label(), index);
+            (span, Some(dispatch))
         };
         #[cfg(not(feature = "tracing"))]
         let _ = index;
@@ -361,6 +394,8 @@ impl Emitter {
         JobSpan {
             #[cfg(feature = "tracing")]
             _entered: entered,
+            #[cfg(feature = "tracing")]
+            _dispatch: dispatch,
         }
     }
 

@@ -157,9 +157,14 @@ impl RunFuture {
         shared.state.lock().waker = Some(waker.clone());
         let inner = self.inner.clone();
         let theirs = shared.clone();
+        // With `tracing`, the run reports to the subscriber in effect where it is awaited.
+        #[cfg(feature = "tracing")]
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
         thread::Builder::new()
             .name(format!("jobgraph async {}", inner.label()))
             .spawn(move || {
+                #[cfg(feature = "tracing")]
+                let _dispatch = tracing::dispatcher::set_default(&dispatch);
                 let attach = |run: &Arc<Run>| theirs.attach(run);
                 let result = catch_unwind(AssertUnwindSafe(|| {
                     inner
