@@ -445,6 +445,8 @@ impl<J: Jobs> Jobs for Option<J> {
 
 impl<J: Jobs> Jobs for Vec<J> {
     fn push_jobs(self, out: &mut Vec<AnyJob>) {
+        // One reservation for a long list, rather than a doubling every so often.
+        out.reserve(self.len());
         self.into_iter().for_each(|jobs| jobs.push_jobs(out))
     }
     fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
@@ -466,6 +468,7 @@ where
     &'a J: Jobs,
 {
     fn push_jobs(self, out: &mut Vec<AnyJob>) {
+        out.reserve(self.len());
         self.iter().for_each(|jobs| jobs.push_jobs(out))
     }
     fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
