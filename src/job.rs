@@ -704,9 +704,69 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
 
     /// A job that drives a future to completion on a worker thread, with `pollster`.
     ///
-    /// The future must not need a particular async runtime's reactor: timers come from
-    /// [`sleep`](crate::sleep), channels from runtime-agnostic crates. A cancelled
-    /// future is dropped at its next pending poll.
+    /// The future has its worker (and its slot in the window) to itself until it ends,
+    /// waiting included, as a closure job that blocks would. A cancelled future is
+    /// dropped at its next pending poll.
+    ///
+    /// # What it can await
+    ///
+    /// `pollster` is a plain `block_on`: no reactor, no timer wheel. Futures that wake
+    /// their task through its waker, whoever polls them, work:
+    ///
+    /// * [`jobgraph::sleep`](crate::sleep) for timers (cut short when the run is
+    ///   cancelled);
+    /// * channels and locks of runtime-agnostic crates: `async-channel`,
+    ///   `futures::channel` (`mpsc`, `oneshot`), `tokio::sync` (which needs no tokio
+    ///   runtime), fed by jobs running at the same time or by other threads;
+    /// * `futures` combinators (`join`, `select`), async blocks and functions built on
+    ///   these; `async-io`'s (smol's) timers and sockets, which bring their own reactor
+    ///   thread.
+    ///
+    /// Futures that need tokio's reactor or timer do not: `tokio::time::sleep`,
+    /// `timeout` and `interval`, `tokio::net`, `tokio::process`, `tokio::fs`,
+    /// `tokio::spawn`. They panic ("no reactor running"), and the job fails with that
+    /// panic, even when the run itself is awaited inside a tokio runtime: the job runs
+    /// on jobgraph's worker, not in the runtime.
+    ///
+    /// A future that waits for another job of the same run must be running at the same
+    /// time as that job: with a window too narrow for both, the run stalls, and is
+    /// reported (see [`Scheduler::stall_timeout`](crate::Scheduler::stall_timeout)).
+    ///
+    /// # Tokio's futures: a closure job that enters the runtime
+    ///
+    /// Capture a [`tokio::runtime::Handle`] and run the future with its `block_on` from
+    /// a closure job: the future then runs on the worker with the runtime's reactor and
+    /// timers. This works with a multi-thread runtime, and with a current-thread one
+    /// while its thread is inside its own `block_on` (say, awaiting
+    /// [`run_async`](crate::Scheduler::run_async)); never block that thread with
+    /// [`run`](crate::Scheduler::run) there. Such a job does not see the run's
+    /// cancellation while inside `block_on`: bound it with `tokio::time::timeout`.
+    ///
+    /// [`tokio::runtime::Handle`]: https://docs.rs/tokio/1/tokio/runtime/struct.Handle.html
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jobgraph::{Job, Scheduler};
+    ///
+    /// let rt = tokio::runtime::Runtime::new().unwrap();
+    /// let handle = rt.handle().clone();
+    /// let fetch = Job::new(move |_| {
+    ///     handle.block_on(async {
+    ///         let work = tokio::time::sleep(Duration::from_millis(10));
+    ///         tokio::time::timeout(Duration::from_secs(5), work).await.map(|()| "fetched")
+    ///     })
+    /// });
+    /// // A runtime-agnostic future, as a future job.
+    /// let wait = Job::future(async {
+    ///     jobgraph::sleep(Duration::from_millis(10)).await;
+    ///     7
+    /// });
+    /// let s = Scheduler::new();
+    /// s.add((&fetch, &wait));
+    /// assert!(rt.block_on(s.run_async()).unwrap());
+    /// assert_eq!(*fetch.result().unwrap(), "fetched");
+    /// assert_eq!(*wait.result().unwrap(), 7);
+    /// ```
     pub fn future<Fut>(future: Fut) -> Self
     where
         Fut: Future + Send + 'static,

@@ -553,8 +553,13 @@ fn runtime_agnostic_futures_work_inside_future_jobs() {
         }
         got
     });
-    let s = Scheduler::new().window(4);
-    s.add((&produce, &consume, &oneshot, &tokio_sync));
+    // async-io's (smol's) timer brings its own reactor thread.
+    let smol_timer = Job::future(async {
+        smol::Timer::after(Duration::from_millis(10)).await;
+        "tick"
+    });
+    let s = Scheduler::new().window(5);
+    s.add((&produce, &consume, &oneshot, &tokio_sync, &smol_timer));
     let feeder = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(20));
         let _ = once_tx.send("hello");
@@ -567,6 +572,7 @@ fn runtime_agnostic_futures_work_inside_future_jobs() {
     assert_eq!(*consume.result().unwrap(), 55);
     assert_eq!(*oneshot.result().unwrap(), "hello");
     assert_eq!(tokio_sync.result().unwrap(), &vec![1, 2, 3]);
+    assert_eq!(*smol_timer.result().unwrap(), "tick");
 }
 
 #[test]
