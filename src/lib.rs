@@ -30,6 +30,16 @@
 //! assert_eq!(sort.result().unwrap(), &vec![1, 2, 3]);
 //! ```
 //!
+//! # Async code
+//!
+//! [`Scheduler::run_async`] is the whole run as a future, for any executor (tokio,
+//! smol, a plain `block_on`): the jobs still run on jobgraph's threads, and the
+//! executor's threads stay free. [`Job::future`] drives a future on a worker with
+//! `pollster`, so it suits runtime-agnostic futures ([`sleep`], `async-channel`,
+//! `futures::channel`, `tokio::sync`); tokio's timers and sockets need a closure job
+//! that enters a runtime handle, as shown there. To follow a run from code (progress
+//! bars, metrics), see [`Scheduler::observe`], [`Scheduler::subscribe`] and [`Event`].
+//!
 //! See the README for the tour of asynciojobs' examples and the design.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
