@@ -399,7 +399,7 @@ fn timeout_cancels_running_jobs_in_the_event_stream() {
         Scheduler::new()
             .label("events")
             .critical(false)
-            .timeout(Duration::from_millis(50)),
+            .timeout(Duration::from_millis(200)),
     );
     s.add((&quick, &slow, &never));
     assert!(!run_bounded(&s).unwrap());
@@ -412,8 +412,12 @@ fn timeout_cancels_running_jobs_in_the_event_stream() {
 
 #[test]
 fn a_job_that_ignores_cancellation_is_abandoned_and_sends_nothing_after() {
-    let stubborn = Job::new(|_| {
-        std::thread::sleep(Duration::from_millis(300));
+    // The job waits for the test, whatever the run says, then tells it returned.
+    let (release, released) = mpsc::channel::<()>();
+    let (returned, has_returned) = mpsc::channel::<()>();
+    let stubborn = Job::new(move |_| {
+        let _ = released.recv_timeout(Duration::from_secs(30));
+        let _ = returned.send(());
         1
     })
     .label("stubborn");
@@ -421,7 +425,7 @@ fn a_job_that_ignores_cancellation_is_abandoned_and_sends_nothing_after() {
         Scheduler::new()
             .label("events")
             .critical(false)
-            .timeout(Duration::from_millis(30))
+            .timeout(Duration::from_millis(200))
             .grace(Duration::from_millis(10)),
     );
     s.add(&stubborn);
@@ -433,7 +437,9 @@ fn a_job_that_ignores_cancellation_is_abandoned_and_sends_nothing_after() {
         events.len()
     };
     // When it returns at last, its outcome is dropped and no event follows RunEnded.
-    std::thread::sleep(Duration::from_millis(500));
+    release.send(()).unwrap();
+    has_returned.recv_timeout(Duration::from_secs(30)).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
     assert_eq!(events.lock().unwrap().len(), count);
     assert!(stubborn.is_running());
 }
@@ -446,10 +452,24 @@ fn forever_jobs_are_cancelled_once_the_rest_is_done() {
         }
     }
     let monitor = Job::future(tick()).label("monitor").forever(true);
-    let work = Job::new(|ctx| ctx.sleep(Duration::from_millis(20))).label("work");
+    // Ends once the monitor runs (or after a long while).
+    let work = Job::new({
+        let monitor = monitor.any();
+        move |ctx| {
+            for _ in 0..5000 {
+                if monitor.is_running() {
+                    return true;
+                }
+                ctx.sleep(Duration::from_millis(1));
+            }
+            false
+        }
+    })
+    .label("work");
     let (s, events) = record(Scheduler::new().label("events"));
     s.add((&monitor, &work));
     assert!(run_bounded(&s).unwrap());
+    assert!(*work.result().unwrap(), "the monitor ran alongside");
     let events = events.lock().unwrap();
     let seen = check_stream(&events, &s.jobs(), RunEnd::Finished);
     assert_eq!(seen[0].ends[0].1, "cancelled");

@@ -289,11 +289,15 @@ fn assert_run_events_bracketed(events: &[Event], end: RunEnd) {
 #[test]
 fn dropping_the_future_cancels_the_run_and_leaves_no_thread() {
     let _guard = exclusive();
+    // Each long job says when it runs.
+    let (running_tx, mut running_rx) = tokio::sync::mpsc::channel::<&str>(2);
     let first = Job::new(|_| 1).label("first");
     let saw_cancel = Arc::new(AtomicBool::new(false));
     let cooperative = Job::new({
         let saw_cancel = saw_cancel.clone();
+        let running = running_tx.clone();
         move |ctx| {
+            let _ = running.blocking_send("cooperative");
             let slept = ctx.sleep(Duration::from_secs(30));
             saw_cancel.store(!slept && ctx.is_cancelled(), Ordering::SeqCst);
             slept
@@ -301,7 +305,8 @@ fn dropping_the_future_cancels_the_run_and_leaves_no_thread() {
     })
     .label("cooperative")
     .requires(&first);
-    let parked = Job::future(async {
+    let parked = Job::future(async move {
+        let _ = running_tx.send("parked").await;
         jobgraph::sleep(Duration::from_secs(30)).await;
     })
     .label("parked")
@@ -320,14 +325,21 @@ fn dropping_the_future_cancels_the_run_and_leaves_no_thread() {
         .enable_all()
         .build()
         .unwrap();
-    let outcome = rt.block_on(async {
-        let run = s.run_async();
-        tokio::time::timeout(Duration::from_millis(300), run).await
+    rt.block_on(async {
+        let mut run = s.run_async();
+        for _ in 0..2 {
+            tokio::select! {
+                result = &mut run => panic!("the run ended early: {result:?}"),
+                job = running_rx.recv() => assert!(job.is_some()),
+            }
+        }
+        // Both long jobs run: give up on the run, as a caller's timeout does.
+        let outcome = tokio::time::timeout(Duration::from_millis(50), run).await;
+        assert!(
+            outcome.is_err(),
+            "the run was still in flight at the timeout"
+        );
     });
-    assert!(
-        outcome.is_err(),
-        "the run was still in flight at the timeout"
-    );
     drop(rt);
 
     wait_run_ended(&events);
