@@ -316,15 +316,23 @@ impl Emitter {
         }))
     }
 
-    fn deliver(&self, kind: EventKind, job: Option<&AnyJob>) {
+    /// Sends an event to the listeners; `at`, when the caller already read the clock
+    /// for this instant (reading it is most of an event's cost). Returns the instant
+    /// used, `None` when nobody but `tracing` listens.
+    fn deliver(
+        &self,
+        kind: EventKind,
+        job: Option<&AnyJob>,
+        at: Option<Instant>,
+    ) -> Option<Instant> {
         #[cfg(feature = "tracing")]
         if !self.span.is_none() {
             tracing::dispatcher::with_default(&self.dispatch, || trace(&self.span, &kind, job));
         }
         if self.observers.is_empty() && self.verbose.is_none() {
-            return;
+            return None;
         }
-        let at = Instant::now();
+        let at = at.unwrap_or_else(Instant::now);
         let event = Event {
             kind,
             at,
@@ -347,6 +355,7 @@ impl Emitter {
                 listener.panicked.store(true, Ordering::Relaxed);
             }
         }
+        Some(at)
     }
 
     /// A run event. `RunStarted` comes first whatever happens: a `RunStopping` sent
@@ -356,23 +365,23 @@ impl Emitter {
         match kind {
             EventKind::RunStarted { .. } => {
                 // Delivered under the lock: a concurrent `RunStopping` waits for it.
-                self.deliver(kind, None);
+                self.deliver(kind, None, None);
                 phase.started = true;
                 if let Some(held) = phase.held.take() {
-                    self.deliver(held, None);
+                    self.deliver(held, None, None);
                 }
             }
             EventKind::RunStopping(_) if !phase.started => phase.held = Some(kind),
             kind => {
                 drop(phase);
-                self.deliver(kind, None);
+                self.deliver(kind, None, None);
             }
         }
     }
 
-    /// A job became ready.
-    pub(crate) fn scheduled(&self, job: &AnyJob) {
-        self.deliver(EventKind::Scheduled, Some(job))
+    /// A job became ready: at `at` when known (the end of its last requirement).
+    pub(crate) fn scheduled(&self, job: &AnyJob, at: Option<Instant>) {
+        self.deliver(EventKind::Scheduled, Some(job), at);
     }
 
     /// A job starts; the span returned stays entered until [`ended`](Emitter::ended).
@@ -390,7 +399,7 @@ impl Emitter {
         let _ = index;
         #[cfg(feature = "tracing")]
         let entered = span.entered();
-        self.deliver(EventKind::Started, Some(job));
+        self.deliver(EventKind::Started, Some(job), None);
         JobSpan {
             #[cfg(feature = "tracing")]
             _entered: entered,
@@ -399,8 +408,14 @@ impl Emitter {
         }
     }
 
-    /// A job returned from its worker with `status`.
-    pub(crate) fn ended(&self, job: &AnyJob, status: Status, span: Option<JobSpan>) {
+    /// A job returned from its worker with `status`. Returns the instant of its end
+    /// event, the instant its successors become ready.
+    pub(crate) fn ended(
+        &self,
+        job: &AnyJob,
+        status: Status,
+        span: Option<JobSpan>,
+    ) -> Option<Instant> {
         let kind = match status {
             Status::Done => EventKind::Done,
             Status::Failed => match job.raised_exception() {
@@ -409,16 +424,17 @@ impl Emitter {
             },
             Status::Cancelled => EventKind::Cancelled,
             // Abandoned: its end event was sent when its run gave up on it.
-            Status::Lost => return,
+            Status::Lost => return None,
         };
-        self.deliver(kind, Some(job));
+        let at = self.deliver(kind, Some(job), None);
         // The job's span (with `tracing`) is left here, after its end event.
         let _ = span;
+        at
     }
 
     /// A job its run gave up on.
     pub(crate) fn abandoned(&self, job: &AnyJob) {
-        self.deliver(EventKind::Abandoned, Some(job))
+        self.deliver(EventKind::Abandoned, Some(job), None);
     }
 }
 

@@ -198,10 +198,11 @@ impl Run {
             return Ok(Reason::Finished);
         }
         let mut entries = 0;
+        let now = self.events.as_ref().map(|_| Instant::now());
         for i in 0..self.jobs.len() as u32 {
             if self.graph.pending[i as usize] == 0 {
                 self.set_state(i, state::SCHEDULED);
-                self.emit_scheduled(i);
+                self.emit_scheduled(i, now);
                 self.injector.push(i);
                 entries += 1;
             }
@@ -331,9 +332,9 @@ impl Run {
         }
     }
 
-    fn emit_scheduled(&self, i: u32) {
+    fn emit_scheduled(&self, i: u32, at: Option<Instant>) {
         if let Some(events) = &self.events {
-            events.scheduled(&self.jobs[i as usize]);
+            events.scheduled(&self.jobs[i as usize], at);
         }
     }
 
@@ -454,9 +455,10 @@ impl Run {
                 .as_ref()
                 .map(|events| events.started(index, job));
             let status = job.node().execute(&Context::new(&self, index, job));
-            if let Some(events) = &self.events {
-                events.ended(job, status, span);
-            }
+            let ended_at = match &self.events {
+                Some(events) => events.ended(job, status, span),
+                None => None,
+            };
             match status {
                 Status::Failed if self.graph.flags[i] & CRITICAL != 0 => {
                     self.finish(Reason::Critical);
@@ -471,7 +473,7 @@ impl Run {
                             || self.pending[s_].fetch_sub(1, Ordering::AcqRel) == 1
                         {
                             self.set_state(s, state::SCHEDULED);
-                            self.emit_scheduled(s);
+                            self.emit_scheduled(s, ended_at);
                             if next.is_none() {
                                 next = Some(s);
                             } else {
