@@ -11,10 +11,11 @@
 //! chain never needs more than one.
 //!
 //! Ready jobs live in one FIFO deque per worker (crossbeam's work-stealing deques) and,
-//! for the entry jobs, in a shared injector. A worker takes from its own deque first,
-//! then steals from the other workers' deques (the oldest jobs first), then from the
-//! injector: no lock on the way, and jobs start roughly in the order they became ready
-//! (with one worker, exactly in that order).
+//! for the entry jobs, in a list that workers claim in small chunks with one atomic
+//! add. A worker takes from its own deque first, then steals from the other workers'
+//! deques (the oldest jobs first), then claims entry jobs: no lock on the way, and jobs
+//! start roughly in the order they became ready (with one worker, exactly in that
+//! order).
 //!
 //! Non-forever jobs that end are counted per worker, and added to the run's shared
 //! `remaining` counter only when the worker runs out of local work; the worker that
@@ -48,7 +49,7 @@
 pub(crate) mod stall;
 pub(crate) mod timer;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -58,8 +59,8 @@ use crate::graph::{is_forever, Frozen};
 use crate::handle::{state, AnyJob};
 use crate::job::{Status, CRITICAL};
 use crate::sync::{
-    fence, thread, AtomicBool, AtomicU32, AtomicUsize, Condvar, Injector, Mutex, Ordering, Steal,
-    Stealer, Worker,
+    fence, thread, AtomicBool, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering, Steal, Stealer,
+    Worker,
 };
 
 /// Why a run ended.
@@ -96,8 +97,10 @@ pub(crate) struct Run {
     remaining: AtomicUsize,
     max_workers: usize,
     label: String,
-    /// Entry jobs, in insertion order.
-    injector: Injector<u32>,
+    /// Entry jobs, in insertion order, set once before the workers start; workers
+    /// claim them from `claimed` on.
+    entries: OnceLock<Vec<u32>>,
+    claimed: AtomicUsize,
     /// One per worker that may run (the window, or fewer when there are fewer jobs).
     stealers: Vec<Stealer<u32>>,
     /// The deques of the workers not started yet, by worker number.
@@ -158,7 +161,8 @@ impl Run {
             remaining: AtomicUsize::new(remaining),
             max_workers,
             label: settings.label.clone(),
-            injector: Injector::new(),
+            entries: OnceLock::new(),
+            claimed: AtomicUsize::new(0),
             workers: AtomicUsize::new(0),
             numbers: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
@@ -197,17 +201,17 @@ impl Run {
             self.emit_run(EventKind::RunEnded(Reason::Finished.into()));
             return Ok(Reason::Finished);
         }
-        let mut entries = 0;
         let now = self.events.as_ref().map(|_| Instant::now());
+        let mut entries = Vec::new();
         for i in 0..self.jobs.len() as u32 {
             if self.graph.pending[i as usize] == 0 {
                 self.set_state(i, state::SCHEDULED);
                 self.emit_scheduled(i, now);
-                self.injector.push(i);
-                entries += 1;
+                entries.push(i);
             }
         }
-        let wanted = entries.min(self.max_workers);
+        let wanted = entries.len().min(self.max_workers);
+        let _ = self.entries.set(entries);
         self.workers.store(wanted, Ordering::Relaxed);
         self.numbers.store(wanted, Ordering::Relaxed);
         let mut started = 0;
@@ -297,7 +301,9 @@ impl Run {
 
     /// How many jobs are ready and not taken by a worker.
     fn ready_count(&self) -> usize {
-        self.injector.len() + self.stealers.iter().map(Stealer::len).sum::<usize>()
+        let entries = self.entries.get().map_or(0, Vec::len);
+        let unclaimed = entries.saturating_sub(self.claimed.load(Ordering::Acquire));
+        unclaimed + self.stealers.iter().map(Stealer::len).sum::<usize>()
     }
 
     /// A future job returned `Pending` without arming a timer.
@@ -508,7 +514,28 @@ impl Run {
         false
     }
 
-    /// A job from another worker's deque (the oldest first), or from the injector.
+    /// The next entry jobs: the first to run now, the rest of a small chunk pushed onto
+    /// `local` (stealable at once). Chunks shrink as the list runs out, so that every
+    /// worker gets some.
+    fn claim_entries(&self, local: &Worker<u32>) -> Option<u32> {
+        let entries = self.entries.get()?;
+        let left = entries
+            .len()
+            .saturating_sub(self.claimed.load(Ordering::Relaxed));
+        if left == 0 {
+            return None;
+        }
+        let chunk = (left / (4 * self.max_workers)).clamp(1, MAX_CLAIM);
+        let start = self.claimed.fetch_add(chunk, Ordering::AcqRel);
+        let claimed = entries.get(start..entries.len().min(start + chunk))?;
+        let (&first, rest) = claimed.split_first()?;
+        for &index in rest {
+            local.push(index);
+        }
+        Some(first)
+    }
+
+    /// A job from another worker's deque (the oldest first), or an entry job.
     fn steal(&self, number: usize, local: &Worker<u32>) -> Option<u32> {
         loop {
             let mut retry = false;
@@ -524,10 +551,8 @@ impl Run {
                     Steal::Empty => {}
                 }
             }
-            match self.injector.steal_batch_and_pop(local) {
-                Steal::Success(index) => return Some(index),
-                Steal::Retry => retry = true,
-                Steal::Empty => {}
+            if let Some(index) = self.claim_entries(local) {
+                return Some(index);
             }
             if !retry {
                 return None;
@@ -620,3 +645,6 @@ impl Run {
 
 /// How many times a worker out of work looks again before it sleeps.
 const SPINS: u32 = 64;
+
+/// The most entry jobs a worker claims at once.
+const MAX_CLAIM: usize = 32;
