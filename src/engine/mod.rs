@@ -451,6 +451,14 @@ impl Run {
                 break;
             }
             let i = index as usize;
+            // A forever job ends only once the run does, and the run ends only once
+            // every count is in: this worker's goes in before it starts one.
+            if ended > 0
+                && is_forever(&self.graph, i)
+                && self.count_ended(std::mem::take(&mut ended))
+            {
+                break;
+            }
             let job = &self.jobs[i];
             job.node()
                 .core()

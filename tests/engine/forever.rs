@@ -93,3 +93,22 @@ fn a_forever_closure_sees_cancellation_when_the_others_end() {
     assert!(rec.span("loop").1 >= rec.span("b").1);
     assert_eq!(looping.state(), JobState::Cancelled);
 }
+
+#[test]
+fn a_forever_job_that_requires_the_last_job_does_not_hold_the_run() {
+    // The worker that ends `last` goes on with its successor, the forever job: the end
+    // of `last` must count before that job starts, or the run waits for it forever.
+    let last = Job::new(|_| 1).label("last");
+    let watcher =
+        Job::new(|ctx: &jobgraph::Context<'_>| while ctx.sleep(Duration::from_millis(1)) {})
+            .label("watcher")
+            .forever(true)
+            .requires(&last);
+    let s = Scheduler::new()
+        .timeout(Duration::from_secs(30))
+        .critical(false);
+    s.add((&last, &watcher));
+    assert!(s.run().unwrap(), "{}", s.why());
+    assert!(last.is_done());
+    assert_ne!(watcher.state(), JobState::Done);
+}
