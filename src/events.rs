@@ -8,6 +8,7 @@
 //! each step of a job's life. It keeps the run's own events in order (a run cancelled
 //! before it began still says `RunStarted` first), and contains panicking observers.
 
+use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -15,9 +16,11 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use crate::error::JobError;
-use crate::graph::{kahn_order, Frozen};
+use crate::graph::Frozen;
 use crate::handle::{AnyJob, JobState};
 use crate::job::Status;
+use crate::ops::listing_order;
+use crate::report::{repr_main, repr_result, run_ids, Badge, Symbols};
 use crate::scheduler::Scheduler;
 use crate::sync::{AtomicBool, Mutex, Ordering};
 use crate::watch::{wall_clock, Watch};
@@ -477,7 +480,9 @@ pub(crate) enum Output {
     Buffer(Arc<crate::sync::Mutex<String>>),
 }
 
-/// Verbose mode: prints the run's events the way asynciojobs does.
+/// Verbose mode: prints the run's events the way asynciojobs does, each line
+/// time-stamped by the scheduler's [`Watch`] (or the wall clock without one), jobs
+/// shown as `list()` shows them, with the same ids.
 ///
 /// ```text
 /// 000.001  SCHEDULER 0D + 0R + 4I = 4: entering run() with 4 jobs
@@ -487,11 +492,13 @@ pub(crate) enum Output {
 pub(crate) struct Verbose {
     watch: Option<Watch>,
     jobs: Arc<Vec<AnyJob>>,
-    /// Each job's number, as `list()` numbers them: topological order, from 1.
-    ids: Vec<usize>,
-    /// Each job's requirements, by index.
-    requires: Vec<Vec<usize>>,
-    width: usize,
+    /// Each job's index in `jobs`.
+    index: HashMap<AnyJob, usize>,
+    /// Each job's id, as `list()` numbers them, by index.
+    ids: Vec<String>,
+    /// The indices in listing order.
+    order: Vec<usize>,
+    symbols: Symbols,
     output: Output,
 }
 
@@ -502,25 +509,17 @@ impl Verbose {
         graph: &Frozen,
         output: Output,
     ) -> Self {
-        let n = jobs.len();
-        let mut ids: Vec<usize> = (1..=n).collect();
-        if let Ok(order) = kahn_order(graph) {
-            for (position, &i) in order.iter().enumerate() {
-                ids[i] = position + 1;
-            }
-        }
-        let mut requires = vec![Vec::new(); n];
-        for i in 0..n {
-            for &s in graph.successors(i) {
-                requires[s as usize].push(i);
-            }
-        }
         Verbose {
             watch,
             jobs: jobs.clone(),
-            ids,
-            requires,
-            width: n.to_string().len(),
+            index: jobs
+                .iter()
+                .enumerate()
+                .map(|(i, job)| (job.clone(), i))
+                .collect(),
+            ids: run_ids(jobs, graph),
+            order: listing_order(graph).0,
+            symbols: Symbols::detect(),
             output,
         }
     }
@@ -544,66 +543,50 @@ impl Verbose {
         }
     }
 
-    fn index_of(&self, job: &AnyJob) -> Option<usize> {
-        self.jobs.iter().position(|j| j == job)
-    }
-
-    /// `{id} {short} {main} {result} {requires}`, as asynciojobs' verbose lines show a job.
+    /// `{id} {badge} {main} {result} {requires}`, as asynciojobs' verbose lines show a
+    /// job.
     fn job_line(&self, i: usize) -> String {
         let job = &self.jobs[i];
-        let state = job.state();
-        let error = job.raised_exception();
-        let crit = if job.is_critical() { '⚠' } else { ' ' };
-        let boom = match (&error, state) {
-            (Some(_), _) => '★',
-            (None, JobState::Running | JobState::Done | JobState::Cancelled) => '☉',
-            _ => ' ',
-        };
-        let symbol = match state {
-            JobState::Done => '☓',
-            JobState::Running | JobState::Cancelled => '↺',
-            JobState::Scheduled => '⚑',
-            JobState::Idle => '⚐',
-        };
-        let forever = if job.is_forever() { '∞' } else { ' ' };
-        let result = match (error, job.result_text()) {
-            (Some(error), _) => format!(
-                "!! {} => {}:{error}!!",
-                if job.is_critical() {
-                    "CRIT. EXC."
-                } else {
-                    "exception"
-                },
-                error.type_name()
-            ),
-            (None, Some(value)) if state == JobState::Done => format!("[[ -> {value}]]"),
-            _ => "[not done]".to_string(),
-        };
         let mut requires = String::new();
-        if !self.requires[i].is_empty() {
-            let ids: Vec<String> = self.requires[i]
+        let requirements = job.requirements();
+        if !requirements.is_empty() {
+            let ids: Vec<&str> = requirements
                 .iter()
-                .map(|&r| format!("{:0w$}", self.ids[r], w = self.width))
+                .map(|r| match self.index.get(r) {
+                    Some(&r) => self.ids[r].as_str(),
+                    None => "??",
+                })
                 .collect();
             let _ = write!(requires, "requires={{{}}}", ids.join(", "));
         }
         format!(
-            "{:0w$} {crit} {boom} {symbol} {forever} <{} `{}`> {result} {requires}",
+            "{} {} {} {} {requires}",
             self.ids[i],
-            job.kind(),
-            job.text_label(),
-            w = self.width
+            Badge::of(job).symbols(self.symbols),
+            repr_main(job),
+            repr_result(job)
         )
     }
 
     fn job_event(&self, state: &str, job: &AnyJob) -> Option<String> {
-        let i = self.index_of(job)?;
+        let &i = self.index.get(job)?;
         Some(format!(
             "{}{} {state:8}: {}",
             self.time(),
             self.stats(),
             self.job_line(i)
         ))
+    }
+
+    /// The line of each job of the run that is scheduled or running, in listing order.
+    fn pending_jobs(&self, state: &str, only_forever: bool) -> Vec<String> {
+        self.order
+            .iter()
+            .map(|&i| &self.jobs[i])
+            .filter(|job| !only_forever || job.is_forever())
+            .filter(|job| matches!(job.state(), JobState::Scheduled | JobState::Running))
+            .filter_map(|job| self.job_event(state, job))
+            .collect()
     }
 
     fn scheduler_line(&self, message: &str) -> String {
@@ -621,12 +604,15 @@ impl Verbose {
             }
             (EventKind::Done, Some(job)) => self.job_event("DONE", job).into_iter().collect(),
             (EventKind::Failed(_), Some(job)) => {
-                let mut lines: Vec<String> =
-                    self.job_event("RAISED EXC.", job).into_iter().collect();
-                if !job.is_critical() {
-                    lines.extend(self.job_event("EXCEPTION occurred - on non-critical job", job));
-                }
-                lines
+                let which = if job.is_critical() {
+                    "EXCEPTION occurred - on critical job"
+                } else {
+                    "EXCEPTION occurred - on non-critical job"
+                };
+                self.job_event("RAISED EXC.", job)
+                    .into_iter()
+                    .chain(self.job_event(which, job))
+                    .collect()
             }
             (EventKind::Cancelled, Some(job)) => {
                 self.job_event("CANCELLED", job).into_iter().collect()
@@ -634,14 +620,13 @@ impl Verbose {
             (EventKind::Abandoned, Some(job)) => {
                 self.job_event("ABANDONED", job).into_iter().collect()
             }
-            (EventKind::RunStopping(RunEnd::Finished), _) => self
-                .jobs
-                .iter()
-                .filter(|job| job.is_forever() && job.is_running())
-                .filter_map(|job| self.job_event("TIDYING forever", job))
-                .collect(),
+            (EventKind::RunStopping(RunEnd::Finished), _) => {
+                self.pending_jobs("TIDYING forever", true)
+            }
             (EventKind::RunStopping(RunEnd::Timeout), _) => {
-                vec![self.scheduler_line("TIMEOUT occurred")]
+                let mut lines = vec![self.scheduler_line("TIMEOUT occurred")];
+                lines.extend(self.pending_jobs("ABORTING", false));
+                lines
             }
             (EventKind::RunStopping(RunEnd::CriticalFailure), _) => {
                 vec![self.scheduler_line("Emergency exit upon exception in critical job")]
@@ -686,12 +671,14 @@ mod tests {
         let buffer = Arc::new(crate::sync::Mutex::new(String::new()));
         let jobs = Arc::new(scheduler.jobs());
         let graph = crate::graph::freeze(scheduler.inner.id, "test", &jobs).unwrap();
-        let verbose = Verbose::new(
+        let mut verbose = Verbose::new(
             Some(Watch::start()),
             &jobs,
             &graph,
             Output::Buffer(buffer.clone()),
         );
+        // Whatever the locale the tests run in.
+        verbose.symbols = Symbols::Unicode;
         let observer: Observer = Arc::new(move |event: &Event| verbose.print(event));
         scheduler.inner.conf.lock().observers.push(observer);
         let _ = scheduler.run();
@@ -733,6 +720,38 @@ mod tests {
     }
 
     #[test]
+    fn verbose_numbers_jobs_as_list_does() {
+        // Kahn's order would number d second; list() numbers jobs 1 to 4 as added.
+        let a = Job::new(|_| 1).label("a");
+        let b = Job::new(|_| 2).label("b").requires(&a);
+        let c = Job::new(|_| 3).label("c").requires(&b);
+        let d = Job::new(|_| 4).label("d");
+        let s = Scheduler::new().window(1);
+        s.add((&a, &b, &c, &d));
+        let text = verbose_lines(&s);
+        assert!(
+            text.contains("DONE    : 3 ⚠ ☉ ☓   <Job `c`> [[ -> 3]] requires={2}\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("DONE    : 4 ⚠ ☉ ☓   <Job `d`> [[ -> 4]] \n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn verbose_says_which_kind_of_job_raised() {
+        let boom = Job::new(|_| Err::<(), _>("zz")).label("crit");
+        let s = Scheduler::new().critical(false);
+        s.add(&boom);
+        let text = verbose_lines(&s);
+        assert!(
+            text.contains("EXCEPTION occurred - on critical job: 1 ⚠ ★ ☓   <Job `crit`>"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn verbose_prints_emergency_exit_and_tidying() {
         let boom = Job::new(|_| Err::<(), _>("zz")).label("crit");
         let s = Scheduler::new().critical(false);
@@ -770,5 +789,9 @@ mod tests {
         s.add(&slow);
         let text = verbose_lines(&s);
         assert!(text.contains("TIMEOUT occurred"), "{text}");
+        assert!(
+            text.contains("ABORTING: 1 ⚠ ☉ ↺   <Job `slow`> [not done] "),
+            "{text}"
+        );
     }
 }

@@ -105,31 +105,6 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
     })
 }
 
-/// Kahn's algorithm: the order in which jobs can run, entry jobs in insertion order
-/// first; `Err` with the jobs left over when there is a cycle.
-pub(crate) fn kahn_order(frozen: &Frozen) -> Result<Vec<usize>, Vec<bool>> {
-    let n = frozen.pending.len();
-    let mut pending = frozen.pending.clone();
-    // The order is its own queue: jobs are appended when ready, taken in turn.
-    let mut order: Vec<usize> = Vec::with_capacity(n);
-    order.extend((0..n).filter(|&i| pending[i] == 0));
-    let mut next = 0;
-    while let Some(&i) = order.get(next) {
-        next += 1;
-        for &s in frozen.successors(i) {
-            pending[s as usize] -= 1;
-            if pending[s as usize] == 0 {
-                order.push(s as usize);
-            }
-        }
-    }
-    if order.len() == n {
-        Ok(order)
-    } else {
-        Err(pending.iter().map(|&p| p > 0).collect())
-    }
-}
-
 /// The jobs that no order can reach, when there is a cycle: Kahn's algorithm without
 /// the order (a stack of ready jobs will do: only whether every job is reached matters).
 fn left_over(frozen: &Frozen) -> Option<Vec<bool>> {

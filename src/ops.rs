@@ -122,61 +122,10 @@ impl Dense {
             .collect()
     }
 
-    /// The order asynciojobs lists jobs in, computed in O(jobs + edges), and whether
-    /// it covers every job (it does not when there is a cycle; the jobs on it and
-    /// after it then follow, in insertion order).
-    ///
-    /// asynciojobs scans its jobs again and again, in insertion order, taking each job
-    /// whose requirements were all taken before it, in this scan or an earlier one.
-    /// The scan that takes job `i` is therefore the largest, over its requirements
-    /// `r`, of `r`'s scan, plus one when `r` comes after `i`; jobs sort by scan, then
-    /// by insertion. Here those scan numbers are computed in one topological pass.
+    /// The order asynciojobs lists jobs in, and whether it covers every job: see
+    /// [`listing_order`].
     pub(crate) fn listing_order(&self) -> (Vec<usize>, bool) {
-        let n = self.len();
-        let mut pending = self.frozen.pending.clone();
-        let mut ready: VecDeque<usize> = (0..n).filter(|&i| pending[i] == 0).collect();
-        let mut scan = vec![u32::MAX; n];
-        let mut max_scan = 0;
-        while let Some(i) = ready.pop_front() {
-            let mut s = 0;
-            for &r in self.preds(i) {
-                s = s.max(scan[r as usize] + u32::from(r as usize > i));
-            }
-            scan[i] = s;
-            max_scan = max_scan.max(s);
-            for &next in self.succs(i) {
-                pending[next as usize] -= 1;
-                if pending[next as usize] == 0 {
-                    ready.push_back(next as usize);
-                }
-            }
-        }
-        // Counting sort by scan; indices go in ascending, so ties keep insertion order.
-        let buckets = max_scan as usize + 2;
-        let mut start = vec![0usize; buckets + 1];
-        for &s in &scan {
-            let b = if s == u32::MAX {
-                buckets - 1
-            } else {
-                s as usize
-            };
-            start[b + 1] += 1;
-        }
-        for b in 0..buckets {
-            start[b + 1] += start[b];
-        }
-        let complete = start[buckets] - start[buckets - 1] == 0;
-        let mut order = vec![0usize; n];
-        for (i, &s) in scan.iter().enumerate() {
-            let b = if s == u32::MAX {
-                buckets - 1
-            } else {
-                s as usize
-            };
-            order[start[b]] = i;
-            start[b] += 1;
-        }
-        (order, complete)
+        listing_order(&self.frozen)
     }
 
     /// Indices reachable from `starts` through `step` (starts excluded unless reached
@@ -203,6 +152,63 @@ impl Dense {
             .map(|(job, _)| job.clone())
             .collect()
     }
+}
+
+/// The order asynciojobs lists a graph's jobs in, computed in O(jobs + edges), and
+/// whether it covers every job (it does not when there is a cycle; the jobs on it and
+/// after it then follow, in insertion order).
+///
+/// asynciojobs scans its jobs again and again, in insertion order, taking each job
+/// whose requirements were all taken before it, in this scan or an earlier one. The
+/// scan that takes job `s` is therefore the largest, over its requirements `r`, of
+/// `r`'s scan, plus one when `r` comes after `s`; jobs sort by scan, then by insertion.
+/// Here those scan numbers are pushed from each job to its successors in one
+/// topological pass. `list()`, the DOT text and verbose mode all number jobs in this
+/// order, so their ids agree.
+pub(crate) fn listing_order(frozen: &Frozen) -> (Vec<usize>, bool) {
+    let n = frozen.pending.len();
+    let mut pending = frozen.pending.clone();
+    let mut ready: VecDeque<usize> = (0..n).filter(|&i| pending[i] == 0).collect();
+    let mut scan = vec![0u32; n];
+    let mut taken = vec![false; n];
+    let mut max_scan = 0;
+    while let Some(i) = ready.pop_front() {
+        taken[i] = true;
+        max_scan = max_scan.max(scan[i]);
+        for &next in frozen.successors(i) {
+            let next = next as usize;
+            scan[next] = scan[next].max(scan[i] + u32::from(i > next));
+            pending[next] -= 1;
+            if pending[next] == 0 {
+                ready.push_back(next);
+            }
+        }
+    }
+    // Counting sort by scan, the jobs never taken last; indices go in ascending, so
+    // ties keep insertion order.
+    let buckets = max_scan as usize + 2;
+    let bucket = |i: usize| {
+        if taken[i] {
+            scan[i] as usize
+        } else {
+            buckets - 1
+        }
+    };
+    let mut start = vec![0usize; buckets + 1];
+    for i in 0..n {
+        start[bucket(i) + 1] += 1;
+    }
+    for b in 0..buckets {
+        start[b + 1] += start[b];
+    }
+    let complete = start[buckets] == start[buckets - 1];
+    let mut order = vec![0usize; n];
+    for i in 0..n {
+        let b = bucket(i);
+        order[start[b]] = i;
+        start[b] += 1;
+    }
+    (order, complete)
 }
 
 /// The index of `job` in the scheduler with this id, when it is there.

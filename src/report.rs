@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::error::Error as _;
 use std::fmt::{self, Display, Formatter};
 
+use crate::graph::Frozen;
 use crate::handle::{AnyJob, Job, JobState};
 use crate::ops::Dense;
 use crate::scheduler::Scheduler;
@@ -242,6 +243,35 @@ impl Level {
     }
 }
 
+/// How many digits ids take when `total` jobs are numbered: as many as the largest.
+///
+/// asynciojobs means the same ("how many chars do we need to represent all jobs") but
+/// computes `int(log10(total - 1)) + 1`, one digit short when `total` is a power of ten
+/// (the tenth of ten jobs is `10`, the others `1` to `9`), and, through a float
+/// logarithm, for 1001 jobs too.
+pub(crate) fn id_width(total: usize) -> usize {
+    total.max(1).to_string().len()
+}
+
+/// The ids `list()` gives the jobs of a run (`jobs`, frozen as `frozen`), by index:
+/// what verbose mode shows, so that its lines and the listings agree.
+pub(crate) fn run_ids(jobs: &[AnyJob], frozen: &Frozen) -> Vec<String> {
+    let (order, _) = crate::ops::listing_order(frozen);
+    // A nested scheduler takes one id, and its jobs the ones after it.
+    let sizes: Vec<usize> = jobs
+        .iter()
+        .map(|job| 1 + job.as_scheduler().map_or(0, |s| Level::of(&s).total()))
+        .collect();
+    let width = id_width(sizes.iter().sum());
+    let mut ids = vec![String::new(); jobs.len()];
+    let mut next = 1;
+    for i in order {
+        ids[i] = format!("{next:0width$}");
+        next += sizes[i];
+    }
+    ids
+}
+
 /// Depth-first ids in listing order, zero-padded: asynciojobs' `_set_sched_ids`.
 pub(crate) struct Numbering {
     pub(crate) root: Level,
@@ -252,12 +282,7 @@ impl Numbering {
     pub(crate) fn of(sched: &Scheduler) -> Numbering {
         let root = Level::of(sched);
         let total = root.total();
-        // asynciojobs: 1 digit up to 9 jobs, else int(log10(total - 1)) + 1.
-        let width = if total <= 9 {
-            1
-        } else {
-            (total - 1).to_string().len()
-        };
+        let width = id_width(total);
         let mut ids = HashMap::with_capacity(total);
         let mut next = 1;
         fn assign(
