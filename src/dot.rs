@@ -47,6 +47,26 @@ fn is_executable(path: &Path) -> bool {
     path.is_file()
 }
 
+/// Where a picture of type `suffix` asked for at `path` goes, and its DOT text: `path`
+/// with `.suffix` and `.dot` added, or put in place of a `.suffix` or `.dot` extension.
+fn picture_paths(path: &Path, suffix: &str) -> (PathBuf, PathBuf) {
+    let known = path
+        .extension()
+        .is_some_and(|extension| extension == suffix || extension == "dot");
+    let stem = if known {
+        path.with_extension("")
+    } else {
+        path.to_path_buf()
+    };
+    let with = |extension: &str| {
+        let mut name = stem.clone().into_os_string();
+        name.push(".");
+        name.push(extension);
+        PathBuf::from(name)
+    };
+    (with(suffix), with("dot"))
+}
+
 /// A job's outcome, as the picture colours it after a run.
 #[derive(Clone, Copy)]
 enum Outcome {
@@ -59,6 +79,14 @@ enum Outcome {
 impl Outcome {
     fn of(job: &AnyJob) -> Outcome {
         if job.node().error().is_some() {
+            return Outcome::Failed;
+        }
+        // A nested scheduler that ran to its end and failed (non-critical, it returns
+        // false rather than an error).
+        if job
+            .as_scheduler()
+            .is_some_and(|s| matches!(s.result(), Ok(false)))
+        {
             return Outcome::Failed;
         }
         match job.state() {
@@ -96,7 +124,7 @@ impl Outcome {
             "legend_cancelled",
             "cancelled or still running",
         ),
-        (Outcome::NotRun, "legend_not_run", "not run"),
+        (Outcome::NotRun, "legend_not_run", "not started"),
     ];
 }
 
@@ -322,12 +350,24 @@ impl Scheduler {
         Ok(path)
     }
 
-    /// Draws the graph as a PNG with Graphviz's `dot`: writes `path` with the
-    /// extension `.dot`, then `.png` (so `target/graph` and `target/graph.png` both
-    /// give `target/graph.png`). Returns the picture's path.
+    /// Draws the graph as a PNG with Graphviz's `dot`: writes the DOT text to
+    /// `path.dot`, then the picture to `path.png`, and returns the picture's path.
+    /// `target/graph`, `target/graph.png` and `target/graph.dot` all give
+    /// `target/graph.dot` and `target/graph.png`; any other extension is kept
+    /// (`v1.2` gives `v1.2.png`).
     ///
     /// [`Error::GraphvizMissing`], saying how to install it, when `dot` is not on the
     /// `PATH` (the `.dot` file is written all the same).
+    ///
+    /// ```no_run
+    /// use jobgraph::{Job, Scheduler};
+    /// let s = Scheduler::new();
+    /// s.add(Job::new(|_| 1).label("one"));
+    /// match s.export_as_pngfile("target/one") {
+    ///     Ok(png) => println!("wrote {}", png.display()),
+    ///     Err(error) => eprintln!("{error}"), // no Graphviz: says how to install it
+    /// }
+    /// ```
     pub fn export_as_pngfile(&self, path: impl AsRef<Path>) -> Result<PathBuf, Error> {
         self.export_as_graphic(path.as_ref(), "png", Format::Png, find_dot())
     }
@@ -344,9 +384,8 @@ impl Scheduler {
         format: Format,
         dot: Option<PathBuf>,
     ) -> Result<PathBuf, Error> {
-        let picture = path.with_extension(suffix);
+        let (picture, dotfile) = picture_paths(path, suffix);
         let text = self.dot_format();
-        let dotfile = path.with_extension("dot");
         std::fs::write(&dotfile, &text).map_err(|source| Error::Write {
             path: dotfile.display().to_string(),
             source: Arc::new(source),
@@ -410,6 +449,24 @@ mod tests {
         assert!(message.contains("brew install graphviz"), "{message}");
         assert!(dir.join("g.dot").exists());
         assert!(!dir.join("g.png").exists());
+    }
+
+    #[test]
+    fn pictures_are_named_after_the_path_given() {
+        let named = |path: &str, suffix: &str| {
+            let (picture, dotfile) = picture_paths(Path::new(path), suffix);
+            (picture.display().to_string(), dotfile.display().to_string())
+        };
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        let png = pair("target/graph.png", "target/graph.dot");
+        assert_eq!(named("target/graph", "png"), png);
+        assert_eq!(named("target/graph.png", "png"), png);
+        assert_eq!(named("target/graph.dot", "png"), png);
+        assert_eq!(
+            named("target/graph.png", "svg"),
+            pair("target/graph.png.svg", "target/graph.png.dot")
+        );
+        assert_eq!(named("v1.2", "svg"), pair("v1.2.svg", "v1.2.dot"));
     }
 
     #[test]
