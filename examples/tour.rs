@@ -1,15 +1,20 @@
 //! The walk-through of asynciojobs' README, in jobgraph: examples A to F, the window,
 //! nesting. Each example prints a timed trace, as the original does, then `run()`'s
-//! result.
+//! result and the listings the README shows (`list()`, and `debrief()` for the runs
+//! that fail). The README's pictures (examples B, C, E, F, the nested scheduler and
+//! the scheduler nesting it) are written as DOT files, and as PNG files when
+//! Graphviz's `dot` is installed, in `target/tour/` (under `CARGO_TARGET_DIR` when it
+//! is set).
 //!
 //! ```text
 //! cargo run --release --example tour
 //! ```
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use jobgraph::{Context, Job, Scheduler, Sequence, Watch};
+use jobgraph::{find_dot, Context, Job, Scheduler, Sequence, Watch};
 
 /// Prints when it starts and ends, sleeps in between, and returns the number of
 /// milliseconds it slept: asynciojobs' `in_out` coroutine, as a closure job.
@@ -43,11 +48,74 @@ fn boom(seconds: f64) -> impl FnOnce(&Context<'_>) -> Result<(), Boom> + Send + 
     }
 }
 
+/// Loops, printing, until the run's timeout cancels it: asynciojobs' `forever`.
+fn forever(watch: &Watch) -> impl FnOnce(&Context<'_>) + Send + 'static {
+    let watch = watch.clone();
+    move |ctx| {
+        for i in 0..100_000 {
+            println!("{}: forever {i}", watch.elapsed());
+            if !ctx.sleep(Duration::from_millis(100)) {
+                break;
+            }
+        }
+    }
+}
+
 fn title(text: &str) {
     println!("\n### {text}\n");
 }
 
+/// Where the pictures go, and whether Graphviz can draw them as PNG.
+struct Pictures {
+    dir: PathBuf,
+    graphviz: bool,
+}
+
+impl Pictures {
+    /// `target/tour/`, created; says where it is, and how to get PNG files when
+    /// Graphviz is not installed.
+    fn new() -> Pictures {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+        let dir = target.join("tour");
+        if let Err(error) = std::fs::create_dir_all(&dir) {
+            println!("cannot create {}: {error}", dir.display());
+        }
+        let graphviz = find_dot().is_some();
+        println!("pictures go to {}", dir.display());
+        if !graphviz {
+            println!(
+                "Graphviz's `dot` is not installed: DOT files only; for PNG pictures too, \
+                 install Graphviz (apt-get install graphviz, brew install graphviz)"
+            );
+        }
+        Pictures { dir, graphviz }
+    }
+
+    /// Writes `scheduler` as `name.dot`, and `name.png` when Graphviz is there: the
+    /// README's `make_png`.
+    fn draw(&self, scheduler: &Scheduler, name: &str) {
+        let path = self.dir.join(name);
+        let written = if self.graphviz {
+            scheduler.export_as_pngfile(&path)
+        } else {
+            scheduler.export_as_dotfile(path.with_extension("dot"))
+        };
+        match written {
+            Ok(file) if self.graphviz => println!(
+                "picture: {} (from {})",
+                file.display(),
+                file.with_extension("dot").display()
+            ),
+            Ok(file) => println!("picture: {}", file.display()),
+            Err(error) => println!("no picture: {error}"),
+        }
+    }
+}
+
 fn main() {
+    let pictures = Pictures::new();
     let watch = Watch::new("");
 
     title("Example A: running in parallel");
@@ -74,6 +142,7 @@ fn main() {
     println!("run() -> {:?}", sb.run());
     println!("b1.is_done() -> {}", b1.is_done());
     println!("b3.raised_exception() -> {:?}", b3.raised_exception());
+    print!("{}", sb.list(false, false));
 
     title("Example B': the same with a Sequence");
     let sb2 = Scheduler::new();
@@ -86,6 +155,7 @@ fn main() {
     ));
     watch.reset();
     println!("run() -> {:?}", sb2.run());
+    pictures.draw(&sb2, "example-b");
 
     title("Example C: a forever job, reading a message bus");
     let (bus, inbox) = std::sync::mpsc::channel::<String>();
@@ -116,24 +186,21 @@ fn main() {
     sc.add((&c1, &c2, &c3, &c4));
     println!("run() -> {:?}", sc.run());
     println!("monitor is cancelled: {}", c4.is_cancelled());
+    print!("{}", sc.list(false, false));
+    pictures.draw(&sc, "example-c");
 
     title("Example D: a global timeout");
-    let ticker = watch.clone();
-    let j = Job::new(move |ctx| {
-        for i in 0..100_000 {
-            println!("{}: forever {i}", ticker.elapsed());
-            if !ctx.sleep(Duration::from_millis(100)) {
-                break;
-            }
-        }
-    });
+    // Not a forever job, as it is in the README: a scheduler of forever jobs alone
+    // has nothing to wait for, and ends at once.
+    let j = Job::new(forever(&watch));
     watch.reset();
     let sd = Scheduler::new()
         .timeout(Duration::from_millis(250))
         .critical(false);
     sd.add(&j);
     println!("run() -> {:?}   why() -> {}", sd.run(), sd.why());
-    println!("the job: {:?}", j.state());
+    println!("{j}");
+    print!("{}", sd.debrief(false, false));
 
     title("Example E: non-critical jobs");
     let e1 = Job::new(in_out(&watch, 0.2)).label("begin");
@@ -147,6 +214,8 @@ fn main() {
         "boom raised: {:?}",
         e2.raised_exception().map(|e| e.to_string())
     );
+    print!("{}", se.list(false, false));
+    pictures.draw(&se, "example-e");
 
     title("Example F: critical jobs");
     let f1 = Job::new(in_out(&watch, 0.2)).label("begin");
@@ -157,6 +226,9 @@ fn main() {
     watch.reset();
     println!("run() -> {:?}   why() -> {}", sf.run(), sf.why());
     println!("end never started: {:?}", f3.state());
+    print!("{}", sf.list(false, false));
+    print!("{}", sf.debrief(false, false));
+    pictures.draw(&sf, "example-f");
 
     title("Limiting the number of simultaneous jobs: 8 jobs of 0.5 s, window 4");
     let s = Scheduler::new().window(4);
@@ -191,6 +263,10 @@ fn main() {
         &sub_sched,
         aprint("main-end"),
     )));
+    pictures.draw(&sub_sched, "subscheduler");
+    print!("{}", main_sched.list(false, false));
+    pictures.draw(&main_sched, "nested");
     println!("run() -> {:?}", main_sched.run());
     println!("the nested scheduler's result: {:?}", sub_sched.result());
+    print!("{}", main_sched.list(false, false));
 }
