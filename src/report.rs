@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::error::Error as _;
 use std::fmt::{self, Display, Formatter};
 
+use crate::error::Error;
 use crate::graph::Frozen;
 use crate::handle::{AnyJob, Job, JobState};
 use crate::ops::Dense;
@@ -499,13 +500,19 @@ impl Display for Debrief {
         let numbering = Numbering::of(scheduler);
         self.listing
             .write_level(f, &numbering, &numbering.root, 0, symbols)?;
-        // Failed jobs, here and in nested schedulers, in listing order.
+        // Failed jobs, here and in nested schedulers, in listing order. A nested
+        // scheduler that failed because one of its jobs did only relays that job's
+        // failure, listed with the job: each failure is told once.
         let mut failed = Vec::new();
         fn collect(level: &Level, out: &mut Vec<AnyJob>) {
             for &i in &level.order {
                 let job = &level.dense.jobs[i];
-                if job.node().error().is_some() {
-                    out.push(job.clone());
+                if let Some(error) = job.node().error() {
+                    let relayed = level.nested.contains_key(&i)
+                        && matches!(error.downcast_ref::<Error>(), Some(Error::JobFailed { .. }));
+                    if !relayed {
+                        out.push(job.clone());
+                    }
                 }
                 if let Some(nested) = level.nested.get(&i) {
                     collect(nested, out);
@@ -602,7 +609,25 @@ impl Scheduler {
 
     /// Why the run ended, the [`list`](Scheduler::list), then how many jobs failed and
     /// each failure: error chains of critical jobs framed as asynciojobs frames their
-    /// stacks, one line for each non-critical one.
+    /// stacks, one line for each non-critical one. Failures inside nested schedulers
+    /// are told too, each once: a nested scheduler that failed because one of its jobs
+    /// did is not told apart from that job.
+    ///
+    /// ```text
+    /// ----- a CRITICAL job has raised an exception
+    /// 1 ⚠ ☉ ☓   <Job `begin`> [[ -> 1]]
+    /// 2 ⚠ ★ ☓   <Job `boom`> !! CRIT. EXC. => ValueError:boom!! requires={1}
+    /// 3 ⚠   ⚐   <Job `end`> [not done] requires={2}
+    /// ===== 1 job(s) with an exception, including 1 critical
+    ///     ********************
+    ///     ******************** BEG stack for CRITICAL JOB 2 ⚠ ★ ☓   <Job `boom`>
+    ///     ********************
+    ///     ValueError: boom
+    ///     caused by: the disk is full
+    ///     ********************
+    ///     ******************** END stack for CRITICAL JOB 2 ⚠ ★ ☓   <Job `boom`>
+    ///     ********************
+    /// ```
     pub fn debrief(&self, details: bool, silence_done_jobs: bool) -> Debrief {
         Debrief {
             listing: self.list(details, silence_done_jobs),

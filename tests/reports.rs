@@ -569,6 +569,76 @@ fn panics_show_as_panic_messages() {
 }
 
 #[test]
+fn debrief_tells_a_failure_relayed_by_nested_schedulers_once() {
+    // asynciojobs re-raises the job's own exception from the nested scheduler, and its
+    // debrief looks at the top level only: it tells the failure once, as the nested
+    // scheduler's. jobgraph's nested scheduler fails with the job's failure wrapped
+    // (`job `x` failed: zz`), and its debrief tells the job's own failure, once.
+    let inner = Scheduler::new().label("inner");
+    inner.add(Job::new(|_| Err::<(), _>(ValueError::new("zz"))).label("x"));
+    let middle = Scheduler::new().label("middle");
+    middle.add(&inner);
+    let s = Scheduler::new().critical(false);
+    s.add(&middle);
+    assert!(!s.run().unwrap());
+    let frame = "    ********************";
+    let relayed = "!! CRIT. EXC. => Error:job `x` failed: zz!!";
+    assert_eq!(
+        s.debrief(false, false)
+            .symbols(Symbols::Unicode)
+            .to_string(),
+        text(&[
+            "----- a CRITICAL job has raised an exception",
+            &format!("1 ⚠ ★ ☓   <Scheduler `middle`> {relayed}  -> entries={{2}}"),
+            &format!("2 ⚠ ★ ☓   > <Scheduler `inner`> {relayed}  -> entries={{3}}"),
+            "3 ⚠ ★ ☓   >> <Job `x`> !! CRIT. EXC. => ValueError:zz!! ",
+            "2 --end-- << <Scheduler `inner`> exits={3}",
+            "1 --end-- < <Scheduler `middle`> exits={2}",
+            "===== 1 job(s) with an exception, including 1 critical",
+            frame,
+            "    ******************** BEG stack for CRITICAL JOB 3 ⚠ ★ ☓   <Job `x`>",
+            frame,
+            "    ValueError: zz",
+            frame,
+            "    ******************** END stack for CRITICAL JOB 3 ⚠ ★ ☓   <Job `x`>",
+            frame,
+        ])
+    );
+}
+
+#[test]
+fn debrief_tells_a_nested_scheduler_that_timed_out() {
+    let inner = Scheduler::new()
+        .label("slow inner")
+        .timeout(Duration::from_millis(200));
+    let slow =
+        Job::new(|ctx: &Context<'_>| while ctx.sleep(Duration::from_millis(1)) {}).label("slow");
+    inner.add(&slow);
+    let s = Scheduler::new().critical(false);
+    s.add(&inner);
+    assert!(!s.run().unwrap());
+    assert_eq!(inner.why(), "TIMED OUT after 0.2s");
+    let frame = "    ********************";
+    assert_eq!(
+        s.debrief(false, false).symbols(Symbols::Unicode).to_string(),
+        text(&[
+            "----- a CRITICAL job has raised an exception",
+            "1 ⚠ ★ ☓   <Scheduler `slow inner`> !! CRIT. EXC. => Error:critical scheduler `slow inner` took too long: timed out after 200ms!!  -> entries={2}",
+            "2 ⚠ ☉ ↺   > <Job `slow`> [not done] ",
+            "1 --end-- < <Scheduler `slow inner`> exits={2}",
+            "===== 1 job(s) with an exception, including 1 critical",
+            frame,
+            "    ******************** BEG stack for CRITICAL JOB 1 ⚠ ★ ☓   <Scheduler `slow inner`>",
+            frame,
+            "    Error: critical scheduler `slow inner` took too long: timed out after 200ms",
+            frame,
+            "    ******************** END stack for CRITICAL JOB 1 ⚠ ★ ☓   <Scheduler `slow inner`>",
+            frame,
+        ])
+    );
+}
+
+#[test]
 fn debrief_of_a_timed_out_run() {
     // asynciojobs-behaviour.md §6b, timeout case.
     let begin = Job::new(|_| 1).label("begin");
