@@ -583,7 +583,9 @@ impl Scheduler {
     /// `details` adds each job's [`details`](AnyJob::details) on the line after it;
     /// `silence_done_jobs` leaves out the jobs that are done. It works on any graph:
     /// jobs on a cycle come last, a requirement outside the scheduler shows as `??`.
-    /// The returned value reads the scheduler when it is printed.
+    /// The returned value reads the scheduler when it is printed: print it while the
+    /// scheduler runs (from any thread, a job of the run included) to see the run as it
+    /// is then.
     pub fn list(&self, details: bool, silence_done_jobs: bool) -> Listing {
         Listing {
             scheduler: self.clone(),
