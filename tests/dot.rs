@@ -7,10 +7,8 @@ use std::time::Duration;
 
 use jobgraph::{Context, Error, Job, PrintJob, Scheduler, Sequence};
 
-/// The lines, each ended by a newline.
-fn text(lines: &[&str]) -> String {
-    lines.iter().map(|line| format!("{line}\n")).collect()
-}
+mod support;
+use support::{child_test_stdout, text};
 
 /// The reference's `sl` coroutine, without the sleep.
 fn sl() -> impl FnOnce(&Context<'_>) + Send + 'static {
@@ -91,6 +89,20 @@ fn dot_of_the_reference_graph_is_asynciojobs_text_with_newlines_escaped() {
     assert_eq!(example_c().dot_format(), expected);
 }
 
+/// How the picture of a scheduler that has run ends: the outcome legend, then the
+/// graph's closing brace.
+const LEGEND: &[&str] = &[
+    "subgraph cluster_legend{",
+    r#"graph [style="dashed",label="outcome",penwidth="0.5"];"#,
+    r#"legend_done [style="rounded,filled",label="done",shape="box",penwidth="0.5",fillcolor="palegreen"]"#,
+    r#"legend_failed [style="rounded,filled",label="failed",shape="box",penwidth="0.5",fillcolor="lightcoral"]"#,
+    r#"legend_cancelled [style="rounded,filled",label="cancelled or still running",shape="box",penwidth="0.5",fillcolor="khaki"]"#,
+    r#"legend_not_run [style="rounded,filled",label="not started",shape="box",penwidth="0.5",fillcolor="lightgrey"]"#,
+    r#"legend_done -> legend_failed -> legend_cancelled -> legend_not_run [style="invis"];"#,
+    "}",
+    "}",
+];
+
 #[test]
 fn dot_after_a_run_fills_each_job_with_its_outcome_and_adds_a_legend() {
     let s = example_c();
@@ -125,16 +137,7 @@ fn dot_after_a_run_fills_each_job_with_its_outcome_and_adds_a_legend() {
             r#"11 [style="rounded,filled",label="11: end",shape="box",color="red",penwidth="2",fillcolor="palegreen"]"#,
             "07 -> 11 [ltail=cluster_03];",
             "02 -> 11;",
-            "subgraph cluster_legend{",
-            r#"graph [style="dashed",label="outcome",penwidth="0.5"];"#,
-            r#"legend_done [style="rounded,filled",label="done",shape="box",penwidth="0.5",fillcolor="palegreen"]"#,
-            r#"legend_failed [style="rounded,filled",label="failed",shape="box",penwidth="0.5",fillcolor="lightcoral"]"#,
-            r#"legend_cancelled [style="rounded,filled",label="cancelled or still running",shape="box",penwidth="0.5",fillcolor="khaki"]"#,
-            r#"legend_not_run [style="rounded,filled",label="not started",shape="box",penwidth="0.5",fillcolor="lightgrey"]"#,
-            r#"legend_done -> legend_failed -> legend_cancelled -> legend_not_run [style="invis"];"#,
-            "}",
-            "}",
-        ])
+        ]) + &text(LEGEND)
     );
 }
 
@@ -181,16 +184,7 @@ fn dot_after_a_failed_run_tells_done_failed_cancelled_and_not_started_apart() {
             "1 -> 6;",
             r#"7 [style="rounded,filled",label="7: after",shape="box",color="red",penwidth="2",fillcolor="lightgrey"]"#,
             "6 -> 7;",
-            "subgraph cluster_legend{",
-            r#"graph [style="dashed",label="outcome",penwidth="0.5"];"#,
-            r#"legend_done [style="rounded,filled",label="done",shape="box",penwidth="0.5",fillcolor="palegreen"]"#,
-            r#"legend_failed [style="rounded,filled",label="failed",shape="box",penwidth="0.5",fillcolor="lightcoral"]"#,
-            r#"legend_cancelled [style="rounded,filled",label="cancelled or still running",shape="box",penwidth="0.5",fillcolor="khaki"]"#,
-            r#"legend_not_run [style="rounded,filled",label="not started",shape="box",penwidth="0.5",fillcolor="lightgrey"]"#,
-            r#"legend_done -> legend_failed -> legend_cancelled -> legend_not_run [style="invis"];"#,
-            "}",
-            "}",
-        ])
+        ]) + &text(LEGEND)
     );
 }
 
@@ -449,23 +443,9 @@ fn a_missing_graphviz_is_a_clear_error() {
     let dir = out_dir("no-dot");
     let empty = dir.join("empty-path");
     std::fs::create_dir_all(&empty).unwrap();
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "export_with_no_dot_on_the_path",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env("PATH", &empty)
-        .env(NO_DOT_CHILD, &dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = child_test_stdout("export_with_no_dot_on_the_path", |child| {
+        child.env("PATH", &empty).env(NO_DOT_CHILD, &dir);
+    });
     let errors: Vec<&str> = stdout
         .lines()
         .filter_map(|line| line.strip_prefix("ERROR: "))

@@ -3,19 +3,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use jobgraph::{AnyJob, Error, Event, EventKind, Job, JobState, RunEnd, Scheduler};
 use proptest::prelude::*;
 
-/// Records every event of `s`'s run, in the order observers see them.
-fn record(s: Scheduler) -> (Scheduler, Arc<Mutex<Vec<Event>>>) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let s = s.observe(move |event| sink.lock().unwrap().push(event.clone()));
-    (s, events)
-}
+mod support;
+use support::{quiet_job_panics, record_events};
 
 /// Runs `s` on a thread of its own, failing the test rather than hanging it.
 fn run_bounded(s: &Scheduler) -> Result<bool, Error> {
@@ -29,18 +24,13 @@ fn run_bounded(s: &Scheduler) -> Result<bool, Error> {
         .expect("the run ended")
 }
 
-/// Silences the panic messages of code that panics on purpose on jobgraph's threads.
-fn quiet_jobgraph_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let name = std::thread::current().name().unwrap_or("").to_string();
-            if !name.starts_with("jobgraph") {
-                default(info);
-            }
-        }));
-    });
+/// Adds `n` jobs that return their index to `s`, runs it, and checks that each is done.
+#[track_caller]
+fn run_numbered_jobs(s: &Scheduler, n: usize) {
+    let jobs: Vec<Job<usize>> = (0..n).map(|i| Job::new(move |_| i)).collect();
+    s.add(&jobs);
+    assert!(run_bounded(s).unwrap());
+    assert!(jobs.iter().all(|j| j.is_done()));
 }
 
 /// What the events say about one job: positions in the stream.
@@ -260,7 +250,7 @@ proptest! {
     #[test]
     fn event_stream_agrees_with_outcomes_on_random_dags((specs, window, critical) in dag()) {
         let jobs = build(&specs);
-        let (s, events) = record(Scheduler::new().label("events").window(window).critical(critical));
+        let (s, events) = record_events(Scheduler::new().label("events").window(window).critical(critical));
         s.add(&jobs);
         let result = run_bounded(&s);
         let critical_failure = jobs.iter().any(|j| j.is_critical() && j.raised_exception().is_some());
@@ -303,7 +293,7 @@ fn subscribe_receives_the_same_events_as_an_observer_and_closes_with_the_run() {
         .requires(&a);
     let c = Job::new(|_| 3).label("c").requires(&b);
     // One worker: both listeners see the events in the same order.
-    let (s, observed) = record(Scheduler::new().label("events").window(1));
+    let (s, observed) = record_events(Scheduler::new().label("events").window(1));
     let received = s.subscribe();
     s.add((&a, &b, &c));
     // A consumer on another thread: its loop ends with the run.
@@ -346,15 +336,12 @@ fn subscribe_receives_the_same_events_as_an_observer_and_closes_with_the_run() {
 fn a_dropped_subscription_does_not_disturb_the_run() {
     let s = Scheduler::new();
     drop(s.subscribe());
-    let jobs: Vec<Job<usize>> = (0..50usize).map(|i| Job::new(move |_| i)).collect();
-    s.add(&jobs);
-    assert!(run_bounded(&s).unwrap());
-    assert!(jobs.iter().all(|j| j.is_done()));
+    run_numbered_jobs(&s, 50);
 }
 
 #[test]
 fn a_panicking_observer_is_not_called_again_and_the_run_ends() {
-    quiet_jobgraph_panics();
+    quiet_job_panics();
     let calls = Arc::new(AtomicUsize::new(0));
     let ends = Arc::new(AtomicUsize::new(0));
     let s = Scheduler::new()
@@ -376,10 +363,7 @@ fn a_panicking_observer_is_not_called_again_and_the_run_ends() {
                 }
             }
         });
-    let jobs: Vec<Job<usize>> = (0..20usize).map(|i| Job::new(move |_| i)).collect();
-    s.add(&jobs);
-    assert!(run_bounded(&s).unwrap());
-    assert!(jobs.iter().all(|j| j.is_done()));
+    run_numbered_jobs(&s, 20);
     assert_eq!(calls.load(Ordering::SeqCst), 1, "called until it panicked");
     assert_eq!(
         ends.load(Ordering::SeqCst),
@@ -395,7 +379,7 @@ fn timeout_cancels_running_jobs_in_the_event_stream() {
         .label("slow")
         .requires(&quick);
     let never = Job::new(|_| ()).label("never").requires(&slow);
-    let (s, events) = record(
+    let (s, events) = record_events(
         Scheduler::new()
             .label("events")
             .critical(false)
@@ -421,7 +405,7 @@ fn a_job_that_ignores_cancellation_is_abandoned_and_sends_nothing_after() {
         1
     })
     .label("stubborn");
-    let (s, events) = record(
+    let (s, events) = record_events(
         Scheduler::new()
             .label("events")
             .critical(false)
@@ -466,7 +450,7 @@ fn forever_jobs_are_cancelled_once_the_rest_is_done() {
         }
     })
     .label("work");
-    let (s, events) = record(Scheduler::new().label("events"));
+    let (s, events) = record_events(Scheduler::new().label("events"));
     s.add((&monitor, &work));
     assert!(run_bounded(&s).unwrap());
     assert!(*work.result().unwrap(), "the monitor ran alongside");
@@ -484,10 +468,10 @@ fn forever_jobs_are_cancelled_once_the_rest_is_done() {
 #[test]
 fn nested_scheduler_jobs_are_reported_by_its_own_observers() {
     let inner_job = Job::new(|_| 1).label("inner-job");
-    let (inner, inner_events) = record(Scheduler::new().label("events"));
+    let (inner, inner_events) = record_events(Scheduler::new().label("events"));
     inner.add(&inner_job);
     let outer_job = Job::new(|_| 2).label("outer-job").requires(&inner);
-    let (outer, outer_events) = record(Scheduler::new().label("events"));
+    let (outer, outer_events) = record_events(Scheduler::new().label("events"));
     outer.add((&inner, &outer_job));
     assert!(run_bounded(&outer).unwrap());
 
@@ -515,6 +499,7 @@ mod traced {
     use super::*;
     use std::cell::RefCell;
     use std::sync::atomic::AtomicU64;
+    use std::sync::Mutex;
     use tracing::field::{Field, Visit};
     use tracing::span::{Attributes, Id, Record};
     use tracing::{Metadata, Subscriber};
@@ -558,6 +543,16 @@ mod traced {
         STACK.with(|stack| stack.borrow().last().copied())
     }
 
+    /// The parent of a new span or event: the one it names, else the current span
+    /// where it is contextual.
+    fn parent_of(explicit: Option<&Id>, contextual: bool) -> Option<u64> {
+        match explicit {
+            Some(parent) => Some(parent.into_u64()),
+            None if contextual => current(),
+            None => None,
+        }
+    }
+
     /// The subscriber: a handle on what it collected.
     struct Sink(Arc<Collect>);
 
@@ -567,11 +562,7 @@ mod traced {
         }
         fn new_span(&self, attrs: &Attributes<'_>) -> Id {
             let id = self.0.next.fetch_add(1, Ordering::SeqCst) + 1;
-            let parent = match attrs.parent() {
-                Some(parent) => Some(parent.into_u64()),
-                None if attrs.is_contextual() => current(),
-                None => None,
-            };
+            let parent = parent_of(attrs.parent(), attrs.is_contextual());
             let mut fields = String::new();
             attrs.record(&mut Text(&mut fields));
             let name = attrs.metadata().name();
@@ -586,11 +577,7 @@ mod traced {
         fn record(&self, _: &Id, _: &Record<'_>) {}
         fn record_follows_from(&self, _: &Id, _: &Id) {}
         fn event(&self, event: &tracing::Event<'_>) {
-            let parent = match event.parent() {
-                Some(parent) => Some(parent.into_u64()),
-                None if event.is_contextual() => current(),
-                None => None,
-            };
+            let parent = parent_of(event.parent(), event.is_contextual());
             let mut text = String::new();
             event.record(&mut Text(&mut text));
             self.0

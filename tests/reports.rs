@@ -11,25 +11,53 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jobgraph::{
-    AbstractJob, Badge, Context, Error, Job, JobState, PrintJob, Scheduler, Sequence, Symbols,
-    Watch,
+    AbstractJob, Badge, Context, Debrief, Error, Job, JobState, Listing, PrintJob, Scheduler,
+    Sequence, Symbols, Watch,
 };
 
-/// The lines, each ended by a newline: how listings come out.
-fn text(lines: &[&str]) -> String {
-    lines.iter().map(|line| format!("{line}\n")).collect()
+mod support;
+use support::{child_test_stdout, poll_until, text};
+
+/// A report as the golden texts show it: with Unicode symbols, whatever the locale.
+trait Unicode {
+    fn unicode(self) -> String;
 }
 
-/// Waits until `ready` holds; panics with `what` if that takes unreasonably long.
-fn wait_until(what: &str, ready: impl Fn() -> bool) {
-    let give_up = Instant::now() + Duration::from_secs(60);
-    while !ready() {
-        assert!(Instant::now() < give_up, "never happened: {what}");
-        thread::sleep(Duration::from_millis(1));
+impl Unicode for Listing {
+    fn unicode(self) -> String {
+        self.symbols(Symbols::Unicode).to_string()
     }
+}
+
+impl Unicode for Debrief {
+    fn unicode(self) -> String {
+        self.symbols(Symbols::Unicode).to_string()
+    }
+}
+
+impl Unicode for Badge {
+    fn unicode(self) -> String {
+        self.symbols(Symbols::Unicode).to_string()
+    }
+}
+
+/// Asserts how `s` counts its jobs: in its `Display`, and in its `stats()`.
+#[track_caller]
+fn assert_counts(s: &Scheduler, display: &str, stats: &str) {
+    assert_eq!(s.to_string(), display);
+    assert_eq!(s.stats(), stats);
+}
+
+/// Asserts what `s` says of how its run went: `why()`, `failed_critical()` and
+/// `failed_time_out()`.
+#[track_caller]
+fn assert_why(s: &Scheduler, why: &str, failed_critical: bool, failed_time_out: Option<Duration>) {
+    assert_eq!(s.why(), why);
+    assert_eq!(s.failed_critical(), failed_critical);
+    assert_eq!(s.failed_time_out(), failed_time_out);
 }
 
 /// A gate jobs wait at until the test opens it.
@@ -49,6 +77,33 @@ impl Gate {
             }
         }
     }
+
+    /// A job's body: [`pass`](Gate::pass) the gate, then return `value`.
+    fn then_return<T: Send + 'static>(
+        &self,
+        value: T,
+    ) -> impl FnOnce(&Context<'_>) -> T + Send + 'static {
+        let gate = self.clone();
+        move |ctx| {
+            gate.pass(ctx);
+            value
+        }
+    }
+}
+
+/// A forever job labelled `monitor`: opens `started`, then runs until cancelled.
+fn monitor(started: Gate) -> Job<()> {
+    Job::new(move |ctx: &Context<'_>| {
+        started.open();
+        while ctx.sleep(Duration::from_millis(1)) {}
+    })
+    .label("monitor")
+    .forever(true)
+}
+
+/// A job labelled `slow` that runs until cancelled.
+fn slow_job() -> Job<()> {
+    Job::new(|ctx: &Context<'_>| while ctx.sleep(Duration::from_millis(1)) {}).label("slow")
 }
 
 /// asynciojobs' `Exception`: the error its seed examples raise.
@@ -85,12 +140,13 @@ fn list_of_seed_example_b_before_and_after_the_run() {
     let sb = Scheduler::new();
     sb.add((&b1, &b2, &b3));
 
-    assert_eq!(
-        sb.to_string(),
-        "Scheduler with 0 done + 0 ongoing + 3 idle = 3 job(s)"
+    assert_counts(
+        &sb,
+        "Scheduler with 0 done + 0 ongoing + 3 idle = 3 job(s)",
+        "0D + 0R + 3I = 3",
     );
     assert_eq!(
-        sb.list(false, false).symbols(Symbols::Unicode).to_string(),
+        sb.list(false, false).unicode(),
         text(&[
             "1 ⚠   ⚐   <Job `b1`> [not done] ",
             "2 ⚠   ⚐   <Job `b2`> [not done] requires={1}",
@@ -98,44 +154,38 @@ fn list_of_seed_example_b_before_and_after_the_run() {
         ])
     );
     assert_eq!(
-        sb.list_safe(false).symbols(Symbols::Unicode).to_string(),
+        sb.list_safe(false).unicode(),
         text(&[
             "⚠   ⚐   .1 <Job `b1`> ",
             "⚠   ⚐   .2 <Job `b2`> requires={.1}",
             "⚠   ⚐   .3 <Job `Job[in_out (...)]`> ",
         ])
     );
-    assert_eq!(sb.stats(), "0D + 0R + 3I = 3");
     assert_eq!(sb.why(), "FINE");
 
     assert!(sb.run().unwrap());
     // The seed's listing, character for character.
     assert_eq!(
-        sb.list(false, false).symbols(Symbols::Unicode).to_string(),
+        sb.list(false, false).unicode(),
         text(&[
             "1 ⚠ ☉ ☓   <Job `b1`> [[ -> 100.0]] ",
             "2 ⚠ ☉ ☓   <Job `b2`> [[ -> 200.0]] requires={1}",
             "3 ⚠ ☉ ☓   <Job `Job[in_out (...)]`> [[ -> 250.0]] ",
         ])
     );
-    assert_eq!(
-        sb.to_string(),
-        "Scheduler with 3 done + 0 ongoing + 0 idle = 3 job(s)"
+    assert_counts(
+        &sb,
+        "Scheduler with 3 done + 0 ongoing + 0 idle = 3 job(s)",
+        "3D + 0R + 0I = 3",
     );
-    assert_eq!(sb.stats(), "3D + 0R + 0I = 3");
-    assert_eq!(sb.why(), "FINE");
-    assert!(!sb.failed_critical());
-    assert_eq!(sb.failed_time_out(), None);
+    assert_why(&sb, "FINE", false, None);
     // asynciojobs shows `requires={1}`, the ids of the last listing; a job's Display
     // names its requirements by label, since ids exist only within a listing.
     assert_eq!(
         format!("{:#}", b1.any()),
         "! :) x   <Job `b1`> [[ -> 100.0]] "
     );
-    assert_eq!(
-        Badge::of(&b2).symbols(Symbols::Unicode).to_string(),
-        "⚠ ☉ ☓  "
-    );
+    assert_eq!(Badge::of(&b2).unicode(), "⚠ ☉ ☓  ");
     assert_eq!(
         format!("{:#}", b2),
         "! :) x   <Job `b2`> [[ -> 200.0]] requires={`b1`}"
@@ -145,29 +195,17 @@ fn list_of_seed_example_b_before_and_after_the_run() {
 #[test]
 fn list_of_seed_example_c_shows_the_forever_job_cancelled() {
     let started = Gate::default();
-    let c1 = Job::new({
-        let started = started.clone();
-        // Waits for the monitor to be running, so that it is cancelled, not left idle.
-        move |ctx: &Context<'_>| {
-            started.pass(ctx);
-            2.0
-        }
-    })
-    .label("c1");
+    // Waits for the monitor to be running, so that it is cancelled, not left idle.
+    let c1 = Job::new(started.then_return(2.0)).label("c1");
     let c2 = Job::new(|_| 4.0).label("c2");
     let c3 = Job::new(|_| 3.0).label("c3").requires(&c1);
-    let c4 = Job::new(move |ctx: &Context<'_>| {
-        started.open();
-        while ctx.sleep(Duration::from_millis(1)) {}
-    })
-    .label("monitor")
-    .forever(true);
+    let c4 = monitor(started);
     let sc = Scheduler::new();
     sc.add((&c1, &c2, &c3, &c4));
     assert!(sc.run().unwrap());
     // The seed's listing, in insertion order.
     assert_eq!(
-        sc.list(false, false).symbols(Symbols::Unicode).to_string(),
+        sc.list(false, false).unicode(),
         text(&[
             "1 ⚠ ☉ ☓   <Job `c1`> [[ -> 2.0]] ",
             "2 ⚠ ☉ ☓   <Job `c2`> [[ -> 4.0]] ",
@@ -175,23 +213,30 @@ fn list_of_seed_example_c_shows_the_forever_job_cancelled() {
             "4 ⚠ ☉ ↺ ∞ <Job `monitor`> [not done] ",
         ])
     );
-    assert_eq!(
-        sc.to_string(),
-        "Scheduler with 3 done + 1 ongoing + 0 idle = 4 job(s)"
+    assert_counts(
+        &sc,
+        "Scheduler with 3 done + 1 ongoing + 0 idle = 4 job(s)",
+        "3D + 1R + 0I = 4",
     );
-    assert_eq!(sc.stats(), "3D + 1R + 0I = 4");
+}
+
+/// The seed's examples E and F: `begin`, `boom` (critical in F only), then `end`, in
+/// a non-critical scheduler.
+fn begin_boom_end(critical_boom: bool) -> Scheduler {
+    let begin = Job::new(in_out(0.2)).label("begin");
+    let fails = Job::new(boom(0.2)).label("boom").critical(critical_boom);
+    let end = Job::new(in_out(0.3)).label("end");
+    let s = Scheduler::new().critical(false);
+    s.add(Sequence::new((&begin, &fails, &end)));
+    s
 }
 
 #[test]
 fn list_of_seed_example_e_shows_the_non_critical_exception() {
-    let e1 = Job::new(in_out(0.2)).label("begin");
-    let e2 = Job::new(boom(0.2)).label("boom").critical(false);
-    let e3 = Job::new(in_out(0.3)).label("end");
-    let se = Scheduler::new().critical(false);
-    se.add(Sequence::new((&e1, &e2, &e3)));
+    let se = begin_boom_end(false);
     assert!(se.run().unwrap());
     assert_eq!(
-        se.list(false, false).symbols(Symbols::Unicode).to_string(),
+        se.list(false, false).unicode(),
         text(&[
             "1 ⚠ ☉ ☓   <Job `begin`> [[ -> 200.0]] ",
             "2   ★ ☓   <Job `boom`> !! exception => Exception:boom after 0.2s!! requires={1}",
@@ -200,9 +245,7 @@ fn list_of_seed_example_e_shows_the_non_critical_exception() {
     );
     assert_eq!(se.why(), "FINE");
     assert_eq!(
-        se.debrief(false, false)
-            .symbols(Symbols::Unicode)
-            .to_string(),
+        se.debrief(false, false).unicode(),
         text(&[
             "----- FINE",
             "1 ⚠ ☉ ☓   <Job `begin`> [[ -> 200.0]] ",
@@ -216,14 +259,10 @@ fn list_of_seed_example_e_shows_the_non_critical_exception() {
 
 #[test]
 fn list_of_seed_example_f_shows_the_critical_exception_and_the_job_never_run() {
-    let f1 = Job::new(in_out(0.2)).label("begin");
-    let f2 = Job::new(boom(0.2)).label("boom").critical(true);
-    let f3 = Job::new(in_out(0.3)).label("end");
-    let sf = Scheduler::new().critical(false);
-    sf.add(Sequence::new((&f1, &f2, &f3)));
+    let sf = begin_boom_end(true);
     assert!(!sf.run().unwrap());
     assert_eq!(
-        sf.list(false, false).symbols(Symbols::Unicode).to_string(),
+        sf.list(false, false).unicode(),
         text(&[
             "1 ⚠ ☉ ☓   <Job `begin`> [[ -> 200.0]] ",
             "2 ⚠ ★ ☓   <Job `boom`> !! CRIT. EXC. => Exception:boom after 0.2s!! requires={1}",
@@ -238,9 +277,7 @@ fn list_of_seed_example_f_shows_the_critical_exception_and_the_job_never_run() {
             "3 !    >   <Job `end`> [not done] requires={2}",
         ])
     );
-    assert_eq!(sf.why(), "a CRITICAL job has raised an exception");
-    assert!(sf.failed_critical());
-    assert_eq!(sf.failed_time_out(), None);
+    assert_why(&sf, "a CRITICAL job has raised an exception", true, None);
     assert_eq!(sf.stats(), "2D + 0R + 1I = 3");
 }
 
@@ -270,19 +307,10 @@ fn list_of_the_seed_nested_example_before_the_run() {
         "2 --end-- < <Scheduler `critical nested`> exits={6}",
         "7 ⚠   ⚐   <Job `main-end`> [not done] requires={2}",
     ]);
-    assert_eq!(
-        main_sched
-            .list(false, false)
-            .symbols(Symbols::Unicode)
-            .to_string(),
-        before
-    );
+    assert_eq!(main_sched.list(false, false).unicode(), before);
     assert!(main_sched.run().unwrap());
     assert_eq!(
-        main_sched
-            .list(false, false)
-            .symbols(Symbols::Unicode)
-            .to_string(),
+        main_sched.list(false, false).unicode(),
         text(&[
             "1 ⚠ ☉ ☓   <Job `main-start`> [[ -> ()]] ",
             "2 ⚠ ☉ ☓   <Scheduler `critical nested`> [[ -> true]] requires={1} -> entries={3}",
@@ -300,26 +328,13 @@ fn list_of_the_seed_nested_example_before_the_run() {
 fn list_details_silence_and_debrief_of_the_reference_scheduler() {
     // asynciojobs-behaviour.md §6a, jobs in insertion order.
     let monitor_started = Gate::default();
-    let j1 = Job::new({
-        let started = monitor_started.clone();
-        move |ctx: &Context<'_>| {
-            started.pass(ctx);
-            "one"
-        }
-    })
-    .label("j1");
+    let j1 = Job::new(monitor_started.then_return("one")).label("j1");
     let j2 = Job::new(|_| Err::<(), _>(ValueError::new("boom after 0.1s")))
         .label("boom")
         .critical(false)
         .requires(&j1);
     let j3 = Job::new(sleep_ret(3)).requires(&j2);
-    let j4 = Job::new(move |ctx: &Context<'_>| {
-        monitor_started.open();
-        while ctx.sleep(Duration::from_millis(1)) {}
-    })
-    .label("monitor")
-    .forever(true)
-    .critical(false);
+    let j4 = monitor(monitor_started).critical(false);
     let j5 = Job::custom(PrintJob::new(["hello", "world"]).sleep(Duration::from_millis(50)))
         .requires(&j1);
     let s = Scheduler::new().critical(false).label("top");
@@ -332,18 +347,12 @@ fn list_details_silence_and_debrief_of_the_reference_scheduler() {
         "4     ⚐ ∞ <Job `monitor`> [not done] ",
         "5 ⚠   ⚐   <PrintJob `NOLABEL`> [not done] requires={1}",
     ];
-    assert_eq!(
-        s.list(false, false).symbols(Symbols::Unicode).to_string(),
-        text(&before)
-    );
+    assert_eq!(s.list(false, false).unicode(), text(&before));
     let mut detailed = before.to_vec();
     detailed.push("[+ sleep 0.05s] msg= hello...");
+    assert_eq!(s.list(true, false).unicode(), text(&detailed));
     assert_eq!(
-        s.list(true, false).symbols(Symbols::Unicode).to_string(),
-        text(&detailed)
-    );
-    assert_eq!(
-        s.list_safe(false).symbols(Symbols::Unicode).to_string(),
+        s.list_safe(false).unicode(),
         text(&[
             "⚠   ⚐   .1 <Job `j1`> ",
             "    ⚐   .2 <Job `boom`> requires={.1}",
@@ -362,16 +371,13 @@ fn list_details_silence_and_debrief_of_the_reference_scheduler() {
         "4   ☉ ↺ ∞ <Job `monitor`> [not done] ",
         "5 ⚠ ☉ ☓   <PrintJob `NOLABEL`> [[ -> ()]] requires={1}",
     ];
+    assert_eq!(s.list(false, false).unicode(), text(&after));
     assert_eq!(
-        s.list(false, false).symbols(Symbols::Unicode).to_string(),
-        text(&after)
-    );
-    assert_eq!(
-        s.list(false, true).symbols(Symbols::Unicode).to_string(),
+        s.list(false, true).unicode(),
         text(&["4   ☉ ↺ ∞ <Job `monitor`> [not done] "])
     );
     assert_eq!(
-        s.list_safe(true).symbols(Symbols::Unicode).to_string(),
+        s.list_safe(true).unicode(),
         text(&["  ☉ ↺ ∞ .4 <Job `monitor`> "])
     );
     let mut debrief = vec!["----- FINE"];
@@ -380,14 +386,9 @@ fn list_details_silence_and_debrief_of_the_reference_scheduler() {
         "===== 1 job(s) with an exception, including 0 critical",
         "non-critical: boom: exception boom after 0.1s",
     ]);
+    assert_eq!(s.debrief(false, false).unicode(), text(&debrief));
     assert_eq!(
-        s.debrief(false, false)
-            .symbols(Symbols::Unicode)
-            .to_string(),
-        text(&debrief)
-    );
-    assert_eq!(
-        s.debrief(false, true).symbols(Symbols::Unicode).to_string(),
+        s.debrief(false, true).unicode(),
         text(&[
             "----- FINE",
             "4   ☉ ↺ ∞ <Job `monitor`> [not done] ",
@@ -395,11 +396,11 @@ fn list_details_silence_and_debrief_of_the_reference_scheduler() {
             "non-critical: boom: exception boom after 0.1s",
         ])
     );
-    assert_eq!(
-        s.to_string(),
-        "Scheduler with 4 done + 1 ongoing + 0 idle = 5 job(s)"
+    assert_counts(
+        &s,
+        "Scheduler with 4 done + 1 ongoing + 0 idle = 5 job(s)",
+        "4D + 1R + 0I = 5",
     );
-    assert_eq!(s.stats(), "4D + 1R + 0I = 5");
     assert_eq!(s.why(), "FINE");
 }
 
@@ -439,6 +440,9 @@ impl StdError for ValueError {
 // ---------------------------------------------------------------------------------
 // Failed runs
 
+/// The line that frames a critical job's error chain in a debrief.
+const FRAME: &str = "    ********************";
+
 #[test]
 fn debrief_of_a_failed_critical_run_shows_the_error_chain() {
     // asynciojobs-behaviour.md §6b. asynciojobs prints the Python traceback between
@@ -463,13 +467,10 @@ fn debrief_of_a_failed_critical_run_shows_the_error_chain() {
     let s = Scheduler::new().critical(false).label("b1");
     s.add((Sequence::new((&begin, &crit, &end)), &noncrit));
     assert!(!s.run().unwrap());
-    assert!(s.failed_critical());
-    assert_eq!(s.failed_time_out(), None);
-    assert_eq!(s.why(), "a CRITICAL job has raised an exception");
+    assert_why(&s, "a CRITICAL job has raised an exception", true, None);
     assert_eq!(s.stats(), "3D + 0R + 1I = 4");
-    let frame = "    ********************";
     assert_eq!(
-        s.debrief(false, false).symbols(Symbols::Unicode).to_string(),
+        s.debrief(false, false).unicode(),
         text(&[
             "----- a CRITICAL job has raised an exception",
             "1 ⚠ ☉ ☓   <Job `begin`> [[ -> 1]] ",
@@ -477,14 +478,14 @@ fn debrief_of_a_failed_critical_run_shows_the_error_chain() {
             "3 ⚠   ⚐   <Job `end`> [not done] requires={2}",
             "4   ★ ☓   <Job `noncrit-boom`> !! exception => ValueError:boom after 0.05s!! ",
             "===== 2 job(s) with an exception, including 1 critical",
-            frame,
+            FRAME,
             "    ******************** BEG stack for CRITICAL JOB 2 ⚠ ★ ☓   <Job `crit-boom`>",
-            frame,
+            FRAME,
             "    ValueError: boom after 0.1s",
             "    caused by: the disk is full",
-            frame,
+            FRAME,
             "    ******************** END stack for CRITICAL JOB 2 ⚠ ★ ☓   <Job `crit-boom`>",
-            frame,
+            FRAME,
             "non-critical: noncrit-boom: exception boom after 0.05s",
         ])
     );
@@ -495,14 +496,14 @@ fn debrief_of_a_failed_critical_run_shows_the_error_chain() {
             "----- a CRITICAL job has raised an exception",
             "3 !    >   <Job `end`> [not done] requires={2}",
             "===== 2 job(s) with an exception, including 1 critical",
-            frame,
+            FRAME,
             "    ******************** BEG stack for CRITICAL JOB 2 ! :( x   <Job `crit-boom`>",
-            frame,
+            FRAME,
             "    ValueError: boom after 0.1s",
             "    caused by: the disk is full",
-            frame,
+            FRAME,
             "    ******************** END stack for CRITICAL JOB 2 ! :( x   <Job `crit-boom`>",
-            frame,
+            FRAME,
             "non-critical: noncrit-boom: exception boom after 0.05s",
         ])
     );
@@ -518,7 +519,7 @@ fn a_critical_scheduler_returns_the_failed_job_error_and_reports_alike() {
     assert_eq!(error.to_string(), "job `crit-boom` failed: zz");
     assert_eq!(s.why(), "a CRITICAL job has raised an exception");
     assert_eq!(
-        s.list(false, false).symbols(Symbols::Unicode).to_string(),
+        s.list(false, false).unicode(),
         text(&[
             "1 ⚠ ☉ ☓   <Job `begin`> [[ -> 1]] ",
             "2 ⚠ ★ ☓   <Job `crit-boom`> !! CRIT. EXC. => ValueError:zz!! requires={1}",
@@ -545,24 +546,21 @@ fn panics_show_as_panic_messages() {
     let s = Scheduler::new().critical(false);
     s.add((&calm, &nc, &crit));
     assert!(!s.run().unwrap());
-    let frame = "    ********************";
     assert_eq!(
-        s.debrief(false, false)
-            .symbols(Symbols::Unicode)
-            .to_string(),
+        s.debrief(false, false).unicode(),
         text(&[
             "----- a CRITICAL job has raised an exception",
             "1 ⚠ ☉ ☓   <Job `calm`> [[ -> 1]] ",
             "2   ★ ☓   <Job `nc-panic`> !! exception => panic:kaboom!! requires={1}",
             "3 ⚠ ★ ☓   <Job `crit-panic`> !! CRIT. EXC. => panic:out of cheese!! ",
             "===== 2 job(s) with an exception, including 1 critical",
-            frame,
+            FRAME,
             "    ******************** BEG stack for CRITICAL JOB 3 ⚠ ★ ☓   <Job `crit-panic`>",
-            frame,
+            FRAME,
             "    panicked: out of cheese",
-            frame,
+            FRAME,
             "    ******************** END stack for CRITICAL JOB 3 ⚠ ★ ☓   <Job `crit-panic`>",
-            frame,
+            FRAME,
             "non-critical: nc-panic: exception panicked: kaboom",
         ])
     );
@@ -581,12 +579,9 @@ fn debrief_tells_a_failure_relayed_by_nested_schedulers_once() {
     let s = Scheduler::new().critical(false);
     s.add(&middle);
     assert!(!s.run().unwrap());
-    let frame = "    ********************";
     let relayed = "!! CRIT. EXC. => Error:job `x` failed: zz!!";
     assert_eq!(
-        s.debrief(false, false)
-            .symbols(Symbols::Unicode)
-            .to_string(),
+        s.debrief(false, false).unicode(),
         text(&[
             "----- a CRITICAL job has raised an exception",
             &format!("1 ⚠ ★ ☓   <Scheduler `middle`> {relayed}  -> entries={{2}}"),
@@ -595,13 +590,13 @@ fn debrief_tells_a_failure_relayed_by_nested_schedulers_once() {
             "2 --end-- << <Scheduler `inner`> exits={3}",
             "1 --end-- < <Scheduler `middle`> exits={2}",
             "===== 1 job(s) with an exception, including 1 critical",
-            frame,
+            FRAME,
             "    ******************** BEG stack for CRITICAL JOB 3 ⚠ ★ ☓   <Job `x`>",
-            frame,
+            FRAME,
             "    ValueError: zz",
-            frame,
+            FRAME,
             "    ******************** END stack for CRITICAL JOB 3 ⚠ ★ ☓   <Job `x`>",
-            frame,
+            FRAME,
         ])
     );
 }
@@ -611,29 +606,27 @@ fn debrief_tells_a_nested_scheduler_that_timed_out() {
     let inner = Scheduler::new()
         .label("slow inner")
         .timeout(Duration::from_millis(200));
-    let slow =
-        Job::new(|ctx: &Context<'_>| while ctx.sleep(Duration::from_millis(1)) {}).label("slow");
+    let slow = slow_job();
     inner.add(&slow);
     let s = Scheduler::new().critical(false);
     s.add(&inner);
     assert!(!s.run().unwrap());
     assert_eq!(inner.why(), "TIMED OUT after 0.2s");
-    let frame = "    ********************";
     assert_eq!(
-        s.debrief(false, false).symbols(Symbols::Unicode).to_string(),
+        s.debrief(false, false).unicode(),
         text(&[
             "----- a CRITICAL job has raised an exception",
             "1 ⚠ ★ ☓   <Scheduler `slow inner`> !! CRIT. EXC. => Error:critical scheduler `slow inner` took too long: timed out after 200ms!!  -> entries={2}",
             "2 ⚠ ☉ ↺   > <Job `slow`> [not done] ",
             "1 --end-- < <Scheduler `slow inner`> exits={2}",
             "===== 1 job(s) with an exception, including 1 critical",
-            frame,
+            FRAME,
             "    ******************** BEG stack for CRITICAL JOB 1 ⚠ ★ ☓   <Scheduler `slow inner`>",
-            frame,
+            FRAME,
             "    Error: critical scheduler `slow inner` took too long: timed out after 200ms",
-            frame,
+            FRAME,
             "    ******************** END stack for CRITICAL JOB 1 ⚠ ★ ☓   <Scheduler `slow inner`>",
-            frame,
+            FRAME,
         ])
     );
 }
@@ -642,26 +635,26 @@ fn debrief_tells_a_nested_scheduler_that_timed_out() {
 fn debrief_of_a_timed_out_run() {
     // asynciojobs-behaviour.md §6b, timeout case.
     let begin = Job::new(|_| 1).label("begin");
-    let slow =
-        Job::new(|ctx: &Context<'_>| while ctx.sleep(Duration::from_millis(1)) {}).label("slow");
+    let slow = slow_job();
     let end = Job::new(|_| 3).label("end");
     let s = Scheduler::new()
         .timeout(Duration::from_millis(500))
         .critical(false);
     s.add(Sequence::new((&begin, &slow, &end)));
     assert!(!s.run().unwrap());
-    assert!(!s.failed_critical());
-    assert_eq!(s.failed_time_out(), Some(Duration::from_millis(500)));
-    assert_eq!(s.why(), "TIMED OUT after 0.5s");
-    assert_eq!(s.stats(), "1D + 1R + 1I = 3");
-    assert_eq!(
-        s.to_string(),
-        "Scheduler with 1 done + 1 ongoing + 1 idle = 3 job(s)"
+    assert_why(
+        &s,
+        "TIMED OUT after 0.5s",
+        false,
+        Some(Duration::from_millis(500)),
+    );
+    assert_counts(
+        &s,
+        "Scheduler with 1 done + 1 ongoing + 1 idle = 3 job(s)",
+        "1D + 1R + 1I = 3",
     );
     assert_eq!(
-        s.debrief(false, false)
-            .symbols(Symbols::Unicode)
-            .to_string(),
+        s.debrief(false, false).unicode(),
         text(&[
             "----- TIMED OUT after 0.5s",
             "1 ⚠ ☉ ☓   <Job `begin`> [[ -> 1]] ",
@@ -674,8 +667,7 @@ fn debrief_of_a_timed_out_run() {
 
 #[test]
 fn a_critical_scheduler_that_times_out_says_so() {
-    let slow =
-        Job::new(|ctx: &Context<'_>| while ctx.sleep(Duration::from_millis(1)) {}).label("slow");
+    let slow = slow_job();
     let s = Scheduler::new()
         .label("f1")
         .timeout(Duration::from_millis(200));
@@ -734,10 +726,7 @@ fn two_levels(inside: impl FnOnce(&Context<'_>) + Send + 'static) -> TwoLevels {
 fn list_shows_nested_schedulers_two_levels_deep_with_indentation() {
     let g = two_levels(|_| ());
     assert_eq!(
-        g.main
-            .list(false, false)
-            .symbols(Symbols::Unicode)
-            .to_string(),
+        g.main.list(false, false).unicode(),
         text(&[
             "1 ⚠   ⚐   <Job `start`> [not done] ",
             "2 ⚠   ⚐   <Scheduler `level 1`> [not done] requires={1} -> entries={3}",
@@ -752,10 +741,7 @@ fn list_shows_nested_schedulers_two_levels_deep_with_indentation() {
         ])
     );
     assert_eq!(
-        g.main
-            .list_safe(false)
-            .symbols(Symbols::Unicode)
-            .to_string(),
+        g.main.list_safe(false).unicode(),
         text(&[
             "⚠   ⚐   .1 <Job `start`> ",
             "⚠   ⚐   .2 <Scheduler `level 1`> requires={.1}",
@@ -783,19 +769,10 @@ fn list_shows_nested_schedulers_two_levels_deep_with_indentation() {
         "2 --end-- < <Scheduler `level 1`> exits={7}",
         "8 ⚠ ☉ ☓   <Job `end`> [[ -> 9]] requires={2}",
     ]);
-    assert_eq!(
-        g.main
-            .list(false, false)
-            .symbols(Symbols::Unicode)
-            .to_string(),
-        after
-    );
+    assert_eq!(g.main.list(false, false).unicode(), after);
     // Headers and footers stay when done jobs are silenced, as in asynciojobs.
     assert_eq!(
-        g.main
-            .list(false, true)
-            .symbols(Symbols::Unicode)
-            .to_string(),
+        g.main.list(false, true).unicode(),
         text(&[
             "2 ⚠ ☉ ☓   <Scheduler `level 1`> [[ -> true]] requires={1} -> entries={3}",
             "4   ☉ ☓   > <Scheduler `level 2`> [[ -> true]] requires={3} -> entries={5}",
@@ -829,10 +806,7 @@ fn list_taken_inside_a_job_two_levels_deep_shows_the_run_as_it_is() {
         let (seen, main_slot) = (seen.clone(), main_slot.clone());
         move |_| {
             let main = main_slot.lock().unwrap().take().expect("main is set");
-            *seen.lock().unwrap() = main
-                .list(false, false)
-                .symbols(Symbols::Unicode)
-                .to_string();
+            *seen.lock().unwrap() = main.list(false, false).unicode();
         }
     });
     *main_slot.lock().unwrap() = Some(g.main.clone());
@@ -1014,13 +988,14 @@ fn list_taken_mid_run_shows_all_twenty_combinations() {
         let s = s.clone();
         move || s.run()
     });
-    wait_until(
-        "the first eight jobs are done, the next four running",
-        || {
-            run.is_finished()
-                || jobs[..8].iter().all(|(job, _)| job.is_done())
-                    && jobs[8..12].iter().all(|(job, _)| job.is_running())
-        },
+    let mid_run = || {
+        run.is_finished()
+            || jobs[..8].iter().all(|(job, _)| job.is_done())
+                && jobs[8..12].iter().all(|(job, _)| job.is_running())
+    };
+    assert!(
+        poll_until(Duration::from_secs(60), Duration::from_millis(1), mid_run),
+        "never happened: the first eight jobs are done, the next four running"
     );
     if run.is_finished() {
         panic!("the run ended early: {:?}", run.join());
@@ -1029,7 +1004,7 @@ fn list_taken_mid_run_shows_all_twenty_combinations() {
         job.set_critical(*critical);
     }
     assert_eq!(
-        s.list(false, false).symbols(Symbols::Unicode).to_string(),
+        s.list(false, false).unicode(),
         text(&[
             "01 ⚠ ☉ ☓ ∞ <J `forever=True crit.=True status=done boom=False`> [[ -> 0]] ",
             "02 ⚠ ☉ ☓   <J `forever=False crit.=True status=done boom=False`> [[ -> 0]] ",
@@ -1103,10 +1078,10 @@ fn list_taken_mid_run_shows_all_twenty_combinations() {
             "     >   .20 <J `forever=False crit.=False status=idle boom=False`> requires={.10}",
         ])
     );
-    assert_eq!(s.stats(), "8D + 4R + 8I = 20");
-    assert_eq!(
-        s.to_string(),
-        "Scheduler with 8 done + 4 ongoing + 8 idle = 20 job(s)"
+    assert_counts(
+        &s,
+        "Scheduler with 8 done + 4 ongoing + 8 idle = 20 job(s)",
+        "8D + 4R + 8I = 20",
     );
     gate.open();
     assert!(run.join().unwrap().unwrap());
@@ -1130,7 +1105,7 @@ fn list_safe_and_list_work_on_a_graph_with_a_cycle() {
     let h = Scheduler::new().critical(false);
     h.add((&a, &b, &c, &d));
     assert_eq!(
-        h.list_safe(false).symbols(Symbols::Unicode).to_string(),
+        h.list_safe(false).unicode(),
         text(&[
             "⚠   ⚐   .1 <Job `a`> requires={.3}",
             "⚠   ⚐   .2 <Job `b`> requires={.1}",
@@ -1140,7 +1115,7 @@ fn list_safe_and_list_work_on_a_graph_with_a_cycle() {
     );
     // jobgraph's list() works on any graph: the jobs on a cycle come last.
     assert_eq!(
-        h.list(false, false).symbols(Symbols::Unicode).to_string(),
+        h.list(false, false).unicode(),
         text(&[
             "1 ⚠   ⚐   <Job `d`> [not done] ",
             "2 ⚠   ⚐   <Job `a`> [not done] requires={4}",
@@ -1159,14 +1134,14 @@ fn a_requirement_outside_the_scheduler_shows_as_question_marks() {
     let g = Scheduler::new().critical(false).label("g");
     g.add((&a, &b));
     assert_eq!(
-        g.list_safe(false).symbols(Symbols::Unicode).to_string(),
+        g.list_safe(false).unicode(),
         text(&[
             "⚠   ⚐   .1 <Job `a`> ",
             "⚠   ⚐   .2 <Job `b`> requires={.1, ??}",
         ])
     );
     assert_eq!(
-        g.list(false, false).symbols(Symbols::Unicode).to_string(),
+        g.list(false, false).unicode(),
         text(&[
             "1 ⚠   ⚐   <Job `a`> [not done] ",
             "2 ⚠   ⚐   <Job `b`> [not done] requires={1, ??}",
@@ -1206,10 +1181,7 @@ fn a_job_displays_as_its_listing_line_without_the_id() {
     let outer = Scheduler::new();
     outer.add(&nested);
     assert_eq!(
-        outer
-            .list(false, false)
-            .symbols(Symbols::Unicode)
-            .to_string(),
+        outer.list(false, false).unicode(),
         text(&[
             "1 ⚠   ⚐   <Scheduler `NOLABEL`> [not done]  -> entries={2}",
             "2 ⚠   ⚐   > <Job `Job[sl (...)]`> [not done] ",
@@ -1285,18 +1257,8 @@ fn verbose_runs_printed_by_a_child_process() {
     println!("=== a forever job");
     let started = Gate::default();
     let first = Job::new(|_| ()).label("first");
-    let monitor = Job::new({
-        let started = started.clone();
-        move |ctx: &Context<'_>| {
-            started.open();
-            while ctx.sleep(Duration::from_millis(1)) {}
-        }
-    })
-    .label("monitor")
-    .forever(true)
-    .critical(false)
-    .requires(&first);
-    let work = Job::new(move |ctx: &Context<'_>| started.pass(ctx))
+    let monitor = monitor(started.clone()).critical(false).requires(&first);
+    let work = Job::new(started.then_return(()))
         .label("work")
         .requires(&first);
     let s = Scheduler::new().verbose(true).watch(Watch::start());
@@ -1304,8 +1266,7 @@ fn verbose_runs_printed_by_a_child_process() {
     assert!(s.run().unwrap());
 
     println!("=== a timeout, without a watch");
-    let slow =
-        Job::new(|ctx: &Context<'_>| while ctx.sleep(Duration::from_millis(1)) {}).label("slow");
+    let slow = slow_job();
     let s = Scheduler::new()
         .critical(false)
         .verbose(true)
@@ -1317,25 +1278,13 @@ fn verbose_runs_printed_by_a_child_process() {
 #[test]
 fn verbose_mode_prints_asynciojobs_lines() {
     // Verbose lines go to the process's stdout: a child process prints them here.
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "verbose_runs_printed_by_a_child_process",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(VERBOSE_CHILD, "1")
-        .env("LANG", "C.UTF-8")
-        .env_remove("LC_ALL")
-        .env_remove("LC_CTYPE")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = child_test_stdout("verbose_runs_printed_by_a_child_process", |child| {
+        child
+            .env(VERBOSE_CHILD, "1")
+            .env("LANG", "C.UTF-8")
+            .env_remove("LC_ALL")
+            .env_remove("LC_CTYPE");
+    });
     let lines: Vec<String> = stdout.lines().filter_map(without_time).collect();
     let forever = lines
         .iter()

@@ -11,7 +11,10 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use jobgraph::{Error, Event, EventKind, Job, JobState, RunEnd, Scheduler};
+use jobgraph::{Error, Event, EventKind, Job, JobState, RunEnd, RunFuture, Scheduler};
+
+mod support;
+use support::{poll_until, quiet_job_panics, record_events, settled_threads};
 
 static THREADS: RwLock<()> = RwLock::new(());
 
@@ -29,47 +32,33 @@ fn exclusive() -> RwLockWriteGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The threads of this process whose name starts with `jobgraph` (workers, the
-/// coordinator of `run_async`, the timer), or `None` where `/proc` cannot tell.
-fn jobgraph_threads() -> Option<usize> {
-    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
-    Some(
-        tasks
-            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-            .filter(|name| name.starts_with("jobgraph"))
-            .count(),
-    )
-}
-
-/// Waits (generously) for jobgraph's threads to be gone; returns how many are left.
-/// `None` where `/proc` cannot tell.
-fn settled_threads() -> Option<usize> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let count = jobgraph_threads()?;
-        if count == 0 || Instant::now() > deadline {
-            return Some(count);
-        }
-        std::thread::sleep(Duration::from_millis(10));
+/// Asserts that no jobgraph thread is left once they have had (generously) the time
+/// to go, where `/proc` can tell.
+#[track_caller]
+fn assert_no_thread_left() {
+    if let Some(left) = settled_threads(Duration::from_secs(5)) {
+        assert_eq!(left, 0, "no jobgraph thread is left");
     }
 }
 
-/// Silences the panic messages of jobs that panic on purpose (on jobgraph's workers),
-/// keeping the default report for the test threads.
-fn quiet_job_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let name = std::thread::current().name().unwrap_or("").to_string();
-            if !name.starts_with("jobgraph") {
-                default(info);
-            }
-        }));
-    });
+/// A tokio runtime on the calling thread.
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
-/// A small diamond whose results flow downstream: `sum` = 2 + 3 + 4 = 9, `label` reads it.
+/// A tokio runtime with `workers` threads of its own.
+fn multi_thread_runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A small diamond whose results flow downstream: `sum` = 2 + 3 + 4 = 9, `text` reads it.
 struct Diamond {
     scheduler: Scheduler,
     sum: Job<u64>,
@@ -112,7 +101,11 @@ fn diamond() -> Diamond {
     }
 }
 
-fn assert_diamond_done(d: &Diamond, result: Result<bool, Error>) {
+/// Runs a [`diamond`] by driving its `run_async` future with `drive`; checks its results.
+#[track_caller]
+fn check_diamond(drive: impl FnOnce(RunFuture) -> Result<bool, Error>) {
+    let d = diamond();
+    let result = drive(d.scheduler.run_async());
     assert!(result.unwrap(), "the run completes");
     assert_eq!(*d.sum.result().unwrap(), 9);
     assert_eq!(d.text.result().unwrap(), "sum=9");
@@ -122,53 +115,33 @@ fn assert_diamond_done(d: &Diamond, result: Result<bool, Error>) {
 #[test]
 fn run_async_gives_results_under_tokio_multi_thread() {
     let _guard = shared();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let d = diamond();
-    let result = rt.block_on(d.scheduler.run_async());
-    assert_diamond_done(&d, result);
+    let rt = multi_thread_runtime(2);
+    check_diamond(|run| rt.block_on(run));
 
     // The future is `Send + 'static`: it can be spawned as a task of its own.
-    let d = diamond();
-    let task = rt.spawn(d.scheduler.run_async());
-    let result = rt.block_on(task).unwrap();
-    assert_diamond_done(&d, result);
+    check_diamond(|run| rt.block_on(rt.spawn(run)).unwrap());
 }
 
 #[test]
 fn run_async_gives_results_under_tokio_current_thread() {
     let _guard = shared();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let d = diamond();
-    let result = rt.block_on(d.scheduler.run_async());
-    assert_diamond_done(&d, result);
+    let rt = current_thread_runtime();
+    check_diamond(|run| rt.block_on(run));
 }
 
 #[test]
 fn run_async_gives_results_under_smol() {
     let _guard = shared();
-    let d = diamond();
-    let result = smol::block_on(d.scheduler.run_async());
-    assert_diamond_done(&d, result);
+    check_diamond(smol::block_on);
 
     // Spawned on smol's global executor too.
-    let d = diamond();
-    let result = smol::block_on(smol::spawn(d.scheduler.run_async()));
-    assert_diamond_done(&d, result);
+    check_diamond(|run| smol::block_on(smol::spawn(run)));
 }
 
 #[test]
 fn run_async_gives_results_under_pollster() {
     let _guard = shared();
-    let d = diamond();
-    let result = pollster::block_on(d.scheduler.run_async());
-    assert_diamond_done(&d, result);
+    check_diamond(pollster::block_on);
 }
 
 /// Jobs that sleep (cooperatively) for `ms` each, two at a time, in two layers.
@@ -190,10 +163,7 @@ fn sleepy(ms: u64) -> (Scheduler, Vec<Job<u64>>) {
 #[test]
 fn current_thread_runtime_keeps_running_other_tasks_during_a_run() {
     let _guard = shared();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     let (s, jobs) = sleepy(200);
     let ticks = Arc::new(AtomicUsize::new(0));
     let (at_end, total) = rt.block_on(async {
@@ -244,27 +214,19 @@ fn smol_keeps_running_other_futures_during_a_run() {
     assert!(at_end >= 5, "only {at_end} tick(s) during the run");
 }
 
-/// Events, recorded by an observer.
-fn recorder(s: Scheduler) -> (Scheduler, Arc<Mutex<Vec<Event>>>) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let s = s.observe(move |event| sink.lock().unwrap().push(event.clone()));
-    (s, events)
-}
-
 /// Waits (generously) for the RunEnded event.
+#[track_caller]
 fn wait_run_ended(events: &Mutex<Vec<Event>>) {
-    let deadline = Instant::now() + Duration::from_secs(10);
     let ended = || {
         let events = events.lock().unwrap();
         events
             .iter()
             .any(|e| matches!(e.kind, EventKind::RunEnded(_)))
     };
-    while !ended() {
-        assert!(Instant::now() < deadline, "the run never ended");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    assert!(
+        poll_until(Duration::from_secs(10), Duration::from_millis(5), ended),
+        "the run never ended"
+    );
 }
 
 fn assert_run_events_bracketed(events: &[Event], end: RunEnd) {
@@ -318,13 +280,10 @@ fn dropping_the_future_cancels_the_run_and_leaves_no_thread() {
     })
     .label("pending")
     .requires(&cooperative);
-    let (s, events) = recorder(Scheduler::new());
+    let (s, events) = record_events(Scheduler::new());
     s.add((&first, &cooperative, &parked, &pending));
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     rt.block_on(async {
         let mut run = s.run_async();
         for _ in 0..2 {
@@ -357,11 +316,8 @@ fn dropping_the_future_cancels_the_run_and_leaves_no_thread() {
     // The scheduler ran once: it cannot run again.
     assert!(matches!(s.run(), Err(Error::AlreadyRan { .. })));
 
-    if let Some(left) = settled_threads() {
-        assert_eq!(left, 0, "no jobgraph thread is left");
-    }
-    let events = events.lock().unwrap();
-    assert_run_events_bracketed(&events, RunEnd::Cancelled);
+    assert_no_thread_left();
+    assert_run_events_bracketed(&events.lock().unwrap(), RunEnd::Cancelled);
 }
 
 #[test]
@@ -371,7 +327,7 @@ fn polling_once_then_dropping_cancels_the_run_and_leaves_no_thread() {
         let slow: Vec<Job<bool>> = (0..3)
             .map(|_| Job::new(|ctx| ctx.sleep(Duration::from_secs(30))))
             .collect();
-        let (s, events) = recorder(Scheduler::new());
+        let (s, events) = record_events(Scheduler::new());
         s.add(&slow);
         let mut run = Box::pin(s.run_async());
         let waker = futures::task::noop_waker();
@@ -380,9 +336,7 @@ fn polling_once_then_dropping_cancels_the_run_and_leaves_no_thread() {
         drop(run);
         // The run goes on, on its coordinator, until it sees the drop.
         wait_run_ended(&events);
-        if let Some(left) = settled_threads() {
-            assert_eq!(left, 0, "no jobgraph thread is left");
-        }
+        assert_no_thread_left();
         for job in &slow {
             assert!(
                 matches!(job.state(), JobState::Cancelled | JobState::Scheduled),
@@ -391,8 +345,7 @@ fn polling_once_then_dropping_cancels_the_run_and_leaves_no_thread() {
         }
         // Whether the drop came before or after the run started, the events of the
         // run are in order.
-        let events = events.lock().unwrap();
-        assert_run_events_bracketed(&events, RunEnd::Cancelled);
+        assert_run_events_bracketed(&events.lock().unwrap(), RunEnd::Cancelled);
     }
 }
 
@@ -464,11 +417,7 @@ fn non_critical_scheduler_gives_ok_false_through_run_async() {
 #[test]
 fn timeout_through_run_async_is_error_timeout() {
     let _guard = shared();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread_runtime(1);
     let slow = Job::new(|ctx| ctx.sleep(Duration::from_secs(30))).label("slow");
     let s = Scheduler::new()
         .label("bounded")
@@ -508,10 +457,7 @@ fn graph_mistakes_are_reported_through_run_async() {
 #[test]
 fn future_waiting_on_a_later_job_with_window_one_is_reported_as_stalled() {
     let _guard = shared();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     let (sender, receiver) = async_channel::bounded::<u32>(1);
     // `wait` takes the only slot and waits for `feed`, which waits for that slot.
     let wait = Job::future(async move { receiver.recv().await.unwrap_or(0) }).label("wait");
@@ -598,11 +544,7 @@ fn tokio_timer_inside_a_future_job_fails_without_a_runtime() {
     .label("tokio-sleep");
     let s = Scheduler::new().critical(false);
     s.add(&job);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = multi_thread_runtime(1);
     // Even when the run is awaited from inside a tokio runtime.
     assert!(!rt.block_on(s.run_async()).unwrap());
     let error = job.raised_exception().expect("the job failed");
@@ -632,20 +574,9 @@ fn closure_job_entering_a_runtime_handle_runs_tokio_futures() {
         let results: Vec<u64> = jobs.iter().map(|j| *j.result().unwrap()).collect();
         assert_eq!(results, vec![0, 10, 20]);
     };
-    check(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap(),
-    );
+    check(multi_thread_runtime(1));
     // A current-thread runtime drives its timers while its thread awaits the run.
-    check(
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap(),
-    );
+    check(current_thread_runtime());
 }
 
 #[test]

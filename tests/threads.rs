@@ -3,32 +3,13 @@
 //! One test in its own binary, so no other test's threads are counted.
 
 use jobgraph::{Job, Scheduler};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The threads of this process whose name starts with `jobgraph`, or `None` where
-/// `/proc` cannot tell.
-fn jobgraph_threads() -> Option<usize> {
-    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
-    Some(
-        tasks
-            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-            .filter(|name| name.starts_with("jobgraph"))
-            .count(),
-    )
-}
+mod support;
+use support::{jobgraph_threads, settled_threads};
 
-/// Waits (boundedly) for the count to fall to zero: a thread that has returned may
-/// take a moment to leave `/proc`.
-fn settled_count() -> usize {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let count = jobgraph_threads().unwrap();
-        if count == 0 || Instant::now() > deadline {
-            return count;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+/// How long the threads of a run that has returned may take to leave `/proc`.
+const SETTLE: Duration = Duration::from_secs(2);
 
 #[test]
 fn no_worker_or_timer_thread_outlives_its_run() {
@@ -61,7 +42,7 @@ fn no_worker_or_timer_thread_outlives_its_run() {
         *probe.result().unwrap() >= 1,
         "the probe ran on a jobgraph worker"
     );
-    assert_eq!(settled_count(), 0, "after a complete run");
+    assert_eq!(settled_threads(SETTLE).unwrap(), 0, "after a complete run");
 
     // A run cut by its timeout, with a forever future parked on the timer.
     let s = Scheduler::new()
@@ -77,5 +58,5 @@ fn no_worker_or_timer_thread_outlives_its_run() {
     }
     s.add(Job::future(tick()).forever(true));
     assert!(!s.run().unwrap());
-    assert_eq!(settled_count(), 0, "after a timed-out run");
+    assert_eq!(settled_threads(SETTLE).unwrap(), 0, "after a timed-out run");
 }

@@ -110,21 +110,6 @@ pub fn boom_of(error: &JobError) -> Option<&Boom> {
     error.downcast_ref::<Boom>()
 }
 
-/// Silences the panic messages of the jobs that panic on purpose (workers are
-/// named `jobgraph ...`), keeping the default report for the test threads.
-pub fn quiet_job_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let name = std::thread::current().name().unwrap_or("").to_string();
-            if !name.starts_with("jobgraph") {
-                default(info);
-            }
-        }));
-    });
-}
-
 /// Gives a future that never returns (a `loop`, a `panic!`) the output `()`, which a
 /// job needs: the never type itself is not a job's value.
 pub fn endless<F: std::future::Future<Output = ()>>(future: F) -> F {

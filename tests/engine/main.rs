@@ -10,3 +10,6 @@ mod property;
 mod results;
 mod seed;
 mod timeout;
+
+#[path = "../support/mod.rs"]
+mod support;

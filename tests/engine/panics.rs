@@ -1,6 +1,7 @@
 //! A panicking job is a failed job: caught, reported, never fatal to the pool.
 
-use crate::common::{endless, quiet_job_panics, sleeper, Recorder};
+use crate::common::{endless, sleeper, Recorder};
+use crate::support::quiet_job_panics;
 use jobgraph::{Error, Job, Scheduler};
 
 #[test]

@@ -1,6 +1,7 @@
 //! Random DAGs against a sequential model of the semantics.
 
-use crate::common::{quiet_job_panics, Boom};
+use crate::common::Boom;
+use crate::support::quiet_job_panics;
 use jobgraph::{Error, Job, JobState, Scheduler};
 use parking_lot::Mutex;
 use proptest::prelude::*;
