@@ -269,23 +269,21 @@ impl Scheduler {
 
     /// The jobs of this scheduler that one of `starts` requires, in insertion order.
     pub fn predecessors(&self, starts: impl Jobs) -> Vec<AnyJob> {
-        let dense = Dense::of(self);
-        let mut marks = vec![false; dense.len()];
-        for i in dense.indices(starts) {
-            for &p in dense.preds(i) {
-                marks[p as usize] = true;
-            }
-        }
-        dense.marked(&marks)
+        self.neighbours(starts, Dense::preds)
     }
 
     /// The jobs of this scheduler that require one of `starts`, in insertion order.
     pub fn successors(&self, starts: impl Jobs) -> Vec<AnyJob> {
+        self.neighbours(starts, Dense::succs)
+    }
+
+    /// The jobs one step away from `starts` along `step`, in insertion order.
+    fn neighbours(&self, starts: impl Jobs, step: fn(&Dense, usize) -> &[u32]) -> Vec<AnyJob> {
         let dense = Dense::of(self);
         let mut marks = vec![false; dense.len()];
         for i in dense.indices(starts) {
-            for &s in dense.succs(i) {
-                marks[s as usize] = true;
+            for &n in step(&dense, i) {
+                marks[n as usize] = true;
             }
         }
         dense.marked(&marks)
