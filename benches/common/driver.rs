@@ -7,7 +7,7 @@
 //! the work, not the scheduler); `JOBGRAPH_BENCH_SIZES=1000,100000` overrides them.
 //! Filter as usual: `cargo bench --bench wavefront -- 'empty/w2/total'`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 
@@ -40,23 +40,26 @@ impl Phase {
     }
 }
 
-fn time_jobgraph(shape: &Shape, window: usize, work: Work, phase: Phase, iters: u64) -> Duration {
-    let mut elapsed = Duration::ZERO;
-    for _ in 0..iters {
-        let start = Instant::now();
-        let scheduler = common::build_jobgraph(shape, window, work);
-        let built = Instant::now();
-        common::run_jobgraph(&scheduler);
-        let ran = Instant::now();
-        let scheduler = std::hint::black_box(scheduler);
-        elapsed += match phase {
-            Phase::Build => built - start,
-            Phase::Run => ran - built,
-            Phase::Total => ran - start,
-        };
-        drop(scheduler);
+impl Phase {
+    /// The part of a (build, run) timing that this phase measures.
+    fn of(self, (build, run): (Duration, Duration)) -> Duration {
+        match self {
+            Phase::Build => build,
+            Phase::Run => run,
+            Phase::Total => build + run,
+        }
     }
-    elapsed
+}
+
+fn time_jobgraph(shape: &Shape, window: usize, work: Work, phase: Phase, iters: u64) -> Duration {
+    (0..iters)
+        .map(|_| {
+            phase.of(common::timed(
+                || common::build_jobgraph(shape, window, work),
+                common::run_jobgraph,
+            ))
+        })
+        .sum()
 }
 
 fn time_rayon(
@@ -66,22 +69,14 @@ fn time_rayon(
     phase: Phase,
     iters: u64,
 ) -> Duration {
-    let mut elapsed = Duration::ZERO;
-    for _ in 0..iters {
-        let start = Instant::now();
-        let dag = common::build_rayon(shape, work);
-        let built = Instant::now();
-        dag.run(pool);
-        let ran = Instant::now();
-        let dag = std::hint::black_box(dag);
-        elapsed += match phase {
-            Phase::Build => built - start,
-            Phase::Run => ran - built,
-            Phase::Total => ran - start,
-        };
-        drop(dag);
-    }
-    elapsed
+    (0..iters)
+        .map(|_| {
+            phase.of(common::timed(
+                || common::build_rayon(shape, work),
+                |dag| dag.run(pool),
+            ))
+        })
+        .sum()
 }
 
 /// Benchmarks the shape `make` builds, at every size, window, job kind and phase.

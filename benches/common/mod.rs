@@ -182,6 +182,18 @@ pub fn spin(ns: u64) {
     }
 }
 
+/// Builds with `build`, runs with `run`; how long each took. What was built is dropped
+/// after the clock stops: freeing is timed for nobody.
+pub fn timed<T>(build: impl FnOnce() -> T, run: impl FnOnce(&T)) -> (Duration, Duration) {
+    let start = Instant::now();
+    let built = std::hint::black_box(build());
+    let ready = Instant::now();
+    run(&built);
+    let ran = Instant::now();
+    drop(built);
+    (ready - start, ran - ready)
+}
+
 // ---- jobgraph -------------------------------------------------------------------
 
 /// A scheduler holding `shape`'s jobs, with that window.

@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Arg, ArgAction};
 use common::{Shape, Work};
@@ -151,13 +151,10 @@ fn best(samples: &[(u64, u64)], n: usize) -> Measure {
 fn time_jobgraph(shape: &Shape, window: usize, work: Work, reps: usize) -> Measure {
     let samples: Vec<(u64, u64)> = (0..reps)
         .map(|_| {
-            let t0 = Instant::now();
-            let scheduler = common::build_jobgraph(shape, window, work);
-            let t1 = Instant::now();
-            common::run_jobgraph(&scheduler);
-            let t2 = Instant::now();
-            drop(scheduler);
-            ((t1 - t0).as_nanos() as u64, (t2 - t1).as_nanos() as u64)
+            nanos(common::timed(
+                || common::build_jobgraph(shape, window, work),
+                common::run_jobgraph,
+            ))
         })
         .collect();
     best(&samples, shape.len())
@@ -166,16 +163,18 @@ fn time_jobgraph(shape: &Shape, window: usize, work: Work, reps: usize) -> Measu
 fn time_rayon(shape: &Shape, pool: &rayon::ThreadPool, work: Work, reps: usize) -> Measure {
     let samples: Vec<(u64, u64)> = (0..reps)
         .map(|_| {
-            let t0 = Instant::now();
-            let dag = common::build_rayon(shape, work);
-            let t1 = Instant::now();
-            dag.run(pool);
-            let t2 = Instant::now();
-            drop(dag);
-            ((t1 - t0).as_nanos() as u64, (t2 - t1).as_nanos() as u64)
+            nanos(common::timed(
+                || common::build_rayon(shape, work),
+                |dag| dag.run(pool),
+            ))
         })
         .collect();
     best(&samples, shape.len())
+}
+
+/// A (build, run) timing in nanoseconds.
+fn nanos((build, run): (Duration, Duration)) -> (u64, u64) {
+    (build.as_nanos() as u64, run.as_nanos() as u64)
 }
 
 fn bytes_jobgraph(shape: &Shape, window: usize) -> f64 {
