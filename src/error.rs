@@ -35,6 +35,20 @@ impl JobError {
         }))
     }
 
+    /// What seals the outcome of a job whose run cancelled it or gave up on it: one
+    /// shared value, never shown, that says nothing was kept.
+    pub(crate) fn nothing_kept() -> Self {
+        static NOTHING: std::sync::OnceLock<JobError> = std::sync::OnceLock::new();
+        NOTHING
+            .get_or_init(|| JobError(Arc::new(Repr::Panic(Box::from("nothing kept")))))
+            .clone()
+    }
+
+    /// Whether this is [`nothing_kept`](JobError::nothing_kept).
+    pub(crate) fn is_nothing_kept(&self) -> bool {
+        Arc::ptr_eq(&self.0, &Self::nothing_kept().0)
+    }
+
     /// Builds the failure of a job that panicked, from the panic's payload.
     pub(crate) fn from_panic(payload: Box<dyn Any + Send>) -> Self {
         let message: Box<str> = if let Some(s) = payload.downcast_ref::<&str>() {

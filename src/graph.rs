@@ -16,6 +16,9 @@ pub(crate) struct Frozen {
     pub(crate) pending: Vec<u32>,
     /// `CRITICAL` / `FOREVER` / `NESTED` bits of each job, as they were when frozen.
     pub(crate) flags: Vec<u8>,
+    /// Every job requires only jobs added before it: insertion order is a topological
+    /// order, and there is no cycle to look for.
+    pub(crate) forward: bool,
 }
 
 impl Frozen {
@@ -32,6 +35,9 @@ pub(crate) fn place(id: u32, index: usize) -> u64 {
 /// Checks the jobs of scheduler `id` (labelled `label`) and builds their dense graph.
 pub(crate) fn freeze(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Error> {
     let frozen = build(id, label, jobs)?;
+    if frozen.forward {
+        return Ok(frozen);
+    }
     if let Some(cycle) = find_cycle(&frozen) {
         return Err(Error::Cycle {
             scheduler: label.to_string(),
@@ -52,8 +58,19 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
     let mut flags = Vec::with_capacity(n);
     // Most graphs have about as many edges as jobs: one reservation, not a dozen.
     let mut preds: Vec<u32> = Vec::with_capacity(n);
+    let mut forward = true;
+    let here = place(id, 0);
     for (i, job) in jobs.iter().enumerate() {
         let core = job.node().core();
+        if core.place.load(Ordering::Acquire) != here | i as u64 {
+            // Added to another scheduler at the same time, from another thread, which
+            // took it (see `Scheduler::adopt`).
+            return Err(Error::Misplaced {
+                job: job.text_label(),
+                scheduler: label.to_string(),
+                reason: "it already belongs to another scheduler, and a job belongs to one scheduler only",
+            });
+        }
         flags.push(core.flags.load(Ordering::Relaxed));
         let meta = core.meta.lock();
         for required in &meta.requires {
@@ -72,7 +89,14 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
             if j == i {
                 continue;
             }
-            if required.is_forever() {
+            // The flags of an earlier job are read already.
+            let forever = if j < i {
+                flags[j] & FOREVER != 0
+            } else {
+                forward = false;
+                required.is_forever()
+            };
+            if forever {
                 let required = required.clone();
                 drop(meta);
                 return Err(Error::RequiresForever {
@@ -102,6 +126,7 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
         succ,
         pending,
         flags,
+        forward,
     })
 }
 

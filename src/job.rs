@@ -7,14 +7,14 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use crate::context::Context;
 use crate::error::{BoxError, JobError};
 use crate::handle::{state, AnyJob, Job};
-use crate::sync::{AtomicU64, AtomicU8, Mutex, Ordering};
+use crate::sync::{AtomicU64, AtomicU8, Once, Ordering, SpinLock};
 
 /// What a job's closure, future or [`AbstractJob::run`] may return: a plain value, or a
 /// `Result` whose error makes the job fail.
@@ -246,7 +246,7 @@ pub(crate) struct Core {
     /// `CRITICAL` and `FOREVER` bits.
     pub(crate) flags: AtomicU8,
     /// Label and requirements: read and written while building, read by reports.
-    pub(crate) meta: Mutex<Meta>,
+    pub(crate) meta: SpinLock<Meta>,
 }
 
 pub(crate) const CRITICAL: u8 = 1;
@@ -293,7 +293,7 @@ impl Core {
             place: AtomicU64::new(0),
             state: AtomicU8::new(state::IDLE),
             flags: AtomicU8::new(if critical { CRITICAL } else { 0 }),
-            meta: Mutex::new(Meta::default()),
+            meta: SpinLock::new(Meta::default()),
         }
     }
 
@@ -367,6 +367,9 @@ pub(crate) trait Node: Send + Sync + 'static {
     fn core(&self) -> &Core;
     /// Runs the job once and records its outcome.
     fn execute(&self, ctx: &Context<'_>) -> Status;
+    /// Gives up on the job if it is still running when its run ends: it stays reported
+    /// as running, and what it returns later is dropped.
+    fn abandon(&self);
     fn kind(&self) -> &'static str;
     fn default_label(&self) -> Option<String>;
     fn details(&self) -> Option<String>;
@@ -441,18 +444,29 @@ impl Describe for Snapshot {
 /// One job: its lifecycle, its outcome, and its body, in one allocation.
 pub(crate) struct Cell<B: Body> {
     core: Core,
-    outcome: OnceLock<Result<B::Value, JobError>>,
+    /// Sealed once: by the worker that ran the job, with what it returned, or with
+    /// [`JobError::nothing_kept`] when the job was cancelled or its run gave up on it.
+    outcome: Once<Result<B::Value, JobError>>,
     desc: B::Desc,
-    body: Mutex<B>,
+    /// Locked by the one worker that runs the job, and by its shutdown hook.
+    body: SpinLock<B>,
 }
 
 impl<B: Body> Cell<B> {
     pub(crate) fn new(body: B) -> Self {
         Cell {
             core: Core::new(true),
-            outcome: OnceLock::new(),
+            outcome: Once::new(),
             desc: body.describe(),
-            body: Mutex::new(body),
+            body: SpinLock::new(body),
+        }
+    }
+
+    /// What the job returned, once it ended and its run kept it.
+    fn ended(&self) -> Option<&Result<B::Value, JobError>> {
+        match self.outcome.get() {
+            Some(Err(error)) if error.is_nothing_kept() => None,
+            outcome => outcome,
         }
     }
 }
@@ -465,25 +479,38 @@ impl<B: Body> Node for Cell<B> {
     fn execute(&self, ctx: &Context<'_>) -> Status {
         let result = catch_unwind(AssertUnwindSafe(|| self.body.lock().run(ctx)))
             .unwrap_or_else(|payload| Err(JobError::from_panic(payload)));
-        if ctx.is_cancelled() {
-            return if self.core.commit(state::CANCELLED, || ()) {
-                Status::Cancelled
-            } else {
-                Status::Lost
-            };
-        }
-        let status = if result.is_ok() {
-            Status::Done
-        } else {
-            Status::Failed
+        let (end, status) = match (ctx.is_cancelled(), &result) {
+            (true, _) => (state::CANCELLED, Status::Cancelled),
+            (false, Ok(_)) => (state::DONE, Status::Done),
+            (false, Err(_)) => (state::DONE, Status::Failed),
         };
-        if self.core.commit(state::DONE, || {
-            // A job executes once per run and a scheduler runs once: the cell is empty.
-            let _ = self.outcome.set(result);
-        }) {
-            status
-        } else {
-            Status::Lost
+        // Sealing the outcome is the commit: one compare-and-swap, which `abandon` races.
+        let mut sealed = false;
+        self.outcome.call_once(|| {
+            sealed = true;
+            match status {
+                Status::Cancelled => Err(JobError::nothing_kept()),
+                _ => result,
+            }
+        });
+        if !sealed {
+            return Status::Lost;
+        }
+        self.core.state.store(end, Ordering::Release);
+        status
+    }
+
+    fn abandon(&self) {
+        if self.core.state.load(Ordering::Acquire) != state::RUNNING {
+            return;
+        }
+        let mut sealed = false;
+        self.outcome.call_once(|| {
+            sealed = true;
+            Err(JobError::nothing_kept())
+        });
+        if sealed {
+            self.core.state.store(state::ABANDONED, Ordering::Release);
         }
     }
 
@@ -500,7 +527,7 @@ impl<B: Body> Node for Cell<B> {
     }
 
     fn value(&self) -> Option<&(dyn Any + Send + Sync)> {
-        match self.outcome.get() {
+        match self.ended() {
             Some(Ok(value)) => Some(value),
             _ => None,
         }
@@ -511,22 +538,30 @@ impl<B: Body> Node for Cell<B> {
     }
 
     fn value_text(&self) -> Option<String> {
-        match self.outcome.get() {
+        match self.ended() {
             Some(Ok(value)) => Some(format!("{value:?}")),
             _ => None,
         }
     }
 
     fn error(&self) -> Option<&JobError> {
-        match self.outcome.get() {
+        match self.ended() {
             Some(Err(error)) => Some(error),
             _ => None,
         }
     }
 
     fn shutdown(&self) {
+        // The body is locked while the job runs (one abandoned by its run may still
+        // be): wait for it without spinning.
+        let mut body = loop {
+            match self.body.try_lock() {
+                Some(body) => break body,
+                None => std::thread::sleep(Duration::from_millis(1)),
+            }
+        };
         // A job that panics in its hook must not take the caller down with it.
-        let _ = catch_unwind(AssertUnwindSafe(|| self.body.lock().shutdown()));
+        let _ = catch_unwind(AssertUnwindSafe(|| body.shutdown()));
     }
 
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {

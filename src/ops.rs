@@ -86,6 +86,8 @@ impl Dense {
                 succ,
                 pending,
                 flags,
+                // Not known here: cycles are looked for.
+                forward: false,
             },
             pred_start,
             pred,

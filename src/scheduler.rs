@@ -247,13 +247,11 @@ impl Scheduler {
         let mut kept = known;
         for i in known..list.len() {
             match self.adopt(&list[i], kept) {
-                Ok(()) => {
-                    let here = place(self.inner.id, kept);
-                    if list[i].node().core().place.load(Ordering::Relaxed) == here {
-                        list.swap(kept, i);
-                        kept += 1;
-                    }
+                Ok(true) => {
+                    list.swap(kept, i);
+                    kept += 1;
                 }
+                Ok(false) => {}
                 Err(reason) => self.inner.problems.lock().push(Error::Misplaced {
                     job: list[i].text_label(),
                     scheduler: self.text_label(),
@@ -270,33 +268,38 @@ impl Scheduler {
         self.add(jobs)
     }
 
-    /// Takes `job` in at `index`; `Ok` also when it is already here (then it is not
-    /// to be pushed again: its place says so).
-    fn adopt(&self, job: &AnyJob, index: usize) -> Result<(), &'static str> {
+    /// Takes `job` in at `index`: `Ok(true)` when it is new here, `Ok(false)` when it
+    /// is here already.
+    ///
+    /// A plain load and store, not a compare-and-swap: `add` takes `&self` but a job is
+    /// added from one thread at a time in any sane program, and the rare race (one job
+    /// added to two schedulers at once from two threads) is still caught, by the loser's
+    /// run, which finds the job's place is not its own (see `graph::build`).
+    fn adopt(&self, job: &AnyJob, index: usize) -> Result<bool, &'static str> {
         let core = job.node().core();
-        let here = place(self.inner.id, index);
-        if let Err(found) =
-            core.place
-                .compare_exchange(0, here, Ordering::AcqRel, Ordering::Acquire)
-        {
+        let found = core.place.load(Ordering::Acquire);
+        if found != 0 {
             return if found >> 32 == u64::from(self.inner.id) {
-                Ok(())
+                Ok(false)
             } else {
                 Err("it already belongs to another scheduler, and a job belongs to one scheduler only")
             };
         }
-        if let Some(nested) = job.node().nested() {
-            let mut ancestor = Some(self.inner.clone());
-            while let Some(a) = ancestor {
-                if std::ptr::eq(&*a, nested) {
-                    core.place.store(0, Ordering::Release);
-                    return Err("a scheduler cannot contain itself");
+        if core.has_flag(NESTED) {
+            if let Some(nested) = job.node().nested() {
+                let mut ancestor = Some(self.inner.clone());
+                while let Some(a) = ancestor {
+                    if std::ptr::eq(&*a, nested) {
+                        return Err("a scheduler cannot contain itself");
+                    }
+                    ancestor = a.parent.lock().upgrade();
                 }
-                ancestor = a.parent.lock().upgrade();
+                *nested.parent.lock() = Arc::downgrade(&self.inner);
             }
-            *nested.parent.lock() = Arc::downgrade(&self.inner);
         }
-        Ok(())
+        core.place
+            .store(place(self.inner.id, index), Ordering::Release);
+        Ok(true)
     }
 
     /// Removes jobs (those not here are ignored).
@@ -701,6 +704,10 @@ impl Node for SchedInner {
         } else {
             Status::Lost
         }
+    }
+
+    fn abandon(&self) {
+        self.core.abandon()
     }
 
     fn kind(&self) -> &'static str {

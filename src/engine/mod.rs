@@ -44,7 +44,7 @@
 //!   the deadline (and, while a future job is parked, checks for a stall: see
 //!   `stall`); then it gives the workers a bounded grace to return, and abandons
 //!   the jobs still running after it (they stay reported as running; what they return
-//!   later is dropped, see `Core::commit`).
+//!   later is dropped, see `Node::abandon`).
 
 pub(crate) mod stall;
 pub(crate) mod timer;
@@ -273,7 +273,7 @@ impl Run {
         }
         if stuck > 0 {
             for job in self.jobs.iter() {
-                job.node().core().abandon();
+                job.node().abandon();
                 if let Some(events) = &self.events {
                     if job.node().core().state.load(Ordering::Acquire) == state::ABANDONED {
                         events.abandoned(job);
