@@ -38,15 +38,17 @@ impl JobError {
     /// What seals the outcome of a job whose run cancelled it or gave up on it: one
     /// shared value, never shown, that says nothing was kept.
     pub(crate) fn nothing_kept() -> Self {
-        static NOTHING: std::sync::OnceLock<JobError> = std::sync::OnceLock::new();
-        NOTHING
-            .get_or_init(|| JobError(Arc::new(Repr::Panic(Box::from("nothing kept")))))
-            .clone()
+        Self::nothing().clone()
     }
 
     /// Whether this is [`nothing_kept`](JobError::nothing_kept).
     pub(crate) fn is_nothing_kept(&self) -> bool {
-        Arc::ptr_eq(&self.0, &Self::nothing_kept().0)
+        Arc::ptr_eq(&self.0, &Self::nothing().0)
+    }
+
+    fn nothing() -> &'static JobError {
+        static NOTHING: std::sync::OnceLock<JobError> = std::sync::OnceLock::new();
+        NOTHING.get_or_init(|| JobError(Arc::new(Repr::Panic(Box::from("nothing kept")))))
     }
 
     /// Builds the failure of a job that panicked, from the panic's payload.

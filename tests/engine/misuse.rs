@@ -106,6 +106,37 @@ fn a_job_of_another_scheduler_is_refused() {
 }
 
 #[test]
+fn a_job_added_to_two_schedulers_at_once_runs_in_exactly_one() {
+    // Two threads add the same job to two schedulers at the same time, many times over:
+    // whichever way each race goes, one run takes the job and the other refuses it.
+    for round in 0..200 {
+        let job = Job::new(|_| ()).label("contested");
+        let schedulers = [
+            Scheduler::new().label("left"),
+            Scheduler::new().label("right"),
+        ];
+        let barrier = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            for s in &schedulers {
+                let (job, barrier) = (&job, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    s.add(job);
+                });
+            }
+        });
+        let outcomes: Vec<_> = schedulers.iter().map(Scheduler::run).collect();
+        let ran = outcomes.iter().filter(|o| matches!(o, Ok(true))).count();
+        let refused = outcomes
+            .iter()
+            .filter(|o| matches!(o, Err(Error::Misplaced { .. })))
+            .count();
+        assert_eq!((ran, refused), (1, 1), "round {round}: {outcomes:?}");
+        assert!(job.is_done());
+    }
+}
+
+#[test]
 fn a_scheduler_inside_itself_is_refused() {
     let s = Scheduler::new().label("ouroboros");
     s.add(Job::new(|_| ()));
