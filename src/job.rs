@@ -277,7 +277,8 @@ impl Drop for Meta {
             // The common case: someone else still holds each of them.
             return;
         }
-        let mut pending: Vec<AnyJob> = std::mem::take(&mut self.requires).into_vec();
+        // Inline for a chain or a tree: no allocation while freeing.
+        let mut pending = std::mem::take(&mut self.requires);
         while let Some(job) = pending.pop() {
             if Arc::strong_count(&job.0) == 1 {
                 // The last handle: nobody else can reach this job or its lock.

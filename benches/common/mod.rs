@@ -206,8 +206,23 @@ pub fn build_jobgraph(shape: &Shape, window: usize, work: Work) -> Scheduler {
             Work::Future => Job::future(async {}),
             Work::Busy(ns) => Job::new(move |_| spin(ns)),
         };
-        for &r in shape.requirements(i) {
-            job.add_requires(&jobs[r as usize]);
+        // All of a job's requirements in one call, as `requires((&a, &b))` is written:
+        // one lock on the job, not one per requirement.
+        let job_of = |r: &u32| &jobs[*r as usize];
+        match shape.requirements(i) {
+            [] => {}
+            [a] => {
+                job.add_requires(job_of(a));
+            }
+            [a, b] => {
+                job.add_requires([job_of(a), job_of(b)]);
+            }
+            [a, b, c, d] => {
+                job.add_requires([job_of(a), job_of(b), job_of(c), job_of(d)]);
+            }
+            more => {
+                job.add_requires(more.iter().map(job_of).collect::<Vec<_>>());
+            }
         }
         jobs.push(job);
     }

@@ -12,10 +12,10 @@
 //!
 //! Ready jobs live in one FIFO deque per worker (crossbeam's work-stealing deques) and,
 //! for the entry jobs, in a list that workers claim in small chunks with one atomic
-//! add. A worker takes from its own deque first, then steals from the other workers'
-//! deques (the oldest jobs first), then claims entry jobs: no lock on the way, and jobs
-//! start roughly in the order they became ready (with one worker, exactly in that
-//! order).
+//! add. A worker takes from its own deque first, then claims entry jobs, then steals
+//! from the other workers' deques (the oldest jobs first): no lock on the way, no
+//! other worker's cache lines while entry jobs last, and jobs start roughly in the
+//! order they became ready (with one worker, exactly in that order).
 //!
 //! Non-forever jobs that end are counted per worker, and added to the run's shared
 //! `remaining` counter only when the worker runs out of local work; the worker that
@@ -543,8 +543,13 @@ impl Run {
         Some(first)
     }
 
-    /// A job from another worker's deque (the oldest first), or an entry job.
+    /// An entry job, or a job from another worker's deque (the oldest first). Entry
+    /// jobs come first: they have been ready the longest, and claiming them costs one
+    /// atomic add per chunk, where a steal moves another worker's cache lines.
     fn steal(&self, number: usize, local: &Worker<u32>) -> Option<u32> {
+        if let Some(index) = self.claim_entries(local) {
+            return Some(index);
+        }
         loop {
             let mut retry = false;
             // Only the deques of workers started so far can hold jobs.
@@ -558,9 +563,6 @@ impl Run {
                     Steal::Retry => retry = true,
                     Steal::Empty => {}
                 }
-            }
-            if let Some(index) = self.claim_entries(local) {
-                return Some(index);
             }
             if !retry {
                 return None;
@@ -655,4 +657,4 @@ impl Run {
 const SPINS: u32 = 64;
 
 /// The most entry jobs a worker claims at once.
-const MAX_CLAIM: usize = 32;
+const MAX_CLAIM: usize = 64;
