@@ -18,12 +18,10 @@ pub(crate) mod state {
     pub const IDLE: u8 = 0;
     pub const SCHEDULED: u8 = 1;
     pub const RUNNING: u8 = 2;
-    /// A worker is storing the outcome; `DONE` or `CANCELLED` follows at once.
-    pub const RECORDING: u8 = 3;
-    pub const DONE: u8 = 4;
-    pub const CANCELLED: u8 = 5;
+    pub const DONE: u8 = 3;
+    pub const CANCELLED: u8 = 4;
     /// Still running when its run ended: reported as running, its outcome never kept.
-    pub const ABANDONED: u8 = 6;
+    pub const ABANDONED: u8 = 5;
 }
 
 /// Where a job is in its lifecycle: idle → scheduled → running → done (or cancelled).
@@ -114,7 +112,7 @@ impl AnyJob {
         match self.0.core().state.load(Ordering::Acquire) {
             state::IDLE => JobState::Idle,
             state::SCHEDULED => JobState::Scheduled,
-            state::RUNNING | state::RECORDING | state::ABANDONED => JobState::Running,
+            state::RUNNING | state::ABANDONED => JobState::Running,
             state::DONE => JobState::Done,
             _ => JobState::Cancelled,
         }

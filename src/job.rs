@@ -314,43 +314,6 @@ impl Core {
     pub(crate) fn has_flag(&self, flag: u8) -> bool {
         self.flags.load(Ordering::Relaxed) & flag != 0
     }
-
-    /// Records how a running job ended, unless its run gave up on it (see `abandon`).
-    /// `record` stores the outcome; it runs before the new state is published.
-    pub(crate) fn commit(&self, end: u8, record: impl FnOnce()) -> bool {
-        if self
-            .state
-            .compare_exchange(
-                state::RUNNING,
-                state::RECORDING,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
-            return false;
-        }
-        record();
-        self.state.store(end, Ordering::Release);
-        true
-    }
-
-    /// Freezes a job that is still running when its run ends: it stays reported as
-    /// running, and whatever it returns later is dropped (`commit` fails).
-    pub(crate) fn abandon(&self) {
-        loop {
-            match self.state.compare_exchange(
-                state::RUNNING,
-                state::ABANDONED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                // A commit is storing its outcome: it takes nanoseconds, let it land.
-                Err(state::RECORDING) => std::thread::yield_now(),
-                _ => return,
-            }
-        }
-    }
 }
 
 /// How one execution of a job ended, as the engine sees it.
@@ -361,6 +324,66 @@ pub(crate) enum Status {
     Cancelled,
     /// The run had given up on the job before it returned; nothing was recorded.
     Lost,
+}
+
+/// What a job's one execution left, sealed once: by the worker that ran the job, with
+/// what it returned, or with [`JobError::nothing_kept`] when the run cancelled the job
+/// or gave up on it while it still ran. Sealing is the job's commit: one
+/// compare-and-swap, which a worker and its run's `abandon` race.
+pub(crate) struct Outcome<T>(Once<Result<T, JobError>>);
+
+impl<T> Outcome<T> {
+    pub(crate) const fn new() -> Self {
+        Outcome(Once::new())
+    }
+
+    /// Seals what a job returned and publishes its end in `core`'s state. `Lost` when
+    /// its run had given up on it first: what it returned is dropped.
+    pub(crate) fn seal(&self, core: &Core, cancelled: bool, result: Result<T, JobError>) -> Status {
+        let (end, status) = match (cancelled, &result) {
+            (true, _) => (state::CANCELLED, Status::Cancelled),
+            (false, Ok(_)) => (state::DONE, Status::Done),
+            (false, Err(_)) => (state::DONE, Status::Failed),
+        };
+        let mut sealed = false;
+        self.0.call_once(|| {
+            sealed = true;
+            if cancelled {
+                Err(JobError::nothing_kept())
+            } else {
+                result
+            }
+        });
+        if !sealed {
+            return Status::Lost;
+        }
+        core.state.store(end, Ordering::Release);
+        status
+    }
+
+    /// Gives up on a job still running when its run ends: it stays reported as
+    /// running, and its own seal, when it returns, fails.
+    pub(crate) fn abandon(&self, core: &Core) {
+        if core.state.load(Ordering::Acquire) != state::RUNNING {
+            return;
+        }
+        let mut sealed = false;
+        self.0.call_once(|| {
+            sealed = true;
+            Err(JobError::nothing_kept())
+        });
+        if sealed {
+            core.state.store(state::ABANDONED, Ordering::Release);
+        }
+    }
+
+    /// What the job returned, once it ended and its run kept it.
+    pub(crate) fn get(&self) -> Option<&Result<T, JobError>> {
+        match self.0.get() {
+            Some(Err(error)) if error.is_nothing_kept() => None,
+            outcome => outcome,
+        }
+    }
 }
 
 /// A job as the engine sees it, whatever its kind and value type.
@@ -445,9 +468,7 @@ impl Describe for Snapshot {
 /// One job: its lifecycle, its outcome, and its body, in one allocation.
 pub(crate) struct Cell<B: Body> {
     core: Core,
-    /// Sealed once: by the worker that ran the job, with what it returned, or with
-    /// [`JobError::nothing_kept`] when the job was cancelled or its run gave up on it.
-    outcome: Once<Result<B::Value, JobError>>,
+    outcome: Outcome<B::Value>,
     desc: B::Desc,
     /// Locked by the one worker that runs the job, and by its shutdown hook.
     body: SpinLock<B>,
@@ -457,17 +478,9 @@ impl<B: Body> Cell<B> {
     pub(crate) fn new(body: B) -> Self {
         Cell {
             core: Core::new(true),
-            outcome: Once::new(),
+            outcome: Outcome::new(),
             desc: body.describe(),
             body: SpinLock::new(body),
-        }
-    }
-
-    /// What the job returned, once it ended and its run kept it.
-    fn ended(&self) -> Option<&Result<B::Value, JobError>> {
-        match self.outcome.get() {
-            Some(Err(error)) if error.is_nothing_kept() => None,
-            outcome => outcome,
         }
     }
 }
@@ -480,39 +493,11 @@ impl<B: Body> Node for Cell<B> {
     fn execute(&self, ctx: &Context<'_>) -> Status {
         let result = catch_unwind(AssertUnwindSafe(|| self.body.lock().run(ctx)))
             .unwrap_or_else(|payload| Err(JobError::from_panic(payload)));
-        let (end, status) = match (ctx.is_cancelled(), &result) {
-            (true, _) => (state::CANCELLED, Status::Cancelled),
-            (false, Ok(_)) => (state::DONE, Status::Done),
-            (false, Err(_)) => (state::DONE, Status::Failed),
-        };
-        // Sealing the outcome is the commit: one compare-and-swap, which `abandon` races.
-        let mut sealed = false;
-        self.outcome.call_once(|| {
-            sealed = true;
-            match status {
-                Status::Cancelled => Err(JobError::nothing_kept()),
-                _ => result,
-            }
-        });
-        if !sealed {
-            return Status::Lost;
-        }
-        self.core.state.store(end, Ordering::Release);
-        status
+        self.outcome.seal(&self.core, ctx.is_cancelled(), result)
     }
 
     fn abandon(&self) {
-        if self.core.state.load(Ordering::Acquire) != state::RUNNING {
-            return;
-        }
-        let mut sealed = false;
-        self.outcome.call_once(|| {
-            sealed = true;
-            Err(JobError::nothing_kept())
-        });
-        if sealed {
-            self.core.state.store(state::ABANDONED, Ordering::Release);
-        }
+        self.outcome.abandon(&self.core)
     }
 
     fn kind(&self) -> &'static str {
@@ -528,7 +513,7 @@ impl<B: Body> Node for Cell<B> {
     }
 
     fn value(&self) -> Option<&(dyn Any + Send + Sync)> {
-        match self.ended() {
+        match self.outcome.get() {
             Some(Ok(value)) => Some(value),
             _ => None,
         }
@@ -539,14 +524,14 @@ impl<B: Body> Node for Cell<B> {
     }
 
     fn value_text(&self) -> Option<String> {
-        match self.ended() {
+        match self.outcome.get() {
             Some(Ok(value)) => Some(format!("{value:?}")),
             _ => None,
         }
     }
 
     fn error(&self) -> Option<&JobError> {
-        match self.ended() {
+        match self.outcome.get() {
             Some(Err(error)) => Some(error),
             _ => None,
         }

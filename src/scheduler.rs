@@ -3,7 +3,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::{mpsc, Arc, OnceLock, Weak};
+use std::sync::{mpsc, Arc, Weak};
 use std::task::{Wake, Waker};
 use std::time::Duration;
 
@@ -12,8 +12,8 @@ use crate::engine::{Reason, Run, Settings};
 use crate::error::{Error, JobError};
 use crate::events::{Emitter, Observer};
 use crate::graph::{self, place};
-use crate::handle::{state, AnyJob, JobState, Jobs};
-use crate::job::{Core, Node, Status, CRITICAL, NESTED};
+use crate::handle::{AnyJob, JobState, Jobs};
+use crate::job::{Core, Node, Outcome, Status, CRITICAL, NESTED};
 use crate::sync::{thread, AtomicU32, Mutex, Ordering};
 use crate::watch::Watch;
 
@@ -61,7 +61,7 @@ pub(crate) struct SchedInner {
     pub(crate) problems: Mutex<Vec<Error>>,
     pub(crate) parent: Mutex<Weak<SchedInner>>,
     pub(crate) report: Mutex<Report>,
-    pub(crate) outcome: OnceLock<Result<bool, JobError>>,
+    pub(crate) outcome: Outcome<bool>,
     shutdown: Mutex<Option<bool>>,
     /// Nested: the graph its parent checked and froze for it, until it runs.
     prepared: Mutex<Option<Prepared>>,
@@ -119,7 +119,7 @@ impl Scheduler {
             problems: Mutex::new(Vec::new()),
             parent: Mutex::new(Weak::new()),
             report: Mutex::new(Report::default()),
-            outcome: OnceLock::new(),
+            outcome: Outcome::new(),
             shutdown: Mutex::new(None),
             prepared: Mutex::new(None),
         });
@@ -684,30 +684,12 @@ impl Node for SchedInner {
         let result = self
             .prepare_nested()
             .and_then(|prepared| self.run_prepared(prepared, Some(ctx), None));
-        if ctx.is_cancelled() {
-            return if self.core.commit(state::CANCELLED, || ()) {
-                Status::Cancelled
-            } else {
-                Status::Lost
-            };
-        }
-        let status = if result.is_ok() {
-            Status::Done
-        } else {
-            Status::Failed
-        };
-        let committed = self.core.commit(state::DONE, || {
-            let _ = self.outcome.set(result.map_err(JobError::new));
-        });
-        if committed {
-            status
-        } else {
-            Status::Lost
-        }
+        let result = result.map_err(JobError::new);
+        self.outcome.seal(&self.core, ctx.is_cancelled(), result)
     }
 
     fn abandon(&self) {
-        self.core.abandon()
+        self.outcome.abandon(&self.core)
     }
 
     fn kind(&self) -> &'static str {
