@@ -12,14 +12,19 @@ pub(crate) struct Frozen {
     /// Successors of job `i`: `succ[succ_start[i]..succ_start[i + 1]]`, in insertion order.
     pub(crate) succ_start: Vec<u32>,
     pub(crate) succ: Vec<u32>,
-    /// Number of distinct requirements of each job.
+    /// Number of distinct requirements of each job (a run takes them for its counters).
     pub(crate) pending: Vec<u32>,
-    /// `CRITICAL` / `FOREVER` / `NESTED` bits of each job, as they were when frozen.
+    /// `CRITICAL` / `FOREVER` / `NESTED` bits of each job, as they were when frozen,
+    /// and [`SINGLE`].
     pub(crate) flags: Vec<u8>,
     /// Every job requires only jobs added before it: insertion order is a topological
     /// order, and there is no cycle to look for.
     pub(crate) forward: bool,
 }
+
+/// A job with exactly one requirement: the end of that requirement makes it ready, with
+/// no counter to decrement (a bit of `Frozen::flags`).
+pub(crate) const SINGLE: u8 = 0x80;
 
 impl Frozen {
     pub(crate) fn successors(&self, i: usize) -> &[u32] {
@@ -53,7 +58,7 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
     // Job i's requirements are `preds[..]` in job order, `pending[i]` of them (the
     // lists have no repeats: `requires` drops them).
     let mut pending = vec![0u32; n];
-    // Counts of successors first, then their prefix sums.
+    // Counts of successors first, then where each job's successors start.
     let mut succ_start = vec![0u32; n + 1];
     let mut flags = Vec::with_capacity(n);
     // Most graphs have about as many edges as jobs: one reservation, not a dozen.
@@ -106,20 +111,28 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
             }
             preds.push(j as u32);
             pending[i] += 1;
-            succ_start[j + 1] += 1;
+            succ_start[j] += 1;
         }
     }
-    for k in 0..n {
-        succ_start[k + 1] += succ_start[k];
+    for (flags, _) in flags.iter_mut().zip(&pending).filter(|(_, &p)| p == 1) {
+        *flags |= SINGLE;
     }
-    let mut fill: Vec<u32> = succ_start[..n].to_vec();
+    // Counts become ends (inclusive prefix sums); each list is then filled from its end,
+    // walking the jobs backwards, which leaves it in insertion order and its entry in
+    // `succ_start` at its start: no second array of positions.
+    for k in 1..n {
+        succ_start[k] += succ_start[k - 1];
+    }
+    succ_start[n] = preds.len() as u32;
     let mut succ = vec![0u32; preds.len()];
-    let mut preds = preds.into_iter();
-    for (i, &count) in pending.iter().enumerate() {
-        for from in preds.by_ref().take(count as usize) {
-            succ[fill[from as usize] as usize] = i as u32;
-            fill[from as usize] += 1;
+    let mut end = preds.len();
+    for (i, &count) in pending.iter().enumerate().rev() {
+        let start = end - count as usize;
+        for &from in preds[start..end].iter().rev() {
+            succ_start[from as usize] -= 1;
+            succ[succ_start[from as usize] as usize] = i as u32;
         }
+        end = start;
     }
     Ok(Frozen {
         succ_start,

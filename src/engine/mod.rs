@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 
 use crate::context::Context;
 use crate::events::{Emitter, EventKind};
-use crate::graph::{is_forever, Frozen};
+use crate::graph::{is_forever, Frozen, SINGLE};
 use crate::handle::{state, AnyJob};
 use crate::job::{Status, CRITICAL};
 use crate::sync::{
@@ -147,8 +147,12 @@ pub(crate) struct Settings {
 }
 
 impl Run {
-    pub(crate) fn new(jobs: Arc<Vec<AnyJob>>, graph: Frozen, settings: &Settings) -> Arc<Run> {
-        let pending = graph.pending.iter().map(|&p| AtomicU32::new(p)).collect();
+    pub(crate) fn new(jobs: Arc<Vec<AnyJob>>, mut graph: Frozen, settings: &Settings) -> Arc<Run> {
+        // The counts become the counters in place, in the same allocation.
+        let pending = std::mem::take(&mut graph.pending)
+            .into_iter()
+            .map(AtomicU32::new)
+            .collect();
         let remaining = (0..jobs.len()).filter(|&i| !is_forever(&graph, i)).count();
         let max_workers = settings.max_workers.clamp(1, jobs.len().max(1));
         let deques: Vec<Worker<u32>> = (0..max_workers).map(|_| Worker::new_fifo()).collect();
@@ -204,7 +208,7 @@ impl Run {
         let now = self.events.as_ref().map(|_| Instant::now());
         let mut entries = Vec::new();
         for i in 0..self.jobs.len() as u32 {
-            if self.graph.pending[i as usize] == 0 {
+            if self.pending[i as usize].load(Ordering::Relaxed) == 0 {
                 self.set_state(i, state::SCHEDULED);
                 self.emit_scheduled(i, now);
                 entries.push(i);
@@ -483,7 +487,7 @@ impl Run {
                     for &s in self.graph.successors(i) {
                         // A job with one requirement is ready now: no counter to touch.
                         let s_ = s as usize;
-                        if self.graph.pending[s_] == 1
+                        if self.graph.flags[s_] & SINGLE != 0
                             || self.pending[s_].fetch_sub(1, Ordering::AcqRel) == 1
                         {
                             self.set_state(s, state::SCHEDULED);
