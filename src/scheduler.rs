@@ -269,16 +269,15 @@ impl Scheduler {
     }
 
     /// Takes `job` in at `index`: `Ok(true)` when it is new here, `Ok(false)` when it
-    /// is here already.
-    ///
-    /// A plain load and store, not a compare-and-swap: `add` takes `&self` but a job is
-    /// added from one thread at a time in any sane program, and the rare race (one job
-    /// added to two schedulers at once from two threads) is still caught, by the loser's
-    /// run, which finds the job's place is not its own (see `graph::build`).
+    /// is here already. A compare-and-swap on its place: of two threads adding one job
+    /// to two schedulers at once, exactly one takes it.
     fn adopt(&self, job: &AnyJob, index: usize) -> Result<bool, &'static str> {
         let core = job.node().core();
-        let found = core.place.load(Ordering::Acquire);
-        if found != 0 {
+        let here = place(self.inner.id, index);
+        if let Err(found) =
+            core.place
+                .compare_exchange(0, here, Ordering::AcqRel, Ordering::Acquire)
+        {
             return if found >> 32 == u64::from(self.inner.id) {
                 Ok(false)
             } else {
@@ -290,6 +289,7 @@ impl Scheduler {
                 let mut ancestor = Some(self.inner.clone());
                 while let Some(a) = ancestor {
                     if std::ptr::eq(&*a, nested) {
+                        core.place.store(0, Ordering::Release);
                         return Err("a scheduler cannot contain itself");
                     }
                     ancestor = a.parent.lock().upgrade();
@@ -297,8 +297,6 @@ impl Scheduler {
                 *nested.parent.lock() = Arc::downgrade(&self.inner);
             }
         }
-        core.place
-            .store(place(self.inner.id, index), Ordering::Release);
         Ok(true)
     }
 

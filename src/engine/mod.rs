@@ -15,7 +15,7 @@
 //! add. A worker takes from its own deque first, then claims entry jobs, then steals
 //! from the other workers' deques (the oldest jobs first): no lock on the way, no
 //! other worker's cache lines while entry jobs last, and jobs start roughly in the
-//! order they became ready (with one worker, exactly in that order).
+//! order they became ready (the successor a worker keeps to run next goes first).
 //!
 //! Non-forever jobs that end are counted per worker, and added to the run's shared
 //! `remaining` counter only when the worker runs out of local work; the worker that
@@ -472,7 +472,21 @@ impl Run {
                 .events
                 .as_ref()
                 .map(|events| events.started(index, job));
-            let status = job.node().execute(&Context::new(&self, index, job));
+            let mut status = job.node().execute(&Context::new(&self, index, job));
+            if status == Status::Lost && !self.exit.load(Ordering::Acquire) {
+                // Not given up on by this run (that happens only once it ended): the job
+                // was sealed by an earlier run, in a scheduler it was removed from. It
+                // keeps that outcome, and ends here as it ended there.
+                let (end, earlier) = if job.node().error().is_some() {
+                    (state::DONE, Status::Failed)
+                } else if job.node().value().is_some() {
+                    (state::DONE, Status::Done)
+                } else {
+                    (state::CANCELLED, Status::Done)
+                };
+                job.node().core().state.store(end, Ordering::Release);
+                status = earlier;
+            }
             let ended_at = match &self.events {
                 Some(events) => events.ended(job, status, span),
                 None => None,

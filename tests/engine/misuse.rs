@@ -202,3 +202,17 @@ fn a_result_that_does_not_exist_says_why() {
         other => panic!("expected JobFailed, got {other:?}"),
     }
 }
+
+#[test]
+fn a_job_removed_after_its_run_and_run_again_elsewhere_keeps_its_outcome() {
+    let job = Job::new(|_| 7).label("again");
+    let first = Scheduler::new();
+    first.add(&job);
+    assert!(first.run().unwrap());
+    first.remove(&job);
+    let second = Scheduler::new().timeout(std::time::Duration::from_secs(10));
+    second.add(&job);
+    assert!(second.run().unwrap(), "the second run ends");
+    assert_eq!(job.state(), JobState::Done);
+    assert_eq!(*job.result().unwrap(), 7);
+}
