@@ -64,18 +64,8 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
     // Most graphs have about as many edges as jobs: one reservation, not a dozen.
     let mut preds: Vec<u32> = Vec::with_capacity(n);
     let mut forward = true;
-    let here = place(id, 0);
     for (i, job) in jobs.iter().enumerate() {
         let core = job.node().core();
-        if core.place.load(Ordering::Acquire) != here | i as u64 {
-            // Added to another scheduler at the same time, from another thread, which
-            // took it (see `Scheduler::adopt`).
-            return Err(Error::Misplaced {
-                job: job.text_label(),
-                scheduler: label.to_string(),
-                reason: "it already belongs to another scheduler, and a job belongs to one scheduler only",
-            });
-        }
         flags.push(core.flags.load(Ordering::Relaxed));
         let meta = core.meta.lock();
         for required in &meta.requires {
