@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
-use crate::engine::Run;
+use crate::batch::JobId;
+use crate::engine::Control;
 use crate::error::Error;
 use crate::handle::{AnyJob, Job};
 use crate::sync::{thread, AtomicBool, Ordering};
@@ -13,17 +14,25 @@ use crate::sync::{thread, AtomicBool, Ordering};
 /// What a running job can ask of its run: whether it is cancelled, a sleep that
 /// cancellation cuts short, and the results of the jobs it requires.
 pub struct Context<'a> {
-    run: &'a Run,
+    run: &'a dyn Control,
+    cancelled: &'a AtomicBool,
     index: u32,
-    job: &'a AnyJob,
+    /// `None` for a job of a [`Batch`](crate::Batch).
+    job: Option<&'a AnyJob>,
     /// Whether this job left a waker in the run's cancellation registry.
     registered: AtomicBool,
 }
 
 impl<'a> Context<'a> {
-    pub(crate) fn new(run: &'a Run, index: u32, job: &'a AnyJob) -> Self {
+    pub(crate) fn new(
+        run: &'a dyn Control,
+        cancelled: &'a AtomicBool,
+        index: u32,
+        job: Option<&'a AnyJob>,
+    ) -> Self {
         Context {
             run,
+            cancelled,
             index,
             job,
             registered: AtomicBool::new(false),
@@ -34,7 +43,7 @@ impl<'a> Context<'a> {
     /// or, for a forever job, the end of all other jobs. A long job should look now and
     /// then, and return early when it is.
     pub fn is_cancelled(&self) -> bool {
-        self.run.is_cancelled()
+        self.cancelled.load(Ordering::Acquire)
     }
 
     /// Sleeps for `duration`, or less if the job is cancelled meanwhile. Returns true
@@ -62,26 +71,39 @@ impl<'a> Context<'a> {
         &self,
         job: &'j Job<T>,
     ) -> Result<&'j T, Error> {
-        let required = self
-            .job
-            .node()
-            .core()
-            .meta
-            .lock()
-            .requires
-            .iter()
-            .any(|r| r == &**job);
+        let required = self.job.is_some_and(|this| {
+            let meta = this.node().core().meta.lock();
+            meta.requires.iter().any(|r| r == &**job)
+        });
         if !required {
             return Err(Error::NotRequired {
-                job: self.job.text_label(),
+                job: self.run.label(self.index),
                 other: job.text_label(),
             });
         }
         job.result()
     }
 
-    /// The running job itself.
-    pub fn job(&self) -> &AnyJob {
+    /// The result of a job this job requires, in a [`Batch`](crate::Batch), as the
+    /// batch's value type `T`.
+    ///
+    /// Fails with [`Error::NotRequired`] for a job it does not require,
+    /// [`Error::NotInScheduler`] for a job of another batch (or when this job is not a
+    /// batch's), [`Error::JobFailed`] when that job failed, and [`Error::NotDone`] when
+    /// `T` is not the batch's value type.
+    pub fn input<T: 'static>(&self, job: JobId) -> Result<&'a T, Error> {
+        let value = self
+            .run
+            .input(self.index, job.batch(), job.index() as u32)?;
+        value.downcast_ref::<T>().ok_or_else(|| Error::WrongType {
+            job: self.run.label(job.index() as u32),
+            asked: std::any::type_name::<T>(),
+        })
+    }
+
+    /// The running job itself; `None` for a job of a [`Batch`](crate::Batch), which
+    /// has no handle.
+    pub fn job(&self) -> Option<&AnyJob> {
         self.job
     }
 

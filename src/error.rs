@@ -215,6 +215,14 @@ pub enum Error {
         /// The job whose result it asked for.
         other: String,
     },
+    /// A job read the result of a job it requires as a type that result is not.
+    #[error("job `{job}` is read as {asked}, which is not the type of its result")]
+    WrongType {
+        /// The job whose result was read.
+        job: String,
+        /// The type asked for.
+        asked: &'static str,
+    },
     /// A job was named that is not in the scheduler.
     #[error("job `{job}` is not in scheduler `{scheduler}`")]
     NotInScheduler {

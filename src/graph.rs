@@ -104,33 +104,75 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
             succ_start[j] += 1;
         }
     }
-    for (flags, _) in flags.iter_mut().zip(&pending).filter(|(_, &p)| p == 1) {
-        *flags |= SINGLE;
+    // Job i's requirements end where job i + 1's start: walk them backwards.
+    let mut end = preds.len();
+    let pairs = pending.iter().enumerate().rev().flat_map(|(i, &count)| {
+        let start = end - count as usize;
+        let requirements = &preds[start..end];
+        end = start;
+        requirements.iter().rev().map(move |&from| (i as u32, from))
+    });
+    let succ = fill(&mut succ_start, preds.len(), pairs);
+    Ok(finish(flags, pending, succ_start, succ, forward))
+}
+
+/// Builds the dense graph of the jobs whose `flags` are given, from requirement pairs
+/// `(job, required)` sorted by job, without repeats or self-requirements; checks
+/// nothing else.
+pub(crate) fn from_sorted_pairs(flags: Vec<u8>, pairs: &[(u32, u32)]) -> Frozen {
+    let n = flags.len();
+    let mut pending = vec![0u32; n];
+    let mut succ_start = vec![0u32; n + 1];
+    let mut forward = true;
+    for &(job, required) in pairs {
+        pending[job as usize] += 1;
+        succ_start[required as usize] += 1;
+        forward &= required < job;
     }
-    // Counts become ends (inclusive prefix sums); each list is then filled from its end,
-    // walking the jobs backwards, which leaves it in insertion order and its entry in
-    // `succ_start` at its start: no second array of positions.
+    let succ = fill(&mut succ_start, pairs.len(), pairs.iter().rev().copied());
+    finish(flags, pending, succ_start, succ, forward)
+}
+
+/// Turns successor counts into successor lists: `succ_start` holds each job's count
+/// and becomes where its list starts, given every `(job, required)` pair once, latest
+/// job first. Counts become ends (inclusive prefix sums); each list is then filled from
+/// its end, which leaves it in job order and its entry in `succ_start` at its start: no
+/// second array of positions.
+fn fill(
+    succ_start: &mut [u32],
+    edges: usize,
+    pairs_backwards: impl Iterator<Item = (u32, u32)>,
+) -> Vec<u32> {
+    let n = succ_start.len() - 1;
     for k in 1..n {
         succ_start[k] += succ_start[k - 1];
     }
-    succ_start[n] = preds.len() as u32;
-    let mut succ = vec![0u32; preds.len()];
-    let mut end = preds.len();
-    for (i, &count) in pending.iter().enumerate().rev() {
-        let start = end - count as usize;
-        for &from in preds[start..end].iter().rev() {
-            succ_start[from as usize] -= 1;
-            succ[succ_start[from as usize] as usize] = i as u32;
-        }
-        end = start;
+    succ_start[n] = edges as u32;
+    let mut succ = vec![0u32; edges];
+    for (job, from) in pairs_backwards {
+        succ_start[from as usize] -= 1;
+        succ[succ_start[from as usize] as usize] = job;
     }
-    Ok(Frozen {
+    succ
+}
+
+fn finish(
+    mut flags: Vec<u8>,
+    pending: Vec<u32>,
+    succ_start: Vec<u32>,
+    succ: Vec<u32>,
+    forward: bool,
+) -> Frozen {
+    for (flags, _) in flags.iter_mut().zip(&pending).filter(|(_, &p)| p == 1) {
+        *flags |= SINGLE;
+    }
+    Frozen {
         succ_start,
         succ,
         pending,
         flags,
         forward,
-    })
+    }
 }
 
 /// The jobs that no order can reach, when there is a cycle: Kahn's algorithm without

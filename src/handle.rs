@@ -40,6 +40,17 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// The state a `state` constant stands for.
+    pub(crate) fn from_code(code: u8) -> JobState {
+        match code {
+            state::IDLE => JobState::Idle,
+            state::SCHEDULED => JobState::Scheduled,
+            state::RUNNING | state::ABANDONED => JobState::Running,
+            state::DONE => JobState::Done,
+            _ => JobState::Cancelled,
+        }
+    }
+
     /// The state's name in lower case: `idle`, `scheduled`, ...
     pub fn name(self) -> &'static str {
         match self {
@@ -109,13 +120,7 @@ impl AnyJob {
 
     /// Where the job is in its lifecycle.
     pub fn state(&self) -> JobState {
-        match self.0.core().state.load(Ordering::Acquire) {
-            state::IDLE => JobState::Idle,
-            state::SCHEDULED => JobState::Scheduled,
-            state::RUNNING | state::ABANDONED => JobState::Running,
-            state::DONE => JobState::Done,
-            _ => JobState::Cancelled,
-        }
+        JobState::from_code(self.0.core().state.load(Ordering::Acquire))
     }
 
     /// Not started, requirements not all done.

@@ -337,9 +337,14 @@ impl<T> Outcome<T> {
         Outcome(Once::new())
     }
 
-    /// Seals what a job returned and publishes its end in `core`'s state. `Lost` when
+    /// Seals what a job returned and publishes its end in `lifecycle`. `Lost` when
     /// its run had given up on it first: what it returned is dropped.
-    pub(crate) fn seal(&self, core: &Core, cancelled: bool, result: Result<T, JobError>) -> Status {
+    pub(crate) fn seal(
+        &self,
+        lifecycle: &AtomicU8,
+        cancelled: bool,
+        result: Result<T, JobError>,
+    ) -> Status {
         let (end, status) = match (cancelled, &result) {
             (true, _) => (state::CANCELLED, Status::Cancelled),
             (false, Ok(_)) => (state::DONE, Status::Done),
@@ -357,14 +362,14 @@ impl<T> Outcome<T> {
         if !sealed {
             return Status::Lost;
         }
-        core.state.store(end, Ordering::Release);
+        lifecycle.store(end, Ordering::Release);
         status
     }
 
     /// Gives up on a job still running when its run ends: it stays reported as
     /// running, and its own seal, when it returns, fails.
-    pub(crate) fn abandon(&self, core: &Core) {
-        if core.state.load(Ordering::Acquire) != state::RUNNING {
+    pub(crate) fn abandon(&self, lifecycle: &AtomicU8) {
+        if lifecycle.load(Ordering::Acquire) != state::RUNNING {
             return;
         }
         let mut sealed = false;
@@ -373,7 +378,7 @@ impl<T> Outcome<T> {
             Err(JobError::nothing_kept())
         });
         if sealed {
-            core.state.store(state::ABANDONED, Ordering::Release);
+            lifecycle.store(state::ABANDONED, Ordering::Release);
         }
     }
 
@@ -493,11 +498,12 @@ impl<B: Body> Node for Cell<B> {
     fn execute(&self, ctx: &Context<'_>) -> Status {
         let result = catch_unwind(AssertUnwindSafe(|| self.body.lock().run(ctx)))
             .unwrap_or_else(|payload| Err(JobError::from_panic(payload)));
-        self.outcome.seal(&self.core, ctx.is_cancelled(), result)
+        self.outcome
+            .seal(&self.core.state, ctx.is_cancelled(), result)
     }
 
     fn abandon(&self) {
-        self.outcome.abandon(&self.core)
+        self.outcome.abandon(&self.core.state)
     }
 
     fn kind(&self) -> &'static str {

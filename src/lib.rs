@@ -44,6 +44,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod batch;
 mod context;
 mod dot;
 mod engine;
@@ -60,6 +61,7 @@ mod sequence;
 mod sync;
 mod watch;
 
+pub use batch::{Batch, JobId, JobMut};
 pub use context::Context;
 pub use dot::find_dot;
 pub use engine::timer::{sleep, Sleep};

@@ -683,11 +683,12 @@ impl Node for SchedInner {
             .prepare_nested()
             .and_then(|prepared| self.run_prepared(prepared, Some(ctx), None));
         let result = result.map_err(JobError::new);
-        self.outcome.seal(&self.core, ctx.is_cancelled(), result)
+        self.outcome
+            .seal(&self.core.state, ctx.is_cancelled(), result)
     }
 
     fn abandon(&self) {
-        self.outcome.abandon(&self.core)
+        self.outcome.abandon(&self.core.state)
     }
 
     fn kind(&self) -> &'static str {

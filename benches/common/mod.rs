@@ -15,7 +15,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use jobgraph::{Job, Scheduler};
+use jobgraph::{Batch, Job, Scheduler};
 
 /// A DAG as requirement lists: job `i` requires `reqs[start[i]..start[i + 1]]`, all
 /// earlier jobs (so index order is a topological order).
@@ -184,11 +184,11 @@ pub fn spin(ns: u64) {
 
 /// Builds with `build`, runs with `run`; how long each took. What was built is dropped
 /// after the clock stops: freeing is timed for nobody.
-pub fn timed<T>(build: impl FnOnce() -> T, run: impl FnOnce(&T)) -> (Duration, Duration) {
+pub fn timed<T>(build: impl FnOnce() -> T, run: impl FnOnce(&mut T)) -> (Duration, Duration) {
     let start = Instant::now();
-    let built = std::hint::black_box(build());
+    let mut built = std::hint::black_box(build());
     let ready = Instant::now();
-    run(&built);
+    run(&mut built);
     let ran = Instant::now();
     drop(built);
     (ready - start, ran - ready)
@@ -231,8 +231,37 @@ pub fn build_jobgraph(shape: &Shape, window: usize, work: Work) -> Scheduler {
     scheduler
 }
 
-pub fn run_jobgraph(scheduler: &Scheduler) {
+pub fn run_jobgraph(scheduler: &mut Scheduler) {
     assert!(scheduler.run().expect("the run fails"));
+}
+
+/// A batch holding `shape`'s jobs, with that window. A batch runs closures only: the
+/// `Future` work is a closure that polls a ready future, as the rayon DAG does.
+pub fn build_batch(shape: &Shape, window: usize, work: Work) -> Batch<()> {
+    let n = shape.len();
+    let mut batch = Batch::with_capacity(n, shape.reqs.len()).window(window);
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let job = match work {
+            Work::Empty => batch.add(|_| ()),
+            Work::Future => batch.add(|_| poll_ready()),
+            Work::Busy(ns) => batch.add(move |_| spin(ns)),
+        };
+        let job = job.requires_all(shape.requirements(i).iter().map(|&r| ids[r as usize]));
+        ids.push(job.id());
+    }
+    batch
+}
+
+pub fn run_batch(batch: &mut Batch<()>) {
+    assert!(batch.run().expect("the run fails"));
+}
+
+/// Polls a ready future once with a no-op waker.
+fn poll_ready() {
+    let mut future = std::pin::pin!(async {});
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let _ = std::future::Future::poll(future.as_mut(), &mut cx);
 }
 
 // ---- rayon ----------------------------------------------------------------------
@@ -264,11 +293,7 @@ pub fn build_rayon(shape: &Shape, work: Work) -> RayonDag {
         pending.push(AtomicU32::new(reqs.len() as u32));
         tasks.push(match work {
             Work::Empty => Box::new(|| ()),
-            Work::Future => Box::new(|| {
-                let mut future = std::pin::pin!(async {});
-                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-                let _ = std::future::Future::poll(future.as_mut(), &mut cx);
-            }),
+            Work::Future => Box::new(poll_ready),
             Work::Busy(ns) => Box::new(move || spin(ns)),
         });
     }

@@ -47,6 +47,7 @@
 //!   later is dropped, see `Node::abandon`).
 
 pub(crate) mod stall;
+mod table;
 pub(crate) mod timer;
 
 use std::sync::{Arc, OnceLock};
@@ -54,6 +55,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use crate::context::Context;
+use crate::error::Error;
 use crate::events::{Emitter, EventKind};
 use crate::graph::{is_forever, Frozen, SINGLE};
 use crate::handle::{state, AnyJob};
@@ -62,6 +64,7 @@ use crate::sync::{
     fence, thread, AtomicBool, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering, Steal, Stealer,
     Worker,
 };
+pub(crate) use table::Table;
 
 /// Why a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +92,10 @@ struct End {
     returned: Vec<usize>,
 }
 
-/// The shared state of one run.
-pub(crate) struct Run {
-    jobs: Arc<Vec<AnyJob>>,
+/// The shared state of one run, over its jobs `J`: a scheduler's handles, or a batch's
+/// cells.
+pub(crate) struct Run<J: Table = Vec<AnyJob>> {
+    jobs: Arc<J>,
     graph: Frozen,
     pending: Vec<AtomicU32>,
     remaining: AtomicUsize,
@@ -131,6 +135,78 @@ pub(crate) struct Run {
     pub(crate) stall: stall::Stall,
 }
 
+/// What a running job's [`Context`] asks of its run, whatever the run's jobs.
+pub(crate) trait Control: Sync {
+    fn future_parked(&self);
+    fn future_unparked(&self);
+    fn on_cancel(&self, index: u32, waker: &Waker);
+    fn forget_waker(&self, index: u32);
+    fn label(&self, index: u32) -> String;
+    /// The value of job `other` of batch `batch`, for job `index` that requires it.
+    fn input(
+        &self,
+        index: u32,
+        batch: u32,
+        other: u32,
+    ) -> Result<&(dyn std::any::Any + Send + Sync), Error>;
+}
+
+impl<J: Table> Control for Run<J> {
+    fn future_parked(&self) {
+        Run::future_parked(self)
+    }
+    fn future_unparked(&self) {
+        Run::future_unparked(self)
+    }
+    fn on_cancel(&self, index: u32, waker: &Waker) {
+        Run::on_cancel(self, index, waker)
+    }
+    fn forget_waker(&self, index: u32) {
+        Run::forget_waker(self, index)
+    }
+    fn label(&self, index: u32) -> String {
+        self.jobs.label(index as usize)
+    }
+
+    fn input(
+        &self,
+        index: u32,
+        batch: u32,
+        other: u32,
+    ) -> Result<&(dyn std::any::Any + Send + Sync), Error> {
+        let o = other as usize;
+        if batch != self.jobs.id() || o >= self.jobs.len() {
+            return Err(Error::NotInScheduler {
+                job: format!("#{other}"),
+                scheduler: self.label.clone(),
+            });
+        }
+        // Successor lists are in job order.
+        if self.graph.successors(o).binary_search(&index).is_err() {
+            return Err(Error::NotRequired {
+                job: self.jobs.label(index as usize),
+                other: self.jobs.label(o),
+            });
+        }
+        if let Some(value) = self.jobs.value(o) {
+            return Ok(value);
+        }
+        Err(match self.jobs.error(o) {
+            Some(error) => Error::JobFailed {
+                label: self.jobs.label(o),
+                source: error.clone(),
+            },
+            None => Error::NotDone {
+                label: self.jobs.label(o),
+                state: crate::handle::JobState::from_code(
+                    self.jobs.state(o).load(Ordering::Acquire),
+                )
+                .name(),
+            },
+        })
+    }
+}
+
 /// How a run is to be carried out.
 pub(crate) struct Settings {
     /// Most jobs running at once; never 0.
@@ -146,8 +222,8 @@ pub(crate) struct Settings {
     pub(crate) stall_timeout: Option<Duration>,
 }
 
-impl Run {
-    pub(crate) fn new(jobs: Arc<Vec<AnyJob>>, mut graph: Frozen, settings: &Settings) -> Arc<Run> {
+impl<J: Table> Run<J> {
+    pub(crate) fn new(jobs: Arc<J>, mut graph: Frozen, settings: &Settings) -> Arc<Self> {
         // The counts become the counters in place, in the same allocation.
         let pending = std::mem::take(&mut graph.pending)
             .into_iter()
@@ -187,10 +263,6 @@ impl Run {
             events: settings.events.clone(),
             stall: stall::Stall::new(settings.stall_timeout),
         })
-    }
-
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
     }
 
     /// Runs the graph to its end on worker threads; the calling thread coordinates.
@@ -276,10 +348,10 @@ impl Run {
             let _ = handle.join();
         }
         if stuck > 0 {
-            for job in self.jobs.iter() {
-                job.node().abandon();
-                if let Some(events) = &self.events {
-                    if job.node().core().state.load(Ordering::Acquire) == state::ABANDONED {
+            for i in 0..self.jobs.len() {
+                self.jobs.abandon(i);
+                if let (Some(events), Some(job)) = (&self.events, self.jobs.handle(i)) {
+                    if self.jobs.state(i).load(Ordering::Acquire) == state::ABANDONED {
                         events.abandoned(job);
                     }
                 }
@@ -327,11 +399,9 @@ impl Run {
 
     /// The labels of the jobs running now, and how many jobs wait for a slot.
     fn stalled_jobs(&self) -> (Vec<String>, usize) {
-        let running = self
-            .jobs
-            .iter()
-            .filter(|job| job.node().core().state.load(Ordering::Acquire) == state::RUNNING)
-            .map(|job| job.text_label())
+        let running = (0..self.jobs.len())
+            .filter(|&i| self.jobs.state(i).load(Ordering::Acquire) == state::RUNNING)
+            .map(|i| self.jobs.label(i))
             .collect();
         (running, self.ready_count())
     }
@@ -343,8 +413,8 @@ impl Run {
     }
 
     fn emit_scheduled(&self, i: u32, at: Option<Instant>) {
-        if let Some(events) = &self.events {
-            events.scheduled(&self.jobs[i as usize], at);
+        if let (Some(events), Some(job)) = (&self.events, self.jobs.handle(i as usize)) {
+            events.scheduled(job, at);
         }
     }
 
@@ -397,11 +467,7 @@ impl Run {
     }
 
     fn set_state(&self, i: u32, value: u8) {
-        self.jobs[i as usize]
-            .node()
-            .core()
-            .state
-            .store(value, Ordering::Release);
+        self.jobs.state(i as usize).store(value, Ordering::Release);
     }
 
     /// Starts worker `number`, already counted in `workers`.
@@ -463,33 +529,24 @@ impl Run {
             {
                 break;
             }
-            let job = &self.jobs[i];
-            job.node()
-                .core()
-                .state
-                .store(state::RUNNING, Ordering::Release);
-            let span = self
-                .events
-                .as_ref()
-                .map(|events| events.started(index, job));
-            let mut status = job.node().execute(&Context::new(&self, index, job));
+            let job = self.jobs.handle(i);
+            self.jobs.state(i).store(state::RUNNING, Ordering::Release);
+            let span = match (&self.events, job) {
+                (Some(events), Some(job)) => Some(events.started(index, job)),
+                _ => None,
+            };
+            let ctx = Context::new(&*self, &self.cancelled, index, job);
+            let mut status = self.jobs.execute(i, &ctx);
+            drop(ctx);
             if status == Status::Lost && !self.exit.load(Ordering::Acquire) {
                 // Not given up on by this run (that happens only once it ended): the job
                 // was sealed by an earlier run, in a scheduler it was removed from. It
                 // keeps that outcome, and ends here as it ended there.
-                let (end, earlier) = if job.node().error().is_some() {
-                    (state::DONE, Status::Failed)
-                } else if job.node().value().is_some() {
-                    (state::DONE, Status::Done)
-                } else {
-                    (state::CANCELLED, Status::Done)
-                };
-                job.node().core().state.store(end, Ordering::Release);
-                status = earlier;
+                status = self.jobs.ended_earlier(i);
             }
-            let ended_at = match &self.events {
-                Some(events) => events.ended(job, status, span),
-                None => None,
+            let ended_at = match (&self.events, job) {
+                (Some(events), Some(job)) => events.ended(job, status, span),
+                _ => None,
             };
             match status {
                 Status::Failed if self.graph.flags[i] & CRITICAL != 0 => {

@@ -1,0 +1,83 @@
+//! What a run needs of its jobs, by index: a scheduler's handles, or a batch's cells.
+
+use std::any::Any;
+
+use crate::context::Context;
+use crate::error::JobError;
+use crate::handle::{state, AnyJob};
+use crate::job::Status;
+use crate::sync::AtomicU8;
+
+/// The jobs of one run, by index.
+pub(crate) trait Table: Send + Sync + 'static {
+    fn len(&self) -> usize;
+    /// Job `i`'s lifecycle, one of the `handle::state` constants.
+    fn state(&self, i: usize) -> &AtomicU8;
+    /// Runs job `i` once and seals its outcome.
+    fn execute(&self, i: usize, ctx: &Context<'_>) -> Status;
+    /// Gives up on job `i` if it still runs once its run has ended.
+    fn abandon(&self, i: usize);
+    fn label(&self, i: usize) -> String;
+    /// Job `i`'s handle, for events and `Context::job`; `None` for a batch's jobs.
+    fn handle(&self, i: usize) -> Option<&AnyJob>;
+    /// Job `i` was sealed by an earlier run (its seal returned `Lost` while this run
+    /// went on): restores the state it ended in then, and says how it ended.
+    fn ended_earlier(&self, i: usize) -> Status;
+    /// Job `i`'s value, once it is done without failure.
+    fn value(&self, i: usize) -> Option<&(dyn Any + Send + Sync)>;
+    /// Job `i`'s failure, once it failed.
+    fn error(&self, i: usize) -> Option<&JobError>;
+    /// The batch the jobs are, for [`JobId`](crate::JobId)s; 0 for a scheduler's.
+    fn id(&self) -> u32;
+}
+
+impl Table for Vec<AnyJob> {
+    fn len(&self) -> usize {
+        self.len()
+    }
+
+    fn state(&self, i: usize) -> &AtomicU8 {
+        &self[i].node().core().state
+    }
+
+    fn execute(&self, i: usize, ctx: &Context<'_>) -> Status {
+        self[i].node().execute(ctx)
+    }
+
+    fn abandon(&self, i: usize) {
+        self[i].node().abandon()
+    }
+
+    fn label(&self, i: usize) -> String {
+        self[i].text_label()
+    }
+
+    fn handle(&self, i: usize) -> Option<&AnyJob> {
+        Some(&self[i])
+    }
+
+    fn ended_earlier(&self, i: usize) -> Status {
+        let node = self[i].node();
+        let (end, earlier) = if node.error().is_some() {
+            (state::DONE, Status::Failed)
+        } else if node.value().is_some() {
+            (state::DONE, Status::Done)
+        } else {
+            (state::CANCELLED, Status::Done)
+        };
+        node.core().state.store(end, crate::sync::Ordering::Release);
+        earlier
+    }
+
+    fn value(&self, i: usize) -> Option<&(dyn Any + Send + Sync)> {
+        self.get(i)?.node().value()
+    }
+
+    fn error(&self, i: usize) -> Option<&JobError> {
+        self.get(i)?.node().error()
+    }
+
+    fn id(&self) -> u32 {
+        0
+    }
+}

@@ -1,0 +1,302 @@
+//! `Batch`: jobs built with `&mut`, named by index, run by the scheduler's engine with
+//! its semantics.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jobgraph::{Batch, Error, JobId, JobState};
+use support::quiet_job_panics;
+
+/// Each job records when it ran in `log`.
+fn logging(log: &Arc<Mutex<Vec<usize>>>, i: usize) -> impl FnOnce(&jobgraph::Context<'_>) + Send {
+    let log = log.clone();
+    move |_| log.lock().unwrap().push(i)
+}
+
+#[test]
+fn every_job_runs_once_after_all_its_requirements() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut batch = Batch::new().window(3);
+    // A wavefront of 20 × 20: each cell requires its upper and left neighbours, given
+    // in both orders and repeated, and some requirements given after later jobs.
+    let side = 20;
+    let mut ids: Vec<JobId> = Vec::new();
+    for i in 0..side * side {
+        let mut job = batch.add(logging(&log, i));
+        if i % side > 0 {
+            job = job.requires(ids[i - 1]).requires(ids[i - 1]);
+        }
+        ids.push(job.id());
+    }
+    for i in side..side * side {
+        batch.job(ids[i]).unwrap().requires(ids[i - side]);
+    }
+    assert!(batch.run().unwrap());
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), side * side, "each job ran exactly once");
+    let mut at = vec![usize::MAX; side * side];
+    for (position, &i) in log.iter().enumerate() {
+        assert_eq!(at[i], usize::MAX, "job {i} ran twice");
+        at[i] = position;
+    }
+    for i in 0..side * side {
+        if i % side > 0 {
+            assert!(at[i - 1] < at[i], "{i} ran before its left neighbour");
+        }
+        if i >= side {
+            assert!(at[i - side] < at[i], "{i} ran before its upper neighbour");
+        }
+    }
+    assert_eq!(batch.stats(), "400D + 0R + 0I = 400");
+    assert_eq!(batch.why(), "FINE");
+}
+
+#[test]
+fn results_are_typed_and_flow_to_the_jobs_that_require_them() {
+    let mut batch = Batch::new();
+    let a = batch.add(|_| 20u64).label("a").id();
+    let b = batch.add(|_| 22u64).id();
+    let sum = batch
+        .add(move |ctx| Ok::<_, Error>(ctx.input::<u64>(a)? + ctx.input::<u64>(b)?))
+        .requires_all([a, b])
+        .id();
+    // Reading a job it does not require is an error, not a race.
+    let nosy = batch
+        .add(move |ctx| ctx.input::<u64>(a).copied())
+        .label("nosy")
+        .critical(false)
+        .id();
+    let wrong = batch
+        .add(move |ctx| ctx.input::<i32>(a).map(|v| *v as u64))
+        .requires(a)
+        .critical(false)
+        .id();
+    assert!(batch.run().unwrap());
+    assert_eq!(*batch.result(sum).unwrap(), 42);
+    let nosy_error = batch.raised_exception(nosy).unwrap().to_string();
+    assert!(nosy_error.contains("does not require"), "{nosy_error}");
+    assert!(nosy_error.contains("`a`"), "{nosy_error}");
+    let wrong_error = batch.raised_exception(wrong).unwrap().to_string();
+    assert!(wrong_error.contains("i32"), "{wrong_error}");
+    assert!(matches!(batch.result(nosy), Err(Error::JobFailed { .. })));
+    assert_eq!(batch.text_label(nosy).as_deref(), Some("nosy"));
+    assert_eq!(batch.text_label(b).as_deref(), Some("#1"));
+}
+
+#[test]
+fn a_critical_failure_stops_the_run_and_is_the_error_of_run() {
+    quiet_job_panics();
+    let ran_after = Arc::new(AtomicUsize::new(0));
+    let mut batch = Batch::new().window(1);
+    let boom = batch
+        .add(|_| -> Result<(), std::io::Error> { Err(std::io::Error::other("disk on fire")) })
+        .label("boom")
+        .id();
+    let counter = ran_after.clone();
+    let after = batch
+        .add(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })
+        .requires(boom)
+        .id();
+    match batch.run() {
+        Err(Error::JobFailed { label, source }) => {
+            assert_eq!(label, "boom");
+            assert!(source.to_string().contains("disk on fire"));
+        }
+        other => panic!("expected the failure of `boom`, got {other:?}"),
+    }
+    assert_eq!(ran_after.load(Ordering::SeqCst), 0);
+    assert_eq!(batch.state(after), Some(JobState::Idle));
+    assert!(batch.failed_critical());
+    assert_eq!(batch.why(), "a CRITICAL job has raised an exception");
+}
+
+#[test]
+fn a_non_critical_failure_or_panic_counts_as_done_and_its_successors_run() {
+    quiet_job_panics();
+    let mut batch = Batch::new();
+    let panics = batch
+        .add(|_| -> u8 { panic!("not today") })
+        .critical(false)
+        .id();
+    let next = batch.add(|_| 7u8).requires(panics).id();
+    assert!(batch.run().unwrap());
+    assert_eq!(*batch.result(next).unwrap(), 7);
+    assert_eq!(batch.state(panics), Some(JobState::Done));
+    let error = batch.raised_exception(panics).unwrap().to_string();
+    assert!(error.contains("not today"), "{error}");
+}
+
+#[test]
+fn forever_jobs_are_cancelled_once_the_rest_is_done() {
+    let mut batch = Batch::new();
+    let forever = batch
+        .add(|ctx| {
+            while !ctx.is_cancelled() {
+                ctx.sleep(Duration::from_millis(5));
+            }
+        })
+        .forever(true)
+        .id();
+    let work = batch
+        .add(|_| std::thread::sleep(Duration::from_millis(20)))
+        .id();
+    assert!(batch.run().unwrap());
+    assert_eq!(batch.state(work), Some(JobState::Done));
+    assert_eq!(batch.state(forever), Some(JobState::Cancelled));
+}
+
+#[test]
+fn the_timeout_cancels_running_jobs_and_is_the_error_of_run() {
+    let mut batch = Batch::new().timeout(Duration::from_millis(50));
+    let slow = batch.add(|ctx| ctx.sleep(Duration::from_secs(30))).id();
+    let never = batch.add(|_| false).requires(slow).id();
+    let start = Instant::now();
+    match batch.run() {
+        Err(Error::Timeout { timeout, .. }) => assert_eq!(timeout, Duration::from_millis(50)),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert_eq!(batch.state(slow), Some(JobState::Cancelled));
+    assert_eq!(batch.state(never), Some(JobState::Idle));
+    assert_eq!(batch.why(), "TIMED OUT after 0.05s");
+}
+
+#[test]
+fn the_window_bounds_how_many_jobs_run_at_once() {
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let mut batch = Batch::new().window(2);
+    for _ in 0..12 {
+        let (running, most) = (running.clone(), most.clone());
+        batch.add(move |_| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(5));
+            running.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+    assert!(batch.run().unwrap());
+    assert!(most.load(Ordering::SeqCst) <= 2);
+}
+
+#[test]
+fn a_cycle_is_refused_before_anything_runs_and_names_its_jobs() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut batch = Batch::new().label("loop");
+    let counter = ran.clone();
+    let a = batch
+        .add(move |_| counter.fetch_add(1, Ordering::SeqCst))
+        .label("a")
+        .id();
+    let b = batch.add(|_| 0usize).label("b").requires(a).id();
+    batch.job(a).unwrap().requires(b);
+    match batch.run() {
+        Err(Error::Cycle { scheduler, jobs }) => {
+            assert_eq!(scheduler, "loop");
+            let mut jobs = jobs;
+            jobs.sort();
+            assert_eq!(jobs, ["a", "b"]);
+        }
+        other => panic!("expected a cycle, got {other:?}"),
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn requiring_a_forever_job_is_refused() {
+    let mut batch = Batch::new();
+    let forever = batch.add(|_| ()).forever(true).label("ticker").id();
+    batch.add(|_| ()).label("waits").requires(forever);
+    match batch.run() {
+        Err(Error::RequiresForever { job, forever }) => {
+            assert_eq!((job.as_str(), forever.as_str()), ("waits", "ticker"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_job_of_another_batch_is_refused_everywhere() {
+    let mut other = Batch::<()>::new();
+    let foreign = other.add(|_| ()).id();
+    let mut batch = Batch::<()>::new().label("mine");
+    assert!(matches!(
+        batch.job(foreign),
+        Err(Error::NotInScheduler { .. })
+    ));
+    assert!(matches!(
+        batch.result(foreign),
+        Err(Error::NotInScheduler { .. })
+    ));
+    assert_eq!(batch.state(foreign), None);
+    batch.add(|_| ()).label("local").requires(foreign);
+    match batch.run() {
+        Err(Error::MissingRequirement { scheduler, job, .. }) => {
+            assert_eq!((scheduler.as_str(), job.as_str()), ("mine", "local"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_batch_runs_once() {
+    let mut batch = Batch::new();
+    let job = batch.add(|_| "once").id();
+    assert!(batch.run().unwrap());
+    assert!(matches!(batch.run(), Err(Error::AlreadyRan { .. })));
+    assert_eq!(*batch.result(job).unwrap(), "once");
+}
+
+#[test]
+fn requiring_itself_does_nothing_and_results_before_the_run_say_idle() {
+    let mut batch = Batch::new();
+    let job = batch.add(|_| 1).id();
+    batch.job(job).unwrap().requires(job);
+    match batch.result(job) {
+        Err(Error::NotDone { state, .. }) => assert_eq!(state, "idle"),
+        other => panic!("expected not done, got {other:?}"),
+    }
+    assert!(batch.run().unwrap());
+    assert_eq!(*batch.result(job).unwrap(), 1);
+}
+
+#[test]
+fn an_empty_batch_and_a_batch_of_forever_jobs_complete_at_once() {
+    assert!(Batch::<()>::new().run().unwrap());
+    let mut batch = Batch::new().timeout(Duration::from_secs(30));
+    let forever = batch
+        .add(|ctx| ctx.sleep(Duration::from_secs(60)))
+        .forever(true)
+        .id();
+    let start = Instant::now();
+    assert!(batch.run().unwrap());
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert_eq!(batch.state(forever), Some(JobState::Idle));
+}
+
+#[test]
+fn a_wide_fan_in_with_repeated_requirements_runs_its_sink_last() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let mut batch = Batch::new().window(4);
+    let sources: Vec<JobId> = (0..300)
+        .map(|_| {
+            let count = count.clone();
+            batch
+                .add(move |_| count.fetch_add(1, Ordering::SeqCst))
+                .id()
+        })
+        .collect();
+    let seen = count.clone();
+    // Every source, three times over: more than are checked for repeats as they come.
+    let sink = batch
+        .add(move |_| seen.load(Ordering::SeqCst))
+        .requires_all(sources.iter().chain(&sources).chain(&sources).copied())
+        .id();
+    assert!(batch.run().unwrap());
+    assert_eq!(*batch.result(sink).unwrap(), 300);
+}
