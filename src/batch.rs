@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt::{self, Debug};
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +14,8 @@ use crate::engine::{Reason, Run, Settings, Table};
 use crate::error::{Error, JobError};
 use crate::graph;
 use crate::handle::{state, AnyJob, JobState};
-use crate::job::{JobOutput, Outcome, Status, CRITICAL, FOREVER};
-use crate::scheduler::{DEFAULT_GRACE, UNLIMITED_WINDOW_WORKERS};
+use crate::job::{drive, JobOutput, Outcome, Status, CRITICAL, FOREVER};
+use crate::scheduler::{DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS};
 use crate::sync::{AtomicU32, AtomicU8, Ordering, SpinLock};
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
@@ -41,9 +42,10 @@ const TIDY_CHECK: usize = 8;
 /// another batch, and a second run are errors before anything starts. `run` answers as
 /// [`Scheduler::run`](crate::Scheduler::run) does for a critical scheduler.
 ///
+/// Jobs are closures ([`add`](Batch::add)) or futures ([`add_future`](Batch::add_future)).
 /// What a batch does not have: jobs of other value types (use an enum, or a
-/// `Box<dyn Any + Send + Sync>`), futures, nesting, observers, and the listings and
-/// pictures of a scheduler; use a scheduler for those.
+/// `Box<dyn Any + Send + Sync>`), jobs of your own types, nesting, observers, and the
+/// listings and pictures of a scheduler; use a scheduler for those.
 ///
 /// ```
 /// use jobgraph::Batch;
@@ -64,6 +66,7 @@ pub struct Batch<T> {
     window: usize,
     timeout: Option<Duration>,
     grace: Duration,
+    stall_timeout: Option<Duration>,
     /// The jobs, while building; moved into `ran` by the run.
     building: Cells<T>,
     ran: Option<Arc<Cells<T>>>,
@@ -225,6 +228,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             window: 0,
             timeout: None,
             grace: DEFAULT_GRACE,
+            stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
             building: Cells {
                 batch: id,
                 slots: Vec::with_capacity(jobs),
@@ -266,6 +270,16 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         self
     }
 
+    /// How long the run may stay stalled (every running job a future waiting for
+    /// something no job can provide, and no other job able to start) before it ends
+    /// with [`Error::Stalled`]; `None` never ends it. Default
+    /// [`DEFAULT_STALL_TIMEOUT`]; see
+    /// [`Scheduler::stall_timeout`](crate::Scheduler::stall_timeout).
+    pub fn stall_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.stall_timeout = timeout;
+        self
+    }
+
     /// Adds a job that runs a closure on a worker thread: it gets the job's [`Context`]
     /// and returns a value or a `Result` (see [`JobOutput`]). Set it up through the
     /// [`JobMut`] returned, and keep its [`id`](JobMut::id).
@@ -274,9 +288,27 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         F: FnOnce(&Context<'_>) -> R + Send + 'static,
         R: JobOutput<Value = T>,
     {
-        let index = self.building.slots.len() as u32;
         // A closure without captures makes a body without allocation.
-        let body: Body<T> = Box::new(move |ctx| f(ctx).into_result());
+        self.push(Box::new(move |ctx| f(ctx).into_result()))
+    }
+
+    /// Adds a job that drives a future to completion on a worker thread, as
+    /// [`Job::future`](crate::Job::future) does (what it can await is told there). A
+    /// cancelled future is dropped at its next pending poll.
+    pub fn add_future<Fut>(&mut self, future: Fut) -> JobMut<'_, T>
+    where
+        Fut: Future + Send + 'static,
+        Fut::Output: JobOutput<Value = T>,
+    {
+        self.push(Box::new(move |ctx| match drive(future, ctx) {
+            Some(output) => output.into_result(),
+            // Cancelled: the run records the cancellation, not this.
+            None => Err(JobError::new("cancelled")),
+        }))
+    }
+
+    fn push(&mut self, body: Body<T>) -> JobMut<'_, T> {
+        let index = self.building.slots.len() as u32;
         self.building.slots.push(Slot {
             body: SpinLock::new(Some(body)),
             lifecycle: AtomicU8::new(state::IDLE),
@@ -336,8 +368,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             grace: self.grace,
             label: self.label.clone(),
             events: None,
-            // Closures only: a batch cannot stall on a parked future.
-            stall_timeout: None,
+            stall_timeout: self.stall_timeout,
         };
         let run = Run::new(cells, frozen, &settings);
         let ending = run
@@ -363,7 +394,16 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
                     None => Ok(false),
                 }
             }
-            Reason::Cancelled | Reason::Stalled => Ok(false),
+            Reason::Stalled => {
+                let (running, ready) = run.stall.seen.lock().take().unwrap_or_default();
+                Err(Error::Stalled {
+                    label: self.label.clone(),
+                    timeout: self.stall_timeout.unwrap_or_default(),
+                    running,
+                    ready,
+                })
+            }
+            Reason::Cancelled => Ok(false),
         }
     }
 

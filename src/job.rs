@@ -632,7 +632,7 @@ where
 /// A first poll with a no-op waker finishes a future that is ready at once without any
 /// allocation; a future that waits is handed to `pollster`, wrapped so that each poll
 /// looks at the cancellation flag and cancellation wakes it.
-fn drive<Fut: Future>(future: Fut, ctx: &Context<'_>) -> Option<Fut::Output> {
+pub(crate) fn drive<Fut: Future>(future: Fut, ctx: &Context<'_>) -> Option<Fut::Output> {
     let mut future = pin!(future);
     let mut noop = std::task::Context::from_waker(Waker::noop());
     if let Poll::Ready(output) = future.as_mut().poll(&mut noop) {

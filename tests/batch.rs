@@ -300,3 +300,44 @@ fn a_wide_fan_in_with_repeated_requirements_runs_its_sink_last() {
     assert!(batch.run().unwrap());
     assert_eq!(*batch.result(sink).unwrap(), 300);
 }
+
+#[test]
+fn future_jobs_are_driven_on_their_worker_and_cut_short_by_the_timeout() {
+    let mut batch = Batch::new().timeout(Duration::from_millis(300));
+    let quick = batch
+        .add_future(async {
+            jobgraph::sleep(Duration::from_millis(5)).await;
+            1
+        })
+        .id();
+    let slow = batch
+        .add_future(async {
+            jobgraph::sleep(Duration::from_secs(60)).await;
+            2
+        })
+        .requires(quick)
+        .id();
+    let start = Instant::now();
+    assert!(matches!(batch.run(), Err(Error::Timeout { .. })));
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert_eq!(*batch.result(quick).unwrap(), 1);
+    assert_eq!(batch.state(slow), Some(JobState::Cancelled));
+}
+
+#[test]
+fn a_future_waiting_for_what_no_job_provides_is_reported_as_a_stall() {
+    let (_keep, never) = futures::channel::oneshot::channel::<()>();
+    let mut batch = Batch::new()
+        .label("stuck")
+        .stall_timeout(Some(Duration::from_millis(100)));
+    batch
+        .add_future(async move { never.await.is_ok() })
+        .label("waits");
+    match batch.run() {
+        Err(Error::Stalled { label, running, .. }) => {
+            assert_eq!(label, "stuck");
+            assert_eq!(running, ["waits"]);
+        }
+        other => panic!("expected a stall, got {other:?}"),
+    }
+}

@@ -1,8 +1,9 @@
-//! The criterion side of the benches: every shape on jobgraph and on the rayon DAG,
-//! side by side in one group so that criterion's report shows the ratio.
+//! The criterion side of the benches: every shape on jobgraph (a `Scheduler` of job
+//! handles, and a `Batch`) and on the rayon DAG, side by side in one group so that
+//! criterion's report shows the ratios.
 //!
-//! Groups are named `{shape}/{work}/w{window}/{phase}`, with `jobgraph/{n}` and
-//! `rayon/{n}` in each; phase is `build`, `run`, or `total` (build then run). Sizes
+//! Groups are named `{shape}/{work}/w{window}/{phase}`, with `jobgraph/{n}`,
+//! `batch/{n}` and `rayon/{n}` in each; phase is `build`, `run`, or `total` (build then run). Sizes
 //! default to 1k, 100k and 1M jobs (1 µs jobs stop at 100k: at a million they measure
 //! the work, not the scheduler); `JOBGRAPH_BENCH_SIZES=1000,100000` overrides them.
 //! Filter as usual: `cargo bench --bench wavefront -- 'empty/w2/total'`.
@@ -62,6 +63,17 @@ fn time_jobgraph(shape: &Shape, window: usize, work: Work, phase: Phase, iters: 
         .sum()
 }
 
+fn time_batch(shape: &Shape, window: usize, work: Work, phase: Phase, iters: u64) -> Duration {
+    (0..iters)
+        .map(|_| {
+            phase.of(common::timed(
+                || common::build_batch(shape, window, work),
+                common::run_batch,
+            ))
+        })
+        .sum()
+}
+
 fn time_rayon(
     shape: &Shape,
     pool: &rayon::ThreadPool,
@@ -101,6 +113,9 @@ pub fn bench_shape(c: &mut Criterion, name: &str, make: fn(usize) -> Shape) {
                     group.throughput(Throughput::Elements(n as u64));
                     group.bench_with_input(BenchmarkId::new("jobgraph", n), shape, |b, shape| {
                         b.iter_custom(|iters| time_jobgraph(shape, window, work, phase, iters))
+                    });
+                    group.bench_with_input(BenchmarkId::new("batch", n), shape, |b, shape| {
+                        b.iter_custom(|iters| time_batch(shape, window, work, phase, iters))
                     });
                     group.bench_with_input(BenchmarkId::new("rayon", n), shape, |b, shape| {
                         b.iter_custom(|iters| time_rayon(shape, &pool, work, phase, iters))

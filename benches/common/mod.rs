@@ -235,8 +235,7 @@ pub fn run_jobgraph(scheduler: &mut Scheduler) {
     assert!(scheduler.run().expect("the run fails"));
 }
 
-/// A batch holding `shape`'s jobs, with that window. A batch runs closures only: the
-/// `Future` work is a closure that polls a ready future, as the rayon DAG does.
+/// A batch holding `shape`'s jobs, with that window.
 pub fn build_batch(shape: &Shape, window: usize, work: Work) -> Batch<()> {
     let n = shape.len();
     let mut batch = Batch::with_capacity(n, shape.reqs.len()).window(window);
@@ -244,7 +243,7 @@ pub fn build_batch(shape: &Shape, window: usize, work: Work) -> Batch<()> {
     for i in 0..n {
         let job = match work {
             Work::Empty => batch.add(|_| ()),
-            Work::Future => batch.add(|_| poll_ready()),
+            Work::Future => batch.add_future(async {}),
             Work::Busy(ns) => batch.add(move |_| spin(ns)),
         };
         let job = job.requires_all(shape.requirements(i).iter().map(|&r| ids[r as usize]));

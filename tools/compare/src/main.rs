@@ -1,6 +1,10 @@
 //! Runs the same DAG shapes on jobgraph and on its peers, and prints ns and bytes per
 //! job side by side with each peer's ratio to jobgraph.
 //!
+//! jobgraph is measured through both its front doors: a `Scheduler` of job handles
+//! (`jobgraph`) and a `Batch` (`jobgraph-batch`); ratios are to the scheduler, and the
+//! targets are checked for each.
+//!
 //! Peers: a DAG on rayon (same process, `benches/common`), oneTBB's `flow_graph` (a C++
 //! driver built here with g++ against Debian's `libtbb-dev`) and asynciojobs 0.21.3 (in
 //! a venv created under the target directory). A peer that cannot be set up is skipped
@@ -160,6 +164,57 @@ fn time_jobgraph(shape: &Shape, window: usize, work: Work, reps: usize) -> Measu
     best(&samples, shape.len())
 }
 
+fn time_batch(shape: &Shape, window: usize, work: Work, reps: usize) -> Measure {
+    let samples: Vec<(u64, u64)> = (0..reps)
+        .map(|_| {
+            nanos(common::timed(
+                || common::build_batch(shape, window, work),
+                common::run_batch,
+            ))
+        })
+        .collect();
+    best(&samples, shape.len())
+}
+
+/// jobgraph's two front doors: a `Scheduler` of job handles, and a `Batch`.
+#[derive(Clone, Copy)]
+enum Front {
+    Scheduler,
+    Batch,
+}
+
+impl Front {
+    const ALL: [Front; 2] = [Front::Scheduler, Front::Batch];
+
+    fn system(self) -> &'static str {
+        match self {
+            Front::Scheduler => "jobgraph",
+            Front::Batch => "jobgraph-batch",
+        }
+    }
+
+    fn future_system(self) -> &'static str {
+        match self {
+            Front::Scheduler => "jobgraph-future",
+            Front::Batch => "jobgraph-batch-future",
+        }
+    }
+
+    fn time(self, shape: &Shape, window: usize, work: Work, reps: usize) -> Measure {
+        match self {
+            Front::Scheduler => time_jobgraph(shape, window, work, reps),
+            Front::Batch => time_batch(shape, window, work, reps),
+        }
+    }
+
+    fn bytes(self, shape: &Shape, window: usize) -> f64 {
+        match self {
+            Front::Scheduler => bytes_jobgraph(shape, window),
+            Front::Batch => bytes_batch(shape, window),
+        }
+    }
+}
+
 fn time_rayon(shape: &Shape, pool: &rayon::ThreadPool, work: Work, reps: usize) -> Measure {
     let samples: Vec<(u64, u64)> = (0..reps)
         .map(|_| {
@@ -179,11 +234,21 @@ fn nanos((build, run): (Duration, Duration)) -> (u64, u64) {
 
 fn bytes_jobgraph(shape: &Shape, window: usize) -> f64 {
     let (peak, scheduler) = peak_bytes(|| {
-        let scheduler = common::build_jobgraph(shape, window, Work::Empty);
-        common::run_jobgraph(&scheduler);
+        let mut scheduler = common::build_jobgraph(shape, window, Work::Empty);
+        common::run_jobgraph(&mut scheduler);
         scheduler
     });
     drop(scheduler);
+    peak as f64 / shape.len() as f64
+}
+
+fn bytes_batch(shape: &Shape, window: usize) -> f64 {
+    let (peak, batch) = peak_bytes(|| {
+        let mut batch = common::build_batch(shape, window, Work::Empty);
+        common::run_batch(&mut batch);
+        batch
+    });
+    drop(batch);
     peak as f64 / shape.len() as f64
 }
 
@@ -389,7 +454,7 @@ const PYTHON: u8 = 3;
 
 fn main() {
     let matches = clap::Command::new("compare")
-        .about("jobgraph against rayon, oneTBB flow_graph and asynciojobs: ns and bytes per job")
+        .about("jobgraph (Scheduler and Batch) against rayon, oneTBB flow_graph and asynciojobs: ns and bytes per job")
         .arg(
             Arg::new("quick")
                 .long("quick")
@@ -487,26 +552,33 @@ fn main() {
         eprintln!("[{:>5.1}s] {name}", started.elapsed().as_secs_f64());
         for &window in &windows {
             let pool = &pools[&window];
-            let mut m = time_jobgraph(&shape, window, Work::Empty, reps);
+            for front in Front::ALL {
+                let mut m = front.time(&shape, window, Work::Empty, reps);
+                if window == 2 {
+                    let bytes = front.bytes(mem_shape, window);
+                    if big.is_some() {
+                        // The memory pass is a run of its own: record it at its size.
+                        let mut mm = front.time(mem_shape, window, Work::Empty, 1);
+                        mm.bytes = Some(bytes);
+                        let big_n = mem_shape.len();
+                        results.put(key(EMPTY, name, window, 0, big_n, front.system()), mm);
+                    } else {
+                        m.bytes = Some(bytes);
+                    }
+                }
+                results.put(key(EMPTY, name, window, 0, n, front.system()), m);
+            }
             let mut r = time_rayon(&shape, pool, Work::Empty, reps);
             if window == 2 {
-                let bytes_j = bytes_jobgraph(mem_shape, window);
-                let bytes_r = bytes_rayon(mem_shape, pool);
+                let bytes = bytes_rayon(mem_shape, pool);
                 if big.is_some() {
-                    // The memory pass is a run of its own: record it at its size.
-                    let mut mj = time_jobgraph(mem_shape, window, Work::Empty, 1);
-                    mj.bytes = Some(bytes_j);
                     let mut mr = time_rayon(mem_shape, pool, Work::Empty, 1);
-                    mr.bytes = Some(bytes_r);
-                    let n = mem_shape.len();
-                    results.put(key(EMPTY, name, window, 0, n, "jobgraph"), mj);
-                    results.put(key(EMPTY, name, window, 0, n, "rayon"), mr);
+                    mr.bytes = Some(bytes);
+                    results.put(key(EMPTY, name, window, 0, mem_shape.len(), "rayon"), mr);
                 } else {
-                    m.bytes = Some(bytes_j);
-                    r.bytes = Some(bytes_r);
+                    r.bytes = Some(bytes);
                 }
             }
-            results.put(key(EMPTY, name, window, 0, n, "jobgraph"), m);
             results.put(key(EMPTY, name, window, 0, n, "rayon"), r);
             if let Some(exe) = &tbb {
                 match time_tbb(exe, &dir, &shape, window, Work::Empty, reps) {
@@ -521,18 +593,22 @@ fn main() {
             }
         }
         // A ready future against a closure.
-        let f = time_jobgraph(&shape, 2, Work::Future, reps);
-        results.put(key(FUTURE, name, 2, 0, n, "jobgraph-future"), f);
-        let c = time_jobgraph(&shape, 2, Work::Empty, reps);
-        results.put(key(FUTURE, name, 2, 0, n, "jobgraph"), c);
+        for front in Front::ALL {
+            let f = front.time(&shape, 2, Work::Future, reps);
+            results.put(key(FUTURE, name, 2, 0, n, front.future_system()), f);
+            let c = front.time(&shape, 2, Work::Empty, reps);
+            results.put(key(FUTURE, name, 2, 0, n, front.system()), c);
+        }
         // 1 µs jobs: speed-up from 1 to 2 workers.
         if name != "linear_chain" {
             let busy = common::by_name(name, 100_000).expect("a known shape");
             for window in [1, 2] {
                 let w = Work::Busy(1_000);
                 let b = busy.len();
-                let m = time_jobgraph(&busy, window, w, reps);
-                results.put(key(BUSY, name, window, 1_000, b, "jobgraph"), m);
+                for front in Front::ALL {
+                    let m = front.time(&busy, window, w, reps);
+                    results.put(key(BUSY, name, window, 1_000, b, front.system()), m);
+                }
                 let r = time_rayon(&busy, &pools[&window], w, reps);
                 results.put(key(BUSY, name, window, 1_000, b, "rayon"), r);
                 if let Some(exe) = &tbb {
@@ -550,8 +626,10 @@ fn main() {
                 match time_asynciojobs(python, &dir, &small, 2) {
                     Ok(a) => {
                         results.put(key(PYTHON, name, 2, 0, s, "asynciojobs"), a);
-                        let m = time_jobgraph(&small, 2, Work::Empty, reps);
-                        results.put(key(PYTHON, name, 2, 0, s, "jobgraph"), m);
+                        for front in Front::ALL {
+                            let m = front.time(&small, 2, Work::Empty, reps);
+                            results.put(key(PYTHON, name, 2, 0, s, front.system()), m);
+                        }
                     }
                     Err(e) => println!("asynciojobs failed on {name}: {e}"),
                 }
@@ -582,13 +660,13 @@ fn bytes(m: &Measure) -> String {
 
 fn print_tables(results: &Results, windows: &[usize], jobs: usize, memory_jobs: usize) {
     let header = format!(
-        "{:<26} {:<16} {:>9} {:>9} {:>9} {:>9} {:>10}",
+        "{:<26} {:<22} {:>9} {:>9} {:>9} {:>9} {:>10}",
         "shape", "system", "build", "run", "total", "ratio", "bytes/job"
     );
     let row = |out: &mut String, shape: &str, system: &str, m: &Measure, base: f64| {
         let _ = writeln!(
             out,
-            "{:<26} {:<16} {:>9.1} {:>9.1} {:>9.1} {:>9} {:>10}",
+            "{:<26} {:<22} {:>9.1} {:>9.1} {:>9.1} {:>9} {:>10}",
             shape,
             system,
             m.build,
@@ -606,7 +684,7 @@ fn print_tables(results: &Results, windows: &[usize], jobs: usize, memory_jobs: 
                 let Some(base) = results.get(EMPTY, name, window, 0, n, "jobgraph") else {
                     continue;
                 };
-                for system in ["jobgraph", "rayon", "onetbb"] {
+                for system in ["jobgraph", "jobgraph-batch", "rayon", "onetbb"] {
                     if let Some(m) = results.get(EMPTY, name, window, 0, n, system) {
                         row(&mut out, name, system, &m, base.total);
                     }
@@ -626,31 +704,33 @@ fn print_tables(results: &Results, windows: &[usize], jobs: usize, memory_jobs: 
     let mut out = String::new();
     for name in SHAPES {
         let n = common::by_name(name, jobs).map_or(jobs, |s| s.len());
-        if let (Some(c), Some(f)) = (
-            results.get(FUTURE, name, 2, 0, n, "jobgraph"),
-            results.get(FUTURE, name, 2, 0, n, "jobgraph-future"),
-        ) {
-            row(&mut out, name, "jobgraph", &c, c.total);
-            row(&mut out, name, "jobgraph-future", &f, c.total);
+        for front in Front::ALL {
+            if let (Some(c), Some(f)) = (
+                results.get(FUTURE, name, 2, 0, n, front.system()),
+                results.get(FUTURE, name, 2, 0, n, front.future_system()),
+            ) {
+                row(&mut out, name, front.system(), &c, c.total);
+                row(&mut out, name, front.future_system(), &f, c.total);
+            }
         }
     }
-    println!("\n== ready future against closure, window 2, ~{jobs} jobs\n{header}\n{out}");
+    println!("\n== ready future against closure, window 2, ~{jobs} jobs; ratio = future / closure\n{header}\n{out}");
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<26} {:<16} {:>12} {:>12} {:>10}",
+        "{:<26} {:<22} {:>12} {:>12} {:>10}",
         "shape", "system", "w1 run", "w2 run", "of ideal"
     );
     for name in SHAPES {
         let n = common::by_name(name, 100_000).map_or(100_000, |s| s.len());
-        for system in ["jobgraph", "rayon", "onetbb"] {
+        for system in ["jobgraph", "jobgraph-batch", "rayon", "onetbb"] {
             if let (Some(one), Some(two)) = (
                 results.get(BUSY, name, 1, 1_000, n, system),
                 results.get(BUSY, name, 2, 1_000, n, system),
             ) {
                 let _ = writeln!(
                     out,
-                    "{:<26} {:<16} {:>12.1} {:>12.1} {:>9.1}%",
+                    "{:<26} {:<22} {:>12.1} {:>12.1} {:>9.1}%",
                     name,
                     system,
                     one.run,
@@ -673,30 +753,30 @@ fn print_tables(results: &Results, windows: &[usize], jobs: usize, memory_jobs: 
             ))
         })
     {
-        row(
-            &mut out,
-            &format!("{} ({})", k.shape, k.jobs),
-            "jobgraph",
-            &m,
-            m.total,
-        );
-        row(
-            &mut out,
-            &format!("{} ({})", k.shape, k.jobs),
-            "asynciojobs",
-            a,
-            m.total,
-        );
+        let shape = format!("{} ({})", k.shape, k.jobs);
+        row(&mut out, &shape, "jobgraph", &m, m.total);
+        if let Some(b) = results.get(PYTHON, k.shape, 2, 0, k.jobs, "jobgraph-batch") {
+            row(&mut out, &shape, "jobgraph-batch", &b, m.total);
+        }
+        row(&mut out, &shape, "asynciojobs", a, m.total);
     }
     if !out.is_empty() {
         println!(
-            "== asynciojobs, window 2: ns per job; ratio = asynciojobs / jobgraph\n{header}\n{out}"
+            "== asynciojobs, window 2: ns per job; ratio = system / jobgraph\n{header}\n{out}"
         );
     }
 }
 
 fn print_targets(results: &Results, jobs: usize, memory_jobs: usize) {
-    println!("== targets (window 2, empty jobs, build + run)");
+    for front in Front::ALL {
+        print_front_targets(results, front, jobs, memory_jobs);
+    }
+}
+
+/// The targets, checked for one of jobgraph's front doors.
+fn print_front_targets(results: &Results, front: Front, jobs: usize, memory_jobs: usize) {
+    let me = front.system();
+    println!("== targets for {me} (window 2, empty jobs, build + run)");
     let check = |what: String, value: f64, limit: f64, at_most: bool| {
         let ok = if at_most {
             value <= limit
@@ -717,29 +797,19 @@ fn print_targets(results: &Results, jobs: usize, memory_jobs: usize) {
     ];
     for (name, limit) in absolute {
         let n = common::by_name(name, jobs).map_or(jobs, |s| s.len());
-        let Some(j) = results.get(EMPTY, name, 2, 0, n, "jobgraph") else {
+        let Some(j) = results.get(EMPTY, name, 2, 0, n, me) else {
             continue;
         };
-        check(format!("{name}: jobgraph ns/job"), j.total, limit, true);
+        check(format!("{name}: ns/job"), j.total, limit, true);
         if let Some(t) = results.get(EMPTY, name, 2, 0, n, "onetbb") {
-            check(
-                format!("{name}: jobgraph / oneTBB"),
-                j.total / t.total,
-                0.5,
-                true,
-            );
+            check(format!("{name}: / oneTBB"), j.total / t.total, 0.5, true);
         }
         if let Some(r) = results.get(EMPTY, name, 2, 0, n, "rayon") {
-            check(
-                format!("{name}: jobgraph / rayon"),
-                j.total / r.total,
-                1.0,
-                true,
-            );
+            check(format!("{name}: / rayon"), j.total / r.total, 1.0, true);
         }
         if let (Some(c), Some(f)) = (
-            results.get(FUTURE, name, 2, 0, n, "jobgraph"),
-            results.get(FUTURE, name, 2, 0, n, "jobgraph-future"),
+            results.get(FUTURE, name, 2, 0, n, me),
+            results.get(FUTURE, name, 2, 0, n, front.future_system()),
         ) {
             check(
                 format!("{name}: future / closure"),
@@ -750,7 +820,7 @@ fn print_targets(results: &Results, jobs: usize, memory_jobs: usize) {
         }
         let big = common::by_name(name, memory_jobs).map_or(memory_jobs, |s| s.len());
         if let Some(b) = results
-            .get(EMPTY, name, 2, 0, big, "jobgraph")
+            .get(EMPTY, name, 2, 0, big, me)
             .and_then(|m| m.bytes)
         {
             check(format!("{name}: bytes/job at 1M"), b, 96.0, true);
@@ -759,8 +829,8 @@ fn print_targets(results: &Results, jobs: usize, memory_jobs: usize) {
     for name in SHAPES {
         let n = common::by_name(name, 100_000).map_or(100_000, |s| s.len());
         if let (Some(one), Some(two)) = (
-            results.get(BUSY, name, 1, 1_000, n, "jobgraph"),
-            results.get(BUSY, name, 2, 1_000, n, "jobgraph"),
+            results.get(BUSY, name, 1, 1_000, n, me),
+            results.get(BUSY, name, 2, 1_000, n, me),
         ) {
             check(
                 format!("{name}: 1 us jobs, % of ideal speed-up"),
@@ -784,9 +854,9 @@ fn print_targets(results: &Results, jobs: usize, memory_jobs: usize) {
             .max()
     };
     for (k, a) in python_rows().filter(|(k, _)| largest(k.shape) == Some(k.jobs)) {
-        if let Some(m) = results.get(PYTHON, k.shape, 2, 0, k.jobs, "jobgraph") {
+        if let Some(m) = results.get(PYTHON, k.shape, 2, 0, k.jobs, me) {
             check(
-                format!("{} ({}): asynciojobs / jobgraph", k.shape, k.jobs),
+                format!("{} ({}): asynciojobs / {me}", k.shape, k.jobs),
                 a.total / m.total,
                 1000.0,
                 false,
