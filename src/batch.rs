@@ -5,7 +5,6 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::fmt::{self, Debug};
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +12,14 @@ use crate::context::Context;
 use crate::engine::{Reason, Run, Settings, Table};
 use crate::error::{Error, JobError};
 use crate::graph;
-use crate::handle::{state, AnyJob, JobState};
-use crate::job::{drive, JobOutput, Outcome, Status, CRITICAL, FOREVER};
+use crate::handle::{AnyJob, JobState};
+use crate::job::{drive, JobOutput, Status, CRITICAL, FOREVER};
 use crate::scheduler::{DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS};
-use crate::sync::{AtomicU32, AtomicU8, Ordering, SpinLock};
+use crate::sync::{AtomicU32, AtomicU8, Ordering};
+
+mod slot;
+
+use slot::{Body, Slot};
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
@@ -112,16 +115,6 @@ pub struct JobMut<'a, T> {
     index: u32,
 }
 
-type Body<T> = Box<dyn FnOnce(&Context<'_>) -> Result<T, JobError> + Send>;
-
-/// One job: its body until it runs, its lifecycle, its outcome.
-struct Slot<T> {
-    /// Taken by the one worker that runs the job.
-    body: SpinLock<Option<Body<T>>>,
-    lifecycle: AtomicU8,
-    outcome: Outcome<T>,
-}
-
 /// A batch's jobs, as its run sees them.
 struct Cells<T> {
     batch: u32,
@@ -149,30 +142,26 @@ impl<T> Cells<T> {
     }
 }
 
+// `execute` implements `Table`'s unsafe method.
+#[allow(unsafe_code)]
 impl<T: Send + Sync + Debug + 'static> Table for Cells<T> {
     fn len(&self) -> usize {
         self.slots.len()
     }
 
     fn state(&self, i: usize) -> &AtomicU8 {
-        &self.slots[i].lifecycle
+        self.slots[i].lifecycle()
     }
 
-    fn execute(&self, i: usize, ctx: &Context<'_>) -> Status {
-        let slot = &self.slots[i];
-        let body = slot.body.lock().take();
-        let result = match body {
-            Some(body) => catch_unwind(AssertUnwindSafe(|| body(ctx)))
-                .unwrap_or_else(|payload| Err(JobError::from_panic(payload))),
-            None => Err(JobError::new("job body already consumed by an earlier run")),
-        };
-        slot.outcome
-            .seal(&slot.lifecycle, ctx.is_cancelled(), result)
+    unsafe fn execute(&self, i: usize, ctx: &Context<'_>) -> Status {
+        // SAFETY: the engine executes each index at most once per run, as `Table`'s
+        // contract asks, and a batch's cells make one run: `Batch::run` moves them into
+        // it and refuses to run again.
+        unsafe { self.slots[i].execute(ctx) }
     }
 
     fn abandon(&self, i: usize) {
-        let slot = &self.slots[i];
-        slot.outcome.abandon(&slot.lifecycle)
+        self.slots[i].abandon()
     }
 
     fn label(&self, i: usize) -> String {
@@ -189,14 +178,14 @@ impl<T: Send + Sync + Debug + 'static> Table for Cells<T> {
     }
 
     fn value(&self, i: usize) -> Option<&(dyn Any + Send + Sync)> {
-        match self.slots.get(i)?.outcome.get() {
+        match self.slots.get(i)?.outcome() {
             Some(Ok(value)) => Some(value),
             _ => None,
         }
     }
 
     fn error(&self, i: usize) -> Option<&JobError> {
-        match self.slots.get(i)?.outcome.get() {
+        match self.slots.get(i)?.outcome() {
             Some(Err(error)) => Some(error),
             _ => None,
         }
@@ -309,11 +298,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
 
     fn push(&mut self, body: Body<T>) -> JobMut<'_, T> {
         let index = self.building.slots.len() as u32;
-        self.building.slots.push(Slot {
-            body: SpinLock::new(Some(body)),
-            lifecycle: AtomicU8::new(state::IDLE),
-            outcome: Outcome::new(),
-        });
+        self.building.slots.push(Slot::new(body));
         self.flags.push(CRITICAL);
         JobMut { batch: self, index }
     }
@@ -454,7 +439,12 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     /// Where a job is in its lifecycle; `None` for a job of another batch.
     pub fn state(&self, id: JobId) -> Option<JobState> {
         let i = self.index(id).ok()?;
-        let lifecycle = self.cells().slots.get(i)?.lifecycle.load(Ordering::Acquire);
+        let lifecycle = self
+            .cells()
+            .slots
+            .get(i)?
+            .lifecycle()
+            .load(Ordering::Acquire);
         Some(JobState::from_code(lifecycle))
     }
 
@@ -463,7 +453,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     pub fn result(&self, id: JobId) -> Result<&T, Error> {
         let i = self.index(id)?;
         let cells = self.cells();
-        match cells.slots.get(i).and_then(|slot| slot.outcome.get()) {
+        match cells.slots.get(i).and_then(Slot::outcome) {
             Some(Ok(value)) => Ok(value),
             Some(Err(error)) => Err(Error::JobFailed {
                 label: cells.label(i),
@@ -518,7 +508,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     pub fn stats(&self) -> String {
         let (mut done, mut ongoing, mut idle) = (0, 0, 0);
         for slot in &self.cells().slots {
-            match JobState::from_code(slot.lifecycle.load(Ordering::Acquire)) {
+            match JobState::from_code(slot.lifecycle().load(Ordering::Acquire)) {
                 JobState::Done => done += 1,
                 JobState::Running | JobState::Cancelled => ongoing += 1,
                 JobState::Idle | JobState::Scheduled => idle += 1,

@@ -41,7 +41,7 @@
 //! bars, metrics), see [`Scheduler::observe`], [`Scheduler::subscribe`] and [`Event`].
 //!
 //! See the README for the tour of asynciojobs' examples and the design.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod batch;

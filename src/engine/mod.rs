@@ -536,7 +536,14 @@ impl<J: Table> Run<J> {
                 _ => None,
             };
             let ctx = Context::new(&*self, &self.cancelled, index, job);
-            let mut status = self.jobs.execute(i, &ctx);
+            // SAFETY: this worker holds index `i` alone, and it is never handed out
+            // again in this run, nor is a table run twice (`Table::execute`'s
+            // contract): an entry job comes from a claimed chunk (disjoint ranges of one
+            // `fetch_add`), any other from its requirements' ends, once, by the
+            // decrement that brought its counter to zero or by the one execution of its
+            // single requirement.
+            #[allow(unsafe_code)]
+            let mut status = unsafe { self.jobs.execute(i, &ctx) };
             drop(ctx);
             if status == Status::Lost && !self.exit.load(Ordering::Acquire) {
                 // Not given up on by this run (that happens only once it ended): the job

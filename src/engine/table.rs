@@ -1,4 +1,7 @@
 //! What a run needs of its jobs, by index: a scheduler's handles, or a batch's cells.
+// `Table::execute` is an unsafe method: its contract is what lets a batch's cells do
+// without locks (see `batch::slot`).
+#![allow(unsafe_code)]
 
 use std::any::Any;
 
@@ -13,8 +16,14 @@ pub(crate) trait Table: Send + Sync + 'static {
     fn len(&self) -> usize;
     /// Job `i`'s lifecycle, one of the `handle::state` constants.
     fn state(&self, i: usize) -> &AtomicU8;
-    /// Runs job `i` once and seals its outcome.
-    fn execute(&self, i: usize, ctx: &Context<'_>) -> Status;
+    /// Runs job `i` and seals its outcome.
+    ///
+    /// # Safety
+    ///
+    /// At most once per index in the table's life, from one thread, once the engine
+    /// has stored `RUNNING` in its state: a batch's cells rely on it to reach the job's
+    /// body and outcome without a lock.
+    unsafe fn execute(&self, i: usize, ctx: &Context<'_>) -> Status;
     /// Gives up on job `i` if it still runs once its run has ended.
     fn abandon(&self, i: usize);
     fn label(&self, i: usize) -> String;
@@ -40,7 +49,7 @@ impl Table for Vec<AnyJob> {
         &self[i].node().core().state
     }
 
-    fn execute(&self, i: usize, ctx: &Context<'_>) -> Status {
+    unsafe fn execute(&self, i: usize, ctx: &Context<'_>) -> Status {
         self[i].node().execute(ctx)
     }
 
