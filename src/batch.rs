@@ -8,6 +8,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use smallbox::smallbox;
+
 use crate::context::Context;
 use crate::engine::{Reason, Run, Settings, Table};
 use crate::error::{Error, JobError};
@@ -277,8 +279,11 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         F: FnOnce(&Context<'_>) -> R + Send + 'static,
         R: JobOutput<Value = T>,
     {
-        // A closure without captures makes a body without allocation.
-        self.push(Box::new(move |ctx| f(ctx).into_result()))
+        let mut f = Some(f);
+        self.push(smallbox!(move |ctx: &Context<'_>| match f.take() {
+            Some(f) => f(ctx).into_result(),
+            None => Err(JobError::new("job body already consumed")),
+        }))
     }
 
     /// Adds a job that drives a future to completion on a worker thread, as
@@ -289,10 +294,14 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         Fut: Future + Send + 'static,
         Fut::Output: JobOutput<Value = T>,
     {
-        self.push(Box::new(move |ctx| match drive(future, ctx) {
-            Some(output) => output.into_result(),
-            // Cancelled: the run records the cancellation, not this.
-            None => Err(JobError::new("cancelled")),
+        let mut future = Some(future);
+        self.push(smallbox!(move |ctx: &Context<'_>| {
+            match future.take().map(|future| drive(future, ctx)) {
+                Some(Some(output)) => output.into_result(),
+                // Cancelled: the run records the cancellation, not this.
+                Some(None) => Err(JobError::new("cancelled")),
+                None => Err(JobError::new("job future already consumed")),
+            }
         }))
     }
 
