@@ -37,3 +37,43 @@ fn a_million_job_chain_builds_checks_runs_and_drops_on_a_small_stack() {
         .join()
         .expect("no stack overflow while building, running or dropping");
 }
+
+#[test]
+fn a_million_job_batch_with_a_cycle_at_its_end_is_refused_then_runs_on_a_small_stack() {
+    let on_small_stack = std::thread::Builder::new()
+        .stack_size(SMALL_STACK)
+        .spawn(|| {
+            let n = 1_000_000;
+            let mut batch = jobgraph::Batch::with_capacity(n, n).window(2);
+            let mut ids = Vec::with_capacity(n);
+            for i in 0..n {
+                let mut job = batch.add(move |_| i);
+                if let Some(&previous) = ids.last() {
+                    job = job.requires(previous);
+                }
+                ids.push(job.id());
+            }
+            // The first job requires the last: the cycle search walks the whole chain.
+            batch.job(ids[0]).unwrap().requires(ids[n - 1]);
+            match batch.run() {
+                Err(jobgraph::Error::Cycle { jobs, .. }) => assert_eq!(jobs.len(), n),
+                other => panic!("expected the cycle, got {other:?}"),
+            }
+            let mut batch = jobgraph::Batch::with_capacity(n, n).window(2);
+            let mut last = None;
+            for i in 0..n {
+                let mut job = batch.add(move |_| i);
+                if let Some(previous) = last {
+                    job = job.requires(previous);
+                }
+                last = Some(job.id());
+            }
+            assert!(batch.run().unwrap());
+            assert_eq!(*batch.result(last.unwrap()).unwrap(), n - 1);
+            drop(batch);
+        })
+        .expect("a thread");
+    on_small_stack
+        .join()
+        .expect("no stack overflow while checking, running or dropping");
+}

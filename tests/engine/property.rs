@@ -2,7 +2,7 @@
 
 use crate::common::Boom;
 use crate::support::quiet_job_panics;
-use jobgraph::{Error, Job, JobState, Scheduler};
+use jobgraph::{Batch, Error, Job, JobId, JobState, Scheduler};
 use parking_lot::Mutex;
 use proptest::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -60,39 +60,67 @@ struct Trace {
     runs: Vec<AtomicUsize>,
 }
 
+/// What job `i` does: records its span in the trace, then ends as its kind says.
+fn body(i: usize, kind: Kind, trace: &Trace) -> Result<usize, Boom> {
+    trace.runs[i].fetch_add(1, Ordering::SeqCst);
+    let start = trace.tick.fetch_add(1, Ordering::SeqCst);
+    let now = trace.running.fetch_add(1, Ordering::SeqCst) + 1;
+    trace.max_running.fetch_max(now, Ordering::SeqCst);
+    for _ in 0..(i % 7) {
+        std::thread::yield_now();
+    }
+    trace.running.fetch_sub(1, Ordering::SeqCst);
+    let end = trace.tick.fetch_add(1, Ordering::SeqCst);
+    trace.spans.lock()[i] = Some((start, end));
+    match kind {
+        Kind::Ok => Ok(i),
+        Kind::Fail => Err(Boom(format!("job{i}"))),
+        Kind::Panic => panic!("panic in job{i}"),
+    }
+}
+
 fn build(specs: &[Spec], trace: &Arc<Trace>) -> Vec<Job<usize>> {
     let mut jobs: Vec<Job<usize>> = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
         let trace = trace.clone();
         let kind = spec.kind;
-        let job = Job::new(move |_| -> Result<usize, Boom> {
-            trace.runs[i].fetch_add(1, Ordering::SeqCst);
-            let start = trace.tick.fetch_add(1, Ordering::SeqCst);
-            let now = trace.running.fetch_add(1, Ordering::SeqCst) + 1;
-            trace.max_running.fetch_max(now, Ordering::SeqCst);
-            for _ in 0..(i % 7) {
-                std::thread::yield_now();
-            }
-            trace.running.fetch_sub(1, Ordering::SeqCst);
-            let end = trace.tick.fetch_add(1, Ordering::SeqCst);
-            trace.spans.lock()[i] = Some((start, end));
-            match kind {
-                Kind::Ok => Ok(i),
-                Kind::Fail => Err(Boom(format!("job{i}"))),
-                Kind::Panic => panic!("panic in job{i}"),
-            }
-        })
-        .label(format!("job{i}"))
-        .critical(spec.critical)
-        .requires(
-            spec.requires
-                .iter()
-                .map(|&r| jobs[r].any())
-                .collect::<Vec<_>>(),
-        );
+        let job = Job::new(move |_| body(i, kind, &trace))
+            .label(format!("job{i}"))
+            .critical(spec.critical)
+            .requires(
+                spec.requires
+                    .iter()
+                    .map(|&r| jobs[r].any())
+                    .collect::<Vec<_>>(),
+            );
         jobs.push(job);
     }
     jobs
+}
+
+/// The same jobs in a batch; requirements given with each job, or all at the end.
+fn build_batch(specs: &[Spec], trace: &Arc<Trace>, late: bool) -> (Batch<usize>, Vec<JobId>) {
+    let mut batch = Batch::new();
+    let mut ids: Vec<JobId> = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        let trace = trace.clone();
+        let kind = spec.kind;
+        let mut added = batch
+            .add(move |_| body(i, kind, &trace))
+            .label(format!("job{i}"))
+            .critical(spec.critical);
+        if !late {
+            added = added.requires_all(spec.requires.iter().map(|&r| ids[r]));
+        }
+        ids.push(added.id());
+    }
+    if late {
+        for (i, spec) in specs.iter().enumerate().rev() {
+            let job = batch.job(ids[i]).unwrap();
+            job.requires_all(spec.requires.iter().rev().map(|&r| ids[r]));
+        }
+    }
+    (batch, ids)
 }
 
 fn check_outcome(i: usize, spec: &Spec, job: &Job<usize>) {
@@ -177,6 +205,72 @@ proptest! {
                         check_outcome(i, spec, &jobs[i]);
                     }
                     JobState::Cancelled => prop_assert!(spans[i].is_some()),
+                    JobState::Idle | JobState::Scheduled => prop_assert!(spans[i].is_none()),
+                    JobState::Running => prop_assert!(false, "job{} left running", i),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_dags_in_a_batch_follow_the_sequential_model(
+        specs in graph(),
+        window in 0usize..5,
+        late in any::<bool>(),
+    ) {
+        quiet_job_panics();
+        let trace = Arc::new(Trace {
+            spans: Mutex::new(vec![None; specs.len()]),
+            runs: (0..specs.len()).map(|_| AtomicUsize::new(0)).collect(),
+            ..Trace::default()
+        });
+        let (batch, ids) = build_batch(&specs, &trace, late);
+        let mut batch = batch.window(window);
+        let result = batch.run();
+
+        let spans = trace.spans.lock().clone();
+        for (i, spec) in specs.iter().enumerate() {
+            prop_assert!(trace.runs[i].load(Ordering::SeqCst) <= 1);
+            if let Some((start, _)) = spans[i] {
+                for &r in &spec.requires {
+                    let (_, required_end) = spans[r].expect("a requirement ran first");
+                    prop_assert!(required_end < start, "job{} started before job{} ended", i, r);
+                }
+            }
+        }
+        if window > 0 {
+            prop_assert!(trace.max_running.load(Ordering::SeqCst) <= window);
+        }
+        let critical_failures = specs.iter().any(|s| s.critical && s.kind != Kind::Ok);
+        if !critical_failures {
+            prop_assert!(result.unwrap());
+            for (i, spec) in specs.iter().enumerate() {
+                prop_assert_eq!(batch.state(ids[i]), Some(JobState::Done));
+                match spec.kind {
+                    Kind::Ok => prop_assert_eq!(*batch.result(ids[i]).unwrap(), i),
+                    Kind::Fail => {
+                        let error = batch.raised_exception(ids[i]).unwrap();
+                        prop_assert_eq!(&error.downcast_ref::<Boom>().unwrap().0, &format!("job{i}"));
+                    }
+                    Kind::Panic => {
+                        let error = batch.raised_exception(ids[i]).unwrap();
+                        prop_assert_eq!(error.panic_message().unwrap(), format!("panic in job{i}"));
+                    }
+                }
+            }
+        } else {
+            prop_assert!(batch.failed_critical());
+            match result {
+                Err(Error::JobFailed { label, .. }) => {
+                    let i: usize = label.trim_start_matches("job").parse().unwrap();
+                    prop_assert!(specs[i].critical && specs[i].kind != Kind::Ok);
+                    prop_assert!(spans[i].is_some());
+                }
+                other => prop_assert!(false, "unexpected end {:?}", other),
+            }
+            for (i, _) in specs.iter().enumerate() {
+                match batch.state(ids[i]).unwrap() {
+                    JobState::Done | JobState::Cancelled => prop_assert!(spans[i].is_some()),
                     JobState::Idle | JobState::Scheduled => prop_assert!(spans[i].is_none()),
                     JobState::Running => prop_assert!(false, "job{} left running", i),
                 }
