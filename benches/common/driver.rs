@@ -52,42 +52,10 @@ impl Phase {
     }
 }
 
-fn time_jobgraph(shape: &Shape, window: usize, work: Work, phase: Phase, iters: u64) -> Duration {
+/// Builds and runs `iters` times; the total of the phase measured.
+fn time<T>(phase: Phase, iters: u64, build: impl Fn() -> T, run: impl Fn(&mut T)) -> Duration {
     (0..iters)
-        .map(|_| {
-            phase.of(common::timed(
-                || common::build_jobgraph(shape, window, work),
-                common::run_jobgraph,
-            ))
-        })
-        .sum()
-}
-
-fn time_batch(shape: &Shape, window: usize, work: Work, phase: Phase, iters: u64) -> Duration {
-    (0..iters)
-        .map(|_| {
-            phase.of(common::timed(
-                || common::build_batch(shape, window, work),
-                common::run_batch,
-            ))
-        })
-        .sum()
-}
-
-fn time_rayon(
-    shape: &Shape,
-    pool: &rayon::ThreadPool,
-    work: Work,
-    phase: Phase,
-    iters: u64,
-) -> Duration {
-    (0..iters)
-        .map(|_| {
-            phase.of(common::timed(
-                || common::build_rayon(shape, work),
-                |dag| dag.run(pool),
-            ))
-        })
+        .map(|_| phase.of(common::timed(&build, &run)))
         .sum()
 }
 
@@ -112,13 +80,22 @@ pub fn bench_shape(c: &mut Criterion, name: &str, make: fn(usize) -> Shape) {
                     }
                     group.throughput(Throughput::Elements(n as u64));
                     group.bench_with_input(BenchmarkId::new("jobgraph", n), shape, |b, shape| {
-                        b.iter_custom(|iters| time_jobgraph(shape, window, work, phase, iters))
+                        b.iter_custom(|iters| {
+                            let build = || common::build_jobgraph(shape, window, work);
+                            time(phase, iters, build, common::run_jobgraph)
+                        })
                     });
                     group.bench_with_input(BenchmarkId::new("batch", n), shape, |b, shape| {
-                        b.iter_custom(|iters| time_batch(shape, window, work, phase, iters))
+                        b.iter_custom(|iters| {
+                            let build = || common::build_batch(shape, window, work);
+                            time(phase, iters, build, common::run_batch)
+                        })
                     });
                     group.bench_with_input(BenchmarkId::new("rayon", n), shape, |b, shape| {
-                        b.iter_custom(|iters| time_rayon(shape, &pool, work, phase, iters))
+                        b.iter_custom(|iters| {
+                            let build = || common::build_rayon(shape, work);
+                            time(phase, iters, build, |dag| dag.run(&pool))
+                        })
                     });
                 }
                 group.finish();

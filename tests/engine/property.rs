@@ -2,7 +2,7 @@
 
 use crate::common::Boom;
 use crate::support::quiet_job_panics;
-use jobgraph::{Batch, Error, Job, JobId, JobState, Scheduler};
+use jobgraph::{Batch, Error, Job, JobError, JobId, JobState, Scheduler};
 use parking_lot::Mutex;
 use proptest::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -123,17 +123,57 @@ fn build_batch(specs: &[Spec], trace: &Arc<Trace>, late: bool) -> (Batch<usize>,
     (batch, ids)
 }
 
-fn check_outcome(i: usize, spec: &Spec, job: &Job<usize>) {
+/// Job `i` ended as its spec says: `result` and `raised` are what its handle or its
+/// batch tell of it.
+fn check_outcome(i: usize, spec: &Spec, result: Result<&usize, Error>, raised: Option<JobError>) {
     match spec.kind {
-        Kind::Ok => assert_eq!(*job.result().unwrap(), i),
+        Kind::Ok => assert_eq!(*result.unwrap(), i),
         Kind::Fail => {
-            let error = job.raised_exception().unwrap();
+            let error = raised.unwrap();
             assert_eq!(error.downcast_ref::<Boom>().unwrap().0, format!("job{i}"));
         }
         Kind::Panic => {
-            let error = job.raised_exception().unwrap();
+            let error = raised.unwrap();
             assert_eq!(error.panic_message().unwrap(), format!("panic in job{i}"));
         }
+    }
+}
+
+impl Trace {
+    fn for_jobs(n: usize) -> Arc<Trace> {
+        Arc::new(Trace {
+            spans: Mutex::new(vec![None; n]),
+            runs: (0..n).map(|_| AtomicUsize::new(0)).collect(),
+            ..Trace::default()
+        })
+    }
+
+    /// Checks that each job ran at most once, only after all its requirements ended, and
+    /// never more than `window` at once; the jobs' spans.
+    fn check_order(
+        &self,
+        specs: &[Spec],
+        window: usize,
+    ) -> Result<Vec<Option<(usize, usize)>>, TestCaseError> {
+        let spans = self.spans.lock().clone();
+        for (i, spec) in specs.iter().enumerate() {
+            prop_assert!(self.runs[i].load(Ordering::SeqCst) <= 1);
+            if let Some((start, _)) = spans[i] {
+                for &r in &spec.requires {
+                    let (_, required_end) = spans[r].expect("a requirement ran first");
+                    prop_assert!(
+                        required_end < start,
+                        "job{} started before job{} ended",
+                        i,
+                        r
+                    );
+                }
+            }
+        }
+        if window > 0 {
+            prop_assert!(self.max_running.load(Ordering::SeqCst) <= window);
+        }
+        Ok(spans)
     }
 }
 
@@ -147,30 +187,12 @@ proptest! {
         critical_scheduler in any::<bool>(),
     ) {
         quiet_job_panics();
-        let trace = Arc::new(Trace {
-            spans: Mutex::new(vec![None; specs.len()]),
-            runs: (0..specs.len()).map(|_| AtomicUsize::new(0)).collect(),
-            ..Trace::default()
-        });
+        let trace = Trace::for_jobs(specs.len());
         let jobs = build(&specs, &trace);
         let s = Scheduler::new().window(window).critical(critical_scheduler);
         s.add(&jobs[..]);
         let result = s.run();
-
-        let spans = trace.spans.lock().clone();
-        // Each job at most once, and only after all its requirements ended.
-        for (i, spec) in specs.iter().enumerate() {
-            prop_assert!(trace.runs[i].load(Ordering::SeqCst) <= 1);
-            if let Some((start, _)) = spans[i] {
-                for &r in &spec.requires {
-                    let (_, required_end) = spans[r].expect("a requirement ran first");
-                    prop_assert!(required_end < start, "job{} started before job{} ended", i, r);
-                }
-            }
-        }
-        if window > 0 {
-            prop_assert!(trace.max_running.load(Ordering::SeqCst) <= window);
-        }
+        let spans = trace.check_order(&specs, window)?;
 
         // The model: the run fails exactly when some critical job fails, because the
         // first such job in topological order has only successful or non-critical
@@ -180,7 +202,7 @@ proptest! {
             prop_assert!(result.unwrap());
             for (i, spec) in specs.iter().enumerate() {
                 prop_assert_eq!(jobs[i].state(), JobState::Done);
-                check_outcome(i, spec, &jobs[i]);
+                check_outcome(i, spec, jobs[i].result(), jobs[i].raised_exception());
             }
         } else {
             prop_assert!(s.failed_critical());
@@ -202,7 +224,7 @@ proptest! {
                 match jobs[i].state() {
                     JobState::Done => {
                         prop_assert!(spans[i].is_some());
-                        check_outcome(i, spec, &jobs[i]);
+                        check_outcome(i, spec, jobs[i].result(), jobs[i].raised_exception());
                     }
                     JobState::Cancelled => prop_assert!(spans[i].is_some()),
                     JobState::Idle | JobState::Scheduled => prop_assert!(spans[i].is_none()),
@@ -219,44 +241,17 @@ proptest! {
         late in any::<bool>(),
     ) {
         quiet_job_panics();
-        let trace = Arc::new(Trace {
-            spans: Mutex::new(vec![None; specs.len()]),
-            runs: (0..specs.len()).map(|_| AtomicUsize::new(0)).collect(),
-            ..Trace::default()
-        });
+        let trace = Trace::for_jobs(specs.len());
         let (batch, ids) = build_batch(&specs, &trace, late);
         let mut batch = batch.window(window);
         let result = batch.run();
-
-        let spans = trace.spans.lock().clone();
-        for (i, spec) in specs.iter().enumerate() {
-            prop_assert!(trace.runs[i].load(Ordering::SeqCst) <= 1);
-            if let Some((start, _)) = spans[i] {
-                for &r in &spec.requires {
-                    let (_, required_end) = spans[r].expect("a requirement ran first");
-                    prop_assert!(required_end < start, "job{} started before job{} ended", i, r);
-                }
-            }
-        }
-        if window > 0 {
-            prop_assert!(trace.max_running.load(Ordering::SeqCst) <= window);
-        }
+        let spans = trace.check_order(&specs, window)?;
         let critical_failures = specs.iter().any(|s| s.critical && s.kind != Kind::Ok);
         if !critical_failures {
             prop_assert!(result.unwrap());
             for (i, spec) in specs.iter().enumerate() {
                 prop_assert_eq!(batch.state(ids[i]), Some(JobState::Done));
-                match spec.kind {
-                    Kind::Ok => prop_assert_eq!(*batch.result(ids[i]).unwrap(), i),
-                    Kind::Fail => {
-                        let error = batch.raised_exception(ids[i]).unwrap();
-                        prop_assert_eq!(&error.downcast_ref::<Boom>().unwrap().0, &format!("job{i}"));
-                    }
-                    Kind::Panic => {
-                        let error = batch.raised_exception(ids[i]).unwrap();
-                        prop_assert_eq!(error.panic_message().unwrap(), format!("panic in job{i}"));
-                    }
-                }
+                check_outcome(i, spec, batch.result(ids[i]), batch.raised_exception(ids[i]));
             }
         } else {
             prop_assert!(batch.failed_critical());

@@ -152,28 +152,22 @@ fn best(samples: &[(u64, u64)], n: usize) -> Measure {
     }
 }
 
-fn time_jobgraph(shape: &Shape, window: usize, work: Work, reps: usize) -> Measure {
+/// Builds and runs `reps` times: the best of each phase, per job of `shape`.
+fn time<T>(shape: &Shape, reps: usize, build: impl Fn() -> T, run: impl Fn(&mut T)) -> Measure {
     let samples: Vec<(u64, u64)> = (0..reps)
-        .map(|_| {
-            nanos(common::timed(
-                || common::build_jobgraph(shape, window, work),
-                common::run_jobgraph,
-            ))
-        })
+        .map(|_| nanos(common::timed(&build, &run)))
         .collect();
     best(&samples, shape.len())
 }
 
+fn time_jobgraph(shape: &Shape, window: usize, work: Work, reps: usize) -> Measure {
+    let build = || common::build_jobgraph(shape, window, work);
+    time(shape, reps, build, common::run_jobgraph)
+}
+
 fn time_batch(shape: &Shape, window: usize, work: Work, reps: usize) -> Measure {
-    let samples: Vec<(u64, u64)> = (0..reps)
-        .map(|_| {
-            nanos(common::timed(
-                || common::build_batch(shape, window, work),
-                common::run_batch,
-            ))
-        })
-        .collect();
-    best(&samples, shape.len())
+    let build = || common::build_batch(shape, window, work);
+    time(shape, reps, build, common::run_batch)
 }
 
 /// jobgraph's two front doors: a `Scheduler` of job handles, and a `Batch`.
@@ -216,15 +210,8 @@ impl Front {
 }
 
 fn time_rayon(shape: &Shape, pool: &rayon::ThreadPool, work: Work, reps: usize) -> Measure {
-    let samples: Vec<(u64, u64)> = (0..reps)
-        .map(|_| {
-            nanos(common::timed(
-                || common::build_rayon(shape, work),
-                |dag| dag.run(pool),
-            ))
-        })
-        .collect();
-    best(&samples, shape.len())
+    let build = || common::build_rayon(shape, work);
+    time(shape, reps, build, |dag| dag.run(pool))
 }
 
 /// A (build, run) timing in nanoseconds.
@@ -232,34 +219,30 @@ fn nanos((build, run): (Duration, Duration)) -> (u64, u64) {
     (build.as_nanos() as u64, run.as_nanos() as u64)
 }
 
-fn bytes_jobgraph(shape: &Shape, window: usize) -> f64 {
-    let (peak, scheduler) = peak_bytes(|| {
-        let mut scheduler = common::build_jobgraph(shape, window, Work::Empty);
-        common::run_jobgraph(&mut scheduler);
-        scheduler
+/// Peak live heap bytes per job of `shape` while it is built and run once.
+fn bytes_of<T>(shape: &Shape, build: impl FnOnce() -> T, run: impl FnOnce(&mut T)) -> f64 {
+    let (peak, built) = peak_bytes(|| {
+        let mut built = build();
+        run(&mut built);
+        built
     });
-    drop(scheduler);
+    drop(built);
     peak as f64 / shape.len() as f64
+}
+
+fn bytes_jobgraph(shape: &Shape, window: usize) -> f64 {
+    let build = || common::build_jobgraph(shape, window, Work::Empty);
+    bytes_of(shape, build, common::run_jobgraph)
 }
 
 fn bytes_batch(shape: &Shape, window: usize) -> f64 {
-    let (peak, batch) = peak_bytes(|| {
-        let mut batch = common::build_batch(shape, window, Work::Empty);
-        common::run_batch(&mut batch);
-        batch
-    });
-    drop(batch);
-    peak as f64 / shape.len() as f64
+    let build = || common::build_batch(shape, window, Work::Empty);
+    bytes_of(shape, build, common::run_batch)
 }
 
 fn bytes_rayon(shape: &Shape, pool: &rayon::ThreadPool) -> f64 {
-    let (peak, dag) = peak_bytes(|| {
-        let dag = common::build_rayon(shape, Work::Empty);
-        dag.run(pool);
-        dag
-    });
-    drop(dag);
-    peak as f64 / shape.len() as f64
+    let build = || common::build_rayon(shape, Work::Empty);
+    bytes_of(shape, build, |dag| dag.run(pool))
 }
 
 // ---- external peers --------------------------------------------------------------
