@@ -14,7 +14,7 @@ use crate::context::Context;
 use crate::engine::{Reason, Run, Settings, Table};
 use crate::error::{Error, JobError};
 use crate::graph;
-use crate::handle::{AnyJob, JobState};
+use crate::handle::{state, AnyJob, JobState};
 use crate::job::{drive, JobOutput, Status, CRITICAL, FOREVER};
 use crate::scheduler::{DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS};
 use crate::sync::{AtomicU32, AtomicU8, Ordering};
@@ -306,7 +306,9 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     }
 
     fn push(&mut self, body: Body<T>) -> JobMut<'_, T> {
-        let index = self.building.slots.len() as u32;
+        // Numbered across runs: a job added after the run is not mistaken for one of
+        // the jobs that ran (it never runs: a batch runs once).
+        let index = self.flags.len() as u32;
         self.building.slots.push(Slot::new(body));
         self.flags.push(CRITICAL);
         JobMut { batch: self, index }
@@ -448,12 +450,11 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     /// Where a job is in its lifecycle; `None` for a job of another batch.
     pub fn state(&self, id: JobId) -> Option<JobState> {
         let i = self.index(id).ok()?;
-        let lifecycle = self
-            .cells()
-            .slots
-            .get(i)?
-            .lifecycle()
-            .load(Ordering::Acquire);
+        let lifecycle = match self.cells().slots.get(i) {
+            Some(slot) => slot.lifecycle().load(Ordering::Acquire),
+            // Added after the run.
+            None => state::IDLE,
+        };
         Some(JobState::from_code(lifecycle))
     }
 

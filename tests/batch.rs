@@ -341,3 +341,16 @@ fn a_future_waiting_for_what_no_job_provides_is_reported_as_a_stall() {
         other => panic!("expected a stall, got {other:?}"),
     }
 }
+
+#[test]
+fn a_job_added_after_the_run_stays_idle_and_is_not_mistaken_for_one_that_ran() {
+    let mut batch = Batch::new();
+    let first = batch.add(|_| 1).id();
+    assert!(batch.run().unwrap());
+    let late = batch.add(|_| 2).label("late").id();
+    assert_ne!(first, late);
+    assert_eq!(batch.state(late), Some(JobState::Idle));
+    assert!(matches!(batch.result(late), Err(Error::NotDone { .. })));
+    assert!(matches!(batch.run(), Err(Error::AlreadyRan { .. })));
+    assert_eq!(*batch.result(first).unwrap(), 1);
+}
