@@ -11,7 +11,7 @@ use std::time::Duration;
 use smallbox::smallbox;
 
 use crate::context::Context;
-use crate::engine::{Reason, Run, Settings, Table};
+use crate::engine::{CancelRun, Reason, Run, Settings, Table};
 use crate::error::{Error, JobError};
 use crate::graph;
 use crate::handle::{state, AnyJob, JobState};
@@ -48,9 +48,11 @@ const TIDY_CHECK: usize = 8;
 /// [`Scheduler::run`](crate::Scheduler::run) does for a critical scheduler.
 ///
 /// Jobs are closures ([`add`](Batch::add)) or futures ([`add_future`](Batch::add_future)).
-/// What a batch does not have: jobs of other value types (use an enum, or a
-/// `Box<dyn Any + Send + Sync>`), jobs of your own types, nesting, observers, and the
-/// listings and pictures of a scheduler; use a scheduler for those.
+/// A batch runs on its own ([`run`](Batch::run)) or inside a job of a scheduler
+/// ([`run_within`](Batch::run_within)), cancelled with that job. What a batch does not
+/// have: jobs of other value types (use an enum, or a `Box<dyn Any + Send + Sync>`),
+/// jobs of your own types, observers, and the listings and pictures of a scheduler; use
+/// a scheduler for those.
 ///
 /// ```
 /// use jobgraph::Batch;
@@ -343,6 +345,34 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     /// mistake in the graph: a cycle, a requirement on a forever job or on a job of
     /// another batch, a second run.
     pub fn run(&mut self) -> Result<bool, Error> {
+        self.run_in(None)
+    }
+
+    /// Runs the batch from inside a job of a scheduler (or of another batch), as a
+    /// nested scheduler runs: on workers of its own, with its own window and timeout,
+    /// and cancelled when that job is (its timeout, a critical failure elsewhere, the
+    /// end of a forever job's run). `Ok(false)` when it was cancelled so; otherwise as
+    /// [`run`](Batch::run).
+    ///
+    /// ```
+    /// use jobgraph::{Batch, Job, Scheduler};
+    ///
+    /// // A job of a scheduler whose value is the batch it ran.
+    /// let squares = Job::new(|ctx| {
+    ///     let mut batch = Batch::new().window(2);
+    ///     let ids: Vec<_> = (0..100u64).map(|i| batch.add(move |_| i * i).id()).collect();
+    ///     let fine = batch.run_within(ctx)?;
+    ///     let sum: u64 = ids.iter().map(|&id| *batch.result(id).unwrap_or(&0)).sum();
+    ///     Ok::<_, jobgraph::Error>((fine, sum))
+    /// });
+    /// Scheduler::new().add(&squares).run().unwrap();
+    /// assert_eq!(*squares.result().unwrap(), (true, 328_350));
+    /// ```
+    pub fn run_within(&mut self, ctx: &Context<'_>) -> Result<bool, Error> {
+        self.run_in(Some(ctx))
+    }
+
+    fn run_in(&mut self, parent: Option<&Context<'_>>) -> Result<bool, Error> {
         if let Some(problem) = self.problems.first() {
             return Err(problem.clone());
         }
@@ -367,6 +397,9 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             stall_timeout: self.stall_timeout,
         };
         let run = Run::new(cells, frozen, &settings);
+        if let Some(ctx) = parent {
+            ctx.on_cancel(&CancelRun::waker(&run));
+        }
         let ending = run
             .execute(&settings)
             .map_err(|error| Error::Spawn(Arc::new(error)))?;

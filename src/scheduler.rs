@@ -4,11 +4,10 @@ use std::any::{Any, TypeId};
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{mpsc, Arc, Weak};
-use std::task::{Wake, Waker};
 use std::time::Duration;
 
 use crate::context::Context;
-use crate::engine::{Reason, Run, Settings};
+use crate::engine::{CancelRun, Reason, Run, Settings};
 use crate::error::{Error, JobError};
 use crate::events::{Emitter, Observer};
 use crate::graph::{self, place};
@@ -601,7 +600,7 @@ impl SchedInner {
             attach(&run);
         }
         if let Some(ctx) = parent {
-            ctx.on_cancel(&Waker::from(Arc::new(CancelNested(Arc::downgrade(&run)))));
+            ctx.on_cancel(&CancelRun::waker(&run));
         }
         let ending = run
             .execute(&settings)
@@ -661,17 +660,6 @@ impl SchedInner {
 
 /// Told of a run before it starts: how `run_async` gets hold of the run to cancel it.
 pub(crate) type Attach<'a> = &'a dyn Fn(&Arc<Run>);
-
-/// Cancels a nested run when its parent run cancels the nested scheduler's job.
-struct CancelNested(Weak<Run>);
-
-impl Wake for CancelNested {
-    fn wake(self: Arc<Self>) {
-        if let Some(run) = self.0.upgrade() {
-            run.finish(Reason::Cancelled);
-        }
-    }
-}
 
 impl Node for SchedInner {
     fn core(&self) -> &Core {

@@ -354,3 +354,44 @@ fn a_job_added_after_the_run_stays_idle_and_is_not_mistaken_for_one_that_ran() {
     assert!(matches!(batch.run(), Err(Error::AlreadyRan { .. })));
     assert_eq!(*batch.result(first).unwrap(), 1);
 }
+
+#[test]
+fn a_batch_run_within_a_job_is_cancelled_with_that_job() {
+    use jobgraph::{Job, Scheduler};
+    let started = Arc::new(AtomicUsize::new(0));
+    let cut_short = Arc::new(AtomicUsize::new(0));
+    let (seen, cut) = (started.clone(), cut_short.clone());
+    let outer = Job::new(move |ctx| {
+        let mut batch = Batch::new().window(2);
+        for _ in 0..4 {
+            let (started, cut_short) = (seen.clone(), cut.clone());
+            batch.add(move |ctx| {
+                started.fetch_add(1, Ordering::SeqCst);
+                if !ctx.sleep(Duration::from_secs(60)) {
+                    cut_short.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+        batch.run_within(ctx)
+    })
+    .label("outer");
+    let scheduler = Scheduler::new()
+        .critical(false)
+        .timeout(Duration::from_millis(100));
+    scheduler.add(&outer);
+    assert!(!scheduler.run().unwrap());
+    // Each of the two jobs running in the batch (its window) sees the cancellation: it
+    // returns from its minute of sleep at once.
+    let both = support::poll_until(Duration::from_secs(20), Duration::from_millis(5), || {
+        cut_short.load(Ordering::SeqCst) == 2
+    });
+    assert!(
+        both,
+        "the batch's running jobs were cancelled with the job they ran in"
+    );
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        2,
+        "nothing new started once cancelled"
+    );
+}

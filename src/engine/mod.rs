@@ -207,6 +207,24 @@ impl<J: Table> Control for Run<J> {
     }
 }
 
+/// Cancels a nested run (a scheduler's, or a batch's run inside a job) when the run
+/// of the job it runs in cancels that job: what that job registers with its context.
+pub(crate) struct CancelRun<J: Table>(std::sync::Weak<Run<J>>);
+
+impl<J: Table> CancelRun<J> {
+    pub(crate) fn waker(run: &Arc<Run<J>>) -> Waker {
+        Waker::from(Arc::new(CancelRun(Arc::downgrade(run))))
+    }
+}
+
+impl<J: Table> std::task::Wake for CancelRun<J> {
+    fn wake(self: Arc<Self>) {
+        if let Some(run) = self.0.upgrade() {
+            run.finish(Reason::Cancelled);
+        }
+    }
+}
+
 /// How a run is to be carried out.
 pub(crate) struct Settings {
     /// Most jobs running at once; never 0.
