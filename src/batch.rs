@@ -8,8 +8,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smallbox::smallbox;
-
 use crate::context::Context;
 use crate::engine::{CancelRun, Reason, Run, Settings, Table};
 use crate::error::{Error, JobError};
@@ -19,9 +17,11 @@ use crate::job::{drive, JobOutput, Status, CRITICAL, FOREVER};
 use crate::scheduler::{DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS};
 use crate::sync::{AtomicU32, AtomicU8, Ordering};
 
+mod body;
 mod slot;
 
-use slot::{Body, Slot};
+use body::Body;
+use slot::Slot;
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
@@ -67,7 +67,7 @@ const TIDY_CHECK: usize = 8;
 /// assert_eq!(*batch.result(double).unwrap(), 40);
 /// assert_eq!(*batch.result(rest[999]).unwrap(), 999);
 /// ```
-pub struct Batch<T> {
+pub struct Batch<T: 'static> {
     id: u32,
     label: String,
     window: usize,
@@ -114,20 +114,20 @@ impl Debug for JobId {
 }
 
 /// A job of a [`Batch`] being set up: from [`Batch::add`] or [`Batch::job`].
-pub struct JobMut<'a, T> {
+pub struct JobMut<'a, T: 'static> {
     batch: &'a mut Batch<T>,
     index: u32,
 }
 
 /// A batch's jobs, as its run sees them.
-struct Cells<T> {
+struct Cells<T: 'static> {
     batch: u32,
     slots: Vec<Slot<T>>,
     /// Labels given, by index: most jobs of a big batch have none.
     labels: HashMap<u32, Box<str>>,
 }
 
-impl<T> Default for Cells<T> {
+impl<T: 'static> Default for Cells<T> {
     fn default() -> Self {
         Cells {
             batch: 0,
@@ -137,7 +137,7 @@ impl<T> Default for Cells<T> {
     }
 }
 
-impl<T> Cells<T> {
+impl<T: 'static> Cells<T> {
     fn label(&self, i: usize) -> String {
         match self.labels.get(&(i as u32)) {
             Some(label) => label.to_string(),
@@ -281,11 +281,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         F: FnOnce(&Context<'_>) -> R + Send + 'static,
         R: JobOutput<Value = T>,
     {
-        let mut f = Some(f);
-        self.push(smallbox!(move |ctx: &Context<'_>| match f.take() {
-            Some(f) => f(ctx).into_result(),
-            None => Err(JobError::new("job body already consumed")),
-        }))
+        self.push(Body::new(move |ctx| f(ctx).into_result()))
     }
 
     /// Adds a job that drives a future to completion on a worker thread, as
@@ -296,14 +292,10 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         Fut: Future + Send + 'static,
         Fut::Output: JobOutput<Value = T>,
     {
-        let mut future = Some(future);
-        self.push(smallbox!(move |ctx: &Context<'_>| {
-            match future.take().map(|future| drive(future, ctx)) {
-                Some(Some(output)) => output.into_result(),
-                // Cancelled: the run records the cancellation, not this.
-                Some(None) => Err(JobError::new("cancelled")),
-                None => Err(JobError::new("job future already consumed")),
-            }
+        self.push(Body::new(move |ctx| match drive(future, ctx) {
+            Some(output) => output.into_result(),
+            // Cancelled: the run records the cancellation, not this.
+            None => Err(JobError::new("cancelled")),
         }))
     }
 
@@ -561,7 +553,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     }
 }
 
-impl<T> Debug for Batch<T> {
+impl<T: 'static> Debug for Batch<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Batch(`{}`, {} jobs)", self.label, self.flags.len())
     }

@@ -395,3 +395,130 @@ fn a_batch_run_within_a_job_is_cancelled_with_that_job() {
         "nothing new started once cancelled"
     );
 }
+
+/// Counts its drops.
+struct Dropped(Arc<AtomicUsize>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn what_a_job_captures_is_dropped_once_whether_it_ran_panicked_or_never_started() {
+    quiet_job_panics();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut batch = Batch::new().window(1);
+    // Small captures are stored in the job itself, big ones boxed: both kinds, each
+    // run, panicking, and never started (the critical failure stops the run first).
+    let small = Dropped(drops.clone());
+    let ran_small = batch.add(move |_| drop(small)).id();
+    let big = (Dropped(drops.clone()), [7u64; 4]);
+    let ran_big = batch
+        .add(move |_| {
+            let (_counted, numbers) = big;
+            assert_eq!(numbers[3], 7)
+        })
+        .requires(ran_small)
+        .id();
+    let small = Dropped(drops.clone());
+    let panics_small = batch
+        .add(move |_| -> () {
+            let _keep = &small;
+            panic!("small")
+        })
+        .critical(false)
+        .requires(ran_big)
+        .id();
+    let big = (Dropped(drops.clone()), [0u64; 4]);
+    let panics_big = batch
+        .add(move |_| -> () {
+            let _keep = &big;
+            panic!("big")
+        })
+        .critical(false)
+        .requires(panics_small)
+        .id();
+    let boom = batch
+        .add(|_| Err::<(), _>("boom"))
+        .requires(panics_big)
+        .id();
+    for captured in [Dropped(drops.clone()), Dropped(drops.clone())] {
+        let big = (captured, [1u64; 4]);
+        batch.add(move |_| drop(big)).requires(boom);
+    }
+    let small = Dropped(drops.clone());
+    batch.add(move |_| drop(small)).requires(boom);
+    assert!(matches!(batch.run(), Err(Error::JobFailed { .. })));
+    assert_eq!(batch.state(panics_big), Some(JobState::Done));
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        4,
+        "the four that ran dropped theirs"
+    );
+    drop(batch);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        7,
+        "the three never started, with the batch"
+    );
+}
+
+/// A value that counts its drops, as a job's result.
+#[derive(Debug)]
+struct Counted(#[allow(dead_code)] u8, Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+jobgraph::job_output!(Counted);
+
+#[test]
+fn what_a_job_returns_after_its_run_gave_up_on_it_is_dropped_once_and_never_kept() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let returned = Arc::new(AtomicUsize::new(0));
+    let mut batch = Batch::new()
+        .timeout(Duration::from_millis(50))
+        .grace(Duration::from_millis(10));
+    let (counter, done) = (drops.clone(), returned.clone());
+    // Ignores cancellation: still running when the run gives up on it.
+    let stubborn = batch
+        .add(move |_| {
+            std::thread::sleep(Duration::from_millis(400));
+            done.fetch_add(1, Ordering::SeqCst);
+            Counted(1, counter)
+        })
+        .id();
+    let kept = batch
+        .add({
+            let counter = drops.clone();
+            move |_| Counted(2, counter)
+        })
+        .id();
+    assert!(matches!(batch.run(), Err(Error::Timeout { .. })));
+    assert_eq!(batch.state(stubborn), Some(JobState::Running));
+    let late = support::poll_until(Duration::from_secs(20), Duration::from_millis(5), || {
+        returned.load(Ordering::SeqCst) == 1 && drops.load(Ordering::SeqCst) == 1
+    });
+    assert!(
+        late,
+        "the late value was dropped by the worker that made it"
+    );
+    assert_eq!(
+        batch.state(stubborn),
+        Some(JobState::Running),
+        "still reported running"
+    );
+    assert!(batch.result(stubborn).is_err());
+    assert_eq!(batch.result(kept).unwrap().0, 2);
+    drop(batch);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        2,
+        "the kept value with the batch, once"
+    );
+}

@@ -1,0 +1,134 @@
+//! A batch job's body in two words: a closure called once, stored in place when it
+//! fits in one word (no captures, or a capture of up to 8 bytes), boxed otherwise.
+//!
+//! `Box<dyn FnOnce>` allocates for any closure that captures something, and frees it
+//! on the worker that runs it; a small-box with a fat pointer and inline space takes
+//! four words. This is a value and a pointer to a table of two functions (call, drop)
+//! made for each closure type: a slot of a batch fits in 32 bytes, and most bodies
+//! cost no allocation.
+#![allow(unsafe_code)]
+
+use std::marker::PhantomData;
+use std::mem::{align_of, size_of, MaybeUninit};
+
+use crate::context::Context;
+use crate::error::JobError;
+
+/// A type-erased `FnOnce(&Context) -> Result<T, JobError> + Send`.
+pub(crate) struct Body<T: 'static> {
+    /// The closure itself when it fits (see [`fits`]), else a `Box` of it as a pointer.
+    data: MaybeUninit<usize>,
+    /// How to call and drop what `data` holds; [`Table::CONSUMED`] once called.
+    table: &'static Table<T>,
+    /// Owns a closure that is `Send` but maybe not `Sync`.
+    _owns: PhantomData<*mut ()>,
+}
+
+struct Table<T> {
+    /// Moves the closure out of the data and calls it.
+    call: unsafe fn(&mut MaybeUninit<usize>, &Context<'_>) -> Result<T, JobError>,
+    /// Drops the closure in the data, never called.
+    drop: unsafe fn(&mut MaybeUninit<usize>),
+}
+
+impl<T> Table<T> {
+    /// The table of a body that was called: nothing left to call or drop.
+    const CONSUMED: Table<T> = Table {
+        call: Self::consumed,
+        drop: Self::nothing,
+    };
+
+    unsafe fn consumed(_: &mut MaybeUninit<usize>, _: &Context<'_>) -> Result<T, JobError> {
+        Err(JobError::new("job body already consumed"))
+    }
+
+    unsafe fn nothing(_: &mut MaybeUninit<usize>) {}
+}
+
+/// Whether a closure of type `F` is stored in the data word itself.
+const fn fits<F>() -> bool {
+    size_of::<F>() <= size_of::<usize>() && align_of::<F>() <= align_of::<usize>()
+}
+
+/// The table of closures of type `F`.
+struct Erased<F, T>(PhantomData<(F, T)>);
+
+impl<F, T> Erased<F, T>
+where
+    F: FnOnce(&Context<'_>) -> Result<T, JobError>,
+{
+    const TABLE: Table<T> = Table {
+        call: Self::call,
+        drop: Self::drop,
+    };
+
+    /// # Safety
+    ///
+    /// `data` holds an `F` as [`Body::new`] stored it, not moved out since.
+    unsafe fn call(data: &mut MaybeUninit<usize>, ctx: &Context<'_>) -> Result<T, JobError> {
+        let f: F = if fits::<F>() {
+            // SAFETY: `new` wrote an `F` in place (it fits the word's size and
+            // alignment), and this moves it out once: the caller replaces the table
+            // first, so neither `call` nor `drop` sees it again.
+            unsafe { data.as_mut_ptr().cast::<F>().read() }
+        } else {
+            // SAFETY: `new` stored the pointer of a `Box<F>`, taken back here once.
+            unsafe { *Box::from_raw(data.assume_init() as *mut F) }
+        };
+        f(ctx)
+    }
+
+    /// # Safety
+    ///
+    /// As for `call`.
+    unsafe fn drop(data: &mut MaybeUninit<usize>) {
+        if fits::<F>() {
+            // SAFETY: an `F` in place, never moved out (the table would be `CONSUMED`).
+            unsafe { data.as_mut_ptr().cast::<F>().drop_in_place() }
+        } else {
+            // SAFETY: the pointer of a `Box<F>`, never taken back.
+            drop(unsafe { Box::from_raw(data.assume_init() as *mut F) })
+        }
+    }
+}
+
+impl<T: 'static> Body<T> {
+    pub(crate) fn new<F>(f: F) -> Self
+    where
+        F: FnOnce(&Context<'_>) -> Result<T, JobError> + Send + 'static,
+    {
+        let mut data = MaybeUninit::<usize>::uninit();
+        if fits::<F>() {
+            // SAFETY: `F` fits the word's size and alignment (`fits`).
+            unsafe { data.as_mut_ptr().cast::<F>().write(f) };
+        } else {
+            data.write(Box::into_raw(Box::new(f)) as usize);
+        }
+        Body {
+            data,
+            table: &Erased::<F, T>::TABLE,
+            _owns: PhantomData,
+        }
+    }
+
+    /// Calls the closure; a body called before only says so.
+    pub(crate) fn call(&mut self, ctx: &Context<'_>) -> Result<T, JobError> {
+        // The table goes first: if the closure panics, its captures are dropped by the
+        // unwinding call, and this body's drop must not drop them again.
+        let table = std::mem::replace(&mut self.table, &Table::CONSUMED);
+        // SAFETY: `table` is the one `new` chose for what `data` holds, and, being
+        // replaced, it is used once.
+        unsafe { (table.call)(&mut self.data, ctx) }
+    }
+}
+
+impl<T: 'static> Drop for Body<T> {
+    fn drop(&mut self) {
+        // SAFETY: the table matches the data: `new`'s, or `CONSUMED` once called.
+        unsafe { (self.table.drop)(&mut self.data) }
+    }
+}
+
+// SAFETY: a body owns a closure that is `Send` (`new` requires it), and it moves to the
+// thread that calls or drops it; what the call returns, a `T`, goes back to the batch.
+unsafe impl<T: Send + 'static> Send for Body<T> {}
