@@ -24,6 +24,7 @@ pub struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
+    #[inline]
     pub(crate) fn new(
         run: &'a dyn Control,
         cancelled: &'a AtomicBool,
@@ -42,6 +43,7 @@ impl<'a> Context<'a> {
     /// Whether the run asked this job to stop: a timeout, a critical failure elsewhere,
     /// or, for a forever job, the end of all other jobs. A long job should look now and
     /// then, and return early when it is.
+    #[inline]
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
     }
@@ -125,6 +127,7 @@ impl<'a> Context<'a> {
 }
 
 impl Drop for Context<'_> {
+    #[inline]
     fn drop(&mut self) {
         if self.registered.load(Ordering::Relaxed) {
             self.run.forget_waker(self.index);

@@ -27,6 +27,7 @@ pub(crate) struct Frozen {
 pub(crate) const SINGLE: u8 = 0x80;
 
 impl Frozen {
+    #[inline]
     pub(crate) fn successors(&self, i: usize) -> &[u32] {
         &self.succ[self.succ_start[i] as usize..self.succ_start[i + 1] as usize]
     }
@@ -230,6 +231,7 @@ pub(crate) fn is_nested(frozen: &Frozen, i: usize) -> bool {
 }
 
 /// Whether job `i` is a forever job.
+#[inline]
 pub(crate) fn is_forever(frozen: &Frozen, i: usize) -> bool {
     frozen.flags[i] & FOREVER != 0
 }

@@ -41,6 +41,7 @@ pub enum JobState {
 
 impl JobState {
     /// The state a `state` constant stands for.
+    #[inline]
     pub(crate) fn from_code(code: u8) -> JobState {
         match code {
             state::IDLE => JobState::Idle,
