@@ -14,6 +14,7 @@ use crate::error::{Error, JobError};
 use crate::graph;
 use crate::handle::{state, AnyJob, JobState};
 use crate::job::{drive, JobOutput, Status, CRITICAL, FOREVER};
+use crate::report::{stats_line, why_line};
 use crate::scheduler::{DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS};
 use crate::sync::{AtomicU32, AtomicU8, Ordering};
 
@@ -530,26 +531,17 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     /// Why the run ended, as a scheduler says it: `FINE`, `TIMED OUT after 0.25s`, or
     /// `a CRITICAL job has raised an exception`.
     pub fn why(&self) -> String {
-        if let Some(timeout) = self.failed_time_out() {
-            format!("TIMED OUT after {}s", timeout.as_secs_f64())
-        } else if self.failed_critical() {
-            "a CRITICAL job has raised an exception".to_string()
-        } else {
-            "FINE".to_string()
-        }
+        why_line(self.failed_time_out(), false, self.failed_critical())
     }
 
     /// Counts of jobs as `3D + 1R + 0I = 4`: done, started but not done, not started.
     pub fn stats(&self) -> String {
-        let (mut done, mut ongoing, mut idle) = (0, 0, 0);
-        for slot in &self.cells().slots {
-            match JobState::from_code(slot.lifecycle().load(Ordering::Acquire)) {
-                JobState::Done => done += 1,
-                JobState::Running | JobState::Cancelled => ongoing += 1,
-                JobState::Idle | JobState::Scheduled => idle += 1,
-            }
-        }
-        format!("{done}D + {ongoing}R + {idle}I = {}", done + ongoing + idle)
+        let slots = &self.cells().slots;
+        stats_line(
+            slots
+                .iter()
+                .map(|slot| JobState::from_code(slot.lifecycle().load(Ordering::Acquire))),
+        )
     }
 }
 

@@ -91,7 +91,7 @@ impl<'a> Context<'a> {
     ///
     /// Fails with [`Error::NotRequired`] for a job it does not require,
     /// [`Error::NotInScheduler`] for a job of another batch (or when this job is not a
-    /// batch's), [`Error::JobFailed`] when that job failed, and [`Error::NotDone`] when
+    /// batch's), [`Error::JobFailed`] when that job failed, and [`Error::WrongType`] when
     /// `T` is not the batch's value type.
     pub fn input<T: 'static>(&self, job: JobId) -> Result<&'a T, Error> {
         let value = self

@@ -20,7 +20,7 @@ use crate::graph::Frozen;
 use crate::handle::{AnyJob, JobState};
 use crate::job::Status;
 use crate::ops::listing_order;
-use crate::report::{repr_main, repr_result, run_ids, Badge, Symbols};
+use crate::report::{repr_main, repr_result, run_ids, stats_line, Badge, Symbols};
 use crate::scheduler::Scheduler;
 use crate::sync::{AtomicBool, Mutex, Ordering};
 use crate::watch::{wall_clock, Watch};
@@ -525,15 +525,7 @@ impl Verbose {
     }
 
     fn stats(&self) -> String {
-        let (mut done, mut ongoing, mut idle) = (0, 0, 0);
-        for job in self.jobs.iter() {
-            match job.state() {
-                JobState::Done => done += 1,
-                JobState::Running | JobState::Cancelled => ongoing += 1,
-                JobState::Idle | JobState::Scheduled => idle += 1,
-            }
-        }
-        format!("{done}D + {ongoing}R + {idle}I = {}", done + ongoing + idle)
+        stats_line(self.jobs.iter().map(AnyJob::state))
     }
 
     fn time(&self) -> String {

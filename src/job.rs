@@ -326,6 +326,24 @@ pub(crate) enum Status {
     Lost,
 }
 
+impl Status {
+    /// How a job that returned `result` ends, and the state that says so: cancelled
+    /// when its run cancelled it meanwhile, whatever it returned.
+    pub(crate) fn ending<T>(cancelled: bool, result: &Result<T, JobError>) -> (u8, Status) {
+        match (cancelled, result) {
+            (true, _) => (state::CANCELLED, Status::Cancelled),
+            (false, Ok(_)) => (state::DONE, Status::Done),
+            (false, Err(_)) => (state::DONE, Status::Failed),
+        }
+    }
+}
+
+/// Runs a job's body; a panic becomes the job's failure.
+pub(crate) fn caught<T>(body: impl FnOnce() -> Result<T, JobError>) -> Result<T, JobError> {
+    catch_unwind(AssertUnwindSafe(body))
+        .unwrap_or_else(|payload| Err(JobError::from_panic(payload)))
+}
+
 /// What a job's one execution left, sealed once: by the worker that ran the job, with
 /// what it returned, or with [`JobError::nothing_kept`] when the run cancelled the job
 /// or gave up on it while it still ran. Sealing is the job's commit: one
@@ -345,11 +363,7 @@ impl<T> Outcome<T> {
         cancelled: bool,
         result: Result<T, JobError>,
     ) -> Status {
-        let (end, status) = match (cancelled, &result) {
-            (true, _) => (state::CANCELLED, Status::Cancelled),
-            (false, Ok(_)) => (state::DONE, Status::Done),
-            (false, Err(_)) => (state::DONE, Status::Failed),
-        };
+        let (end, status) = Status::ending(cancelled, &result);
         let mut sealed = false;
         self.0.call_once(|| {
             sealed = true;
@@ -496,8 +510,7 @@ impl<B: Body> Node for Cell<B> {
     }
 
     fn execute(&self, ctx: &Context<'_>) -> Status {
-        let result = catch_unwind(AssertUnwindSafe(|| self.body.lock().run(ctx)))
-            .unwrap_or_else(|payload| Err(JobError::from_panic(payload)));
+        let result = caught(|| self.body.lock().run(ctx));
         self.outcome
             .seal(&self.core.state, ctx.is_cancelled(), result)
     }

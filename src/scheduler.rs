@@ -11,8 +11,9 @@ use crate::engine::{CancelRun, Reason, Run, Settings};
 use crate::error::{Error, JobError};
 use crate::events::{Emitter, Observer};
 use crate::graph::{self, place};
-use crate::handle::{AnyJob, JobState, Jobs};
+use crate::handle::{AnyJob, Jobs};
 use crate::job::{Core, Node, Outcome, Status, CRITICAL, NESTED};
+use crate::report::{stats_line, tally, why_line};
 use crate::sync::{thread, AtomicU32, Mutex, Ordering};
 use crate::watch::Watch;
 
@@ -377,33 +378,17 @@ impl Scheduler {
     /// Why the run ended, as asynciojobs says it: `FINE`, `TIMED OUT after 0.25s`, or
     /// `a CRITICAL job has raised an exception`.
     pub fn why(&self) -> String {
-        if let Some(timeout) = self.failed_time_out() {
-            format!("TIMED OUT after {}s", timeout.as_secs_f64())
-        } else if self.inner.report.lock().stalled {
-            "STALLED: every running job waited for something no job could provide".to_string()
-        } else if self.failed_critical() {
-            "a CRITICAL job has raised an exception".to_string()
-        } else {
-            "FINE".to_string()
-        }
+        let stalled = self.inner.report.lock().stalled;
+        why_line(self.failed_time_out(), stalled, self.failed_critical())
     }
 
     /// Counts of jobs as `3D + 1R + 0I = 4`: done, started but not done, not started.
     pub fn stats(&self) -> String {
-        let (done, ongoing, idle) = self.counts();
-        format!("{done}D + {ongoing}R + {idle}I = {}", done + ongoing + idle)
+        stats_line(self.inner.jobs.lock().iter().map(AnyJob::state))
     }
 
     fn counts(&self) -> (usize, usize, usize) {
-        let (mut done, mut ongoing, mut idle) = (0, 0, 0);
-        for job in self.inner.jobs.lock().iter() {
-            match job.state() {
-                JobState::Done => done += 1,
-                JobState::Running | JobState::Cancelled => ongoing += 1,
-                JobState::Idle | JobState::Scheduled => idle += 1,
-            }
-        }
-        (done, ongoing, idle)
+        tally(self.inner.jobs.lock().iter().map(AnyJob::state))
     }
 
     /// Whether the graph is free of cycles and of requirements on jobs that are not in

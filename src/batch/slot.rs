@@ -12,13 +12,12 @@
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::body::Body;
 use crate::context::Context;
 use crate::error::JobError;
 use crate::handle::state;
-use crate::job::Status;
+use crate::job::{caught, Status};
 use crate::sync::{AtomicU8, Ordering};
 
 /// One job of a batch.
@@ -66,13 +65,8 @@ impl<T: 'static> Slot<T> {
         // SAFETY: this is the job's one execution (the caller's contract): nothing else
         // touches the body, ever.
         let body = unsafe { &mut *self.body.get() };
-        let result = catch_unwind(AssertUnwindSafe(|| body.call(ctx)))
-            .unwrap_or_else(|payload| Err(JobError::from_panic(payload)));
-        let (end, status) = match (ctx.is_cancelled(), &result) {
-            (true, _) => (state::CANCELLED, Status::Cancelled),
-            (false, Ok(_)) => (state::DONE, Status::Done),
-            (false, Err(_)) => (state::DONE, Status::Failed),
-        };
+        let result = caught(|| body.call(ctx));
+        let (end, status) = Status::ending(ctx.is_cancelled(), &result);
         let kept = end == state::DONE;
         if kept {
             // SAFETY: only this execution writes the outcome, and nobody reads it until
