@@ -528,10 +528,11 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         }
     }
 
-    /// Why the run ended, as a scheduler says it: `FINE`, `TIMED OUT after 0.25s`, or
-    /// `a CRITICAL job has raised an exception`.
+    /// Why the run ended, as a scheduler says it: `FINE`, `TIMED OUT after 0.25s`,
+    /// `STALLED: ...`, or `a CRITICAL job has raised an exception`.
     pub fn why(&self) -> String {
-        why_line(self.failed_time_out(), false, self.failed_critical())
+        let stalled = self.ending == Some(Reason::Stalled);
+        why_line(self.failed_time_out(), stalled, self.failed_critical())
     }
 
     /// Counts of jobs as `3D + 1R + 0I = 4`: done, started but not done, not started.

@@ -340,6 +340,7 @@ fn a_future_waiting_for_what_no_job_provides_is_reported_as_a_stall() {
         }
         other => panic!("expected a stall, got {other:?}"),
     }
+    assert!(batch.why().starts_with("STALLED"), "{}", batch.why());
 }
 
 #[test]
