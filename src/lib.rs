@@ -50,35 +50,34 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-mod batch;
-mod context;
-mod dot;
-mod engine;
+// The layers, from the bottom up (see the README's design section): the leaves, what
+// a job is, the dense graph, the engine, the two front doors, and the reports, which
+// only the front doors' report methods use. `tests/layers.rs` checks that every
+// `use crate::` points down.
 mod error;
-mod events;
-mod graph;
-mod handle;
-mod job;
-mod ops;
-mod report;
-mod run_async;
-mod scheduler;
-mod sequence;
 mod sync;
+mod timer;
 mod watch;
 
-pub use batch::{Batch, JobId, JobMut};
-pub use context::Context;
-pub use dot::find_dot;
-pub use engine::timer::{sleep, Sleep};
+mod job;
+
+mod graph;
+
+mod engine;
+
+mod batch;
+mod scheduler;
+
+mod report;
+
+pub use batch::{Batch, JobMut};
+pub use engine::settings::{DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS};
+pub use engine::{Event, EventKind, RunEnd};
 pub use error::{BoxError, Error, JobError};
-pub use events::{Event, EventKind, RunEnd};
-pub use handle::{AnyJob, Job, JobState, Jobs};
-pub use job::{AbstractJob, JobOutput, PrintJob};
-pub use report::{Badge, Debrief, Listing, Symbols};
-pub use run_async::RunFuture;
-pub use scheduler::{Scheduler, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS};
-pub use sequence::Sequence;
+pub use job::{AbstractJob, AnyJob, Context, Job, JobId, JobOutput, JobState, Jobs, PrintJob};
+pub use report::{find_dot, Badge, Debrief, Listing, Symbols};
+pub use scheduler::{RunFuture, Scheduler, Sequence};
+pub use timer::{sleep, Sleep};
 pub use watch::Watch;
 
 /// The README's examples, compiled and run as doctests so that it stays true.

@@ -11,8 +11,8 @@
 use std::marker::PhantomData;
 use std::mem::{align_of, size_of, MaybeUninit};
 
-use crate::context::Context;
 use crate::error::JobError;
+use crate::job::Context;
 
 /// A type-erased `FnOnce(&Context) -> Result<T, JobError> + Send`.
 pub(crate) struct Body<T: 'static> {

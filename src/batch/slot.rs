@@ -14,15 +14,13 @@ use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 
 use super::body::Body;
-use crate::context::Context;
 use crate::error::JobError;
-use crate::handle::state;
-use crate::job::{caught, Status};
+use crate::job::{caught, state, Context, Status};
 use crate::sync::{AtomicU8, Ordering};
 
 /// One job of a batch.
 pub(super) struct Slot<T: 'static> {
-    /// One of the `handle::state` constants. The engine stores `SCHEDULED` and
+    /// One of the `job::state` constants. The engine stores `SCHEDULED` and
     /// `RUNNING`; only [`Slot::execute`] stores `DONE`, after writing `outcome`.
     lifecycle: AtomicU8,
     /// Called by the job's one execution.

@@ -5,16 +5,14 @@
 
 use std::any::Any;
 
-use crate::context::Context;
 use crate::error::JobError;
-use crate::handle::{state, AnyJob};
-use crate::job::Status;
+use crate::job::{state, AnyJob, Context, Status};
 use crate::sync::AtomicU8;
 
 /// The jobs of one run, by index.
 pub(crate) trait Table: Send + Sync + 'static {
     fn len(&self) -> usize;
-    /// Job `i`'s lifecycle, one of the `handle::state` constants.
+    /// Job `i`'s lifecycle, one of the `job::state` constants.
     fn state(&self, i: usize) -> &AtomicU8;
     /// Runs job `i` and seals its outcome.
     ///

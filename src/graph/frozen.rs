@@ -3,7 +3,7 @@
 //! O(jobs + edges) and builds the successor lists the engine walks.
 
 use crate::error::Error;
-use crate::handle::AnyJob;
+use crate::job::AnyJob;
 use crate::job::{FOREVER, NESTED};
 use crate::sync::Ordering;
 

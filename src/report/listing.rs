@@ -1,6 +1,7 @@
-//! Text reports (F21): [`Listing`] (`list`, `list_safe`), [`Debrief`], the [`Badge`]
-//! that sums up a job in seven characters, and the `Display` of jobs, all in
-//! asynciojobs' layout, with its symbols or their [ASCII fallback](Symbols::Ascii).
+//! Listings (F21): [`Listing`] (`list`, `list_safe`), [`Debrief`], and the `Display`
+//! of jobs, in asynciojobs' layout, with its symbols or their
+//! [ASCII fallback](Symbols::Ascii); the depth-first numbering they share with the
+//! pictures and verbose mode.
 //!
 //! The reports are values: they read the scheduler when they are formatted, so
 //! `println!("{}", scheduler.list(false, false))` shows the jobs as they are then.
@@ -8,210 +9,12 @@
 use std::collections::HashMap;
 use std::error::Error as _;
 use std::fmt::{self, Display, Formatter};
-use std::time::Duration;
+use std::sync::Arc;
 
+use super::badge::{repr_main, repr_result, Badge, Symbols};
 use crate::error::Error;
-use crate::graph::Frozen;
-use crate::handle::{AnyJob, Job, JobState};
-use crate::ops::Dense;
-use crate::scheduler::Scheduler;
-
-/// Counts jobs by state as the reports do: done, started but not done (running or
-/// cancelled), not started.
-pub(crate) fn tally(states: impl IntoIterator<Item = JobState>) -> (usize, usize, usize) {
-    let (mut done, mut ongoing, mut idle) = (0, 0, 0);
-    for state in states {
-        match state {
-            JobState::Done => done += 1,
-            JobState::Running | JobState::Cancelled => ongoing += 1,
-            JobState::Idle | JobState::Scheduled => idle += 1,
-        }
-    }
-    (done, ongoing, idle)
-}
-
-/// `3D + 1R + 0I = 4`: asynciojobs' `stats()` of these jobs' states.
-pub(crate) fn stats_line(states: impl IntoIterator<Item = JobState>) -> String {
-    let (done, ongoing, idle) = tally(states);
-    format!("{done}D + {ongoing}R + {idle}I = {}", done + ongoing + idle)
-}
-
-/// asynciojobs' `why()`: why a run ended.
-pub(crate) fn why_line(
-    timed_out: Option<Duration>,
-    stalled: bool,
-    failed_critical: bool,
-) -> String {
-    if let Some(timeout) = timed_out {
-        format!("TIMED OUT after {}s", timeout.as_secs_f64())
-    } else if stalled {
-        "STALLED: every running job waited for something no job could provide".to_string()
-    } else if failed_critical {
-        "a CRITICAL job has raised an exception".to_string()
-    } else {
-        "FINE".to_string()
-    }
-}
-
-/// Which characters reports use for a job's badge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Symbols {
-    /// asynciojobs' symbols: `⚠` critical, `★` failed, `☉` went fine, `☓` done,
-    /// `↺` running, `⚑` scheduled, `⚐` idle, `∞` forever.
-    Unicode,
-    /// Their ASCII stand-ins, as asynciojobs prints them when its output cannot
-    /// encode the symbols: `!`, `:(`, `:)`, `x`, `o`, `.`, `>`, `8`.
-    Ascii,
-}
-
-impl Symbols {
-    /// The symbols the output can show, judged from the locale: `LC_ALL`, else
-    /// `LC_CTYPE`, else `LANG` (the first that is set and not empty). A locale that
-    /// does not name UTF-8 (`C`, `POSIX`, `en_US.ISO-8859-1`) gets ASCII; no locale
-    /// at all gets Unicode.
-    pub fn detect() -> Symbols {
-        let var = |name| std::env::var(name).ok();
-        Symbols::from_locale(
-            var("LC_ALL").as_deref(),
-            var("LC_CTYPE").as_deref(),
-            var("LANG").as_deref(),
-        )
-    }
-
-    /// The symbols for these values of `LC_ALL`, `LC_CTYPE` and `LANG`.
-    ///
-    /// ```
-    /// use jobgraph::Symbols;
-    /// assert_eq!(Symbols::from_locale(None, None, Some("en_US.UTF-8")), Symbols::Unicode);
-    /// assert_eq!(Symbols::from_locale(Some("C"), None, Some("en_US.UTF-8")), Symbols::Ascii);
-    /// assert_eq!(Symbols::from_locale(None, None, None), Symbols::Unicode);
-    /// ```
-    pub fn from_locale(
-        lc_all: Option<&str>,
-        lc_ctype: Option<&str>,
-        lang: Option<&str>,
-    ) -> Symbols {
-        let chosen = [lc_all, lc_ctype, lang]
-            .into_iter()
-            .flatten()
-            .find(|value| !value.is_empty());
-        match chosen {
-            None => Symbols::Unicode,
-            Some(value) => {
-                let value = value.to_ascii_lowercase();
-                if value.contains("utf-8") || value.contains("utf8") {
-                    Symbols::Unicode
-                } else {
-                    Symbols::Ascii
-                }
-            }
-        }
-    }
-}
-
-/// A job's state in seven characters, asynciojobs' `repr_short()`:
-/// critical, outcome, lifecycle, forever — `⚠ ☉ ☓  ` is a critical job that is done
-/// and went fine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Badge {
-    /// Whether the job is critical (`⚠`).
-    pub critical: bool,
-    /// Whether the job runs forever (`∞`).
-    pub forever: bool,
-    /// Where the job is in its lifecycle (`⚐ ⚑ ↺ ☓`; a cancelled job shows `↺`, as a
-    /// cancelled task does in asynciojobs: it started, and is not done).
-    pub state: JobState,
-    /// Whether the job failed (`★`); otherwise a job that started shows `☉`.
-    pub raised: bool,
-    /// The characters to use.
-    pub symbols: Symbols,
-}
-
-impl Badge {
-    /// The badge of a job as it is now, with the symbols the output can show.
-    pub fn of(job: &AnyJob) -> Badge {
-        Badge {
-            critical: job.is_critical(),
-            forever: job.is_forever(),
-            state: job.state(),
-            raised: job.node().error().is_some(),
-            symbols: Symbols::detect(),
-        }
-    }
-
-    /// The same badge with these symbols.
-    pub fn symbols(mut self, symbols: Symbols) -> Badge {
-        self.symbols = symbols;
-        self
-    }
-}
-
-impl Display for Badge {
-    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let started = matches!(
-            self.state,
-            JobState::Running | JobState::Done | JobState::Cancelled
-        );
-        let ascii = self.symbols == Symbols::Ascii;
-        let crit = match (self.critical, ascii) {
-            (false, _) => " ",
-            (true, false) => "⚠",
-            (true, true) => "!",
-        };
-        let boom = match (self.raised, started, ascii) {
-            (true, _, false) => "★",
-            (true, _, true) => ":(",
-            (false, true, false) => "☉",
-            (false, true, true) => ":)",
-            (false, false, false) => " ",
-            (false, false, true) => "  ",
-        };
-        let state = match (self.state, ascii) {
-            (JobState::Done, false) => "☓",
-            (JobState::Done, true) => "x",
-            (JobState::Running | JobState::Cancelled, false) => "↺",
-            (JobState::Running | JobState::Cancelled, true) => "o",
-            (JobState::Scheduled, false) => "⚑",
-            (JobState::Scheduled, true) => ".",
-            (JobState::Idle, false) => "⚐",
-            (JobState::Idle, true) => ">",
-        };
-        let forever = match (self.forever, ascii) {
-            (false, _) => " ",
-            (true, false) => "∞",
-            (true, true) => "8",
-        };
-        write!(f, "{crit} {boom} {state} {forever}")
-    }
-}
-
-/// `<Job `label`>`: asynciojobs' `repr_main()`.
-pub(crate) fn repr_main(job: &AnyJob) -> String {
-    format!("<{} `{}`>", job.kind(), job.text_label())
-}
-
-/// `[[ -> value]]`, `!! CRIT. EXC. => Type:message!!`, `!! exception => …!!` or
-/// `[not done]`: asynciojobs' `repr_result()`.
-pub(crate) fn repr_result(job: &AnyJob) -> String {
-    if let Some(error) = job.node().error() {
-        let which = if job.is_critical() {
-            "CRIT. EXC."
-        } else {
-            "exception"
-        };
-        let text = match error.panic_message() {
-            Some(message) => format!("panic:{message}"),
-            None => format!("{}:{error}", error.type_name()),
-        };
-        return format!("!! {which} => {text}!!");
-    }
-    if job.state() == JobState::Done {
-        if let Some(value) = job.result_text() {
-            return format!("[[ -> {value}]]");
-        }
-    }
-    "[not done]".to_string()
-}
+use crate::graph::{listing_order, Dense, Frozen};
+use crate::job::{AnyJob, Group, Job};
 
 /// `Error: message`, then one `caused by: …` line per source; `panicked: message`.
 fn error_chain(job: &AnyJob) -> Vec<String> {
@@ -240,14 +43,14 @@ pub(crate) struct Level {
 }
 
 impl Level {
-    pub(crate) fn of(sched: &Scheduler) -> Level {
-        let dense = Dense::of(sched);
+    pub(crate) fn of(group: &dyn Group) -> Level {
+        let dense = Dense::of(group.id(), group.members().to_vec());
         let (order, _) = dense.listing_order();
         let nested = dense
             .jobs
             .iter()
             .enumerate()
-            .filter_map(|(i, job)| job.as_scheduler().map(|s| (i, Level::of(&s))))
+            .filter_map(|(i, job)| job.node().group().map(|g| (i, Level::of(g))))
             .collect();
         Level {
             dense,
@@ -257,7 +60,7 @@ impl Level {
     }
 
     /// Jobs here and below, a nested scheduler counting as one plus its jobs.
-    fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.dense.len() + self.nested.values().map(Level::total).sum::<usize>()
     }
 
@@ -295,11 +98,11 @@ pub(crate) fn id_width(total: usize) -> usize {
 /// The ids `list()` gives the jobs of a run (`jobs`, frozen as `frozen`), by index:
 /// what verbose mode shows, so that its lines and the listings agree.
 pub(crate) fn run_ids(jobs: &[AnyJob], frozen: &Frozen) -> Vec<String> {
-    let (order, _) = crate::ops::listing_order(frozen);
+    let (order, _) = listing_order(frozen);
     // A nested scheduler takes one id, and its jobs the ones after it.
     let sizes: Vec<usize> = jobs
         .iter()
-        .map(|job| 1 + job.as_scheduler().map_or(0, |s| Level::of(&s).total()))
+        .map(|job| 1 + job.node().group().map_or(0, |g| Level::of(g).total()))
         .collect();
     let width = id_width(sizes.iter().sum());
     let mut ids = vec![String::new(); jobs.len()];
@@ -318,8 +121,8 @@ pub(crate) struct Numbering {
 }
 
 impl Numbering {
-    pub(crate) fn of(sched: &Scheduler) -> Numbering {
-        let root = Level::of(sched);
+    pub(crate) fn of(group: &dyn Group) -> Numbering {
+        let root = Level::of(group);
         let total = root.total();
         let width = id_width(total);
         let mut ids = HashMap::with_capacity(total);
@@ -369,13 +172,14 @@ impl Numbering {
 }
 
 /// A scheduler's jobs, one a line, in asynciojobs' layout: what
-/// [`Scheduler::list`] and [`Scheduler::list_safe`] return.
+/// [`Scheduler::list`](crate::Scheduler::list) and
+/// [`Scheduler::list_safe`](crate::Scheduler::list_safe) return.
 ///
 /// It reads the scheduler when it is formatted. The symbols are the ones the output
 /// can show ([`Symbols::detect`]) unless [`symbols`](Listing::symbols) says otherwise.
 #[derive(Clone)]
 pub struct Listing {
-    scheduler: Scheduler,
+    group: Arc<dyn Group>,
     details: bool,
     silence_done_jobs: bool,
     safe: bool,
@@ -383,6 +187,22 @@ pub struct Listing {
 }
 
 impl Listing {
+    /// The listing of `group`'s jobs: `list` (or `list_safe` when `safe`).
+    pub(crate) fn new(
+        group: Arc<dyn Group>,
+        details: bool,
+        silence_done_jobs: bool,
+        safe: bool,
+    ) -> Listing {
+        Listing {
+            group,
+            details,
+            silence_done_jobs,
+            safe,
+            symbols: None,
+        }
+    }
+
     /// Uses these symbols, whatever the locale.
     pub fn symbols(mut self, symbols: Symbols) -> Listing {
         self.symbols = Some(symbols);
@@ -449,11 +269,11 @@ impl Listing {
     fn write_safe(
         &self,
         f: &mut Formatter<'_>,
-        sched: &Scheduler,
+        group: &dyn Group,
         prefix: &str,
         symbols: Symbols,
     ) -> fmt::Result {
-        let jobs = sched.jobs();
+        let jobs = group.members();
         let ids: HashMap<AnyJob, String> = jobs
             .iter()
             .enumerate()
@@ -473,14 +293,14 @@ impl Listing {
             };
             let badge = Badge::of(job).symbols(symbols);
             let main = repr_main(job);
-            if let Some(nested) = job.as_scheduler() {
+            if let Some(nested) = job.node().group() {
                 writeln!(f, "{badge} {id} {main} {requires}")?;
                 let inner = if prefix.is_empty() {
                     format!("{}", i + 1)
                 } else {
                     format!("{prefix}.{}", i + 1)
                 };
-                self.write_safe(f, &nested, &inner, symbols)?;
+                self.write_safe(f, nested, &inner, symbols)?;
                 writeln!(f, "--end-- {id}")?;
                 continue;
             }
@@ -497,9 +317,9 @@ impl Display for Listing {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let symbols = self.chosen_symbols();
         if self.safe {
-            return self.write_safe(f, &self.scheduler, "", symbols);
+            return self.write_safe(f, &*self.group, "", symbols);
         }
-        let numbering = Numbering::of(&self.scheduler);
+        let numbering = Numbering::of(&*self.group);
         self.write_level(f, &numbering, &numbering.root, 0, symbols)
     }
 }
@@ -511,13 +331,18 @@ impl fmt::Debug for Listing {
 }
 
 /// The report on a run: why it ended, the listing, then the jobs that failed, each
-/// with its error chain or panic message. What [`Scheduler::debrief`] returns.
+/// with its error chain or panic message. What [`Scheduler::debrief`](crate::Scheduler::debrief) returns.
 #[derive(Clone)]
 pub struct Debrief {
     listing: Listing,
 }
 
 impl Debrief {
+    /// The debrief that closes with this listing.
+    pub(crate) fn new(listing: Listing) -> Debrief {
+        Debrief { listing }
+    }
+
     /// Uses these symbols, whatever the locale.
     pub fn symbols(mut self, symbols: Symbols) -> Debrief {
         self.listing = self.listing.symbols(symbols);
@@ -532,10 +357,10 @@ impl Debrief {
 
 impl Display for Debrief {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let scheduler = &self.listing.scheduler;
+        let group = &*self.listing.group;
         let symbols = self.listing.chosen_symbols();
-        writeln!(f, "----- {}", scheduler.why())?;
-        let numbering = Numbering::of(scheduler);
+        writeln!(f, "----- {}", group.why())?;
+        let numbering = Numbering::of(group);
         self.listing
             .write_level(f, &numbering, &numbering.root, 0, symbols)?;
         // Failed jobs, here and in nested schedulers, in listing order. A nested
@@ -606,72 +431,6 @@ impl Display for Debrief {
 impl fmt::Debug for Debrief {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         Display::fmt(self, f)
-    }
-}
-
-impl Scheduler {
-    /// Every job, one a line, in the order they can run, numbered depth first
-    /// through nested schedulers, as asynciojobs' `list()`:
-    ///
-    /// ```text
-    /// 1 ⚠ ☉ ☓   <Job `b1`> [[ -> 100.0]]
-    /// 2 ⚠ ☉ ☓   <Job `b2`> [[ -> 200.0]] requires={1}
-    /// ```
-    ///
-    /// `details` adds each job's [`details`](AnyJob::details) on the line after it;
-    /// `silence_done_jobs` leaves out the jobs that are done. It works on any graph:
-    /// jobs on a cycle come last, a requirement outside the scheduler shows as `??`.
-    /// The returned value reads the scheduler when it is printed: print it while the
-    /// scheduler runs (from any thread, a job of the run included) to see the run as it
-    /// is then.
-    pub fn list(&self, details: bool, silence_done_jobs: bool) -> Listing {
-        Listing {
-            scheduler: self.clone(),
-            details,
-            silence_done_jobs,
-            safe: false,
-            symbols: None,
-        }
-    }
-
-    /// Every job in insertion order, numbered `.1`, `.2`, … (`3.1`, … inside a nested
-    /// scheduler numbered `.3`), without looking at the graph's order: for a graph
-    /// that may be broken. asynciojobs' `list_safe()`.
-    pub fn list_safe(&self, silence_done_jobs: bool) -> Listing {
-        Listing {
-            scheduler: self.clone(),
-            details: false,
-            silence_done_jobs,
-            safe: true,
-            symbols: None,
-        }
-    }
-
-    /// Why the run ended, the [`list`](Scheduler::list), then how many jobs failed and
-    /// each failure: error chains of critical jobs framed as asynciojobs frames their
-    /// stacks, one line for each non-critical one. Failures inside nested schedulers
-    /// are told too, each once: a nested scheduler that failed because one of its jobs
-    /// did is not told apart from that job.
-    ///
-    /// ```text
-    /// ----- a CRITICAL job has raised an exception
-    /// 1 ⚠ ☉ ☓   <Job `begin`> [[ -> 1]]
-    /// 2 ⚠ ★ ☓   <Job `boom`> !! CRIT. EXC. => ValueError:boom!! requires={1}
-    /// 3 ⚠   ⚐   <Job `end`> [not done] requires={2}
-    /// ===== 1 job(s) with an exception, including 1 critical
-    ///     ********************
-    ///     ******************** BEG stack for CRITICAL JOB 2 ⚠ ★ ☓   <Job `boom`>
-    ///     ********************
-    ///     ValueError: boom
-    ///     caused by: the disk is full
-    ///     ********************
-    ///     ******************** END stack for CRITICAL JOB 2 ⚠ ★ ☓   <Job `boom`>
-    ///     ********************
-    /// ```
-    pub fn debrief(&self, details: bool, silence_done_jobs: bool) -> Debrief {
-        Debrief {
-            listing: self.list(details, silence_done_jobs),
-        }
     }
 }
 

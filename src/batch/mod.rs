@@ -1,5 +1,9 @@
-//! [`Batch`]: many jobs of one value type, built in one go with `&mut`, named by
-//! index: the scheduler's engine without a handle per job.
+//! The by-index front door: [`Batch`], many jobs of one value type, built in one go
+//! with `&mut`, named by index ([`JobId`]): the scheduler's engine without a handle
+//! per job. Its slots and bodies are the crate's unsafe places (see `slot` and `body`).
+//!
+//! May use: `engine`, `job`, `graph`, `report` (for `why` and `stats`) and the leaves;
+//! never `scheduler`.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -8,14 +12,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::context::Context;
-use crate::engine::{CancelRun, Reason, Run, Settings, Table};
+use crate::engine::{
+    CancelRun, Reason, Run, Settings, Table, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT,
+    UNLIMITED_WINDOW_WORKERS,
+};
 use crate::error::{Error, JobError};
 use crate::graph;
-use crate::handle::{state, AnyJob, JobState};
-use crate::job::{drive, JobOutput, Status, CRITICAL, FOREVER};
+use crate::job::{
+    drive, state, AnyJob, Context, JobId, JobOutput, JobState, Status, CRITICAL, FOREVER,
+};
 use crate::report::{stats_line, why_line};
-use crate::scheduler::{DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS};
 use crate::sync::{AtomicU32, AtomicU8, Ordering};
 
 mod body;
@@ -88,30 +94,6 @@ pub struct Batch<T: 'static> {
     /// Mistakes made while building, reported by `run`.
     problems: Vec<Error>,
     ending: Option<Reason>,
-}
-
-/// A job of a [`Batch`]: its index there, and which batch it is from.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct JobId {
-    batch: u32,
-    index: u32,
-}
-
-impl JobId {
-    /// The job's place in its batch, from 0, in the order jobs were added.
-    pub fn index(self) -> usize {
-        self.index as usize
-    }
-
-    pub(crate) fn batch(self) -> u32 {
-        self.batch
-    }
-}
-
-impl Debug for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.index)
-    }
 }
 
 /// A job of a [`Batch`] being set up: from [`Batch::add`] or [`Batch::job`].
@@ -463,8 +445,8 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
 
     /// `id`'s index, when it is a job of this batch.
     fn index(&self, id: JobId) -> Result<usize, Error> {
-        if id.batch == self.id && (id.index as usize) < self.len() {
-            Ok(id.index as usize)
+        if id.batch() == self.id && id.index() < self.len() {
+            Ok(id.index())
         } else {
             Err(Error::NotInScheduler {
                 job: format!("{id:?}"),
@@ -555,10 +537,7 @@ impl<T: 'static> Debug for Batch<T> {
 impl<T: Send + Sync + Debug + 'static> JobMut<'_, T> {
     /// The job's id: what names it in its batch.
     pub fn id(&self) -> JobId {
-        JobId {
-            batch: self.batch.id,
-            index: self.index,
-        }
+        JobId::new(self.batch.id, self.index)
     }
 
     /// Labels the job, for errors and results (unlabelled jobs are `#index`).

@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
-use crate::batch::JobId;
-use crate::engine::Control;
+use super::handle::{AnyJob, Job};
+use super::id::JobId;
 use crate::error::Error;
-use crate::handle::{AnyJob, Job};
 use crate::sync::{thread, AtomicBool, Ordering};
 
 /// What a running job can ask of its run: whether it is cancelled, a sleep that
@@ -142,4 +141,20 @@ impl Wake for ThreadWaker {
     fn wake(self: Arc<Self>) {
         self.0.unpark()
     }
+}
+
+/// What a running job's [`Context`] asks of its run, whatever the run's jobs.
+pub(crate) trait Control: Sync {
+    fn future_parked(&self);
+    fn future_unparked(&self);
+    fn on_cancel(&self, index: u32, waker: &Waker);
+    fn forget_waker(&self, index: u32);
+    fn label(&self, index: u32) -> String;
+    /// The value of job `other` of batch `batch`, for job `index` that requires it.
+    fn input(
+        &self,
+        index: u32,
+        batch: u32,
+        other: u32,
+    ) -> Result<&(dyn std::any::Any + Send + Sync), Error>;
 }

@@ -1,6 +1,6 @@
 //! [`Sequence`]: jobs chained one after the other.
 
-use crate::handle::{AnyJob, Jobs};
+use crate::job::{AnyJob, Jobs};
 
 /// Jobs that run one after the other: each requires the one before it.
 ///

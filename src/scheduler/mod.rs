@@ -1,32 +1,35 @@
-//! [`Scheduler`]: building a graph of jobs, running it, and nesting it as a job.
+//! The asynciojobs front door: [`Scheduler`] (building a graph of jobs with handles,
+//! running it, nesting it as a job), [`Sequence`], [`run_async`](Scheduler::run_async),
+//! observers, the graph operations and the report methods.
+//!
+//! May use: `engine`, `job`, `graph`, `report` (for the methods that return a report)
+//! and the leaves; never `batch`.
 
-use std::any::{Any, TypeId};
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{mpsc, Arc, Weak};
 use std::time::Duration;
 
-use crate::context::Context;
-use crate::engine::{CancelRun, Reason, Run, Settings};
-use crate::error::{Error, JobError};
-use crate::events::{Emitter, Observer};
+use crate::engine::{Observer, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT};
+use crate::error::Error;
 use crate::graph::{self, place};
-use crate::handle::{AnyJob, Jobs};
-use crate::job::{Core, Node, Outcome, Status, CRITICAL, NESTED};
-use crate::report::{stats_line, tally, why_line};
+use crate::job::{AnyJob, Core, Jobs, Outcome, NESTED};
+use crate::report::{stats_line, tally};
 use crate::sync::{thread, AtomicU32, Mutex, Ordering};
 use crate::watch::Watch;
 
-/// How many worker threads a scheduler with an unlimited window (`window(0)`, the
-/// default) starts at most: jobs beyond that many wait for a free worker.
-pub const UNLIMITED_WINDOW_WORKERS: usize = 256;
+mod graph_ops;
+mod jobs;
+mod nesting;
+mod observe;
+mod reports;
+mod run;
+mod run_async;
+mod sequence;
 
-/// The default bound on how long a run waits for its cancelled jobs to return.
-pub const DEFAULT_GRACE: Duration = Duration::from_millis(100);
-
-/// The default bound on how long a run may stay stalled before it ends with
-/// [`Error::Stalled`] (see [`Scheduler::stall_timeout`]).
-pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) use nesting::inner_of;
+pub use run_async::RunFuture;
+pub use sequence::Sequence;
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
@@ -159,7 +162,7 @@ impl Scheduler {
     }
 
     /// At most this many jobs run at once; `0` (the default) means no limit, up to
-    /// [`UNLIMITED_WINDOW_WORKERS`]. The run starts worker threads as jobs need them,
+    /// [`UNLIMITED_WINDOW_WORKERS`](crate::UNLIMITED_WINDOW_WORKERS). The run starts worker threads as jobs need them,
     /// never more than the window.
     pub fn window(self, window: usize) -> Self {
         self.inner.conf.lock().window = window;
@@ -285,7 +288,7 @@ impl Scheduler {
             };
         }
         if core.has_flag(NESTED) {
-            if let Some(nested) = job.node().nested() {
+            if let Some(nested) = inner_of(job) {
                 let mut ancestor = Some(self.inner.clone());
                 while let Some(a) = ancestor {
                     if std::ptr::eq(&*a, nested) {
@@ -312,7 +315,7 @@ impl Scheduler {
                 return true;
             }
             job.node().core().place.store(0, Ordering::Release);
-            if let Some(nested) = job.node().nested() {
+            if let Some(nested) = inner_of(job) {
                 *nested.parent.lock() = Weak::new();
             }
             false
@@ -378,8 +381,7 @@ impl Scheduler {
     /// Why the run ended, as asynciojobs says it: `FINE`, `TIMED OUT after 0.25s`, or
     /// `a CRITICAL job has raised an exception`.
     pub fn why(&self) -> String {
-        let stalled = self.inner.report.lock().stalled;
-        why_line(self.failed_time_out(), stalled, self.failed_critical())
+        self.inner.why_text()
     }
 
     /// Counts of jobs as `3D + 1R + 0I = 4`: done, started but not done, not started.
@@ -484,232 +486,5 @@ impl fmt::Display for Scheduler {
 impl fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
-    }
-}
-
-impl SchedInner {
-    pub(crate) fn label(&self) -> String {
-        self.core
-            .meta
-            .lock()
-            .label
-            .as_deref()
-            .unwrap_or("NOLABEL")
-            .to_string()
-    }
-
-    /// Checks this scheduler and those nested in it, without running anything, and
-    /// keeps each one's frozen graph for its run: a nested scheduler is checked with
-    /// the whole tree, before anything starts, and not again when it runs.
-    fn validate(&self) -> Result<Prepared, Error> {
-        if let Some(problem) = self.problems.lock().first() {
-            return Err(problem.clone());
-        }
-        if self.report.lock().ran {
-            return Err(Error::AlreadyRan {
-                label: self.label(),
-            });
-        }
-        let jobs = self.jobs.lock().clone();
-        let frozen = graph::freeze(self.id, &self.label(), &jobs)?;
-        let nested = (0..jobs.len()).filter(|&i| graph::is_nested(&frozen, i));
-        for job in nested.map(|i| &jobs[i]) {
-            if let Some(nested) = job.node().nested() {
-                let prepared = nested.validate()?;
-                *nested.prepared.lock() = Some(prepared);
-            }
-        }
-        Ok(Prepared { jobs, frozen })
-    }
-
-    /// Validates the whole tree, then marks this scheduler as run.
-    pub(crate) fn prepare(&self) -> Result<Prepared, Error> {
-        let prepared = self.validate()?;
-        self.mark_ran()?;
-        Ok(prepared)
-    }
-
-    /// What the parent's `prepare` checked, for a nested run; checked anew when missing.
-    fn prepare_nested(&self) -> Result<Prepared, Error> {
-        match self.prepared.lock().take() {
-            Some(prepared) => {
-                self.mark_ran()?;
-                Ok(prepared)
-            }
-            None => self.prepare(),
-        }
-    }
-
-    fn mark_ran(&self) -> Result<(), Error> {
-        let mut report = self.report.lock();
-        if report.ran {
-            return Err(Error::AlreadyRan {
-                label: self.label(),
-            });
-        }
-        report.ran = true;
-        Ok(())
-    }
-
-    /// Runs what `prepare` gave. `parent`: the job context of a nested run;
-    /// `attach`: told of the run before it starts (`run_async`, to cancel it).
-    pub(crate) fn run_prepared(
-        &self,
-        prepared: Prepared,
-        parent: Option<&Context<'_>>,
-        attach: Option<Attach<'_>>,
-    ) -> Result<bool, Error> {
-        let label = self.label();
-        let Prepared { jobs, frozen } = prepared;
-        let conf = self.conf.lock().clone();
-        let settings = Settings {
-            max_workers: if conf.window == 0 {
-                UNLIMITED_WINDOW_WORKERS
-            } else {
-                conf.window
-            },
-            timeout: conf.timeout,
-            grace: conf.grace,
-            label: label.clone(),
-            events: Emitter::new(
-                &label,
-                &conf.observers,
-                conf.verbose.then(|| conf.watch.clone()),
-                &jobs,
-                &frozen,
-            ),
-            stall_timeout: conf.stall_timeout,
-        };
-        let run = Run::new(jobs.clone(), frozen, &settings);
-        if let Some(attach) = attach {
-            attach(&run);
-        }
-        if let Some(ctx) = parent {
-            ctx.on_cancel(&CancelRun::waker(&run));
-        }
-        let ending = run
-            .execute(&settings)
-            .map_err(|error| Error::Spawn(Arc::new(error)))?;
-        let mut report = self.report.lock();
-        let critical = self.core.has_flag(CRITICAL);
-        match ending {
-            Reason::Finished | Reason::Cancelled => Ok(ending == Reason::Finished),
-            Reason::Timeout => {
-                report.timed_out = true;
-                match (critical, conf.timeout) {
-                    (true, Some(timeout)) => Err(Error::Timeout { label, timeout }),
-                    _ => Ok(false),
-                }
-            }
-            Reason::Stalled => {
-                report.stalled = true;
-                let (running, ready) = run.stall.seen.lock().take().unwrap_or_default();
-                match (critical, conf.stall_timeout) {
-                    (true, Some(timeout)) => Err(Error::Stalled {
-                        label,
-                        timeout,
-                        running,
-                        ready,
-                    }),
-                    _ => Ok(false),
-                }
-            }
-            Reason::Critical => {
-                report.failed_critical = true;
-                if !critical {
-                    return Ok(false);
-                }
-                for job in jobs.iter().filter(|job| job.is_critical()) {
-                    if let Some(error) = job.raised_exception() {
-                        return Err(match error.downcast_ref::<Error>() {
-                            Some(inner) => inner.clone(),
-                            None => Error::JobFailed {
-                                label: job.text_label(),
-                                source: error,
-                            },
-                        });
-                    }
-                }
-                Ok(false)
-            }
-        }
-    }
-
-    fn shutdown_jobs(&self) {
-        let jobs = self.jobs.lock().clone();
-        for job in jobs.iter() {
-            job.node().shutdown();
-        }
-    }
-}
-
-/// Told of a run before it starts: how `run_async` gets hold of the run to cancel it.
-pub(crate) type Attach<'a> = &'a dyn Fn(&Arc<Run>);
-
-impl Node for SchedInner {
-    fn core(&self) -> &Core {
-        &self.core
-    }
-
-    fn execute(&self, ctx: &Context<'_>) -> Status {
-        let result = self
-            .prepare_nested()
-            .and_then(|prepared| self.run_prepared(prepared, Some(ctx), None));
-        let result = result.map_err(JobError::new);
-        self.outcome
-            .seal(&self.core.state, ctx.is_cancelled(), result)
-    }
-
-    fn abandon(&self) {
-        self.outcome.abandon(&self.core.state)
-    }
-
-    fn kind(&self) -> &'static str {
-        "Scheduler"
-    }
-
-    fn default_label(&self) -> Option<String> {
-        None
-    }
-
-    fn details(&self) -> Option<String> {
-        None
-    }
-
-    fn value(&self) -> Option<&(dyn Any + Send + Sync)> {
-        match self.outcome.get() {
-            Some(Ok(value)) => Some(value),
-            _ => None,
-        }
-    }
-
-    fn value_type(&self) -> TypeId {
-        TypeId::of::<bool>()
-    }
-
-    fn value_text(&self) -> Option<String> {
-        match self.outcome.get() {
-            Some(Ok(value)) => Some(value.to_string()),
-            _ => None,
-        }
-    }
-
-    fn error(&self) -> Option<&JobError> {
-        match self.outcome.get() {
-            Some(Err(error)) => Some(error),
-            _ => None,
-        }
-    }
-
-    fn shutdown(&self) {
-        self.shutdown_jobs()
-    }
-
-    fn nested(&self) -> Option<&SchedInner> {
-        Some(self)
-    }
-
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
     }
 }

@@ -1,5 +1,5 @@
-//! Handles to jobs: the typed [`Job<T>`], the untyped [`AnyJob`], their lifecycle
-//! ([`JobState`]), and [`Jobs`], what can be added or required.
+//! Handles to jobs: the typed [`Job<T>`] and the untyped [`AnyJob`], each a shared
+//! pointer to one job.
 
 use std::fmt::{self, Debug};
 use std::hash::{Hash, Hasher};
@@ -7,65 +7,15 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use super::core::{CRITICAL, FOREVER};
+use super::jobs::Jobs;
+use super::lifecycle::JobState;
+use super::node::Node;
 use crate::error::{Error, JobError};
-use crate::job::{Node, CRITICAL, FOREVER};
-use crate::scheduler::{SchedInner, Scheduler};
-use crate::sequence::Sequence;
 use crate::sync::Ordering;
 
-/// The values of `Core::state`.
-pub(crate) mod state {
-    pub const IDLE: u8 = 0;
-    pub const SCHEDULED: u8 = 1;
-    pub const RUNNING: u8 = 2;
-    pub const DONE: u8 = 3;
-    pub const CANCELLED: u8 = 4;
-    /// Still running when its run ended: reported as running, its outcome never kept.
-    pub const ABANDONED: u8 = 5;
-}
-
-/// Where a job is in its lifecycle: idle → scheduled → running → done (or cancelled).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobState {
-    /// Not started: its requirements are not all done yet (or it was never run).
-    Idle,
-    /// Ready, waiting for a free slot in the window.
-    Scheduled,
-    /// Running (or was still running when its run ended and gave up on it).
-    Running,
-    /// Ended: with a value, an error or a panic.
-    Done,
-    /// Stopped by its run before it ended (forever jobs, timeouts, critical failures).
-    Cancelled,
-}
-
-impl JobState {
-    /// The state a `state` constant stands for.
-    #[inline]
-    pub(crate) fn from_code(code: u8) -> JobState {
-        match code {
-            state::IDLE => JobState::Idle,
-            state::SCHEDULED => JobState::Scheduled,
-            state::RUNNING | state::ABANDONED => JobState::Running,
-            state::DONE => JobState::Done,
-            _ => JobState::Cancelled,
-        }
-    }
-
-    /// The state's name in lower case: `idle`, `scheduled`, ...
-    pub fn name(self) -> &'static str {
-        match self {
-            JobState::Idle => "idle",
-            JobState::Scheduled => "scheduled",
-            JobState::Running => "running",
-            JobState::Done => "done",
-            JobState::Cancelled => "cancelled",
-        }
-    }
-}
-
 /// A job of any kind and value type: a closure or future job, a user's
-/// [`AbstractJob`](crate::AbstractJob), or a nested [`Scheduler`].
+/// [`AbstractJob`](crate::AbstractJob), or a nested [`Scheduler`](crate::Scheduler).
 ///
 /// A handle: cloning it is cheap and every clone is the same job. Equality and hashing
 /// are by identity.
@@ -221,16 +171,6 @@ impl AnyJob {
         job.type_matches().then_some(job)
     }
 
-    /// The scheduler, when this job is a nested scheduler.
-    pub fn as_scheduler(&self) -> Option<Scheduler> {
-        self.0
-            .clone()
-            .into_any()
-            .downcast::<SchedInner>()
-            .ok()
-            .map(Scheduler::from_inner)
-    }
-
     pub(crate) fn ptr(&self) -> *const () {
         Arc::as_ptr(&self.0) as *const ()
     }
@@ -270,7 +210,7 @@ impl Debug for AnyJob {
 /// Setters take and return the handle, for building in one expression:
 /// `Job::new(f).label("b").critical(false).requires(&a)`.
 pub struct Job<T> {
-    any: AnyJob,
+    pub(crate) any: AnyJob,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -359,163 +299,4 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
     pub fn any(&self) -> AnyJob {
         self.any.clone()
     }
-}
-
-/// What can be added to a scheduler or required by a job: a job handle, a scheduler, a
-/// sequence, or a collection or tuple of those. `None` stands for no job.
-pub trait Jobs {
-    /// Pushes every job (a sequence pushes all of its jobs).
-    fn push_jobs(self, out: &mut Vec<AnyJob>);
-    /// Pushes the jobs to require (a sequence pushes its last job only).
-    fn push_last_jobs(self, out: &mut Vec<AnyJob>)
-    where
-        Self: Sized,
-    {
-        self.push_jobs(out)
-    }
-}
-
-/// No job: `keep_only_between((), &end, ...)`.
-impl Jobs for () {
-    fn push_jobs(self, _out: &mut Vec<AnyJob>) {}
-}
-
-impl Jobs for AnyJob {
-    fn push_jobs(self, out: &mut Vec<AnyJob>) {
-        out.push(self)
-    }
-}
-
-impl Jobs for &AnyJob {
-    fn push_jobs(self, out: &mut Vec<AnyJob>) {
-        out.push(self.clone())
-    }
-}
-
-impl<T> Jobs for Job<T> {
-    fn push_jobs(self, out: &mut Vec<AnyJob>) {
-        out.push(self.any)
-    }
-}
-
-impl<T> Jobs for &Job<T> {
-    fn push_jobs(self, out: &mut Vec<AnyJob>) {
-        out.push(self.any.clone())
-    }
-}
-
-impl Jobs for Scheduler {
-    fn push_jobs(self, out: &mut Vec<AnyJob>) {
-        out.push(self.any())
-    }
-}
-
-impl Jobs for &Scheduler {
-    fn push_jobs(self, out: &mut Vec<AnyJob>) {
-        out.push(self.any())
-    }
-}
-
-impl Jobs for &Sequence {
-    fn push_jobs(self, out: &mut Vec<AnyJob>) {
-        out.extend(self.jobs().iter().cloned())
-    }
-    fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
-        out.extend(self.jobs().last().cloned())
-    }
-}
-
-impl Jobs for Sequence {
-    fn push_jobs(self, out: &mut Vec<AnyJob>) {
-        (&self).push_jobs(out)
-    }
-    fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
-        (&self).push_last_jobs(out)
-    }
-}
-
-impl<J: Jobs> Jobs for Option<J> {
-    fn push_jobs(self, out: &mut Vec<AnyJob>) {
-        if let Some(jobs) = self {
-            jobs.push_jobs(out)
-        }
-    }
-    fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
-        if let Some(jobs) = self {
-            jobs.push_last_jobs(out)
-        }
-    }
-}
-
-impl<J: Jobs> Jobs for Vec<J> {
-    fn push_jobs(self, out: &mut Vec<AnyJob>) {
-        // One reservation for a long list, rather than a doubling every so often.
-        out.reserve(self.len());
-        self.into_iter().for_each(|jobs| jobs.push_jobs(out))
-    }
-    fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
-        self.into_iter().for_each(|jobs| jobs.push_last_jobs(out))
-    }
-}
-
-impl<J: Jobs, const N: usize> Jobs for [J; N] {
-    fn push_jobs(self, out: &mut Vec<AnyJob>) {
-        self.into_iter().for_each(|jobs| jobs.push_jobs(out))
-    }
-    fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
-        self.into_iter().for_each(|jobs| jobs.push_last_jobs(out))
-    }
-}
-
-impl<'a, J> Jobs for &'a [J]
-where
-    &'a J: Jobs,
-{
-    fn push_jobs(self, out: &mut Vec<AnyJob>) {
-        out.reserve(self.len());
-        self.iter().for_each(|jobs| jobs.push_jobs(out))
-    }
-    fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
-        self.iter().for_each(|jobs| jobs.push_last_jobs(out))
-    }
-}
-
-impl<'a, J> Jobs for &'a Vec<J>
-where
-    &'a J: Jobs,
-{
-    fn push_jobs(self, out: &mut Vec<AnyJob>) {
-        self.as_slice().push_jobs(out)
-    }
-    fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
-        self.as_slice().push_last_jobs(out)
-    }
-}
-
-macro_rules! tuple_jobs {
-    ($(($($name:ident),+))*) => {$(
-        impl<$($name: Jobs),+> Jobs for ($($name,)+) {
-            #[allow(non_snake_case)]
-            fn push_jobs(self, out: &mut Vec<AnyJob>) {
-                let ($($name,)+) = self;
-                $($name.push_jobs(out);)+
-            }
-            #[allow(non_snake_case)]
-            fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
-                let ($($name,)+) = self;
-                $($name.push_last_jobs(out);)+
-            }
-        }
-    )*};
-}
-
-tuple_jobs! {
-    (A)
-    (A, B)
-    (A, B, C)
-    (A, B, C, D)
-    (A, B, C, D, E)
-    (A, B, C, D, E, F)
-    (A, B, C, D, E, F, G)
-    (A, B, C, D, E, F, G, H)
 }

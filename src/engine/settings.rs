@@ -1,0 +1,61 @@
+//! How a run is to be carried out ([`Settings`]), the defaults the front doors share,
+//! and why a run ended ([`Reason`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::event::{Emitter, RunEnd};
+
+/// How many worker threads a scheduler with an unlimited window (`window(0)`, the
+/// default) starts at most: jobs beyond that many wait for a free worker.
+pub const UNLIMITED_WINDOW_WORKERS: usize = 256;
+
+/// The default bound on how long a run waits for its cancelled jobs to return.
+pub const DEFAULT_GRACE: Duration = Duration::from_millis(100);
+
+/// The default bound on how long a run may stay stalled before it ends with
+/// [`Error::Stalled`](crate::Error::Stalled) (see [`Scheduler::stall_timeout`](crate::Scheduler::stall_timeout)).
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// Every non-forever job ended.
+    Finished,
+    /// A critical job failed.
+    Critical,
+    /// The scheduler's timeout expired.
+    Timeout,
+    /// The enclosing run cancelled this one (a nested scheduler), or the future of
+    /// `run_async` was dropped.
+    Cancelled,
+    /// Every running job is a future parked on something no job can provide.
+    Stalled,
+}
+
+/// How a run is to be carried out.
+pub(crate) struct Settings {
+    /// Most jobs running at once; never 0.
+    pub(crate) max_workers: usize,
+    pub(crate) timeout: Option<Duration>,
+    /// How long to wait for running jobs to return once the run has ended.
+    pub(crate) grace: Duration,
+    /// The scheduler's label, for worker thread names.
+    pub(crate) label: String,
+    /// Where the run's events go; `None` when nobody listens.
+    pub(crate) events: Option<Arc<Emitter>>,
+    /// How long the run may stay stalled before it ends (`None`: forever).
+    pub(crate) stall_timeout: Option<Duration>,
+}
+
+impl From<Reason> for RunEnd {
+    fn from(reason: Reason) -> Self {
+        match reason {
+            Reason::Finished => RunEnd::Finished,
+            Reason::Critical => RunEnd::CriticalFailure,
+            Reason::Timeout => RunEnd::Timeout,
+            Reason::Cancelled => RunEnd::Cancelled,
+            Reason::Stalled => RunEnd::Stalled,
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! A worker's loop: take a job (its own deque, then entry jobs, then stealing), run
+//! it, release its successors, and sleep when there is nothing to do.
+//!
+//! # Who sleeps, who wakes whom
+//!
+//! * A worker that finds no work anywhere looks again a few times, spinning, then
+//!   sleeps on `wake`: under the `sleep` lock it counts itself in `sleepers`, looks for
+//!   work once more, and waits.
+//! * A worker that pushes jobs, after the push, reads `sleepers`; when it is not zero,
+//!   it takes the `sleep` lock and notifies as many sleepers as it pushed jobs (at
+//!   most). When nobody sleeps and the window allows, it starts a new worker instead.
+//! * No wake-up is lost: the pusher's push and the sleeper's count are each followed by
+//!   a `SeqCst` fence before the other side's read (the pusher reads `sleepers`, the
+//!   sleeper looks at the deques), so at least one of them sees the other; a pusher
+//!   that sees a sleeper takes the lock it holds until it waits, so the notification
+//!   cannot come before the wait. A busy pool, where nobody sleeps, makes no wake-up
+//!   call at all.
+//! * When the run ends (all done, a critical failure, the deadline, or the parent's
+//!   cancellation), `finish` sets `exit` and wakes every worker, every job waiting in
+//!   `Context::sleep` or on a future, and the coordinator.
+//! * The coordinator (the thread that called `run`) waits on `ended`, until the end or
+//!   the deadline (and, while a future job is parked, checks for a stall: see
+//!   `stall`); then it gives the workers a bounded grace to return, and abandons
+//!   the jobs still running after it (they stay reported as running; what they return
+//!   later is dropped, see `Node::abandon`).
+
+use std::sync::Arc;
+
+use super::run::Run;
+use super::settings::Reason;
+use super::table::Table;
+use crate::graph::{is_forever, SINGLE};
+use crate::job::{state, Context, Status, CRITICAL};
+use crate::sync::{fence, thread, Ordering, Steal, Worker};
+
+impl<J: Table> Run<J> {
+    /// Starts worker `number`, already counted in `workers`.
+    pub(super) fn spawn_worker(self: &Arc<Self>, number: usize) -> Result<(), std::io::Error> {
+        let Some(deque) = self.deques.lock().get_mut(number).and_then(Option::take) else {
+            return Ok(());
+        };
+        let mut end = self.end.lock();
+        let run = Arc::clone(self);
+        let spawned = thread::Builder::new()
+            .name(format!("jobgraph {}", self.label))
+            .spawn(move || run.work(number, deque));
+        match spawned {
+            Ok(handle) => {
+                if end.handles.len() <= number {
+                    end.handles.resize_with(number + 1, || None);
+                }
+                end.handles[number] = Some(handle);
+                end.alive += 1;
+                Ok(())
+            }
+            Err(error) => {
+                drop(end);
+                // The deque went with the closure: that worker number stays unused, and
+                // the window is one narrower for the rest of the run.
+                self.workers.fetch_sub(1, Ordering::AcqRel);
+                Err(error)
+            }
+        }
+    }
+
+    /// A worker's life: run jobs until the run ends.
+    fn work(self: Arc<Self>, number: usize, local: Worker<u32>) {
+        let mut next: Option<u32> = None;
+        // Non-forever jobs ended here and not yet subtracted from `remaining`.
+        let mut ended = 0;
+        loop {
+            let index = match next.take().or_else(|| local.pop()) {
+                Some(index) => index,
+                None => {
+                    if ended > 0 && self.count_ended(std::mem::take(&mut ended)) {
+                        break;
+                    }
+                    match self.find_or_sleep(number, &local) {
+                        Some(index) => index,
+                        None => break,
+                    }
+                }
+            };
+            if self.stop.load(Ordering::Acquire) {
+                break;
+            }
+            let i = index as usize;
+            // A forever job ends only once the run does, and the run ends only once
+            // every count is in: this worker's goes in before it starts one.
+            if ended > 0
+                && is_forever(&self.graph, i)
+                && self.count_ended(std::mem::take(&mut ended))
+            {
+                break;
+            }
+            let job = self.jobs.handle(i);
+            self.jobs.state(i).store(state::RUNNING, Ordering::Release);
+            let span = match (&self.events, job) {
+                (Some(events), Some(job)) => Some(events.started(index, job)),
+                _ => None,
+            };
+            let ctx = Context::new(&*self, &self.cancelled, index, job);
+            // SAFETY: this worker holds index `i` alone, and it is never handed out
+            // again in this run, nor is a table run twice (`Table::execute`'s
+            // contract): an entry job comes from a claimed chunk (disjoint ranges of one
+            // `fetch_add`), any other from its requirements' ends, once, by the
+            // decrement that brought its counter to zero or by the one execution of its
+            // single requirement.
+            #[allow(unsafe_code)]
+            let mut status = unsafe { self.jobs.execute(i, &ctx) };
+            drop(ctx);
+            if status == Status::Lost && !self.exit.load(Ordering::Acquire) {
+                // Not given up on by this run (that happens only once it ended): the job
+                // was sealed by an earlier run, in a scheduler it was removed from. It
+                // keeps that outcome, and ends here as it ended there.
+                status = self.jobs.ended_earlier(i);
+            }
+            let ended_at = match (&self.events, job) {
+                (Some(events), Some(job)) => events.ended(job, status, span),
+                _ => None,
+            };
+            match status {
+                Status::Failed if self.graph.flags[i] & CRITICAL != 0 => {
+                    self.finish(Reason::Critical);
+                    break;
+                }
+                Status::Done | Status::Failed => {
+                    let mut pushed = 0;
+                    for &s in self.graph.successors(i) {
+                        // A job with one requirement is ready now: no counter to touch.
+                        let s_ = s as usize;
+                        if self.graph.flags[s_] & SINGLE != 0
+                            || self.pending[s_].fetch_sub(1, Ordering::AcqRel) == 1
+                        {
+                            self.set_state(s, state::SCHEDULED);
+                            self.emit_scheduled(s, ended_at);
+                            if next.is_none() {
+                                next = Some(s);
+                            } else {
+                                local.push(s);
+                                pushed += 1;
+                            }
+                        }
+                    }
+                    if pushed > 0 {
+                        self.announce(pushed);
+                    }
+                    if !is_forever(&self.graph, i) {
+                        ended += 1;
+                    }
+                }
+                Status::Cancelled | Status::Lost => {}
+            }
+        }
+        let mut end = self.end.lock();
+        end.alive -= 1;
+        end.returned.push(number);
+        drop(end);
+        self.ended.notify_all();
+    }
+
+    /// Subtracts `count` ended jobs from `remaining`; true when that ended the run.
+    fn count_ended(&self, count: usize) -> bool {
+        if self.remaining.fetch_sub(count, Ordering::AcqRel) == count {
+            self.finish(Reason::Finished);
+            return true;
+        }
+        false
+    }
+
+    /// The next entry jobs: the first to run now, the rest of a small chunk pushed onto
+    /// `local` (stealable at once). Chunks shrink as the list runs out, so that every
+    /// worker gets some.
+    fn claim_entries(&self, local: &Worker<u32>) -> Option<u32> {
+        let entries = self.entries.get()?;
+        let left = entries
+            .len()
+            .saturating_sub(self.claimed.load(Ordering::Relaxed));
+        if left == 0 {
+            return None;
+        }
+        let chunk = (left / (4 * self.max_workers)).clamp(1, MAX_CLAIM);
+        let start = self.claimed.fetch_add(chunk, Ordering::AcqRel);
+        let claimed = entries.get(start..entries.len().min(start + chunk))?;
+        let (&first, rest) = claimed.split_first()?;
+        for &index in rest {
+            local.push(index);
+        }
+        Some(first)
+    }
+
+    /// An entry job, or a job from another worker's deque (the oldest first). Entry
+    /// jobs come first: they have been ready the longest, and claiming them costs one
+    /// atomic add per chunk, where a steal moves another worker's cache lines.
+    fn steal(&self, number: usize, local: &Worker<u32>) -> Option<u32> {
+        if let Some(index) = self.claim_entries(local) {
+            return Some(index);
+        }
+        loop {
+            let mut retry = false;
+            // Only the deques of workers started so far can hold jobs.
+            let count = self
+                .numbers
+                .load(Ordering::Acquire)
+                .min(self.stealers.len());
+            for k in 1..count {
+                match self.stealers[(number + k) % count].steal_batch_and_pop(local) {
+                    Steal::Success(index) => return Some(index),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// Work from elsewhere; when there is none, sleeps until some is pushed. `None`
+    /// once the run ends.
+    fn find_or_sleep(&self, number: usize, local: &Worker<u32>) -> Option<u32> {
+        // Work often shows up within microseconds: look again a few times before
+        // paying for a sleep and a wake-up.
+        self.searching.fetch_add(1, Ordering::SeqCst);
+        let found = self.search(number, local);
+        self.searching.fetch_sub(1, Ordering::SeqCst);
+        if found.is_some() || self.exit.load(Ordering::Acquire) {
+            return found;
+        }
+        let mut guard = self.sleep.lock();
+        loop {
+            if self.exit.load(Ordering::Acquire) {
+                return None;
+            }
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let found = local.pop().or_else(|| self.steal(number, local));
+            if found.is_none() && !self.exit.load(Ordering::Acquire) {
+                self.wake.wait(&mut guard);
+            }
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            if found.is_some() {
+                return found;
+            }
+            if let Some(index) = local.pop().or_else(|| self.steal(number, local)) {
+                return Some(index);
+            }
+        }
+    }
+
+    /// Looks for work a few times, spinning then yielding, before a worker sleeps.
+    fn search(&self, number: usize, local: &Worker<u32>) -> Option<u32> {
+        for round in 0..SPINS {
+            if self.exit.load(Ordering::Acquire) {
+                return None;
+            }
+            if let Some(index) = local.pop().or_else(|| self.steal(number, local)) {
+                return Some(index);
+            }
+            if round < SPINS / 2 {
+                std::hint::spin_loop();
+            } else {
+                thread::yield_now();
+            }
+        }
+        None
+    }
+
+    /// After `pushed` jobs went onto a worker's deque: wakes sleeping workers for them,
+    /// leaves some to the workers searching for work, and starts new workers for the
+    /// rest, as far as the window allows.
+    pub(super) fn announce(self: &Arc<Self>, pushed: usize) {
+        fence(Ordering::SeqCst);
+        let sleepers = self.sleepers.load(Ordering::SeqCst);
+        let woken = pushed.min(sleepers);
+        if woken > 0 {
+            let _sleep = self.sleep.lock();
+            for _ in 0..woken {
+                self.wake.notify_one();
+            }
+        }
+        // A searching worker finds a job, or counts itself asleep and looks again
+        // before it waits: either way the job is taken.
+        let searching = self.searching.load(Ordering::SeqCst);
+        for _ in 0..pushed.saturating_sub(woken + searching) {
+            let number = self.numbers.load(Ordering::Relaxed);
+            if number >= self.max_workers
+                || self
+                    .numbers
+                    .compare_exchange(number, number + 1, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_err()
+            {
+                return;
+            }
+            self.workers.fetch_add(1, Ordering::AcqRel);
+            // Refused threads are not fatal: the workers already running take the jobs.
+            let _ = self.spawn_worker(number);
+        }
+    }
+}
+
+/// How many times a worker out of work looks again before it sleeps.
+const SPINS: u32 = 64;
+
+/// The most entry jobs a worker claims at once.
+const MAX_CLAIM: usize = 64;

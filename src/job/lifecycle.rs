@@ -1,0 +1,52 @@
+//! A job's lifecycle: [`JobState`], and the codes its atomic state holds.
+
+/// The values of `Core::state`.
+pub(crate) mod state {
+    pub const IDLE: u8 = 0;
+    pub const SCHEDULED: u8 = 1;
+    pub const RUNNING: u8 = 2;
+    pub const DONE: u8 = 3;
+    pub const CANCELLED: u8 = 4;
+    /// Still running when its run ended: reported as running, its outcome never kept.
+    pub const ABANDONED: u8 = 5;
+}
+
+/// Where a job is in its lifecycle: idle → scheduled → running → done (or cancelled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    /// Not started: its requirements are not all done yet (or it was never run).
+    Idle,
+    /// Ready, waiting for a free slot in the window.
+    Scheduled,
+    /// Running (or was still running when its run ended and gave up on it).
+    Running,
+    /// Ended: with a value, an error or a panic.
+    Done,
+    /// Stopped by its run before it ended (forever jobs, timeouts, critical failures).
+    Cancelled,
+}
+
+impl JobState {
+    /// The state a `state` constant stands for.
+    #[inline]
+    pub(crate) fn from_code(code: u8) -> JobState {
+        match code {
+            state::IDLE => JobState::Idle,
+            state::SCHEDULED => JobState::Scheduled,
+            state::RUNNING | state::ABANDONED => JobState::Running,
+            state::DONE => JobState::Done,
+            _ => JobState::Cancelled,
+        }
+    }
+
+    /// The state's name in lower case: `idle`, `scheduled`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Idle => "idle",
+            JobState::Scheduled => "scheduled",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! What a job is, and nothing more: the [`AbstractJob`] trait and the closure, future and
+//! print jobs; the [`Job<T>`] and [`AnyJob`] handles, their [`JobState`] and outcome;
+//! the [`Context`] a running job gets; [`JobId`], a batch's job by index.
+//!
+//! May use: the leaves (`error`, `sync`, `timer`, `watch`). Knows no scheduler, no
+//! batch, no engine: a job reaches its run only through the [`Control`] trait that
+//! the engine implements, and a job made of jobs (a nested scheduler) only through
+//! the [`Group`] trait that the scheduler implements.
+
+mod closure;
+mod context;
+mod core;
+mod custom;
+mod future;
+mod group;
+mod handle;
+mod id;
+mod jobs;
+mod lifecycle;
+mod node;
+mod outcome;
+mod output;
+mod print;
+
+pub use context::Context;
+pub use custom::AbstractJob;
+pub use handle::{AnyJob, Job};
+pub use id::JobId;
+pub use jobs::Jobs;
+pub use lifecycle::JobState;
+pub use output::JobOutput;
+pub use print::PrintJob;
+
+pub(crate) use self::core::{Core, CRITICAL, FOREVER, NESTED};
+pub(crate) use context::Control;
+pub(crate) use future::drive;
+pub(crate) use group::Group;
+pub(crate) use lifecycle::state;
+pub(crate) use node::Node;
+pub(crate) use outcome::{caught, Outcome, Status};

@@ -1,0 +1,193 @@
+//! A job as the layers above see it, whatever its kind and value type: the [`Node`]
+//! trait, and [`Cell`], the one allocation that holds a closure, future or custom job.
+
+use std::any::Any;
+use std::fmt::Debug;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::context::Context;
+use super::core::Core;
+use super::group::Group;
+use super::handle::{AnyJob, Job};
+use super::outcome::{caught, Outcome, Status};
+use crate::error::JobError;
+use crate::sync::SpinLock;
+
+/// A job as the engine sees it, whatever its kind and value type.
+pub(crate) trait Node: Send + Sync + 'static {
+    fn core(&self) -> &Core;
+    /// Runs the job once and records its outcome.
+    fn execute(&self, ctx: &Context<'_>) -> Status;
+    /// Gives up on the job if it is still running when its run ends: it stays reported
+    /// as running, and what it returns later is dropped.
+    fn abandon(&self);
+    fn kind(&self) -> &'static str;
+    fn default_label(&self) -> Option<String>;
+    fn details(&self) -> Option<String>;
+    /// The job's value, once it is done without failure.
+    fn value(&self) -> Option<&(dyn Any + Send + Sync)>;
+    /// The type of the job's value.
+    fn value_type(&self) -> std::any::TypeId;
+    /// The job's value as text (`Debug`), once done without failure.
+    fn value_text(&self) -> Option<String>;
+    /// The job's failure, once it failed.
+    fn error(&self) -> Option<&JobError>;
+    /// Calls the job's shutdown hook.
+    fn shutdown(&self);
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    /// The job as `Any`, for the front door that made it to find its own type.
+    fn as_any(&self) -> &(dyn Any + Send + Sync);
+    /// The jobs it holds, when it is made of jobs (a nested scheduler).
+    fn group(&self) -> Option<&dyn Group> {
+        None
+    }
+}
+
+/// The body of a job: closure, future or user type.
+pub(crate) trait Body: Send + 'static {
+    type Value: Send + Sync + Debug + 'static;
+    /// What reports show of the job; readable while the body runs.
+    type Desc: Describe;
+    fn run(&mut self, ctx: &Context<'_>) -> Result<Self::Value, JobError>;
+    fn shutdown(&mut self) {}
+    fn describe(&self) -> Self::Desc;
+}
+
+/// What reports show of a job's body: kept beside the body, not behind its lock, so a
+/// listing taken while the job runs does not wait for it.
+pub(crate) trait Describe: Send + Sync + 'static {
+    fn kind(&self) -> &'static str {
+        "Job"
+    }
+    fn default_label(&self) -> Option<String>;
+    fn details(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The description of a closure or future job: its type's name (`Job[f (...)]`), for
+/// no bytes at all.
+pub(crate) struct Named<F>(pub(crate) PhantomData<fn() -> F>);
+
+impl<F: 'static> Describe for Named<F> {
+    fn default_label(&self) -> Option<String> {
+        Some(function_label(std::any::type_name::<F>()))
+    }
+}
+
+/// One job: its lifecycle, its outcome, and its body, in one allocation.
+pub(crate) struct Cell<B: Body> {
+    core: Core,
+    outcome: Outcome<B::Value>,
+    desc: B::Desc,
+    /// Locked by the one worker that runs the job, and by its shutdown hook.
+    body: SpinLock<B>,
+}
+
+impl<B: Body> Cell<B> {
+    pub(crate) fn new(body: B) -> Self {
+        Cell {
+            core: Core::new(true),
+            outcome: Outcome::new(),
+            desc: body.describe(),
+            body: SpinLock::new(body),
+        }
+    }
+}
+
+impl<B: Body> Node for Cell<B> {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn execute(&self, ctx: &Context<'_>) -> Status {
+        let result = caught(|| self.body.lock().run(ctx));
+        self.outcome
+            .seal(&self.core.state, ctx.is_cancelled(), result)
+    }
+
+    fn abandon(&self) {
+        self.outcome.abandon(&self.core.state)
+    }
+
+    fn kind(&self) -> &'static str {
+        self.desc.kind()
+    }
+
+    fn default_label(&self) -> Option<String> {
+        self.desc.default_label()
+    }
+
+    fn details(&self) -> Option<String> {
+        self.desc.details()
+    }
+
+    fn value(&self) -> Option<&(dyn Any + Send + Sync)> {
+        match self.outcome.get() {
+            Some(Ok(value)) => Some(value),
+            _ => None,
+        }
+    }
+
+    fn value_type(&self) -> std::any::TypeId {
+        std::any::TypeId::of::<B::Value>()
+    }
+
+    fn value_text(&self) -> Option<String> {
+        match self.outcome.get() {
+            Some(Ok(value)) => Some(format!("{value:?}")),
+            _ => None,
+        }
+    }
+
+    fn error(&self) -> Option<&JobError> {
+        match self.outcome.get() {
+            Some(Err(error)) => Some(error),
+            _ => None,
+        }
+    }
+
+    fn shutdown(&self) {
+        // The body is locked while the job runs (one abandoned by its run may still
+        // be): wait for it without spinning.
+        let mut body = loop {
+            match self.body.try_lock() {
+                Some(body) => break body,
+                None => std::thread::sleep(Duration::from_millis(1)),
+            }
+        };
+        // A job that panics in its hook must not take the caller down with it.
+        let _ = catch_unwind(AssertUnwindSafe(|| body.shutdown()));
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        self
+    }
+}
+
+/// `tour::in_out::{{closure}}` → `in_out`: the name asynciojobs shows as `Job[in_out (...)]`.
+pub(crate) fn last_segment(type_name: &'static str) -> &'static str {
+    let head = type_name.split('<').next().unwrap_or(type_name);
+    head.rsplit("::")
+        .find(|s| !s.is_empty() && !s.starts_with('{'))
+        .unwrap_or(head)
+}
+
+fn function_label(type_name: &'static str) -> String {
+    format!("Job[{} (...)]", last_segment(type_name))
+}
+
+impl<T: Send + Sync + Debug + 'static> Job<T> {
+    /// The handle of a new job with this body.
+    pub(crate) fn from_body<B: Body<Value = T>>(body: B) -> Self {
+        let node: Arc<dyn Node> = Arc::new(Cell::new(body));
+        Job::from_any(AnyJob(node))
+    }
+}

@@ -1,0 +1,97 @@
+//! How a job's one execution ends: its [`Status`], the panic guard around its body, and
+//! the write-once [`Outcome`] that seals what it returned.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::lifecycle::state;
+use crate::error::JobError;
+use crate::sync::{AtomicU8, Once, Ordering};
+
+/// How one execution of a job ended, as the engine sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Done,
+    Failed,
+    Cancelled,
+    /// The run had given up on the job before it returned; nothing was recorded.
+    Lost,
+}
+
+impl Status {
+    /// How a job that returned `result` ends, and the state that says so: cancelled
+    /// when its run cancelled it meanwhile, whatever it returned.
+    pub(crate) fn ending<T>(cancelled: bool, result: &Result<T, JobError>) -> (u8, Status) {
+        match (cancelled, result) {
+            (true, _) => (state::CANCELLED, Status::Cancelled),
+            (false, Ok(_)) => (state::DONE, Status::Done),
+            (false, Err(_)) => (state::DONE, Status::Failed),
+        }
+    }
+}
+
+/// Runs a job's body; a panic becomes the job's failure.
+pub(crate) fn caught<T>(body: impl FnOnce() -> Result<T, JobError>) -> Result<T, JobError> {
+    catch_unwind(AssertUnwindSafe(body))
+        .unwrap_or_else(|payload| Err(JobError::from_panic(payload)))
+}
+
+/// What a job's one execution left, sealed once: by the worker that ran the job, with
+/// what it returned, or with [`JobError::nothing_kept`] when the run cancelled the job
+/// or gave up on it while it still ran. Sealing is the job's commit: one
+/// compare-and-swap, which a worker and its run's `abandon` race.
+pub(crate) struct Outcome<T>(Once<Result<T, JobError>>);
+
+impl<T> Outcome<T> {
+    pub(crate) const fn new() -> Self {
+        Outcome(Once::new())
+    }
+
+    /// Seals what a job returned and publishes its end in `lifecycle`. `Lost` when
+    /// its run had given up on it first: what it returned is dropped.
+    pub(crate) fn seal(
+        &self,
+        lifecycle: &AtomicU8,
+        cancelled: bool,
+        result: Result<T, JobError>,
+    ) -> Status {
+        let (end, status) = Status::ending(cancelled, &result);
+        let mut sealed = false;
+        self.0.call_once(|| {
+            sealed = true;
+            if cancelled {
+                Err(JobError::nothing_kept())
+            } else {
+                result
+            }
+        });
+        if !sealed {
+            return Status::Lost;
+        }
+        lifecycle.store(end, Ordering::Release);
+        status
+    }
+
+    /// Gives up on a job still running when its run ends: it stays reported as
+    /// running, and its own seal, when it returns, fails.
+    pub(crate) fn abandon(&self, lifecycle: &AtomicU8) {
+        if lifecycle.load(Ordering::Acquire) != state::RUNNING {
+            return;
+        }
+        let mut sealed = false;
+        self.0.call_once(|| {
+            sealed = true;
+            Err(JobError::nothing_kept())
+        });
+        if sealed {
+            lifecycle.store(state::ABANDONED, Ordering::Release);
+        }
+    }
+
+    /// What the job returned, once it ended and its run kept it.
+    pub(crate) fn get(&self) -> Option<&Result<T, JobError>> {
+        match self.0.get() {
+            Some(Err(error)) if error.is_nothing_kept() => None,
+            outcome => outcome,
+        }
+    }
+}

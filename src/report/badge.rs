@@ -1,0 +1,166 @@
+//! How a job is shown in one line: its [`Badge`] (seven characters, with asynciojobs'
+//! [`Symbols`] or their ASCII fallback), `repr_main` and `repr_result`.
+
+use std::fmt::{self, Display, Formatter};
+
+use crate::job::{AnyJob, JobState};
+
+/// Which characters reports use for a job's badge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Symbols {
+    /// asynciojobs' symbols: `⚠` critical, `★` failed, `☉` went fine, `☓` done,
+    /// `↺` running, `⚑` scheduled, `⚐` idle, `∞` forever.
+    Unicode,
+    /// Their ASCII stand-ins, as asynciojobs prints them when its output cannot
+    /// encode the symbols: `!`, `:(`, `:)`, `x`, `o`, `.`, `>`, `8`.
+    Ascii,
+}
+
+impl Symbols {
+    /// The symbols the output can show, judged from the locale: `LC_ALL`, else
+    /// `LC_CTYPE`, else `LANG` (the first that is set and not empty). A locale that
+    /// does not name UTF-8 (`C`, `POSIX`, `en_US.ISO-8859-1`) gets ASCII; no locale
+    /// at all gets Unicode.
+    pub fn detect() -> Symbols {
+        let var = |name| std::env::var(name).ok();
+        Symbols::from_locale(
+            var("LC_ALL").as_deref(),
+            var("LC_CTYPE").as_deref(),
+            var("LANG").as_deref(),
+        )
+    }
+
+    /// The symbols for these values of `LC_ALL`, `LC_CTYPE` and `LANG`.
+    ///
+    /// ```
+    /// use jobgraph::Symbols;
+    /// assert_eq!(Symbols::from_locale(None, None, Some("en_US.UTF-8")), Symbols::Unicode);
+    /// assert_eq!(Symbols::from_locale(Some("C"), None, Some("en_US.UTF-8")), Symbols::Ascii);
+    /// assert_eq!(Symbols::from_locale(None, None, None), Symbols::Unicode);
+    /// ```
+    pub fn from_locale(
+        lc_all: Option<&str>,
+        lc_ctype: Option<&str>,
+        lang: Option<&str>,
+    ) -> Symbols {
+        let chosen = [lc_all, lc_ctype, lang]
+            .into_iter()
+            .flatten()
+            .find(|value| !value.is_empty());
+        match chosen {
+            None => Symbols::Unicode,
+            Some(value) => {
+                let value = value.to_ascii_lowercase();
+                if value.contains("utf-8") || value.contains("utf8") {
+                    Symbols::Unicode
+                } else {
+                    Symbols::Ascii
+                }
+            }
+        }
+    }
+}
+
+/// A job's state in seven characters, asynciojobs' `repr_short()`:
+/// critical, outcome, lifecycle, forever — `⚠ ☉ ☓  ` is a critical job that is done
+/// and went fine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Badge {
+    /// Whether the job is critical (`⚠`).
+    pub critical: bool,
+    /// Whether the job runs forever (`∞`).
+    pub forever: bool,
+    /// Where the job is in its lifecycle (`⚐ ⚑ ↺ ☓`; a cancelled job shows `↺`, as a
+    /// cancelled task does in asynciojobs: it started, and is not done).
+    pub state: JobState,
+    /// Whether the job failed (`★`); otherwise a job that started shows `☉`.
+    pub raised: bool,
+    /// The characters to use.
+    pub symbols: Symbols,
+}
+
+impl Badge {
+    /// The badge of a job as it is now, with the symbols the output can show.
+    pub fn of(job: &AnyJob) -> Badge {
+        Badge {
+            critical: job.is_critical(),
+            forever: job.is_forever(),
+            state: job.state(),
+            raised: job.node().error().is_some(),
+            symbols: Symbols::detect(),
+        }
+    }
+
+    /// The same badge with these symbols.
+    pub fn symbols(mut self, symbols: Symbols) -> Badge {
+        self.symbols = symbols;
+        self
+    }
+}
+
+impl Display for Badge {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let started = matches!(
+            self.state,
+            JobState::Running | JobState::Done | JobState::Cancelled
+        );
+        let ascii = self.symbols == Symbols::Ascii;
+        let crit = match (self.critical, ascii) {
+            (false, _) => " ",
+            (true, false) => "⚠",
+            (true, true) => "!",
+        };
+        let boom = match (self.raised, started, ascii) {
+            (true, _, false) => "★",
+            (true, _, true) => ":(",
+            (false, true, false) => "☉",
+            (false, true, true) => ":)",
+            (false, false, false) => " ",
+            (false, false, true) => "  ",
+        };
+        let state = match (self.state, ascii) {
+            (JobState::Done, false) => "☓",
+            (JobState::Done, true) => "x",
+            (JobState::Running | JobState::Cancelled, false) => "↺",
+            (JobState::Running | JobState::Cancelled, true) => "o",
+            (JobState::Scheduled, false) => "⚑",
+            (JobState::Scheduled, true) => ".",
+            (JobState::Idle, false) => "⚐",
+            (JobState::Idle, true) => ">",
+        };
+        let forever = match (self.forever, ascii) {
+            (false, _) => " ",
+            (true, false) => "∞",
+            (true, true) => "8",
+        };
+        write!(f, "{crit} {boom} {state} {forever}")
+    }
+}
+
+/// `<Job `label`>`: asynciojobs' `repr_main()`.
+pub(crate) fn repr_main(job: &AnyJob) -> String {
+    format!("<{} `{}`>", job.kind(), job.text_label())
+}
+
+/// `[[ -> value]]`, `!! CRIT. EXC. => Type:message!!`, `!! exception => …!!` or
+/// `[not done]`: asynciojobs' `repr_result()`.
+pub(crate) fn repr_result(job: &AnyJob) -> String {
+    if let Some(error) = job.node().error() {
+        let which = if job.is_critical() {
+            "CRIT. EXC."
+        } else {
+            "exception"
+        };
+        let text = match error.panic_message() {
+            Some(message) => format!("panic:{message}"),
+            None => format!("{}:{error}", error.type_name()),
+        };
+        return format!("!! {which} => {text}!!");
+    }
+    if job.state() == JobState::Done {
+        if let Some(value) = job.result_text() {
+            return format!("[[ -> {value}]]");
+        }
+    }
+    "[not done]".to_string()
+}

@@ -1,0 +1,116 @@
+//! Nesting: a [`Scheduler`] is a job of its parent, through the job layer's `Node` and
+//! `Group` traits, implemented here.
+
+use std::any::{Any, TypeId};
+use std::sync::Arc;
+
+use super::{SchedInner, Scheduler};
+use crate::error::JobError;
+use crate::job::{AnyJob, Context, Core, Group, Node, Status};
+
+impl Node for SchedInner {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn execute(&self, ctx: &Context<'_>) -> Status {
+        let result = self
+            .prepare_nested()
+            .and_then(|prepared| self.run_prepared(prepared, Some(ctx), None));
+        let result = result.map_err(JobError::new);
+        self.outcome
+            .seal(&self.core.state, ctx.is_cancelled(), result)
+    }
+
+    fn abandon(&self) {
+        self.outcome.abandon(&self.core.state)
+    }
+
+    fn kind(&self) -> &'static str {
+        "Scheduler"
+    }
+
+    fn default_label(&self) -> Option<String> {
+        None
+    }
+
+    fn details(&self) -> Option<String> {
+        None
+    }
+
+    fn value(&self) -> Option<&(dyn Any + Send + Sync)> {
+        match self.outcome.get() {
+            Some(Ok(value)) => Some(value),
+            _ => None,
+        }
+    }
+
+    fn value_type(&self) -> TypeId {
+        TypeId::of::<bool>()
+    }
+
+    fn value_text(&self) -> Option<String> {
+        match self.outcome.get() {
+            Some(Ok(value)) => Some(value.to_string()),
+            _ => None,
+        }
+    }
+
+    fn error(&self) -> Option<&JobError> {
+        match self.outcome.get() {
+            Some(Err(error)) => Some(error),
+            _ => None,
+        }
+    }
+
+    fn shutdown(&self) {
+        self.shutdown_jobs()
+    }
+
+    fn group(&self) -> Option<&dyn Group> {
+        Some(self)
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        self
+    }
+}
+
+impl Group for SchedInner {
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn members(&self) -> Arc<Vec<AnyJob>> {
+        self.jobs.lock().clone()
+    }
+
+    fn why(&self) -> String {
+        self.why_text()
+    }
+
+    fn ran(&self) -> bool {
+        self.report.lock().ran
+    }
+}
+
+/// The scheduler behind `job`, when it is a nested scheduler.
+pub(crate) fn inner_of(job: &AnyJob) -> Option<&SchedInner> {
+    job.node().as_any().downcast_ref::<SchedInner>()
+}
+
+impl AnyJob {
+    /// The scheduler, when this job is a nested scheduler.
+    pub fn as_scheduler(&self) -> Option<Scheduler> {
+        self.0
+            .clone()
+            .into_any()
+            .downcast::<SchedInner>()
+            .ok()
+            .map(Scheduler::from_inner)
+    }
+}

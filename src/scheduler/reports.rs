@@ -1,0 +1,109 @@
+//! The report methods of a scheduler: listings, debrief, DOT text and pictures, each
+//! a thin call into `report` over this scheduler's jobs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::Scheduler;
+use crate::error::Error;
+use crate::report::{self, find_dot, Debrief, Listing};
+
+impl Scheduler {
+    /// Every job, one a line, in the order they can run, numbered depth first
+    /// through nested schedulers, as asynciojobs' `list()`:
+    ///
+    /// ```text
+    /// 1 ⚠ ☉ ☓   <Job `b1`> [[ -> 100.0]]
+    /// 2 ⚠ ☉ ☓   <Job `b2`> [[ -> 200.0]] requires={1}
+    /// ```
+    ///
+    /// `details` adds each job's [`details`](crate::AnyJob::details) on the line after it;
+    /// `silence_done_jobs` leaves out the jobs that are done. It works on any graph:
+    /// jobs on a cycle come last, a requirement outside the scheduler shows as `??`.
+    /// The returned value reads the scheduler when it is printed: print it while the
+    /// scheduler runs (from any thread, a job of the run included) to see the run as it
+    /// is then.
+    pub fn list(&self, details: bool, silence_done_jobs: bool) -> Listing {
+        Listing::new(self.inner.clone(), details, silence_done_jobs, false)
+    }
+
+    /// Every job in insertion order, numbered `.1`, `.2`, … (`3.1`, … inside a nested
+    /// scheduler numbered `.3`), without looking at the graph's order: for a graph
+    /// that may be broken. asynciojobs' `list_safe()`.
+    pub fn list_safe(&self, silence_done_jobs: bool) -> Listing {
+        Listing::new(self.inner.clone(), false, silence_done_jobs, true)
+    }
+
+    /// Why the run ended, the [`list`](Scheduler::list), then how many jobs failed and
+    /// each failure: error chains of critical jobs framed as asynciojobs frames their
+    /// stacks, one line for each non-critical one. Failures inside nested schedulers
+    /// are told too, each once: a nested scheduler that failed because one of its jobs
+    /// did is not told apart from that job.
+    ///
+    /// ```text
+    /// ----- a CRITICAL job has raised an exception
+    /// 1 ⚠ ☉ ☓   <Job `begin`> [[ -> 1]]
+    /// 2 ⚠ ★ ☓   <Job `boom`> !! CRIT. EXC. => ValueError:boom!! requires={1}
+    /// 3 ⚠   ⚐   <Job `end`> [not done] requires={2}
+    /// ===== 1 job(s) with an exception, including 1 critical
+    ///     ********************
+    ///     ******************** BEG stack for CRITICAL JOB 2 ⚠ ★ ☓   <Job `boom`>
+    ///     ********************
+    ///     ValueError: boom
+    ///     caused by: the disk is full
+    ///     ********************
+    ///     ******************** END stack for CRITICAL JOB 2 ⚠ ★ ☓   <Job `boom`>
+    ///     ********************
+    /// ```
+    pub fn debrief(&self, details: bool, silence_done_jobs: bool) -> Debrief {
+        Debrief::new(self.list(details, silence_done_jobs))
+    }
+
+    /// The graph in DOT, asynciojobs' `dot_format()`: one box per job, labelled
+    /// `NN: label` with the [`list`](Scheduler::list) numbering; rounded, dashed when
+    /// forever, thick and red when critical; nested schedulers as `cluster_NN`
+    /// subgraphs, edges into and out of them drawn to their border (`lhead`, `ltail`).
+    /// Once the scheduler has run, each box is filled with its job's outcome (done,
+    /// failed, cancelled or still running, not run) and a legend is added.
+    pub fn dot_format(&self) -> String {
+        report::dot_text(&*self.inner)
+    }
+
+    /// Writes [`dot_format`](Scheduler::dot_format) to `path`; needs no external tool.
+    /// Returns the path written.
+    pub fn export_as_dotfile(&self, path: impl AsRef<Path>) -> Result<PathBuf, Error> {
+        let path = path.as_ref().to_path_buf();
+        std::fs::write(&path, self.dot_format()).map_err(|source| Error::Write {
+            path: path.display().to_string(),
+            source: Arc::new(source),
+        })?;
+        Ok(path)
+    }
+
+    /// Draws the graph as a PNG with Graphviz's `dot`: writes the DOT text to
+    /// `path.dot`, then the picture to `path.png`, and returns the picture's path.
+    /// `target/graph`, `target/graph.png` and `target/graph.dot` all give
+    /// `target/graph.dot` and `target/graph.png`; any other extension is kept
+    /// (`v1.2` gives `v1.2.png`).
+    ///
+    /// [`Error::GraphvizMissing`], saying how to install it, when `dot` is not on the
+    /// `PATH` (the `.dot` file is written all the same).
+    ///
+    /// ```no_run
+    /// use jobgraph::{Job, Scheduler};
+    /// let s = Scheduler::new();
+    /// s.add(Job::new(|_| 1).label("one"));
+    /// match s.export_as_pngfile("target/one") {
+    ///     Ok(png) => println!("wrote {}", png.display()),
+    ///     Err(error) => eprintln!("{error}"), // no Graphviz: says how to install it
+    /// }
+    /// ```
+    pub fn export_as_pngfile(&self, path: impl AsRef<Path>) -> Result<PathBuf, Error> {
+        report::export(self.dot_format(), path.as_ref(), "png", find_dot())
+    }
+
+    /// The same as [`export_as_pngfile`](Scheduler::export_as_pngfile), as an SVG.
+    pub fn export_as_svgfile(&self, path: impl AsRef<Path>) -> Result<PathBuf, Error> {
+        report::export(self.dot_format(), path.as_ref(), "svg", find_dot())
+    }
+}
