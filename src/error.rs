@@ -183,7 +183,7 @@ pub enum Error {
     },
     /// A scheduler was run a second time.
     #[error(
-        "scheduler `{label}` has already run: jobs run once; build a new scheduler to run again"
+        "`{label}` has already run: its jobs run once; build a new scheduler to run again (a batch whose jobs were all added with add_mut() runs again)"
     )]
     AlreadyRan {
         /// The scheduler's label.
@@ -266,6 +266,27 @@ pub enum Error {
         running: Vec<String>,
         /// How many jobs were ready, waiting for a slot.
         ready: usize,
+    },
+    /// The run's [`Pool`](crate::Pool) was shut down before the run started.
+    #[error(
+        "the pool of worker threads was shut down: build a new Pool (or use the global one) to run"
+    )]
+    PoolClosed,
+    /// A batch was run again while a job that its last run gave up on is still
+    /// running: its body cannot be called again before it returns.
+    #[error("batch `{label}` cannot run again yet: job `{job}` of its last run, given up on when that run ended, has not returned")]
+    StillRunning {
+        /// The batch's label.
+        label: String,
+        /// The job still running.
+        job: String,
+    },
+    /// A batch was run again after jobs or requirements were added or set up since its
+    /// last run.
+    #[error("batch `{label}` cannot run again: jobs were added or set up since its last run; set a batch up fully before its first run, or build a new one")]
+    ChangedAfterRun {
+        /// The batch's label.
+        label: String,
     },
     /// The operating system refused to start a worker thread, and none was running.
     #[error("could not start a worker thread: {0}")]

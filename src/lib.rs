@@ -72,7 +72,7 @@ mod report;
 
 pub use batch::{Batch, JobMut};
 pub use engine::settings::{DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS};
-pub use engine::{Event, EventKind, RunEnd};
+pub use engine::{Event, EventKind, Pool, RunEnd, DEFAULT_KEEP_ALIVE};
 pub use error::{BoxError, Error, JobError};
 pub use job::{AbstractJob, AnyJob, Context, Job, JobId, JobOutput, JobState, Jobs, PrintJob};
 pub use report::{find_dot, Badge, Debrief, Listing, Symbols};

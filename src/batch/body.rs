@@ -1,5 +1,6 @@
-//! A batch job's body in two words: a closure called once, stored in place when it
-//! fits in one word (no captures, or a capture of up to 8 bytes), boxed otherwise.
+//! A batch job's body in two words: a closure called once (`FnOnce`) or at each run
+//! (`FnMut`), stored in place when it fits in one word (no captures, or a capture of
+//! up to 8 bytes), boxed otherwise.
 //!
 //! `Box<dyn FnOnce>` allocates for any closure that captures something, and frees it
 //! on the worker that runs it; a small-box with a fat pointer and inline space takes
@@ -25,10 +26,12 @@ pub(crate) struct Body<T: 'static> {
 }
 
 struct Table<T> {
-    /// Moves the closure out of the data and calls it.
+    /// Calls the closure: moves it out of the data (`FnOnce`), or borrows it there.
     call: unsafe fn(&mut MaybeUninit<usize>, &Context<'_>) -> Result<T, JobError>,
-    /// Drops the closure in the data, never called.
+    /// Drops the closure in the data, if it is there.
     drop: unsafe fn(&mut MaybeUninit<usize>),
+    /// The closure is `FnMut`: a call leaves it in place, for the next run.
+    again: bool,
 }
 
 impl<T> Table<T> {
@@ -36,6 +39,7 @@ impl<T> Table<T> {
     const CONSUMED: Table<T> = Table {
         call: Self::consumed,
         drop: Self::nothing,
+        again: false,
     };
 
     unsafe fn consumed(_: &mut MaybeUninit<usize>, _: &Context<'_>) -> Result<T, JobError> {
@@ -60,6 +64,7 @@ where
     const TABLE: Table<T> = Table {
         call: Self::call,
         drop: Self::drop,
+        again: false,
     };
 
     /// # Safety
@@ -92,11 +97,52 @@ where
     }
 }
 
+/// The table of an `FnMut` closure: called in place, any number of times.
+struct ErasedMut<F, T>(PhantomData<(F, T)>);
+
+impl<F, T> ErasedMut<F, T>
+where
+    F: FnMut(&Context<'_>) -> Result<T, JobError>,
+{
+    const TABLE: Table<T> = Table {
+        call: Self::call,
+        drop: Erased::<F, T>::drop,
+        again: true,
+    };
+
+    unsafe fn call(data: &mut MaybeUninit<usize>, ctx: &Context<'_>) -> Result<T, JobError> {
+        let f: &mut F = if fits::<F>() {
+            // SAFETY: `new_mut` wrote an `F` in place, and it stays there: this borrows
+            // it for the call, through the body's `&mut`.
+            unsafe { &mut *data.as_mut_ptr().cast::<F>() }
+        } else {
+            // SAFETY: `new_mut` stored the pointer of a `Box<F>`, owned by the body and
+            // borrowed here through its `&mut`.
+            unsafe { &mut *(data.assume_init() as *mut F) }
+        };
+        f(ctx)
+    }
+}
+
 impl<T: 'static> Body<T> {
-    pub(crate) fn new<F>(f: F) -> Self
+    /// A body that runs at each run of its batch.
+    pub(crate) fn new_mut<F>(f: F) -> Self
     where
-        F: FnOnce(&Context<'_>) -> Result<T, JobError> + Send + 'static,
+        F: FnMut(&Context<'_>) -> Result<T, JobError> + Send + 'static,
     {
+        Body {
+            data: Self::store(f),
+            table: &ErasedMut::<F, T>::TABLE,
+            _owns: PhantomData,
+        }
+    }
+
+    /// Whether the body can be called again (an `FnMut` closure).
+    pub(crate) fn again(&self) -> bool {
+        self.table.again
+    }
+
+    fn store<F>(f: F) -> MaybeUninit<usize> {
         let mut data = MaybeUninit::<usize>::uninit();
         if fits::<F>() {
             // SAFETY: `F` fits the word's size and alignment (`fits`).
@@ -104,8 +150,15 @@ impl<T: 'static> Body<T> {
         } else {
             data.write(Box::into_raw(Box::new(f)) as usize);
         }
+        data
+    }
+
+    pub(crate) fn new<F>(f: F) -> Self
+    where
+        F: FnOnce(&Context<'_>) -> Result<T, JobError> + Send + 'static,
+    {
         Body {
-            data,
+            data: Self::store(f),
             table: &Erased::<F, T>::TABLE,
             _owns: PhantomData,
         }
@@ -113,6 +166,12 @@ impl<T: 'static> Body<T> {
 
     /// Calls the closure; a body called before only says so.
     pub(crate) fn call(&mut self, ctx: &Context<'_>) -> Result<T, JobError> {
+        if self.table.again {
+            // SAFETY: the table is the one `new_mut` chose for what `data` holds; it
+            // borrows the closure, which stays for the next call and for `drop`. Should
+            // the closure panic, it is still whole (unwinding drops nothing of it).
+            return unsafe { (self.table.call)(&mut self.data, ctx) };
+        }
         // The table goes first: if the closure panics, its captures are dropped by the
         // unwinding call, and this body's drop must not drop them again.
         let table = std::mem::replace(&mut self.table, &Table::CONSUMED);

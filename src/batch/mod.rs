@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::{
-    CancelRun, Reason, Run, Settings, Table, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT,
+    no_worker, CancelRun, Pool, Reason, Run, Settings, Table, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT,
     UNLIMITED_WINDOW_WORKERS,
 };
 use crate::error::{Error, JobError};
@@ -28,13 +28,16 @@ mod body;
 mod slot;
 
 use body::Body;
-use slot::Slot;
+use slot::{Slot, RETURNED};
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
 /// How many of a job's requirements given together are checked for repeats as they
 /// come; past that, they are checked when the batch is frozen.
 const TIDY_CHECK: usize = 8;
+
+/// How long a new run waits for the workers of the last one to let go of its jobs.
+const LET_GO: Duration = Duration::from_secs(1);
 
 /// A graph of many jobs of one value type, built in one go: Taskflow's way of building,
 /// with the scheduler's engine and semantics.
@@ -81,9 +84,17 @@ pub struct Batch<T: 'static> {
     timeout: Option<Duration>,
     grace: Duration,
     stall_timeout: Option<Duration>,
-    /// The jobs, while building; moved into `ran` by the run.
+    /// The jobs, while building; moved into `ran` by the first run.
     building: Cells<T>,
     ran: Option<Arc<Cells<T>>>,
+    /// The graph the first run froze, for the runs after it.
+    graph: Option<Arc<graph::Frozen>>,
+    /// Jobs were added or set up after the first run: the batch cannot run again.
+    changed: bool,
+    /// A job was added with `add` or `add_future`: its body runs once, and so does the
+    /// batch.
+    one_shot: bool,
+    pool: Option<Pool>,
     flags: Vec<u8>,
     /// Requirements as `(job, required)`, in the order given.
     pairs: Vec<(u32, u32)>,
@@ -142,8 +153,9 @@ impl<T: Send + Sync + Debug + 'static> Table for Cells<T> {
 
     unsafe fn execute(&self, i: usize, ctx: &Context<'_>) -> Status {
         // SAFETY: the engine executes each index at most once per run, as `Table`'s
-        // contract asks, and a batch's cells make one run: `Batch::run` moves them into
-        // it and refuses to run again.
+        // contract asks, and the runs of a batch's cells never overlap: `Batch::run`
+        // takes `&mut`, and runs again only once every job of the last run has returned
+        // and its workers have let go of the cells (`Batch::prepare_again`).
         unsafe { self.slots[i].execute(ctx) }
     }
 
@@ -160,7 +172,8 @@ impl<T: Send + Sync + Debug + 'static> Table for Cells<T> {
     }
 
     fn ended_earlier(&self, _: usize) -> Status {
-        // A batch runs once: its jobs are sealed by that run or not at all.
+        // A batch's jobs are reset before each run: a job sealed earlier than this run
+        // was given up on by it.
         Status::Lost
     }
 
@@ -211,12 +224,23 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
                 labels: HashMap::new(),
             },
             ran: None,
+            graph: None,
+            changed: false,
+            one_shot: false,
+            pool: None,
             flags: Vec::with_capacity(jobs),
             pairs: Vec::with_capacity(requirements),
             untidy: false,
             problems: Vec::new(),
             ending: None,
         }
+    }
+
+    /// The pool of worker threads this batch's runs use. Without one, a run uses the
+    /// pool of the worker thread that starts it (`run_within`), else [`Pool::global`].
+    pub fn pool(mut self, pool: &Pool) -> Self {
+        self.pool = Some(pool.clone());
+        self
     }
 
     /// Names the batch in errors.
@@ -267,6 +291,39 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         self.push(Body::new(move |ctx| f(ctx).into_result()))
     }
 
+    /// Adds a job whose closure runs at each run of the batch: a batch whose jobs were
+    /// all added so can [`run`](Batch::run) again and again without being rebuilt (a
+    /// loop that runs the same graph every frame). Otherwise as [`add`](Batch::add).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use jobgraph::Batch;
+    ///
+    /// let frame = Arc::new(AtomicU64::new(0));
+    /// let mut batch = Batch::new().window(2);
+    /// let read = {
+    ///     let frame = frame.clone();
+    ///     batch.add_mut(move |_| frame.load(Ordering::Relaxed)).id()
+    /// };
+    /// let twice = batch
+    ///     .add_mut(move |ctx| Ok::<_, jobgraph::Error>(ctx.input::<u64>(read)? * 2))
+    ///     .requires(read)
+    ///     .id();
+    /// for n in 1..=3 {
+    ///     frame.store(n, Ordering::Relaxed);
+    ///     assert!(batch.run().unwrap());
+    ///     assert_eq!(*batch.result(twice).unwrap(), 2 * n);
+    /// }
+    /// ```
+    pub fn add_mut<F, R>(&mut self, mut f: F) -> JobMut<'_, T>
+    where
+        F: FnMut(&Context<'_>) -> R + Send + 'static,
+        R: JobOutput<Value = T>,
+    {
+        self.push(Body::new_mut(move |ctx| f(ctx).into_result()))
+    }
+
     /// Adds a job that drives a future to completion on a worker thread, as
     /// [`Job::future`](crate::Job::future) does (what it can await is told there). A
     /// cancelled future is dropped at its next pending poll.
@@ -283,8 +340,10 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     }
 
     fn push(&mut self, body: Body<T>) -> JobMut<'_, T> {
-        // Numbered across runs: a job added after the run is not mistaken for one of
-        // the jobs that ran (it never runs: a batch runs once).
+        // Numbered across runs: a job added after the first run is not mistaken for one
+        // of the jobs that ran (it never runs: the batch cannot run again).
+        self.changed |= self.ran.is_some();
+        self.one_shot |= !body.again();
         let index = self.flags.len() as u32;
         self.building.slots.push(Slot::new(body));
         self.flags.push(CRITICAL);
@@ -351,15 +410,23 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         if let Some(problem) = self.problems.first() {
             return Err(problem.clone());
         }
-        if self.ran.is_some() {
-            return Err(Error::AlreadyRan {
-                label: self.label.clone(),
-            });
-        }
-        let frozen = self.freeze()?;
-        let cells = Arc::new(std::mem::take(&mut self.building));
+        let (cells, frozen) = match self.ran.take() {
+            None => {
+                let frozen = Arc::new(self.freeze()?);
+                self.pairs = Vec::new();
+                (Arc::new(std::mem::take(&mut self.building)), frozen)
+            }
+            Some(mut cells) => match self.prepare_again(&mut cells) {
+                Ok(frozen) => (cells, frozen),
+                Err(error) => {
+                    self.ran = Some(cells);
+                    return Err(error);
+                }
+            },
+        };
         self.ran = Some(Arc::clone(&cells));
-        self.pairs = Vec::new();
+        self.graph = Some(Arc::clone(&frozen));
+        self.ending = None;
         let settings = Settings {
             max_workers: match self.window {
                 0 => UNLIMITED_WINDOW_WORKERS,
@@ -370,14 +437,13 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             label: self.label.clone(),
             events: None,
             stall_timeout: self.stall_timeout,
+            pool: self.pool.clone().unwrap_or_else(Pool::current),
         };
         let run = Run::new(cells, frozen, &settings);
         if let Some(ctx) = parent {
             ctx.on_cancel(&CancelRun::waker(&run));
         }
-        let ending = run
-            .execute(&settings)
-            .map_err(|error| Error::Spawn(Arc::new(error)))?;
+        let ending = run.execute(&settings).map_err(no_worker)?;
         self.ending = Some(ending);
         match ending {
             Reason::Finished => Ok(true),
@@ -409,6 +475,47 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             }
             Reason::Cancelled => Ok(false),
         }
+    }
+
+    /// Makes the jobs of the last run idle again for a new one, once that is sound:
+    /// every job added with `add_mut` (else [`Error::AlreadyRan`]), none added or set
+    /// up since, every job of the last run returned. The results of the last run stay readable when it is not.
+    fn prepare_again(&mut self, cells: &mut Arc<Cells<T>>) -> Result<Arc<graph::Frozen>, Error> {
+        if self.one_shot {
+            return Err(Error::AlreadyRan {
+                label: self.label.clone(),
+            });
+        }
+        let (Some(frozen), false) = (&self.graph, self.changed) else {
+            return Err(Error::ChangedAfterRun {
+                label: self.label.clone(),
+            });
+        };
+        let still_running = |cells: &Cells<T>| {
+            (0..cells.len())
+                .find(|&i| !cells.slots[i].returned())
+                .map(|i| Error::StillRunning {
+                    label: self.label.clone(),
+                    job: cells.label(i),
+                })
+        };
+        if let Some(error) = still_running(cells) {
+            return Err(error);
+        }
+        // Every job has returned; the workers of the last run let go of the cells
+        // within microseconds of that.
+        let waited = std::time::Instant::now();
+        while Arc::strong_count(cells) > 1 && waited.elapsed() < LET_GO {
+            std::thread::yield_now();
+        }
+        let Some(slots) = Arc::get_mut(cells).map(|cells| &mut cells.slots) else {
+            return Err(still_running(cells).unwrap_or(Error::StillRunning {
+                label: self.label.clone(),
+                job: "a worker of the last run".to_string(),
+            }));
+        };
+        slots.iter_mut().for_each(Slot::reset);
+        Ok(Arc::clone(frozen))
     }
 
     /// Checks the graph and builds its dense form.
@@ -459,7 +566,8 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     pub fn state(&self, id: JobId) -> Option<JobState> {
         let i = self.index(id).ok()?;
         let lifecycle = match self.cells().slots.get(i) {
-            Some(slot) => slot.lifecycle().load(Ordering::Acquire),
+            // A job given up on that has returned since is still reported running.
+            Some(slot) => slot.lifecycle().load(Ordering::Acquire) & !RETURNED,
             // Added after the run.
             None => state::IDLE,
         };
@@ -521,9 +629,9 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     pub fn stats(&self) -> String {
         let slots = &self.cells().slots;
         stats_line(
-            slots
-                .iter()
-                .map(|slot| JobState::from_code(slot.lifecycle().load(Ordering::Acquire))),
+            slots.iter().map(|slot| {
+                JobState::from_code(slot.lifecycle().load(Ordering::Acquire) & !RETURNED)
+            }),
         )
     }
 }
@@ -542,6 +650,7 @@ impl<T: Send + Sync + Debug + 'static> JobMut<'_, T> {
 
     /// Labels the job, for errors and results (unlabelled jobs are `#index`).
     pub fn label(self, label: impl Into<String>) -> Self {
+        self.batch.changed |= self.batch.ran.is_some();
         let label = label.into().into_boxed_str();
         self.batch.building.labels.insert(self.index, label);
         self
@@ -559,6 +668,7 @@ impl<T: Send + Sync + Debug + 'static> JobMut<'_, T> {
     }
 
     fn set(self, flag: u8, on: bool) -> Self {
+        self.batch.changed |= self.batch.ran.is_some();
         let flags = &mut self.batch.flags[self.index as usize];
         if on {
             *flags |= flag;
@@ -573,6 +683,7 @@ impl<T: Send + Sync + Debug + 'static> JobMut<'_, T> {
     pub fn requires(self, required: JobId) -> Self {
         let job = self.index;
         let batch = &mut *self.batch;
+        batch.changed |= batch.ran.is_some();
         match batch.index(required) {
             Ok(r) if r as u32 == job => {}
             Ok(r) => {

@@ -39,6 +39,9 @@ pub(super) struct Slot<T: 'static> {
 // access races. Readers on several threads share `&T`, hence `T: Sync`.
 unsafe impl<T: Send + Sync + 'static> Sync for Slot<T> {}
 
+/// Set beside `ABANDONED` once a job given up on by its run has returned.
+pub(super) const RETURNED: u8 = 0x40;
+
 impl<T: 'static> Slot<T> {
     pub(super) fn new(body: Body<T>) -> Self {
         Slot {
@@ -85,6 +88,9 @@ impl<T: 'static> Slot<T> {
                     // the lifecycle never says `DONE` and nobody else reads or drops it.
                     unsafe { (*self.outcome.get()).assume_init_drop() };
                 }
+                // The job is back: its batch may run it again (see `returned`).
+                self.lifecycle
+                    .store(state::ABANDONED | RETURNED, Ordering::Release);
                 Status::Lost
             }
         }
@@ -92,6 +98,23 @@ impl<T: 'static> Slot<T> {
 
     /// Gives up on the job if it is still running once its run has ended: it stays
     /// reported as running, and its own end, when it returns, is lost.
+    /// Whether the job is not running, nor given up on while still running: its body
+    /// is free to be called again.
+    pub(super) fn returned(&self) -> bool {
+        let lifecycle = self.lifecycle.load(Ordering::Acquire);
+        lifecycle != state::RUNNING && lifecycle != state::ABANDONED
+    }
+
+    /// Makes the job idle again, for a new run of its batch: drops what its last run
+    /// kept. Through `&mut`: no run is using the slot.
+    pub(super) fn reset(&mut self) {
+        if std::mem::replace(self.lifecycle.get_mut(), state::IDLE) == state::DONE {
+            // SAFETY: the outcome is initialised exactly while the lifecycle says `DONE`;
+            // the lifecycle now says `IDLE`, so it is dropped once.
+            unsafe { self.outcome.get_mut().assume_init_drop() }
+        }
+    }
+
     pub(super) fn abandon(&self) {
         let _ = self.lifecycle.compare_exchange(
             state::RUNNING,

@@ -33,6 +33,7 @@
 
 mod control;
 pub(crate) mod event;
+mod pool;
 mod run;
 pub(crate) mod settings;
 pub(crate) mod stall;
@@ -42,7 +43,19 @@ mod worker;
 pub(crate) use control::CancelRun;
 pub(crate) use event::{Emitter, Observer};
 pub use event::{Event, EventKind, RunEnd};
+pub use pool::{Pool, DEFAULT_KEEP_ALIVE};
 pub(crate) use run::Run;
+
+use crate::error::Error;
+
+/// The error of a run that could not get a single worker: `None` when its pool is
+/// closed, the OS's refusal otherwise.
+pub(crate) fn no_worker(error: Option<std::io::Error>) -> Error {
+    match error {
+        None => Error::PoolClosed,
+        Some(error) => Error::Spawn(std::sync::Arc::new(error)),
+    }
+}
 pub(crate) use settings::{
     Reason, Settings, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS,
 };

@@ -6,30 +6,23 @@ use std::task::Waker;
 use std::time::Instant;
 
 use super::event::{Emitter, EventKind};
-use super::settings::{Reason, Settings};
+use super::pool::Pool;
+use super::settings::{Reason, Settings, UNLIMITED_WINDOW_WORKERS};
 use super::stall;
 use super::table::Table;
 use crate::graph::{is_forever, Frozen};
 use crate::job::{state, AnyJob};
-use crate::sync::{
-    thread, AtomicBool, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering, Stealer, Worker,
-};
+use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering, Stealer};
 
 pub(super) struct End {
     pub(super) reason: Option<Reason>,
-    /// Workers that have not returned yet.
-    pub(super) alive: usize,
-    /// Join handles of the workers, by worker number; taken once they have returned.
-    pub(super) handles: Vec<Option<thread::JoinHandle<()>>>,
-    /// Worker numbers that have returned.
-    pub(super) returned: Vec<usize>,
 }
 
 /// The shared state of one run, over its jobs `J`: a scheduler's handles, or a batch's
 /// cells.
 pub(crate) struct Run<J: Table = Vec<AnyJob>> {
     pub(super) jobs: Arc<J>,
-    pub(super) graph: Frozen,
+    pub(super) graph: Arc<Frozen>,
     pub(super) pending: Vec<AtomicU32>,
     pub(super) remaining: AtomicUsize,
     pub(super) max_workers: usize,
@@ -38,10 +31,13 @@ pub(crate) struct Run<J: Table = Vec<AnyJob>> {
     /// claim them from `claimed` on.
     pub(super) entries: OnceLock<Vec<u32>>,
     pub(super) claimed: AtomicUsize,
-    /// One per worker that may run (the window, or fewer when there are fewer jobs).
-    pub(super) stealers: Vec<Stealer<u32>>,
-    /// The deques of the workers not started yet, by worker number.
-    pub(super) deques: Mutex<Vec<Option<Worker<u32>>>>,
+    /// One per worker that may run (the window, or fewer when there are fewer jobs),
+    /// set when that worker starts: a run pays for the deques of the workers it starts.
+    pub(super) stealers: Box<[OnceLock<Stealer<u32>>]>,
+    /// Where the workers come from.
+    pub(super) pool: Pool,
+    /// No job starts at or after this instant (`None`: no timeout).
+    pub(super) deadline: Option<Instant>,
     /// Workers started or being started (a worker whose thread the OS refused is not
     /// counted).
     pub(super) workers: AtomicUsize,
@@ -61,6 +57,8 @@ pub(crate) struct Run<J: Table = Vec<AnyJob>> {
     pub(super) cancelled: AtomicBool,
     /// Wakers of jobs blocked in a sleep, on a future, or in a nested run.
     pub(super) wakers: Mutex<Vec<(u32, Waker)>>,
+    /// Workers hired and not returned yet.
+    pub(super) alive: AtomicUsize,
     pub(super) end: Mutex<End>,
     pub(super) ended: Condvar,
     /// Observers, verbose mode, tracing; `None` when nobody listens.
@@ -69,18 +67,29 @@ pub(crate) struct Run<J: Table = Vec<AnyJob>> {
 }
 
 impl<J: Table> Run<J> {
-    pub(crate) fn new(jobs: Arc<J>, mut graph: Frozen, settings: &Settings) -> Arc<Self> {
-        // The counts become the counters in place, in the same allocation.
-        let pending = std::mem::take(&mut graph.pending)
-            .into_iter()
-            .map(AtomicU32::new)
-            .collect();
+    /// A run of `jobs` over `graph`. A graph held only here gives its requirement
+    /// counts to the run's counters in place; a shared one (a batch that runs again)
+    /// is copied.
+    pub(crate) fn new(jobs: Arc<J>, mut graph: Arc<Frozen>, settings: &Settings) -> Arc<Self> {
+        let pending = match Arc::get_mut(&mut graph) {
+            Some(graph) => std::mem::take(&mut graph.pending)
+                .into_iter()
+                .map(AtomicU32::new)
+                .collect(),
+            None => graph.pending.iter().map(|&n| AtomicU32::new(n)).collect(),
+        };
         let remaining = (0..jobs.len()).filter(|&i| !is_forever(&graph, i)).count();
-        let max_workers = settings.max_workers.clamp(1, jobs.len().max(1));
-        let deques: Vec<Worker<u32>> = (0..max_workers).map(|_| Worker::new_fifo()).collect();
+        let max_workers = settings
+            .max_workers
+            .clamp(1, jobs.len().max(1))
+            .min(UNLIMITED_WINDOW_WORKERS);
         Arc::new(Run {
-            stealers: deques.iter().map(Worker::stealer).collect(),
-            deques: Mutex::new(deques.into_iter().map(Some).collect()),
+            stealers: (0..max_workers).map(|_| OnceLock::new()).collect(),
+            pool: settings.pool.clone(),
+            // Counted from now: the run starts as it is made.
+            deadline: settings
+                .timeout
+                .and_then(|timeout| Instant::now().checked_add(timeout)),
             jobs,
             graph,
             pending,
@@ -99,22 +108,21 @@ impl<J: Table> Run<J> {
             stop: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
             wakers: Mutex::new(Vec::new()),
-            end: Mutex::new(End {
-                reason: None,
-                alive: 0,
-                handles: Vec::new(),
-                returned: Vec::new(),
-            }),
+            alive: AtomicUsize::new(0),
+            end: Mutex::new(End { reason: None }),
             ended: Condvar::new(),
             events: settings.events.clone(),
             stall: stall::Stall::new(settings.stall_timeout),
         })
     }
 
-    /// Runs the graph to its end on worker threads; the calling thread coordinates.
-    /// `Err` when not a single worker thread could be started.
-    pub(crate) fn execute(self: &Arc<Self>, settings: &Settings) -> Result<Reason, std::io::Error> {
-        let start = Instant::now();
+    /// Runs the graph to its end on workers hired from the pool; the calling thread
+    /// coordinates. `Err` when not a single worker could be had: `None` when the pool
+    /// is closed, `Some` when the OS refused a thread.
+    pub(crate) fn execute(
+        self: &Arc<Self>,
+        settings: &Settings,
+    ) -> Result<Reason, Option<std::io::Error>> {
         self.emit_run(EventKind::RunStarted {
             jobs: self.jobs.len(),
         });
@@ -139,6 +147,12 @@ impl<J: Table> Run<J> {
         let mut started = 0;
         let mut refusal = None;
         for number in 0..wanted {
+            if self.past_deadline() {
+                // Workers hired later would start jobs after the deadline.
+                self.workers.fetch_sub(wanted - number, Ordering::AcqRel);
+                self.finish(Reason::Timeout);
+                break;
+            }
             match self.spawn_worker(number) {
                 Ok(()) => started += 1,
                 Err(error) => refusal = Some(error),
@@ -149,14 +163,21 @@ impl<J: Table> Run<J> {
                 return Err(error);
             }
         }
-        let deadline = settings.timeout.map(|t| start + t);
+        // A short run ends within microseconds: look before paying for a sleep and a
+        // wake-up.
+        for _ in 0..SPINS {
+            if self.exit.load(Ordering::Acquire) && self.alive.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            std::hint::spin_loop();
+        }
         let mut stall_watch = stall::Watch::default();
         let mut end = self.end.lock();
         while end.reason.is_none() {
             // `parked` is read under `end`: a future that parks first takes `end` to
             // notify, so this wait cannot miss it.
             let check = self.stall.next_check(&mut stall_watch);
-            let wake_at = match (deadline, check) {
+            let wake_at = match (self.deadline, check) {
                 (Some(d), Some(c)) => Some(d.min(c)),
                 (d, c) => d.or(c),
             };
@@ -165,7 +186,7 @@ impl<J: Table> Run<J> {
                     if self.ended.wait_until(&mut end, wake_at).timed_out() && end.reason.is_none()
                     {
                         drop(end);
-                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                        if self.past_deadline() {
                             self.finish(Reason::Timeout);
                         } else if self.is_stalled(&mut stall_watch) {
                             self.finish(Reason::Stalled);
@@ -177,22 +198,22 @@ impl<J: Table> Run<J> {
             }
         }
         let reason = end.reason.unwrap_or(Reason::Finished);
-        let grace_end = Instant::now() + settings.grace;
-        while end.alive > 0 {
-            if self.ended.wait_until(&mut end, grace_end).timed_out() {
-                break;
+        // `Duration::MAX`: wait for every worker, however long.
+        let grace_end = Instant::now().checked_add(settings.grace);
+        // A worker decrements `alive`, then takes `end` to notify: read under `end`,
+        // a count above zero is followed by that notification.
+        while self.alive.load(Ordering::Acquire) > 0 {
+            match grace_end {
+                Some(grace_end) => {
+                    if self.ended.wait_until(&mut end, grace_end).timed_out() {
+                        break;
+                    }
+                }
+                None => self.ended.wait(&mut end),
             }
         }
-        let stuck = end.alive;
-        let returned: Vec<_> = std::mem::take(&mut end.returned)
-            .into_iter()
-            .filter_map(|w| end.handles[w].take())
-            .collect();
+        let stuck = self.alive.load(Ordering::Acquire);
         drop(end);
-        for handle in returned {
-            // A worker catches its jobs' panics: joining it cannot fail.
-            let _ = handle.join();
-        }
         if stuck > 0 {
             for i in 0..self.jobs.len() {
                 self.jobs.abandon(i);
@@ -205,6 +226,12 @@ impl<J: Table> Run<J> {
         }
         self.emit_run(EventKind::RunEnded(reason.into()));
         Ok(reason)
+    }
+
+    /// Whether the run's deadline has come: then no job may start.
+    #[inline]
+    pub(super) fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     /// Whether the run has been stalled for the stall timeout (see `stall`).
@@ -225,7 +252,13 @@ impl<J: Table> Run<J> {
     pub(super) fn ready_count(&self) -> usize {
         let entries = self.entries.get().map_or(0, Vec::len);
         let unclaimed = entries.saturating_sub(self.claimed.load(Ordering::Acquire));
-        unclaimed + self.stealers.iter().map(Stealer::len).sum::<usize>()
+        unclaimed
+            + self
+                .stealers
+                .iter()
+                .filter_map(OnceLock::get)
+                .map(Stealer::len)
+                .sum::<usize>()
     }
 
     /// A future job returned `Pending` without arming a timer.
@@ -316,3 +349,6 @@ impl<J: Table> Run<J> {
         self.jobs.state(i as usize).store(value, Ordering::Release);
     }
 }
+
+/// How many times the coordinator looks for the end of the run before it sleeps.
+const SPINS: u32 = 1 << 10;

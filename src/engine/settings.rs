@@ -5,9 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::event::{Emitter, RunEnd};
+use super::pool::Pool;
 
-/// How many worker threads a scheduler with an unlimited window (`window(0)`, the
-/// default) starts at most: jobs beyond that many wait for a free worker.
+/// How many workers one run uses at most, whatever its window: a scheduler with an
+/// unlimited window (`window(0)`, the default) or a window wider than this runs this
+/// many jobs at once, and the jobs beyond wait for a free worker. It bounds the threads
+/// one run adds to its pool, and the memory its workers take.
 pub const UNLIMITED_WINDOW_WORKERS: usize = 256;
 
 /// The default bound on how long a run waits for its cancelled jobs to return.
@@ -46,6 +49,8 @@ pub(crate) struct Settings {
     pub(crate) events: Option<Arc<Emitter>>,
     /// How long the run may stay stalled before it ends (`None`: forever).
     pub(crate) stall_timeout: Option<Duration>,
+    /// Where its workers come from.
+    pub(crate) pool: Pool,
 }
 
 impl From<Reason> for RunEnd {

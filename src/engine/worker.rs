@@ -26,6 +26,7 @@
 
 use std::sync::Arc;
 
+use super::pool::Leave;
 use super::run::Run;
 use super::settings::Reason;
 use super::table::Table;
@@ -35,28 +36,30 @@ use crate::sync::{fence, thread, Ordering, Steal, Worker};
 
 impl<J: Table> Run<J> {
     /// Starts worker `number`, already counted in `workers`.
-    pub(super) fn spawn_worker(self: &Arc<Self>, number: usize) -> Result<(), std::io::Error> {
-        let Some(deque) = self.deques.lock().get_mut(number).and_then(Option::take) else {
+    pub(super) fn spawn_worker(
+        self: &Arc<Self>,
+        number: usize,
+    ) -> Result<(), Option<std::io::Error>> {
+        let Some(cell) = self.stealers.get(number) else {
             return Ok(());
         };
-        let mut end = self.end.lock();
+        // The deque is made here, as its worker starts: a wide window costs nothing
+        // until its workers are needed.
+        let deque = Worker::new_fifo();
+        if cell.set(deque.stealer()).is_err() {
+            return Ok(()); // numbers are given once: not reached
+        }
+        self.alive.fetch_add(1, Ordering::AcqRel);
         let run = Arc::clone(self);
-        let spawned = thread::Builder::new()
-            .name(format!("jobgraph {}", self.label))
-            .spawn(move || run.work(number, deque));
-        match spawned {
-            Ok(handle) => {
-                if end.handles.len() <= number {
-                    end.handles.resize_with(number + 1, || None);
-                }
-                end.handles[number] = Some(handle);
-                end.alive += 1;
-                Ok(())
-            }
+        match self
+            .pool
+            .hire(Box::new(move |leave| run.work(number, deque, leave)))
+        {
+            Ok(()) => Ok(()),
             Err(error) => {
-                drop(end);
-                // The deque went with the closure: that worker number stays unused, and
-                // the window is one narrower for the rest of the run.
+                // That worker number stays unused (its deque is empty), and the window
+                // is one narrower for the rest of the run.
+                self.alive.fetch_sub(1, Ordering::AcqRel);
                 self.workers.fetch_sub(1, Ordering::AcqRel);
                 Err(error)
             }
@@ -64,7 +67,7 @@ impl<J: Table> Run<J> {
     }
 
     /// A worker's life: run jobs until the run ends.
-    fn work(self: Arc<Self>, number: usize, local: Worker<u32>) {
+    fn work(self: Arc<Self>, number: usize, local: Worker<u32>, leave: &Leave<'_>) {
         let mut next: Option<u32> = None;
         // Non-forever jobs ended here and not yet subtracted from `remaining`.
         let mut ended = 0;
@@ -82,6 +85,11 @@ impl<J: Table> Run<J> {
                 }
             };
             if self.stop.load(Ordering::Acquire) {
+                break;
+            }
+            if self.deadline.is_some() && self.past_deadline() {
+                // No job starts after the deadline, even before the coordinator wakes.
+                self.finish(Reason::Timeout);
                 break;
             }
             let i = index as usize;
@@ -152,11 +160,14 @@ impl<J: Table> Run<J> {
                 Status::Cancelled | Status::Lost => {}
             }
         }
-        let mut end = self.end.lock();
-        end.alive -= 1;
-        end.returned.push(number);
-        drop(end);
-        self.ended.notify_all();
+        // Back among the idle threads before the run counts this worker out: a run
+        // that follows at once finds this thread, rather than starting another.
+        leave.now();
+        if self.alive.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Under `end`, so that a coordinator that saw this worker alive is waiting.
+            let _end = self.end.lock();
+            self.ended.notify_all();
+        }
     }
 
     /// Subtracts `count` ended jobs from `remaining`; true when that ended the run.
@@ -204,7 +215,10 @@ impl<J: Table> Run<J> {
                 .load(Ordering::Acquire)
                 .min(self.stealers.len());
             for k in 1..count {
-                match self.stealers[(number + k) % count].steal_batch_and_pop(local) {
+                let Some(stealer) = self.stealers[(number + k) % count].get() else {
+                    continue; // its worker is starting
+                };
+                match stealer.steal_batch_and_pop(local) {
                     Steal::Success(index) => return Some(index),
                     Steal::Retry => retry = true,
                     Steal::Empty => {}

@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::{mpsc, Arc, Weak};
 use std::time::Duration;
 
-use crate::engine::{Observer, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT};
+use crate::engine::{Observer, Pool, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT};
 use crate::error::Error;
 use crate::graph::{self, place};
 use crate::job::{AnyJob, Core, Jobs, Outcome, NESTED};
@@ -86,6 +86,8 @@ pub(crate) struct Conf {
     pub(crate) watch: Option<Watch>,
     pub(crate) observers: Vec<Observer>,
     pub(crate) stall_timeout: Option<Duration>,
+    /// `None`: the pool of the thread that runs it (see `Pool::current`).
+    pub(crate) pool: Option<Pool>,
 }
 
 #[derive(Default)]
@@ -117,6 +119,7 @@ impl Scheduler {
                 watch: None,
                 observers: Vec::new(),
                 stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
+                pool: None,
             }),
             jobs: Mutex::new(Arc::new(Vec::new())),
             problems: Mutex::new(Vec::new()),
@@ -149,6 +152,14 @@ impl Scheduler {
         self
     }
 
+    /// The pool of worker threads this scheduler's runs use. Without one, a run uses
+    /// the pool of the worker thread that starts it (a nested scheduler), else
+    /// [`Pool::global`].
+    pub fn pool(self, pool: &Pool) -> Self {
+        self.inner.conf.lock().pool = Some(pool.clone());
+        self
+    }
+
     /// Whether the scheduler, nested in another, runs as a forever job.
     pub fn forever(self, forever: bool) -> Self {
         self.any.set_forever(forever);
@@ -161,9 +172,11 @@ impl Scheduler {
         self
     }
 
-    /// At most this many jobs run at once; `0` (the default) means no limit, up to
-    /// [`UNLIMITED_WINDOW_WORKERS`](crate::UNLIMITED_WINDOW_WORKERS). The run starts worker threads as jobs need them,
-    /// never more than the window.
+    /// At most this many jobs run at once; `0` (the default) means no limit. Either
+    /// way a run uses at most
+    /// [`UNLIMITED_WINDOW_WORKERS`](crate::UNLIMITED_WINDOW_WORKERS) workers: the jobs
+    /// beyond wait for a free one. The run hires workers from its [`Pool`] as jobs
+    /// need them, never more than the window.
     pub fn window(self, window: usize) -> Self {
         self.inner.conf.lock().window = window;
         self

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::{Conf, Prepared, SchedInner};
 use crate::engine::{
-    CancelRun, Emitter, Event, Observer, Reason, Run, Settings, UNLIMITED_WINDOW_WORKERS,
+    no_worker, CancelRun, Emitter, Event, Observer, Pool, Reason, Run, Settings,
+    UNLIMITED_WINDOW_WORKERS,
 };
 use crate::error::Error;
 use crate::graph;
@@ -110,17 +111,16 @@ impl SchedInner {
             label: label.clone(),
             events: Emitter::new(&label, &self.observers(&conf, &jobs, &frozen), jobs.len()),
             stall_timeout: conf.stall_timeout,
+            pool: conf.pool.clone().unwrap_or_else(Pool::current),
         };
-        let run = Run::new(jobs.clone(), frozen, &settings);
+        let run = Run::new(jobs.clone(), Arc::new(frozen), &settings);
         if let Some(attach) = attach {
             attach(&run);
         }
         if let Some(ctx) = parent {
             ctx.on_cancel(&CancelRun::waker(&run));
         }
-        let ending = run
-            .execute(&settings)
-            .map_err(|error| Error::Spawn(Arc::new(error)))?;
+        let ending = run.execute(&settings).map_err(no_worker)?;
         let mut report = self.report.lock();
         let critical = self.core.has_flag(CRITICAL);
         match ending {

@@ -1,7 +1,7 @@
 //! [`Scheduler::run_async`]: a whole run as a future, for async code.
 //!
-//! The run happens on jobgraph's threads: the first poll starts a coordinator thread
-//! that does what [`Scheduler::run`] does, and wakes the awaiting task when the run is
+//! The run happens on jobgraph's threads: the first poll hires a thread of the pool to
+//! coordinate it, doing what [`Scheduler::run`] does, and wakes the awaiting task when the run is
 //! over. The future itself never blocks, so it suits any executor (tokio, smol,
 //! async-std, `pollster::block_on`), and jobgraph depends on none of them.
 //!
@@ -15,10 +15,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
-use crate::engine::{Reason, Run};
+use crate::engine::{no_worker, Pool, Reason, Run};
 use crate::error::Error;
 use crate::scheduler::{SchedInner, Scheduler};
-use crate::sync::{thread, Mutex};
+use crate::sync::Mutex;
 
 /// The future of [`Scheduler::run_async`]: resolves to what [`Scheduler::run`] returns.
 ///
@@ -160,20 +160,19 @@ impl RunFuture {
         // With `tracing`, the run reports to the subscriber in effect where it is awaited.
         #[cfg(feature = "tracing")]
         let dispatch = tracing::dispatcher::get_default(Clone::clone);
-        thread::Builder::new()
-            .name(format!("jobgraph async {}", inner.label()))
-            .spawn(move || {
-                #[cfg(feature = "tracing")]
-                let _dispatch = tracing::dispatcher::set_default(&dispatch);
-                let attach = |run: &Arc<Run>| theirs.attach(run);
-                let result = catch_unwind(AssertUnwindSafe(|| {
-                    inner
-                        .prepare()
-                        .and_then(|jobs| inner.run_prepared(jobs, None, Some(&attach)))
-                }));
-                theirs.complete(result);
-            })
-            .map_err(|error| Error::Spawn(Arc::new(error)))?;
+        let pool = inner.conf.lock().pool.clone().unwrap_or_else(Pool::current);
+        pool.hire(Box::new(move |_| {
+            #[cfg(feature = "tracing")]
+            let _dispatch = tracing::dispatcher::set_default(&dispatch);
+            let attach = |run: &Arc<Run>| theirs.attach(run);
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                inner
+                    .prepare()
+                    .and_then(|jobs| inner.run_prepared(jobs, None, Some(&attach)))
+            }));
+            theirs.complete(result);
+        }))
+        .map_err(no_worker)?;
         Ok(shared)
     }
 }

@@ -245,31 +245,82 @@ proptest! {
         let (batch, ids) = build_batch(&specs, &trace, late);
         let mut batch = batch.window(window);
         let result = batch.run();
-        let spans = trace.check_order(&specs, window)?;
-        let critical_failures = specs.iter().any(|s| s.critical && s.kind != Kind::Ok);
-        if !critical_failures {
-            prop_assert!(result.unwrap());
-            for (i, spec) in specs.iter().enumerate() {
-                prop_assert_eq!(batch.state(ids[i]), Some(JobState::Done));
-                check_outcome(i, spec, batch.result(ids[i]), batch.raised_exception(ids[i]));
+        check_batch_run(&specs, &trace, &batch, &ids, window, result)?;
+    }
+
+    /// The same batch, its jobs added with `add_mut`, run three times: each run follows
+    /// the model as a fresh batch's would.
+    #[test]
+    fn random_dags_in_a_batch_run_again_follow_the_sequential_model(
+        specs in graph(),
+        window in 0usize..5,
+    ) {
+        quiet_job_panics();
+        let current = Arc::new(Mutex::new(Trace::for_jobs(specs.len())));
+        let mut batch = Batch::new().window(window);
+        let mut ids: Vec<JobId> = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            let current = current.clone();
+            let kind = spec.kind;
+            let id = batch
+                .add_mut(move |_| {
+                    let trace = current.lock().clone();
+                    body(i, kind, &trace)
+                })
+                .label(format!("job{i}"))
+                .critical(spec.critical)
+                .requires_all(spec.requires.iter().map(|&r| ids[r]))
+                .id();
+            ids.push(id);
+        }
+        for _ in 0..3 {
+            let trace = Trace::for_jobs(specs.len());
+            *current.lock() = trace.clone();
+            let result = batch.run();
+            check_batch_run(&specs, &trace, &batch, &ids, window, result)?;
+        }
+    }
+}
+
+/// One run of a batch of `specs` ended as the sequential model says.
+fn check_batch_run(
+    specs: &[Spec],
+    trace: &Trace,
+    batch: &Batch<usize>,
+    ids: &[JobId],
+    window: usize,
+    result: Result<bool, Error>,
+) -> Result<(), TestCaseError> {
+    let spans = trace.check_order(specs, window)?;
+    let critical_failures = specs.iter().any(|s| s.critical && s.kind != Kind::Ok);
+    if !critical_failures {
+        prop_assert!(result.unwrap());
+        for (i, spec) in specs.iter().enumerate() {
+            prop_assert_eq!(batch.state(ids[i]), Some(JobState::Done));
+            check_outcome(
+                i,
+                spec,
+                batch.result(ids[i]),
+                batch.raised_exception(ids[i]),
+            );
+        }
+    } else {
+        prop_assert!(batch.failed_critical());
+        match result {
+            Err(Error::JobFailed { label, .. }) => {
+                let i: usize = label.trim_start_matches("job").parse().unwrap();
+                prop_assert!(specs[i].critical && specs[i].kind != Kind::Ok);
+                prop_assert!(spans[i].is_some());
             }
-        } else {
-            prop_assert!(batch.failed_critical());
-            match result {
-                Err(Error::JobFailed { label, .. }) => {
-                    let i: usize = label.trim_start_matches("job").parse().unwrap();
-                    prop_assert!(specs[i].critical && specs[i].kind != Kind::Ok);
-                    prop_assert!(spans[i].is_some());
-                }
-                other => prop_assert!(false, "unexpected end {:?}", other),
-            }
-            for (i, _) in specs.iter().enumerate() {
-                match batch.state(ids[i]).unwrap() {
-                    JobState::Done | JobState::Cancelled => prop_assert!(spans[i].is_some()),
-                    JobState::Idle | JobState::Scheduled => prop_assert!(spans[i].is_none()),
-                    JobState::Running => prop_assert!(false, "job{} left running", i),
-                }
+            other => prop_assert!(false, "unexpected end {:?}", other),
+        }
+        for (i, _) in specs.iter().enumerate() {
+            match batch.state(ids[i]).unwrap() {
+                JobState::Done | JobState::Cancelled => prop_assert!(spans[i].is_some()),
+                JobState::Idle | JobState::Scheduled => prop_assert!(spans[i].is_none()),
+                JobState::Running => prop_assert!(false, "job{} left running", i),
             }
         }
     }
+    Ok(())
 }

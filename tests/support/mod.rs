@@ -72,6 +72,13 @@ pub fn settled_threads(within: Duration) -> Option<usize> {
     left
 }
 
+/// The resident memory of this process in KiB, or `None` where `/proc` cannot tell.
+pub fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// The lines, each ended by a newline: how listings and DOT texts come out.
 pub fn text(lines: &[&str]) -> String {
     lines.iter().map(|line| format!("{line}\n")).collect()

@@ -11,7 +11,7 @@
 //! with a line that says why.
 //!
 //! ```text
-//! cargo run --release -p compare -- [--quick] [--csv FILE]
+//! cargo run --release -p compare -- [--quick] [--pool-only] [--csv FILE]
 //! ```
 //!
 //! Times are the best of several repetitions (the machine is shared and noisy; the
@@ -21,6 +21,7 @@
 
 #[path = "../../../benches/common/mod.rs"]
 mod common;
+mod standing;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
@@ -457,6 +458,12 @@ fn main() {
                 .help("skip oneTBB"),
         )
         .arg(
+            Arg::new("pool-only")
+                .long("pool-only")
+                .action(ArgAction::SetTrue)
+                .help("only the standing pool's figures: warm starts, 1,000-job graphs, runs again"),
+        )
+        .arg(
             Arg::new("no-python")
                 .long("no-python")
                 .action(ArgAction::SetTrue)
@@ -464,6 +471,10 @@ fn main() {
         )
         .get_matches();
     let quick = matches.get_flag("quick");
+    if matches.get_flag("pool-only") {
+        standing::section(quick);
+        return;
+    }
     let jobs = if quick { 100_000 } else { 1_000_000 };
     let memory_jobs = 1_000_000;
     // Best of several: the rayon DAG in particular runs in a fast and a slow mode from
@@ -623,6 +634,7 @@ fn main() {
 
     print_tables(&results, &windows, jobs, memory_jobs);
     print_targets(&results, jobs, memory_jobs);
+    standing::section(quick);
     if let Some(file) = matches.get_one::<String>("csv") {
         write_csv(&results, Path::new(file));
         println!("\nwrote {file}");

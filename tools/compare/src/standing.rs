@@ -1,0 +1,182 @@
+//! What the standing pool buys: the start of a warm run, small graphs against the rayon
+//! DAG on its standing pool, and a graph run again against the same graph rebuilt.
+//!
+//! Each figure is the median (warm starts) or the best (graphs) of many back-to-back
+//! runs in this process, next to a peer measured the same way in the same process:
+//! "threads per run" is a pool with no keep-alive, whose workers are started for each
+//! run and leave after it, as every run did before the standing pool.
+
+use std::time::{Duration, Instant};
+
+use jobgraph::{Batch, Job, Pool, Scheduler};
+
+use crate::common::{self, Shape, Work};
+
+/// The median of `reps` timings of `f`, after `warm` untimed calls, in microseconds.
+fn median_us(warm: usize, reps: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..warm {
+        f();
+    }
+    let mut samples: Vec<Duration> = (0..reps)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    samples.sort_unstable();
+    samples[samples.len() / 2].as_secs_f64() * 1e6
+}
+
+/// The best of `reps` timings of `f`, in nanoseconds per job of `n`.
+fn best_ns_per_job(n: usize, reps: usize, mut f: impl FnMut()) -> f64 {
+    (0..reps)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+        .as_secs_f64()
+        * 1e9
+        / n as f64
+}
+
+fn one_job_scheduler(pool: &Pool) {
+    let s = Scheduler::new().pool(pool);
+    s.add(Job::new(|_| ()));
+    assert!(s.run().expect("a run of one job"));
+}
+
+fn one_job_batch(pool: &Pool) {
+    let mut batch = Batch::new().pool(pool);
+    batch.add(|_| ());
+    assert!(batch.run().expect("a run of one job"));
+}
+
+/// A batch of `shape`'s jobs added with `add_mut`, to run again and again.
+fn build_again(shape: &Shape, window: usize, pool: &Pool) -> Batch<()> {
+    let n = shape.len();
+    let mut batch = Batch::with_capacity(n, shape.reqs.len())
+        .window(window)
+        .pool(pool);
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let job = batch
+            .add_mut(|_| ())
+            .requires_all(shape.requirements(i).iter().map(|&r| ids[r as usize]));
+        ids.push(job.id());
+    }
+    batch
+}
+
+/// Prints the standing pool's table and its targets; `quick` measures fewer runs.
+pub fn section(quick: bool) {
+    let reps = if quick { 2_000 } else { 10_000 };
+    let global = Pool::global();
+    let cold = Pool::new().keep_alive(Duration::ZERO);
+    let rayon = common::rayon_pool(2);
+
+    println!("\n== warm start: one empty job, from run() to Ok, median of {reps} runs, us");
+    let warm_s = median_us(200, reps, || one_job_scheduler(&global));
+    let warm_b = median_us(200, reps, || one_job_batch(&global));
+    let cold_s = median_us(20, reps / 10, || one_job_scheduler(&cold));
+    let cold_b = median_us(20, reps / 10, || one_job_batch(&cold));
+    let rayon_one = median_us(200, reps, || rayon.scope(|s| s.spawn(|_| ())));
+    println!("{:<40} {:>9}", "system", "us/run");
+    for (system, us) in [
+        ("jobgraph scheduler, standing pool", warm_s),
+        ("jobgraph batch, standing pool", warm_b),
+        ("jobgraph scheduler, threads per run", cold_s),
+        ("jobgraph batch, threads per run", cold_b),
+        ("rayon scope, standing pool", rayon_one),
+    ] {
+        println!("{system:<40} {us:>9.2}");
+    }
+
+    let graph_reps = if quick { 200 } else { 1_000 };
+    println!(
+        "\n== 1,000-job graphs, window 2, build+run, best of {graph_reps}: ns per job; ratio = system / rayon"
+    );
+    println!(
+        "{:<26} {:<22} {:>9} {:>9}",
+        "shape", "system", "total", "ratio"
+    );
+    let mut small = Vec::new();
+    for name in [
+        "linear_chain",
+        "embarrassing_parallelism",
+        "binary_tree",
+        "wavefront",
+    ] {
+        let shape = common::by_name(name, 1_000).expect("a known shape");
+        let n = shape.len();
+        let r = best_ns_per_job(n, graph_reps, || {
+            let dag = common::build_rayon(&shape, Work::Empty);
+            dag.run(&rayon);
+        });
+        let s = best_ns_per_job(n, graph_reps, || {
+            let mut s = common::build_jobgraph(&shape, 2, Work::Empty);
+            common::run_jobgraph(&mut s);
+        });
+        let b = best_ns_per_job(n, graph_reps, || {
+            let mut b = common::build_batch(&shape, 2, Work::Empty);
+            common::run_batch(&mut b);
+        });
+        for (system, ns) in [("jobgraph", s), ("jobgraph-batch", b), ("rayon", r)] {
+            println!("{name:<26} {system:<22} {ns:>9.1} {:>8.2}x", ns / r);
+        }
+        small.push((name, s / r, b / r));
+    }
+
+    let again_reps = if quick { 2_000 } else { 10_000 };
+    println!(
+        "\n== a 100-job graph run {again_reps} times, window 2: us per run; ratio = run again / rebuild"
+    );
+    println!(
+        "{:<26} {:>12} {:>12} {:>9}",
+        "shape", "run again", "rebuild", "ratio"
+    );
+    let mut again = Vec::new();
+    for name in ["wavefront", "random_dag"] {
+        let shape = common::by_name(name, 100).expect("a known shape");
+        let mut batch = build_again(&shape, 2, &global);
+        let started = Instant::now();
+        for _ in 0..again_reps {
+            assert!(batch.run().expect("a run again"));
+        }
+        let rerun = started.elapsed().as_secs_f64() * 1e6 / again_reps as f64;
+        let started = Instant::now();
+        for _ in 0..again_reps {
+            let mut fresh = build_again(&shape, 2, &global);
+            assert!(fresh.run().expect("a fresh run"));
+        }
+        let rebuild = started.elapsed().as_secs_f64() * 1e6 / again_reps as f64;
+        println!(
+            "{name:<26} {rerun:>12.2} {rebuild:>12.2} {:>8.2}x",
+            rerun / rebuild
+        );
+        again.push((name, rerun, rerun / rebuild));
+    }
+
+    println!("\n== standing pool targets");
+    let mark = |ok: bool| if ok { "ok  " } else { "MISS" };
+    println!(
+        "{} warm start <= 5 us: scheduler {warm_s:.2}, batch {warm_b:.2} (threads per run: {cold_s:.2}, {cold_b:.2})",
+        mark(warm_s <= 5.0 && warm_b <= 5.0)
+    );
+    for (name, s, b) in small {
+        println!(
+            "{} 1,000 jobs <= 1.0x the rayon DAG, {name}: scheduler {s:.2}x, batch {b:.2}x",
+            mark(s <= 1.0 && b <= 1.0)
+        );
+    }
+    for (name, us, ratio) in again {
+        println!(
+            "{} run again <= 10 us and <= 0.5x rebuilding, {name}: {us:.2} us, {ratio:.2}x",
+            mark(us <= 10.0 && ratio <= 0.5)
+        );
+    }
+    cold.shutdown(Duration::from_secs(5));
+}
