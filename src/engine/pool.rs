@@ -187,7 +187,8 @@ impl Pool {
     /// run is over, and runs started on it afterwards fail with
     /// [`Error::PoolClosed`](crate::Error::PoolClosed). Waits up to `timeout` for every
     /// thread to have left, and says whether they all did (a thread whose job never
-    /// returns never leaves). Calling it again waits again.
+    /// returns never leaves). Calling it again waits again. The global pool can be shut
+    /// down too: runs that would use it are refused from then on.
     pub fn shutdown(&self, timeout: Duration) -> bool {
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.shared.state.lock();
