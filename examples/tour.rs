@@ -142,7 +142,7 @@ fn main() {
     println!("run() -> {:?}", sb.run());
     println!("b1.is_done() -> {}", b1.is_done());
     println!("b3.raised_exception() -> {:?}", b3.raised_exception());
-    print!("{}", sb.list(false, false));
+    print!("{}", sb.list());
 
     title("Example B': the same with a Sequence");
     let sb2 = Scheduler::new();
@@ -186,7 +186,7 @@ fn main() {
     sc.add((&c1, &c2, &c3, &c4));
     println!("run() -> {:?}", sc.run());
     println!("monitor is cancelled: {}", c4.is_cancelled());
-    print!("{}", sc.list(false, false));
+    print!("{}", sc.list());
     pictures.draw(&sc, "example-c");
 
     title("Example D: a global timeout");
@@ -200,7 +200,7 @@ fn main() {
     sd.add(&j);
     println!("run() -> {:?}   why() -> {}", sd.run(), sd.why());
     println!("{j}");
-    print!("{}", sd.debrief(false, false));
+    print!("{}", sd.debrief());
 
     title("Example E: non-critical jobs");
     let e1 = Job::new(in_out(&watch, 0.2)).label("begin");
@@ -214,7 +214,7 @@ fn main() {
         "boom raised: {:?}",
         e2.raised_exception().map(|e| e.to_string())
     );
-    print!("{}", se.list(false, false));
+    print!("{}", se.list());
     pictures.draw(&se, "example-e");
 
     title("Example F: critical jobs");
@@ -226,8 +226,8 @@ fn main() {
     watch.reset();
     println!("run() -> {:?}   why() -> {}", sf.run(), sf.why());
     println!("end never started: {:?}", f3.state());
-    print!("{}", sf.list(false, false));
-    print!("{}", sf.debrief(false, false));
+    print!("{}", sf.list());
+    print!("{}", sf.debrief());
     pictures.draw(&sf, "example-f");
 
     title("Limiting the number of simultaneous jobs: 8 jobs of 0.5 s, window 4");
@@ -264,9 +264,9 @@ fn main() {
         aprint("main-end"),
     )));
     pictures.draw(&sub_sched, "subscheduler");
-    print!("{}", main_sched.list(false, false));
+    print!("{}", main_sched.list());
     pictures.draw(&main_sched, "nested");
     println!("run() -> {:?}", main_sched.run());
     println!("the nested scheduler's result: {:?}", sub_sched.result());
-    print!("{}", main_sched.list(false, false));
+    print!("{}", main_sched.list());
 }

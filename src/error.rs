@@ -215,6 +215,15 @@ pub enum Error {
         /// The job whose result it asked for.
         other: String,
     },
+    /// A job's result could not be moved out of it
+    /// ([`Job::into_result`](crate::Job::into_result)): other handles to the job remain.
+    #[error("the result of job `{label}` cannot be moved out while {handles} other handle(s) to the job remain (its scheduler, the jobs that require it, clones): drop them first, or read it in place with result()")]
+    Shared {
+        /// The job's label.
+        label: String,
+        /// How many other handles to the job remain.
+        handles: usize,
+    },
     /// A job read the result of a job it requires as a type that result is not.
     #[error("job `{job}` is read as {asked}, which is not the type of its result")]
     WrongType {

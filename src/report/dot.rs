@@ -111,7 +111,11 @@ fn style(job: &AnyJob, id: &str, cluster: bool, outcome: Option<Outcome>) -> Str
     }
     let mut pairs = vec![
         ("style", styles.join(",")),
-        ("label", format!("{id}: {}", job.text_label())),
+        (
+            "label",
+            job.graph_label()
+                .unwrap_or_else(|| format!("{id}: {}", job.text_label())),
+        ),
         ("shape", "box".to_string()),
     ];
     if job.is_critical() {

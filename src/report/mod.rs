@@ -7,7 +7,7 @@
 //! reads a nested scheduler only through the job layer's `Group` trait, and nothing
 //! imports it but the front doors' methods that return a report. The reports are
 //! values: they read the jobs when they are formatted, so
-//! `println!("{}", scheduler.list(false, false))` shows the jobs as they are then.
+//! `println!("{}", scheduler.list())` shows the jobs as they are then.
 
 mod badge;
 mod dot;
@@ -16,13 +16,13 @@ mod picture;
 mod stats;
 mod verbose;
 
-pub use badge::{Badge, Symbols};
+pub use badge::{Badge, Symbols, VALUE_WIDTH};
 pub use listing::{Debrief, Listing};
 pub use picture::find_dot;
 
 pub(crate) use dot::dot_text;
 pub(crate) use picture::export;
-pub(crate) use stats::{stats_line, tally, why_line};
+pub(crate) use stats::{run_stats, tally, why_line};
 #[cfg(test)]
 pub(crate) use verbose::Output;
 pub(crate) use verbose::Verbose;
