@@ -216,12 +216,13 @@ pub enum Error {
         other: String,
     },
     /// A job's result could not be moved out of it
-    /// ([`Job::into_result`](crate::Job::into_result)): other handles to the job remain.
-    #[error("the result of job `{label}` cannot be moved out while {handles} other handle(s) to the job remain (its scheduler, the jobs that require it, clones): drop them first, or read it in place with result()")]
+    /// ([`Job::into_result`](crate::Job::into_result), [`Batch::take`](crate::Batch::take)):
+    /// others still hold the job.
+    #[error("the result of job `{label}` cannot be moved out while {handles} other holder(s) of the job remain (for a scheduler's job: its scheduler, the jobs that require it, clones of its handle): drop them first, or read it in place with result()")]
     Shared {
         /// The job's label.
         label: String,
-        /// How many other handles to the job remain.
+        /// How many others hold the job.
         handles: usize,
     },
     /// A job read the result of a job it requires as a type that result is not.

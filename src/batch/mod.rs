@@ -511,8 +511,57 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             }),
             None => Err(Error::NotDone {
                 label: cells.label(i),
-                state: self.state(id).unwrap_or(JobState::Idle).name(),
+                state: match cells
+                    .slots
+                    .get(i)
+                    .map(|slot| slot.lifecycle().load(Ordering::Acquire))
+                {
+                    Some(state::MOVED) => "done, its value moved out",
+                    _ => self.state(id).unwrap_or(JobState::Idle).name(),
+                },
             }),
+        }
+    }
+
+    /// Moves a job's value out, once it is done without failure: for a large value,
+    /// where [`result`](Batch::result) lends it. Afterwards the job is still done, and
+    /// `result` says its value was moved out. [`Error::Shared`] while a job that its run
+    /// gave up on still holds the run's jobs; otherwise the errors of `result`.
+    ///
+    /// ```
+    /// use jobgraph::Batch;
+    /// let mut batch = Batch::new();
+    /// let table = batch.add(|_| vec![0u8; 1 << 20]).id();
+    /// batch.run().unwrap();
+    /// let table: Vec<u8> = batch.take(table).unwrap(); // moved, not copied
+    /// assert_eq!(table.len(), 1 << 20);
+    /// ```
+    pub fn take(&mut self, id: JobId) -> Result<T, Error> {
+        let i = self.index(id)?;
+        let label = self.cells().label(i);
+        let state = self.state(id).unwrap_or(JobState::Idle).name();
+        let Some(ran) = self.ran.as_mut() else {
+            return Err(Error::NotDone { label, state });
+        };
+        let handles = Arc::strong_count(ran) - 1;
+        let Some(cells) = Arc::get_mut(ran) else {
+            return Err(Error::Shared { label, handles });
+        };
+        let Some(slot) = cells.slots.get_mut(i) else {
+            return Err(Error::NotDone { label, state });
+        };
+        let moved = slot.lifecycle().load(Ordering::Relaxed) == state::MOVED;
+        match slot.take() {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(error)) => Err(Error::JobFailed {
+                label,
+                source: error,
+            }),
+            None if moved => Err(Error::NotDone {
+                label,
+                state: "done, its value moved out",
+            }),
+            None => Err(Error::NotDone { label, state }),
         }
     }
 
