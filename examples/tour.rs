@@ -82,9 +82,11 @@ impl Pictures {
         if let Err(error) = std::fs::create_dir_all(&dir) {
             println!("cannot create {}: {error}", dir.display());
         }
-        let graphviz = find_dot().is_some();
+        let graphviz = cfg!(feature = "pictures") && find_dot().is_some();
         println!("pictures go to {}", dir.display());
-        if !graphviz {
+        if !cfg!(feature = "pictures") {
+            println!("built without jobgraph's `pictures` feature: DOT files only");
+        } else if !graphviz {
             println!(
                 "Graphviz's `dot` is not installed: DOT files only; for PNG pictures too, \
                  install Graphviz (apt-get install graphviz, brew install graphviz)"
@@ -97,11 +99,14 @@ impl Pictures {
     /// README's `make_png`.
     fn draw(&self, scheduler: &Scheduler, name: &str) {
         let path = self.dir.join(name);
+        #[cfg(feature = "pictures")]
         let written = if self.graphviz {
             scheduler.export_as_pngfile(&path)
         } else {
             scheduler.export_as_dotfile(path.with_extension("dot"))
         };
+        #[cfg(not(feature = "pictures"))]
+        let written = scheduler.export_as_dotfile(path.with_extension("dot"));
         match written {
             Ok(file) if self.graphviz => println!(
                 "picture: {} (from {})",

@@ -1,7 +1,8 @@
 //! Reports: what a person reads about a graph and its run. `list`, `list_safe`,
 //! `debrief` and the `Display` of jobs ([`Listing`], [`Debrief`], [`Badge`]); the
 //! counts and verdicts (`stats`, `why`); verbose mode's printer, an observer of the
-//! engine's events; the DOT text, and PNG/SVG pictures through graphviz-rust.
+//! engine's events; the DOT text, and PNG/SVG pictures through graphviz-rust (with the
+//! `pictures` feature).
 //!
 //! May use: `job`, `graph`, `engine` (its events, as plain data) and the leaves. It
 //! reads a nested scheduler only through the job layer's `Group` trait, and nothing
@@ -21,6 +22,7 @@ pub use listing::{Debrief, Listing};
 pub use picture::find_dot;
 
 pub(crate) use dot::dot_text;
+#[cfg(feature = "pictures")]
 pub(crate) use picture::export;
 pub(crate) use stats::{run_stats, tally, why_line};
 #[cfg(test)]

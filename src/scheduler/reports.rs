@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::Scheduler;
 use crate::error::Error;
-use crate::report::{self, find_dot, Debrief, Listing};
+use crate::report::{self, Debrief, Listing};
 
 impl Scheduler {
     /// Every job, one a line, in the order they can run, numbered depth first
@@ -101,6 +101,8 @@ impl Scheduler {
     /// `target/graph.dot` and `target/graph.png`; any other extension is kept
     /// (`v1.2` gives `v1.2.png`).
     ///
+    /// Needs the `pictures` feature (on by default).
+    ///
     /// [`Error::GraphvizMissing`], saying how to install it, when `dot` is not on the
     /// `PATH` (the `.dot` file is written all the same).
     ///
@@ -113,12 +115,17 @@ impl Scheduler {
     ///     Err(error) => eprintln!("{error}"), // no Graphviz: says how to install it
     /// }
     /// ```
+    #[cfg(feature = "pictures")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pictures")))]
     pub fn export_as_pngfile(&self, path: impl AsRef<Path>) -> Result<PathBuf, Error> {
-        report::export(self.dot_format(), path.as_ref(), "png", find_dot())
+        report::export(self.dot_format(), path.as_ref(), "png", report::find_dot())
     }
 
     /// The same as [`export_as_pngfile`](Scheduler::export_as_pngfile), as an SVG.
+    /// Needs the `pictures` feature (on by default).
+    #[cfg(feature = "pictures")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pictures")))]
     pub fn export_as_svgfile(&self, path: impl AsRef<Path>) -> Result<PathBuf, Error> {
-        report::export(self.dot_format(), path.as_ref(), "svg", find_dot())
+        report::export(self.dot_format(), path.as_ref(), "svg", report::find_dot())
     }
 }
