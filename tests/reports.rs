@@ -1375,3 +1375,40 @@ fn listings_and_debriefs_cut_long_values_and_the_handle_keeps_them_whole() {
     let whole = s.list().width(None).ascii().to_string();
     assert!(whole.len() > 20_000);
 }
+
+/// Set for the child process that sanitizes verbose schedulers.
+const SANITIZE_CHILD: &str = "JOBGRAPH_TESTS_SANITIZE_CHILD";
+
+#[test]
+#[ignore = "a child process of sanitize_in_verbose_mode_says_what_it_removed runs it"]
+fn sanitize_printed_by_a_child_process() {
+    assert!(std::env::var_os(SANITIZE_CHILD).is_some());
+    let outside = Job::new(|_| 0).label("outside");
+    let a = Job::new(|_| 1).label("a").requires(&outside);
+    let b = Job::new(|_| 2).label("b").requires((&a, &outside));
+    let inner = Job::new(|_| 3).label("inner").requires(&a);
+    let nested = Scheduler::new().label("nested").verbose(true);
+    nested.add(&inner);
+    let s = Scheduler::new().label("outer").verbose(true);
+    s.add((&a, &b, &nested));
+    assert!(!s.sanitize());
+    assert!(s.sanitize());
+}
+
+#[test]
+fn sanitize_in_verbose_mode_says_what_it_removed() {
+    // asynciojobs' sanitize(verbose=True): one line per job that lost requirements.
+    let stdout = child_test_stdout("sanitize_printed_by_a_child_process", |child| {
+        child.env(SANITIZE_CHILD, "1");
+    });
+    let warnings: Vec<&str> = stdout.lines().filter(|l| l.starts_with("*****")).collect();
+    assert_eq!(
+        warnings,
+        [
+            "********** WARNING: job <Job `a`> in outer had 1 requirements removed",
+            "********** WARNING: job <Job `b`> in outer had 1 requirements removed",
+            "********** WARNING: job <Job `inner`> in nested had 1 requirements removed",
+        ],
+        "{stdout}"
+    );
+}
