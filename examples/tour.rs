@@ -82,9 +82,11 @@ impl Pictures {
         if let Err(error) = std::fs::create_dir_all(&dir) {
             println!("cannot create {}: {error}", dir.display());
         }
-        let graphviz = find_dot().is_some();
+        let graphviz = cfg!(feature = "pictures") && find_dot().is_some();
         println!("pictures go to {}", dir.display());
-        if !graphviz {
+        if !cfg!(feature = "pictures") {
+            println!("built without jobgraph's `pictures` feature: DOT files only");
+        } else if !graphviz {
             println!(
                 "Graphviz's `dot` is not installed: DOT files only; for PNG pictures too, \
                  install Graphviz (apt-get install graphviz, brew install graphviz)"
@@ -97,11 +99,14 @@ impl Pictures {
     /// README's `make_png`.
     fn draw(&self, scheduler: &Scheduler, name: &str) {
         let path = self.dir.join(name);
+        #[cfg(feature = "pictures")]
         let written = if self.graphviz {
             scheduler.export_as_pngfile(&path)
         } else {
             scheduler.export_as_dotfile(path.with_extension("dot"))
         };
+        #[cfg(not(feature = "pictures"))]
+        let written = scheduler.export_as_dotfile(path.with_extension("dot"));
         match written {
             Ok(file) if self.graphviz => println!(
                 "picture: {} (from {})",
@@ -142,7 +147,7 @@ fn main() {
     println!("run() -> {:?}", sb.run());
     println!("b1.is_done() -> {}", b1.is_done());
     println!("b3.raised_exception() -> {:?}", b3.raised_exception());
-    print!("{}", sb.list(false, false));
+    print!("{}", sb.list());
 
     title("Example B': the same with a Sequence");
     let sb2 = Scheduler::new();
@@ -186,7 +191,7 @@ fn main() {
     sc.add((&c1, &c2, &c3, &c4));
     println!("run() -> {:?}", sc.run());
     println!("monitor is cancelled: {}", c4.is_cancelled());
-    print!("{}", sc.list(false, false));
+    print!("{}", sc.list());
     pictures.draw(&sc, "example-c");
 
     title("Example D: a global timeout");
@@ -200,7 +205,7 @@ fn main() {
     sd.add(&j);
     println!("run() -> {:?}   why() -> {}", sd.run(), sd.why());
     println!("{j}");
-    print!("{}", sd.debrief(false, false));
+    print!("{}", sd.debrief());
 
     title("Example E: non-critical jobs");
     let e1 = Job::new(in_out(&watch, 0.2)).label("begin");
@@ -214,7 +219,7 @@ fn main() {
         "boom raised: {:?}",
         e2.raised_exception().map(|e| e.to_string())
     );
-    print!("{}", se.list(false, false));
+    print!("{}", se.list());
     pictures.draw(&se, "example-e");
 
     title("Example F: critical jobs");
@@ -226,8 +231,8 @@ fn main() {
     watch.reset();
     println!("run() -> {:?}   why() -> {}", sf.run(), sf.why());
     println!("end never started: {:?}", f3.state());
-    print!("{}", sf.list(false, false));
-    print!("{}", sf.debrief(false, false));
+    print!("{}", sf.list());
+    print!("{}", sf.debrief());
     pictures.draw(&sf, "example-f");
 
     title("Limiting the number of simultaneous jobs: 8 jobs of 0.5 s, window 4");
@@ -264,9 +269,9 @@ fn main() {
         aprint("main-end"),
     )));
     pictures.draw(&sub_sched, "subscheduler");
-    print!("{}", main_sched.list(false, false));
+    print!("{}", main_sched.list());
     pictures.draw(&main_sched, "nested");
     println!("run() -> {:?}", main_sched.run());
     println!("the nested scheduler's result: {:?}", sub_sched.result());
-    print!("{}", main_sched.list(false, false));
+    print!("{}", main_sched.list());
 }

@@ -215,6 +215,16 @@ pub enum Error {
         /// The job whose result it asked for.
         other: String,
     },
+    /// A job's result could not be moved out of it
+    /// ([`Job::into_result`](crate::Job::into_result), [`Batch::take`](crate::Batch::take)):
+    /// others still hold the job.
+    #[error("the result of job `{label}` cannot be moved out while {handles} other holder(s) of the job remain (for a scheduler's job: its scheduler, the jobs that require it, clones of its handle): drop them first, or read it in place with result()")]
+    Shared {
+        /// The job's label.
+        label: String,
+        /// How many others hold the job.
+        handles: usize,
+    },
     /// A job read the result of a job it requires as a type that result is not.
     #[error("job `{job}` is read as {asked}, which is not the type of its result")]
     WrongType {

@@ -53,7 +53,28 @@
 //! that enters a runtime handle, as shown there. To follow a run from code (progress
 //! bars, metrics), see [`Scheduler::observe`], [`Scheduler::subscribe`] and [`Event`].
 //!
+//! # Reports
+//!
+//! [`Scheduler::list`], [`Scheduler::debrief`], [`Scheduler::why`] and
+//! [`Scheduler::stats`] in asynciojobs' layout (`.details()`, `.silence_done_jobs()`
+//! on the listing for its variants; long values cut to [`VALUE_WIDTH`] characters, the
+//! handles giving them whole), [`Scheduler::dot_format`] and, with the `pictures`
+//! feature, PNG and SVG files.
+//!
+//! # Cargo features
+//!
+//! - `pictures` (on by default): `Scheduler::export_as_pngfile` and
+//!   `Scheduler::export_as_svgfile`, through graphviz-rust, which runs Graphviz's
+//!   `dot`. The DOT text ([`Scheduler::dot_format`], [`Scheduler::export_as_dotfile`])
+//!   needs no feature. An embedder who never draws turns it off
+//!   (`default-features = false`): the library then builds on 18 crates instead of 40.
+//! - `tracing`: a run is a `tracing` span named `run`, with a `job` span per job and
+//!   an event per [`Event`], sent to the subscriber in effect where the run began (see
+//!   [`Event`]'s docs for the levels and fields). Without it, and without observers, a
+//!   run builds no event at all.
+//!
 //! See the README for the tour of asynciojobs' examples and the design.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -82,7 +103,7 @@ pub use engine::settings::{DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDO
 pub use engine::{Event, EventKind, Pool, RunEnd, DEFAULT_KEEP_ALIVE};
 pub use error::{BoxError, Error, JobError};
 pub use job::{AbstractJob, AnyJob, Context, Job, JobId, JobOutput, JobState, Jobs, PrintJob};
-pub use report::{find_dot, Badge, Debrief, Listing, Symbols};
+pub use report::{find_dot, Badge, Debrief, Listing, Symbols, VALUE_WIDTH};
 pub use scheduler::{RunFuture, Scheduler, Sequence};
 pub use timer::{sleep, Sleep};
 pub use watch::Watch;

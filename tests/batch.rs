@@ -523,3 +523,32 @@ fn what_a_job_returns_after_its_run_gave_up_on_it_is_dropped_once_and_never_kept
         "the kept value with the batch, once"
     );
 }
+
+#[test]
+fn take_moves_a_value_out_and_the_job_stays_done() {
+    let mut batch: Batch<Vec<u8>> = Batch::new();
+    let table = batch.add(|_| vec![7u8; 1 << 20]).label("table").id();
+    let failed = batch
+        .add(|_| Err::<Vec<u8>, _>("no table"))
+        .label("failed")
+        .critical(false)
+        .id();
+    assert!(matches!(
+        batch.take(table),
+        Err(Error::NotDone { state: "idle", .. })
+    ));
+    assert!(batch.run().unwrap());
+    let address = batch.result(table).unwrap().as_ptr();
+    let moved = batch.take(table).unwrap();
+    assert_eq!((moved.len(), moved.as_ptr()), (1 << 20, address));
+    assert_eq!(batch.state(table), Some(JobState::Done));
+    let again = batch.take(table).unwrap_err().to_string();
+    assert!(again.contains("moved out"), "{again}");
+    assert!(batch
+        .result(table)
+        .unwrap_err()
+        .to_string()
+        .contains("moved out"));
+    assert!(matches!(batch.take(failed), Err(Error::JobFailed { .. })));
+    assert_eq!(batch.stats(), "2D + 0R + 0I = 2");
+}

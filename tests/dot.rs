@@ -5,10 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use jobgraph::{Context, Error, Job, PrintJob, Scheduler, Sequence};
+#[cfg(feature = "pictures")]
+use jobgraph::Error;
+use jobgraph::{Context, Job, PrintJob, Scheduler, Sequence};
 
 mod support;
-use support::{child_test_stdout, text};
+#[cfg(feature = "pictures")]
+use support::child_test_stdout;
+use support::text;
 
 /// The reference's `sl` coroutine, without the sleep.
 fn sl() -> impl FnOnce(&Context<'_>) + Send + 'static {
@@ -366,6 +370,7 @@ fn export_as_dotfile_writes_the_dot_text() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), s.dot_format());
 }
 
+#[cfg(feature = "pictures")]
 #[test]
 fn png_and_svg_are_drawn_by_graphviz_when_it_is_installed() {
     let dir = out_dir("pictures");
@@ -414,8 +419,10 @@ fn png_and_svg_are_drawn_by_graphviz_when_it_is_installed() {
 }
 
 /// Set for the child process that exports a picture with no `dot` on its PATH.
+#[cfg(feature = "pictures")]
 const NO_DOT_CHILD: &str = "JOBGRAPH_TESTS_NO_DOT_DIR";
 
+#[cfg(feature = "pictures")]
 #[test]
 #[ignore = "a child process of a_missing_graphviz_is_a_clear_error runs it"]
 fn export_with_no_dot_on_the_path() {
@@ -437,6 +444,7 @@ fn export_with_no_dot_on_the_path() {
     assert!(!dir.join("g.svg").exists());
 }
 
+#[cfg(feature = "pictures")]
 #[test]
 fn a_missing_graphviz_is_a_clear_error() {
     // The child's PATH is an empty directory: no `dot` there, whatever is installed.

@@ -94,11 +94,14 @@ fn neighbours_and_their_closures() {
 fn entry_and_exit_jobs() {
     let g = abcdex();
     assert_eq!(labels(&g.s.entry_jobs()), ["a", "x"]);
-    assert_eq!(labels(&g.s.exit_jobs(true)), ["d", "e", "x"]);
+    assert_eq!(labels(&g.s.exit_jobs()), ["d", "e", "x"]);
     let forever = Job::new(|_| ()).label("forever").forever(true);
     g.s.add(&forever);
-    assert_eq!(labels(&g.s.exit_jobs(true)), ["d", "e", "x"]);
-    assert_eq!(labels(&g.s.exit_jobs(false)), ["d", "e", "x", "forever"]);
+    assert_eq!(labels(&g.s.exit_jobs()), ["d", "e", "x"]);
+    assert_eq!(
+        labels(&g.s.exit_jobs_with_forever()),
+        ["d", "e", "x", "forever"]
+    );
 }
 
 #[test]
@@ -232,11 +235,11 @@ fn iterate_jobs_walks_nested_schedulers() {
     let outer = Scheduler::new().label("outer");
     outer.add((job("o1"), &inner, job("o2")));
     assert_eq!(
-        labels(&outer.iterate_jobs(false)),
+        labels(&outer.iterate_jobs()),
         ["o1", "i1", "deep", "i2", "o2"]
     );
     assert_eq!(
-        labels(&outer.iterate_jobs(true)),
+        labels(&outer.iterate_jobs_and_schedulers()),
         ["outer", "o1", "inner", "i1", "inner2", "deep", "i2", "o2"]
     );
 }
@@ -257,5 +260,5 @@ fn a_million_job_chain_added_in_reverse_orders_in_linear_time() {
     assert_eq!(order[N - 1], jobs[N - 1].any());
     assert!(s.check_cycles());
     assert_eq!(s.entry_jobs(), vec![jobs[0].any()]);
-    assert_eq!(s.exit_jobs(true), vec![jobs[N - 1].any()]);
+    assert_eq!(s.exit_jobs(), vec![jobs[N - 1].any()]);
 }

@@ -146,7 +146,7 @@ fn list_of_seed_example_b_before_and_after_the_run() {
         "0D + 0R + 3I = 3",
     );
     assert_eq!(
-        sb.list(false, false).unicode(),
+        sb.list().unicode(),
         text(&[
             "1 ⚠   ⚐   <Job `b1`> [not done] ",
             "2 ⚠   ⚐   <Job `b2`> [not done] requires={1}",
@@ -154,7 +154,7 @@ fn list_of_seed_example_b_before_and_after_the_run() {
         ])
     );
     assert_eq!(
-        sb.list_safe(false).unicode(),
+        sb.list_safe().unicode(),
         text(&[
             "⚠   ⚐   .1 <Job `b1`> ",
             "⚠   ⚐   .2 <Job `b2`> requires={.1}",
@@ -166,7 +166,7 @@ fn list_of_seed_example_b_before_and_after_the_run() {
     assert!(sb.run().unwrap());
     // The seed's listing, character for character.
     assert_eq!(
-        sb.list(false, false).unicode(),
+        sb.list().unicode(),
         text(&[
             "1 ⚠ ☉ ☓   <Job `b1`> [[ -> 100.0]] ",
             "2 ⚠ ☉ ☓   <Job `b2`> [[ -> 200.0]] requires={1}",
@@ -205,7 +205,7 @@ fn list_of_seed_example_c_shows_the_forever_job_cancelled() {
     assert!(sc.run().unwrap());
     // The seed's listing, in insertion order.
     assert_eq!(
-        sc.list(false, false).unicode(),
+        sc.list().unicode(),
         text(&[
             "1 ⚠ ☉ ☓   <Job `c1`> [[ -> 2.0]] ",
             "2 ⚠ ☉ ☓   <Job `c2`> [[ -> 4.0]] ",
@@ -236,7 +236,7 @@ fn list_of_seed_example_e_shows_the_non_critical_exception() {
     let se = begin_boom_end(false);
     assert!(se.run().unwrap());
     assert_eq!(
-        se.list(false, false).unicode(),
+        se.list().unicode(),
         text(&[
             "1 ⚠ ☉ ☓   <Job `begin`> [[ -> 200.0]] ",
             "2   ★ ☓   <Job `boom`> !! exception => Exception:boom after 0.2s!! requires={1}",
@@ -245,7 +245,7 @@ fn list_of_seed_example_e_shows_the_non_critical_exception() {
     );
     assert_eq!(se.why(), "FINE");
     assert_eq!(
-        se.debrief(false, false).unicode(),
+        se.debrief().unicode(),
         text(&[
             "----- FINE",
             "1 ⚠ ☉ ☓   <Job `begin`> [[ -> 200.0]] ",
@@ -262,7 +262,7 @@ fn list_of_seed_example_f_shows_the_critical_exception_and_the_job_never_run() {
     let sf = begin_boom_end(true);
     assert!(!sf.run().unwrap());
     assert_eq!(
-        sf.list(false, false).unicode(),
+        sf.list().unicode(),
         text(&[
             "1 ⚠ ☉ ☓   <Job `begin`> [[ -> 200.0]] ",
             "2 ⚠ ★ ☓   <Job `boom`> !! CRIT. EXC. => Exception:boom after 0.2s!! requires={1}",
@@ -270,7 +270,7 @@ fn list_of_seed_example_f_shows_the_critical_exception_and_the_job_never_run() {
         ])
     );
     assert_eq!(
-        sf.list(false, false).ascii().to_string(),
+        sf.list().ascii().to_string(),
         text(&[
             "1 ! :) x   <Job `begin`> [[ -> 200.0]] ",
             "2 ! :( x   <Job `boom`> !! CRIT. EXC. => Exception:boom after 0.2s!! requires={1}",
@@ -307,10 +307,10 @@ fn list_of_the_seed_nested_example_before_the_run() {
         "2 --end-- < <Scheduler `critical nested`> exits={6}",
         "7 ⚠   ⚐   <Job `main-end`> [not done] requires={2}",
     ]);
-    assert_eq!(main_sched.list(false, false).unicode(), before);
+    assert_eq!(main_sched.list().unicode(), before);
     assert!(main_sched.run().unwrap());
     assert_eq!(
-        main_sched.list(false, false).unicode(),
+        main_sched.list().unicode(),
         text(&[
             "1 ⚠ ☉ ☓   <Job `main-start`> [[ -> ()]] ",
             "2 ⚠ ☉ ☓   <Scheduler `critical nested`> [[ -> true]] requires={1} -> entries={3}",
@@ -347,12 +347,12 @@ fn list_details_silence_and_debrief_of_the_reference_scheduler() {
         "4     ⚐ ∞ <Job `monitor`> [not done] ",
         "5 ⚠   ⚐   <PrintJob `NOLABEL`> [not done] requires={1}",
     ];
-    assert_eq!(s.list(false, false).unicode(), text(&before));
+    assert_eq!(s.list().unicode(), text(&before));
     let mut detailed = before.to_vec();
     detailed.push("[+ sleep 0.05s] msg= hello...");
-    assert_eq!(s.list(true, false).unicode(), text(&detailed));
+    assert_eq!(s.list().details().unicode(), text(&detailed));
     assert_eq!(
-        s.list_safe(false).unicode(),
+        s.list_safe().unicode(),
         text(&[
             "⚠   ⚐   .1 <Job `j1`> ",
             "    ⚐   .2 <Job `boom`> requires={.1}",
@@ -371,13 +371,13 @@ fn list_details_silence_and_debrief_of_the_reference_scheduler() {
         "4   ☉ ↺ ∞ <Job `monitor`> [not done] ",
         "5 ⚠ ☉ ☓   <PrintJob `NOLABEL`> [[ -> ()]] requires={1}",
     ];
-    assert_eq!(s.list(false, false).unicode(), text(&after));
+    assert_eq!(s.list().unicode(), text(&after));
     assert_eq!(
-        s.list(false, true).unicode(),
+        s.list().silence_done_jobs().unicode(),
         text(&["4   ☉ ↺ ∞ <Job `monitor`> [not done] "])
     );
     assert_eq!(
-        s.list_safe(true).unicode(),
+        s.list_safe().silence_done_jobs().unicode(),
         text(&["  ☉ ↺ ∞ .4 <Job `monitor`> "])
     );
     let mut debrief = vec!["----- FINE"];
@@ -386,9 +386,9 @@ fn list_details_silence_and_debrief_of_the_reference_scheduler() {
         "===== 1 job(s) with an exception, including 0 critical",
         "non-critical: boom: exception boom after 0.1s",
     ]);
-    assert_eq!(s.debrief(false, false).unicode(), text(&debrief));
+    assert_eq!(s.debrief().unicode(), text(&debrief));
     assert_eq!(
-        s.debrief(false, true).unicode(),
+        s.debrief().silence_done_jobs().unicode(),
         text(&[
             "----- FINE",
             "4   ☉ ↺ ∞ <Job `monitor`> [not done] ",
@@ -470,7 +470,7 @@ fn debrief_of_a_failed_critical_run_shows_the_error_chain() {
     assert_why(&s, "a CRITICAL job has raised an exception", true, None);
     assert_eq!(s.stats(), "3D + 0R + 1I = 4");
     assert_eq!(
-        s.debrief(false, false).unicode(),
+        s.debrief().unicode(),
         text(&[
             "----- a CRITICAL job has raised an exception",
             "1 ⚠ ☉ ☓   <Job `begin`> [[ -> 1]] ",
@@ -491,7 +491,7 @@ fn debrief_of_a_failed_critical_run_shows_the_error_chain() {
     );
     // Silenced: the jobs that are done go, the summary stays.
     assert_eq!(
-        s.debrief(false, true).ascii().to_string(),
+        s.debrief().silence_done_jobs().ascii().to_string(),
         text(&[
             "----- a CRITICAL job has raised an exception",
             "3 !    >   <Job `end`> [not done] requires={2}",
@@ -519,7 +519,7 @@ fn a_critical_scheduler_returns_the_failed_job_error_and_reports_alike() {
     assert_eq!(error.to_string(), "job `crit-boom` failed: zz");
     assert_eq!(s.why(), "a CRITICAL job has raised an exception");
     assert_eq!(
-        s.list(false, false).unicode(),
+        s.list().unicode(),
         text(&[
             "1 ⚠ ☉ ☓   <Job `begin`> [[ -> 1]] ",
             "2 ⚠ ★ ☓   <Job `crit-boom`> !! CRIT. EXC. => ValueError:zz!! requires={1}",
@@ -547,7 +547,7 @@ fn panics_show_as_panic_messages() {
     s.add((&calm, &nc, &crit));
     assert!(!s.run().unwrap());
     assert_eq!(
-        s.debrief(false, false).unicode(),
+        s.debrief().unicode(),
         text(&[
             "----- a CRITICAL job has raised an exception",
             "1 ⚠ ☉ ☓   <Job `calm`> [[ -> 1]] ",
@@ -581,7 +581,7 @@ fn debrief_tells_a_failure_relayed_by_nested_schedulers_once() {
     assert!(!s.run().unwrap());
     let relayed = "!! CRIT. EXC. => Error:job `x` failed: zz!!";
     assert_eq!(
-        s.debrief(false, false).unicode(),
+        s.debrief().unicode(),
         text(&[
             "----- a CRITICAL job has raised an exception",
             &format!("1 ⚠ ★ ☓   <Scheduler `middle`> {relayed}  -> entries={{2}}"),
@@ -613,7 +613,7 @@ fn debrief_tells_a_nested_scheduler_that_timed_out() {
     assert!(!s.run().unwrap());
     assert_eq!(inner.why(), "TIMED OUT after 0.2s");
     assert_eq!(
-        s.debrief(false, false).unicode(),
+        s.debrief().unicode(),
         text(&[
             "----- a CRITICAL job has raised an exception",
             "1 ⚠ ★ ☓   <Scheduler `slow inner`> !! CRIT. EXC. => Error:critical scheduler `slow inner` took too long: timed out after 200ms!!  -> entries={2}",
@@ -654,7 +654,7 @@ fn debrief_of_a_timed_out_run() {
         "1D + 1R + 1I = 3",
     );
     assert_eq!(
-        s.debrief(false, false).unicode(),
+        s.debrief().unicode(),
         text(&[
             "----- TIMED OUT after 0.5s",
             "1 ⚠ ☉ ☓   <Job `begin`> [[ -> 1]] ",
@@ -680,7 +680,7 @@ fn a_critical_scheduler_that_times_out_says_so() {
     );
     assert_eq!(s.why(), "TIMED OUT after 0.2s");
     assert_eq!(
-        s.list(false, false).ascii().to_string(),
+        s.list().ascii().to_string(),
         text(&["1 ! :) o   <Job `slow`> [not done] "])
     );
 }
@@ -726,7 +726,7 @@ fn two_levels(inside: impl FnOnce(&Context<'_>) + Send + 'static) -> TwoLevels {
 fn list_shows_nested_schedulers_two_levels_deep_with_indentation() {
     let g = two_levels(|_| ());
     assert_eq!(
-        g.main.list(false, false).unicode(),
+        g.main.list().unicode(),
         text(&[
             "1 ⚠   ⚐   <Job `start`> [not done] ",
             "2 ⚠   ⚐   <Scheduler `level 1`> [not done] requires={1} -> entries={3}",
@@ -741,7 +741,7 @@ fn list_shows_nested_schedulers_two_levels_deep_with_indentation() {
         ])
     );
     assert_eq!(
-        g.main.list_safe(false).unicode(),
+        g.main.list_safe().unicode(),
         text(&[
             "⚠   ⚐   .1 <Job `start`> ",
             "⚠   ⚐   .2 <Scheduler `level 1`> requires={.1}",
@@ -769,10 +769,10 @@ fn list_shows_nested_schedulers_two_levels_deep_with_indentation() {
         "2 --end-- < <Scheduler `level 1`> exits={7}",
         "8 ⚠ ☉ ☓   <Job `end`> [[ -> 9]] requires={2}",
     ]);
-    assert_eq!(g.main.list(false, false).unicode(), after);
+    assert_eq!(g.main.list().unicode(), after);
     // Headers and footers stay when done jobs are silenced, as in asynciojobs.
     assert_eq!(
-        g.main.list(false, true).unicode(),
+        g.main.list().silence_done_jobs().unicode(),
         text(&[
             "2 ⚠ ☉ ☓   <Scheduler `level 1`> [[ -> true]] requires={1} -> entries={3}",
             "4   ☉ ☓   > <Scheduler `level 2`> [[ -> true]] requires={3} -> entries={5}",
@@ -786,7 +786,7 @@ fn list_shows_nested_schedulers_two_levels_deep_with_indentation() {
     );
     // A nested scheduler lists itself with its own numbering.
     assert_eq!(
-        g.level2.list(false, false).ascii().to_string(),
+        g.level2.list().ascii().to_string(),
         text(&[
             "1 ! :) x   <Job `x`> [[ -> 1]] ",
             "2 ! :) x   <Job `y`> [[ -> 2]] requires={1}",
@@ -806,7 +806,7 @@ fn list_taken_inside_a_job_two_levels_deep_shows_the_run_as_it_is() {
         let (seen, main_slot) = (seen.clone(), main_slot.clone());
         move |_| {
             let main = main_slot.lock().unwrap().take().expect("main is set");
-            *seen.lock().unwrap() = main.list(false, false).unicode();
+            *seen.lock().unwrap() = main.list().unicode();
         }
     });
     *main_slot.lock().unwrap() = Some(g.main.clone());
@@ -1004,7 +1004,7 @@ fn list_taken_mid_run_shows_all_twenty_combinations() {
         job.set_critical(*critical);
     }
     assert_eq!(
-        s.list(false, false).unicode(),
+        s.list().unicode(),
         text(&[
             "01 ⚠ ☉ ☓ ∞ <J `forever=True crit.=True status=done boom=False`> [[ -> 0]] ",
             "02 ⚠ ☉ ☓   <J `forever=False crit.=True status=done boom=False`> [[ -> 0]] ",
@@ -1029,7 +1029,7 @@ fn list_taken_mid_run_shows_all_twenty_combinations() {
         ])
     );
     assert_eq!(
-        s.list(false, false).ascii().to_string(),
+        s.list().ascii().to_string(),
         text(&[
             "01 ! :) x 8 <J `forever=True crit.=True status=done boom=False`> [[ -> 0]] ",
             "02 ! :) x   <J `forever=False crit.=True status=done boom=False`> [[ -> 0]] ",
@@ -1054,7 +1054,7 @@ fn list_taken_mid_run_shows_all_twenty_combinations() {
         ])
     );
     assert_eq!(
-        s.list_safe(false).ascii().to_string(),
+        s.list_safe().ascii().to_string(),
         text(&[
             "! :) x 8 .1 <J `forever=True crit.=True status=done boom=False`> ",
             "! :) x   .2 <J `forever=False crit.=True status=done boom=False`> ",
@@ -1105,7 +1105,7 @@ fn list_safe_and_list_work_on_a_graph_with_a_cycle() {
     let h = Scheduler::new().critical(false);
     h.add((&a, &b, &c, &d));
     assert_eq!(
-        h.list_safe(false).unicode(),
+        h.list_safe().unicode(),
         text(&[
             "⚠   ⚐   .1 <Job `a`> requires={.3}",
             "⚠   ⚐   .2 <Job `b`> requires={.1}",
@@ -1115,7 +1115,7 @@ fn list_safe_and_list_work_on_a_graph_with_a_cycle() {
     );
     // jobgraph's list() works on any graph: the jobs on a cycle come last.
     assert_eq!(
-        h.list(false, false).unicode(),
+        h.list().unicode(),
         text(&[
             "1 ⚠   ⚐   <Job `d`> [not done] ",
             "2 ⚠   ⚐   <Job `a`> [not done] requires={4}",
@@ -1134,14 +1134,14 @@ fn a_requirement_outside_the_scheduler_shows_as_question_marks() {
     let g = Scheduler::new().critical(false).label("g");
     g.add((&a, &b));
     assert_eq!(
-        g.list_safe(false).unicode(),
+        g.list_safe().unicode(),
         text(&[
             "⚠   ⚐   .1 <Job `a`> ",
             "⚠   ⚐   .2 <Job `b`> requires={.1, ??}",
         ])
     );
     assert_eq!(
-        g.list(false, false).unicode(),
+        g.list().unicode(),
         text(&[
             "1 ⚠   ⚐   <Job `a`> [not done] ",
             "2 ⚠   ⚐   <Job `b`> [not done] requires={1, ??}",
@@ -1181,7 +1181,7 @@ fn a_job_displays_as_its_listing_line_without_the_id() {
     let outer = Scheduler::new();
     outer.add(&nested);
     assert_eq!(
-        outer.list(false, false).unicode(),
+        outer.list().unicode(),
         text(&[
             "1 ⚠   ⚐   <Scheduler `NOLABEL`> [not done]  -> entries={2}",
             "2 ⚠   ⚐   > <Job `Job[sl (...)]`> [not done] ",
@@ -1198,7 +1198,7 @@ fn ids_are_as_wide_as_the_largest() {
     for i in 0..10 {
         s.add(Job::new(move |_| i).label(format!("j{i}")));
     }
-    let listing = s.list(false, false).ascii().to_string();
+    let listing = s.list().ascii().to_string();
     let ids: Vec<&str> = listing.lines().map(|line| &line[..2]).collect();
     assert_eq!(
         ids,
@@ -1349,5 +1349,66 @@ fn verbose_mode_prints_asynciojobs_lines() {
             "HH:MM:SS.mmm 0D + 1R + 0I = 1 CANCELLED: 1 ⚠ ☉ ↺   <Job `slow`> [not done] ",
         ]
         .join("\n")
+    );
+}
+
+#[test]
+fn listings_and_debriefs_cut_long_values_and_the_handle_keeps_them_whole() {
+    let big = Job::new(|_| (0..4000).collect::<Vec<u32>>()).label("big");
+    let s = Scheduler::new();
+    s.add(&big);
+    assert!(s.run().unwrap());
+    for report in [
+        s.list().ascii().to_string(),
+        s.debrief().ascii().to_string(),
+    ] {
+        let longest = report.lines().map(str::len).max().unwrap();
+        assert!(longest < 200, "a {longest}-byte line in:\n{report}");
+        assert!(report.contains("…]]"), "{report}");
+    }
+    assert!(format!("{big}").len() < 200);
+    assert_eq!(big.result().unwrap().len(), 4000);
+    assert_eq!(
+        big.result_text().unwrap().len(),
+        format!("{:?}", big.result().unwrap()).len()
+    );
+    let whole = s.list().width(None).ascii().to_string();
+    assert!(whole.len() > 20_000);
+}
+
+/// Set for the child process that sanitizes verbose schedulers.
+const SANITIZE_CHILD: &str = "JOBGRAPH_TESTS_SANITIZE_CHILD";
+
+#[test]
+#[ignore = "a child process of sanitize_in_verbose_mode_says_what_it_removed runs it"]
+fn sanitize_printed_by_a_child_process() {
+    assert!(std::env::var_os(SANITIZE_CHILD).is_some());
+    let outside = Job::new(|_| 0).label("outside");
+    let a = Job::new(|_| 1).label("a").requires(&outside);
+    let b = Job::new(|_| 2).label("b").requires((&a, &outside));
+    let inner = Job::new(|_| 3).label("inner").requires(&a);
+    let nested = Scheduler::new().label("nested").verbose(true);
+    nested.add(&inner);
+    let s = Scheduler::new().label("outer").verbose(true);
+    s.add((&a, &b, &nested));
+    assert!(!s.sanitize());
+    assert!(s.sanitize());
+}
+
+#[test]
+fn sanitize_in_verbose_mode_says_what_it_removed() {
+    // asynciojobs' sanitize(verbose=True): one line per job that lost requirements.
+    let stdout = child_test_stdout("sanitize_printed_by_a_child_process", |child| {
+        child.env(SANITIZE_CHILD, "1");
+    });
+    let warnings: Vec<&str> = stdout.lines().filter(|l| l.starts_with("*****")).collect();
+    assert_eq!(
+        warnings,
+        [
+            "********** WARNING: job <Job `a`> in outer had 1 requirements removed",
+            "********** WARNING: job <Job `b`> in outer had 1 requirements removed",
+            "********** WARNING: job <Job `inner`> in nested had 1 requirements removed",
+        ],
+        "{stdout}"
     );
 }

@@ -609,3 +609,74 @@ fn polling_a_finished_future_again_gives_the_same_result() {
     assert!(matches!(run.as_mut().poll(&mut cx), Poll::Ready(Ok(true))));
     assert!(format!("{run:?}").contains("ended"));
 }
+
+#[test]
+fn a_cancelled_run_says_so_in_why_debrief_stats_state_and_result() {
+    let _guard = shared();
+    let slow = Job::new(|ctx| ctx.sleep(Duration::from_secs(30))).label("slow");
+    let s = Scheduler::new().label("cancelled");
+    s.add(&slow);
+    let rt = current_thread_runtime();
+    rt.block_on(async {
+        let outcome = tokio::time::timeout(Duration::from_millis(50), s.run_async()).await;
+        assert!(
+            outcome.is_err(),
+            "the run was still in flight at the timeout"
+        );
+    });
+    // The coordinator records the cancellation once the run has wound down.
+    assert!(poll_until(
+        Duration::from_secs(5),
+        Duration::from_millis(5),
+        || { s.state() == JobState::Cancelled }
+    ));
+    assert_eq!(s.why(), "CANCELLED before it ended");
+    assert_eq!(s.stats(), "0D + 1R + 0I = 1, CANCELLED");
+    let debrief = s.debrief().ascii().to_string();
+    assert!(
+        debrief.starts_with("----- CANCELLED before it ended\n"),
+        "{debrief}"
+    );
+    assert!(s.is_cancelled() && !s.is_done());
+    assert!(
+        matches!(
+            s.result(),
+            Err(Error::NotDone {
+                state: "cancelled",
+                ..
+            })
+        ),
+        "{:?}",
+        s.result()
+    );
+}
+
+#[test]
+fn a_top_level_scheduler_answers_for_its_own_run() {
+    let _guard = shared();
+    let a = Job::new(|_| 1).label("a");
+    let s = Scheduler::new();
+    s.add(&a);
+    assert!(matches!(
+        s.result(),
+        Err(Error::NotDone { state: "idle", .. })
+    ));
+    assert!(s.run().unwrap());
+    assert_eq!(s.state(), JobState::Done);
+    assert!(s.is_done());
+    assert!(s.result().unwrap());
+    assert!(s.raised_exception().is_none());
+
+    // Through run_async, and when the run fails: `result()` is what the run returned.
+    let (failing, _, _) = failing_run(true);
+    let returned = pollster::block_on(failing.run_async());
+    assert!(failing.is_done());
+    assert_eq!(
+        format!("{:?}", failing.result()),
+        format!("{returned:?}"),
+        "result() gives what run_async gave"
+    );
+    let (lenient, _, _) = failing_run(false);
+    assert!(!lenient.run().unwrap());
+    assert!(!lenient.result().unwrap());
+}

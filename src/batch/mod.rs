@@ -21,7 +21,7 @@ use crate::graph;
 use crate::job::{
     drive, state, AnyJob, Context, JobId, JobOutput, JobState, Status, CRITICAL, FOREVER,
 };
-use crate::report::{stats_line, why_line};
+use crate::report::{run_stats, why_line};
 use crate::sync::{AtomicU32, AtomicU8, Ordering};
 
 mod body;
@@ -59,10 +59,42 @@ const LET_GO: Duration = Duration::from_secs(1);
 ///
 /// Jobs are closures ([`add`](Batch::add)) or futures ([`add_future`](Batch::add_future)).
 /// A batch runs on its own ([`run`](Batch::run)) or inside a job of a scheduler
-/// ([`run_within`](Batch::run_within)), cancelled with that job. What a batch does not
-/// have: jobs of other value types (use an enum, or a `Box<dyn Any + Send + Sync>`),
-/// jobs of your own types, observers, and the listings and pictures of a scheduler; use
-/// a scheduler for those.
+/// ([`run_within`](Batch::run_within)), cancelled with that job.
+///
+/// # Which front door
+///
+/// A batch has the run, [`why`](Batch::why), [`stats`](Batch::stats) and each job's
+/// outcome by id. It has no `run_async`, no observer, no listing and no picture, on
+/// purpose: an [`Event`](crate::Event) names its job by handle, and listings and
+/// pictures read jobs through handles, while a batch job has no handle of its own;
+/// giving each one would cost the allocation and atomic operations per job that a
+/// batch exists to save. Nor does it have jobs of other value types (use an enum, or a
+/// `Box<dyn Any + Send + Sync>`) or of your own types. So:
+///
+/// - a [`Scheduler`](crate::Scheduler) for jobs of your own types or of mixed value
+///   types, for observers, [`tracing`](crate::Event#tracing), verbose mode, listings,
+///   pictures and shutdown hooks, and for async code (`run_async`);
+/// - a `Batch` for many small jobs of one value type, where the cost per job counts;
+/// - both, for a large computation in async code or with a progress report: the batch
+///   runs inside a job of a scheduler ([`run_within`](Batch::run_within)), and the
+///   scheduler is awaited or observed, as here:
+///
+/// ```
+/// use jobgraph::{Batch, Job, Scheduler};
+///
+/// let sum = Job::new(|ctx| {
+///     let mut batch = Batch::new();
+///     let ids: Vec<_> = (1..=1000u64).map(|i| batch.add(move |_| i).id()).collect();
+///     batch.run_within(ctx)?; // cancelled with this job
+///     Ok::<_, jobgraph::Error>(ids.iter().map(|&id| *batch.result(id).unwrap()).sum::<u64>())
+/// })
+/// .label("sum");
+/// let s = Scheduler::new();
+/// s.add(&sum);
+/// // Any executor: the run happens on jobgraph's threads.
+/// assert!(pollster::block_on(s.run_async()).unwrap());
+/// assert_eq!(*sum.result().unwrap(), 500_500);
+/// ```
 ///
 /// ```
 /// use jobgraph::Batch;
@@ -587,8 +619,57 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             }),
             None => Err(Error::NotDone {
                 label: cells.label(i),
-                state: self.state(id).unwrap_or(JobState::Idle).name(),
+                state: match cells
+                    .slots
+                    .get(i)
+                    .map(|slot| slot.lifecycle().load(Ordering::Acquire))
+                {
+                    Some(state::MOVED) => "done, its value moved out",
+                    _ => self.state(id).unwrap_or(JobState::Idle).name(),
+                },
             }),
+        }
+    }
+
+    /// Moves a job's value out, once it is done without failure: for a large value,
+    /// where [`result`](Batch::result) lends it. Afterwards the job is still done, and
+    /// `result` says its value was moved out. [`Error::Shared`] while a job that its run
+    /// gave up on still holds the run's jobs; otherwise the errors of `result`.
+    ///
+    /// ```
+    /// use jobgraph::Batch;
+    /// let mut batch = Batch::new();
+    /// let table = batch.add(|_| vec![0u8; 1 << 20]).id();
+    /// batch.run().unwrap();
+    /// let table: Vec<u8> = batch.take(table).unwrap(); // moved, not copied
+    /// assert_eq!(table.len(), 1 << 20);
+    /// ```
+    pub fn take(&mut self, id: JobId) -> Result<T, Error> {
+        let i = self.index(id)?;
+        let label = self.cells().label(i);
+        let state = self.state(id).unwrap_or(JobState::Idle).name();
+        let Some(ran) = self.ran.as_mut() else {
+            return Err(Error::NotDone { label, state });
+        };
+        let handles = Arc::strong_count(ran) - 1;
+        let Some(cells) = Arc::get_mut(ran) else {
+            return Err(Error::Shared { label, handles });
+        };
+        let Some(slot) = cells.slots.get_mut(i) else {
+            return Err(Error::NotDone { label, state });
+        };
+        let moved = slot.lifecycle().load(Ordering::Relaxed) == state::MOVED;
+        match slot.take() {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(error)) => Err(Error::JobFailed {
+                label,
+                source: error,
+            }),
+            None if moved => Err(Error::NotDone {
+                label,
+                state: "done, its value moved out",
+            }),
+            None => Err(Error::NotDone { label, state }),
         }
     }
 
@@ -619,19 +700,28 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     }
 
     /// Why the run ended, as a scheduler says it: `FINE`, `TIMED OUT after 0.25s`,
-    /// `STALLED: ...`, or `a CRITICAL job has raised an exception`.
+    /// `STALLED: ...`, `a CRITICAL job has raised an exception`, or `CANCELLED before
+    /// it ended` (by the job it ran within).
     pub fn why(&self) -> String {
         let stalled = self.ending == Some(Reason::Stalled);
-        why_line(self.failed_time_out(), stalled, self.failed_critical())
+        let cancelled = self.ending == Some(Reason::Cancelled);
+        why_line(
+            self.failed_time_out(),
+            stalled,
+            self.failed_critical(),
+            cancelled,
+        )
     }
 
-    /// Counts of jobs as `3D + 1R + 0I = 4`: done, started but not done, not started.
+    /// Counts of jobs as `3D + 1R + 0I = 4`: done, started but not done, not started;
+    /// `..., CANCELLED` after a run cancelled by the job it ran within.
     pub fn stats(&self) -> String {
         let slots = &self.cells().slots;
-        stats_line(
+        run_stats(
             slots.iter().map(|slot| {
                 JobState::from_code(slot.lifecycle().load(Ordering::Acquire) & !RETURNED)
             }),
+            self.ending == Some(Reason::Cancelled),
         )
     }
 }

@@ -136,6 +136,22 @@ impl<T: 'static> Slot<T> {
     }
 }
 
+impl<T: 'static> Slot<T> {
+    /// Moves out what the job returned, once it is done; the job then reads as done
+    /// (`MOVED`), with no outcome.
+    pub(super) fn take(&mut self) -> Option<Result<T, JobError>> {
+        let lifecycle = self.lifecycle.get_mut();
+        if *lifecycle != state::DONE {
+            return None;
+        }
+        *lifecycle = state::MOVED;
+        // SAFETY: the outcome is initialised exactly while the lifecycle says `DONE`;
+        // `&mut self` means nobody holds a reference to it, and the lifecycle no longer
+        // says `DONE`, so it is neither read nor dropped again.
+        Some(unsafe { self.outcome.get_mut().assume_init_read() })
+    }
+}
+
 impl<T: 'static> Drop for Slot<T> {
     fn drop(&mut self) {
         if *self.lifecycle.get_mut() == state::DONE {

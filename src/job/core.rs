@@ -30,7 +30,13 @@ pub(crate) struct Meta {
     pub(crate) label: Option<Box<str>>,
     /// Most jobs require one or two others: those need no allocation of their own.
     pub(crate) requires: Requires,
+    /// A shutdown hook given with `on_shutdown`, until `Scheduler::shutdown` calls it;
+    /// boxed twice so that a job without one pays a word.
+    pub(crate) on_shutdown: Option<Box<ShutdownHook>>,
 }
+
+/// A hook that [`Scheduler::shutdown`](crate::Scheduler::shutdown) calls once.
+pub(crate) type ShutdownHook = Box<dyn FnOnce() + Send + 'static>;
 
 /// A job's requirements, in the order they were required.
 pub(crate) type Requires = smallvec::SmallVec<[AnyJob; 2]>;

@@ -38,7 +38,8 @@ pub trait AbstractJob: Send + 'static {
     fn run(&mut self, ctx: &Context<'_>) -> Self::Output;
 
     /// Releases what the job holds (connections, ...); called by
-    /// [`Scheduler::shutdown`](crate::Scheduler::shutdown). Does nothing by default.
+    /// [`Scheduler::shutdown`](crate::Scheduler::shutdown), at the same time as the
+    /// other jobs' hooks, each on a thread of its own. Does nothing by default.
     fn shutdown(&mut self) {}
 
     /// The name of the job's kind, shown as `<Kind `label`>` in listings. Defaults to
@@ -52,8 +53,30 @@ pub trait AbstractJob: Send + 'static {
         None
     }
 
-    /// Extra text shown by `list(details)` and in the graph.
+    /// Extra text shown by `list().details()` and in the graph.
     fn details(&self) -> Option<String> {
+        None
+    }
+
+    /// The label of the job's box in pictures, in full: asynciojobs' `graph_label()`.
+    /// `None` (the default) shows `NN: label`, with the listing's number. Taken when
+    /// the value becomes a job, like the other descriptions.
+    ///
+    /// ```
+    /// use jobgraph::{AbstractJob, Context, Job, Scheduler};
+    /// struct Fetch(&'static str);
+    /// impl AbstractJob for Fetch {
+    ///     type Output = ();
+    ///     fn run(&mut self, _: &Context<'_>) {}
+    ///     fn graph_label(&self) -> Option<String> {
+    ///         Some(format!("fetch\n{}", self.0))
+    ///     }
+    /// }
+    /// let s = Scheduler::new();
+    /// s.add(Job::custom(Fetch("https://example.org/")));
+    /// assert!(s.dot_format().contains(r#"label="fetch\nhttps://example.org/""#));
+    /// ```
+    fn graph_label(&self) -> Option<String> {
         None
     }
 }
@@ -63,6 +86,7 @@ pub(crate) struct Snapshot {
     kind: &'static str,
     label: Option<String>,
     details: Option<String>,
+    graph_label: Option<String>,
 }
 
 impl Describe for Snapshot {
@@ -74,6 +98,9 @@ impl Describe for Snapshot {
     }
     fn details(&self) -> Option<String> {
         self.details.clone()
+    }
+    fn graph_label(&self) -> Option<String> {
+        self.graph_label.clone()
     }
 }
 
@@ -87,6 +114,8 @@ impl<J: AbstractJob> Body for CustomBody<J> {
         self.0.run(ctx).into_result()
     }
 
+    const HAS_SHUTDOWN: bool = true;
+
     fn shutdown(&mut self) {
         self.0.shutdown()
     }
@@ -96,6 +125,7 @@ impl<J: AbstractJob> Body for CustomBody<J> {
             kind: self.0.kind(),
             label: self.0.text_label(),
             details: self.0.details(),
+            graph_label: self.0.graph_label(),
         }
     }
 }

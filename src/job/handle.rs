@@ -54,9 +54,16 @@ impl AnyJob {
         self.0.kind()
     }
 
-    /// Extra text about the job, shown by `list(details)`.
+    /// Extra text about the job, shown by `list().details()`.
     pub fn details(&self) -> Option<String> {
         self.0.details()
+    }
+
+    /// The label of the job's box in pictures when its kind chooses one
+    /// ([`AbstractJob::graph_label`](crate::AbstractJob::graph_label)); otherwise
+    /// pictures show `NN: label`.
+    pub fn graph_label(&self) -> Option<String> {
+        self.0.graph_label()
     }
 
     /// Whether a failure of this job stops its scheduler (default: true).
@@ -104,9 +111,25 @@ impl AnyJob {
         self.0.error().cloned()
     }
 
-    /// The job's value as text (its `Debug` form), once it is done without failure.
+    /// The job's value as text (its whole `Debug` form), once it is done without
+    /// failure. Listings show at most a line of it (see
+    /// [`Listing::width`](crate::Listing::width)).
     pub fn result_text(&self) -> Option<String> {
-        self.0.value_text()
+        self.0.value_text(None)
+    }
+
+    /// The job's value as text, at most `max_chars` characters: cut with `…` as the
+    /// last one when longer. Only what is shown is formatted.
+    ///
+    /// ```
+    /// use jobgraph::{Job, Scheduler};
+    /// let big = Job::new(|_| (0..4000).collect::<Vec<u32>>());
+    /// Scheduler::new().add(&big).run().unwrap();
+    /// assert_eq!(big.result_text_within(12).unwrap(), "[0, 1, 2, 3…");
+    /// assert_eq!(big.result().unwrap().len(), 4000);
+    /// ```
+    pub fn result_text_within(&self, max_chars: usize) -> Option<String> {
+        self.0.value_text(Some(max_chars))
     }
 
     /// The jobs this one requires, in the order they were required.
@@ -273,6 +296,31 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
         self
     }
 
+    /// A shutdown hook: called once by [`Scheduler::shutdown`](crate::Scheduler::shutdown)
+    /// (asynciojobs' `coshutdown`), at the same time as the other jobs' hooks, for a
+    /// closure or future job what [`AbstractJob::shutdown`](crate::AbstractJob::shutdown)
+    /// is for a type of one's own. A later call replaces the hook.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use jobgraph::{Job, Scheduler};
+    /// let closed = Arc::new(AtomicBool::new(false));
+    /// let connection = Job::new(|_| "connected").on_shutdown({
+    ///     let closed = closed.clone();
+    ///     move || closed.store(true, Ordering::SeqCst)
+    /// });
+    /// let s = Scheduler::new();
+    /// s.add(&connection);
+    /// s.run().unwrap();
+    /// assert!(s.shutdown());
+    /// assert!(closed.load(Ordering::SeqCst));
+    /// ```
+    pub fn on_shutdown(self, hook: impl FnOnce() + Send + 'static) -> Self {
+        self.any.0.core().meta.lock().on_shutdown = Some(Box::new(Box::new(hook)));
+        self
+    }
+
     /// The job's value, once it is done without failure.
     ///
     /// Otherwise an error that says why: the job failed ([`Error::JobFailed`], with its
@@ -293,6 +341,53 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
             label: self.text_label(),
             state: self.state().name(),
         })
+    }
+
+    /// Moves the job's value out, once it is done without failure: for a large value,
+    /// where [`result`](Job::result) lends it. This handle must be the job's last one:
+    /// drop the scheduler it ran in, the jobs that require it and the other clones
+    /// first, or [`Error::Shared`] says how many remain. Otherwise the errors of
+    /// `result`.
+    ///
+    /// ```
+    /// use jobgraph::{Job, Scheduler};
+    /// let table = Job::new(|_| vec![0u8; 1 << 20]).label("table");
+    /// let s = Scheduler::new();
+    /// s.add(&table);
+    /// s.run().unwrap();
+    /// drop(s); // the scheduler holds a handle to each of its jobs
+    /// let table: Vec<u8> = table.into_result().unwrap(); // moved, not copied
+    /// assert_eq!(table.len(), 1 << 20);
+    /// ```
+    pub fn into_result(mut self) -> Result<T, Error> {
+        let label = self.text_label();
+        let state = self.state();
+        let others = Arc::strong_count(&self.any.0) - 1;
+        let Some(node) = Arc::get_mut(&mut self.any.0) else {
+            return Err(Error::Shared {
+                label,
+                handles: others,
+            });
+        };
+        match node.take_outcome() {
+            Some(Ok(value)) => {
+                value
+                    .downcast::<T>()
+                    .map(|value| *value)
+                    .map_err(|_| Error::WrongType {
+                        job: label,
+                        asked: std::any::type_name::<T>(),
+                    })
+            }
+            Some(Err(error)) => Err(Error::JobFailed {
+                label,
+                source: error,
+            }),
+            None => Err(Error::NotDone {
+                label,
+                state: state.name(),
+            }),
+        }
     }
 
     /// The untyped handle of this job.

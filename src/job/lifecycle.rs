@@ -9,6 +9,8 @@ pub(crate) mod state {
     pub const CANCELLED: u8 = 4;
     /// Still running when its run ended: reported as running, its outcome never kept.
     pub const ABANDONED: u8 = 5;
+    /// Done, its value since moved out (a batch job's, by `Batch::take`).
+    pub const MOVED: u8 = 6;
 }
 
 /// Where a job is in its lifecycle: idle → scheduled → running → done (or cancelled).
@@ -34,7 +36,7 @@ impl JobState {
             state::IDLE => JobState::Idle,
             state::SCHEDULED => JobState::Scheduled,
             state::RUNNING | state::ABANDONED => JobState::Running,
-            state::DONE => JobState::Done,
+            state::DONE | state::MOVED => JobState::Done,
             _ => JobState::Cancelled,
         }
     }

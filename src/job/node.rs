@@ -2,7 +2,7 @@
 //! trait, and [`Cell`], the one allocation that holds a closure, future or custom job.
 
 use std::any::Any;
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -27,16 +27,29 @@ pub(crate) trait Node: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
     fn default_label(&self) -> Option<String>;
     fn details(&self) -> Option<String>;
+    /// The label of the job's box in pictures, when its kind chooses one.
+    fn graph_label(&self) -> Option<String> {
+        None
+    }
     /// The job's value, once it is done without failure.
     fn value(&self) -> Option<&(dyn Any + Send + Sync)>;
     /// The type of the job's value.
     fn value_type(&self) -> std::any::TypeId;
-    /// The job's value as text (`Debug`), once done without failure.
-    fn value_text(&self) -> Option<String>;
+    /// The job's value as text (`Debug`), once done without failure; at most
+    /// `max_chars` characters (the last one `…` when cut) when given.
+    fn value_text(&self, max_chars: Option<usize>) -> Option<String>;
     /// The job's failure, once it failed.
     fn error(&self) -> Option<&JobError>;
-    /// Calls the job's shutdown hook.
+    /// Moves out what the job returned (its value boxed), once it ended; for the one
+    /// holder of the job.
+    fn take_outcome(&mut self) -> Option<Result<Box<dyn Any + Send>, JobError>>;
+    /// Calls the job's shutdown hooks: the one given with `on_shutdown`, then its
+    /// kind's (an [`AbstractJob`](crate::AbstractJob)'s `shutdown`).
     fn shutdown(&self);
+    /// Whether the job may have a shutdown hook to call.
+    fn has_shutdown_hook(&self) -> bool {
+        self.core().meta.lock().on_shutdown.is_some()
+    }
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     /// The job as `Any`, for the front door that made it to find its own type.
     fn as_any(&self) -> &(dyn Any + Send + Sync);
@@ -52,6 +65,8 @@ pub(crate) trait Body: Send + 'static {
     /// What reports show of the job; readable while the body runs.
     type Desc: Describe;
     fn run(&mut self, ctx: &Context<'_>) -> Result<Self::Value, JobError>;
+    /// Whether `shutdown` does anything (a user's job type may).
+    const HAS_SHUTDOWN: bool = false;
     fn shutdown(&mut self) {}
     fn describe(&self) -> Self::Desc;
 }
@@ -64,6 +79,9 @@ pub(crate) trait Describe: Send + Sync + 'static {
     }
     fn default_label(&self) -> Option<String>;
     fn details(&self) -> Option<String> {
+        None
+    }
+    fn graph_label(&self) -> Option<String> {
         None
     }
 }
@@ -125,6 +143,10 @@ impl<B: Body> Node for Cell<B> {
         self.desc.details()
     }
 
+    fn graph_label(&self) -> Option<String> {
+        self.desc.graph_label()
+    }
+
     fn value(&self) -> Option<&(dyn Any + Send + Sync)> {
         match self.outcome.get() {
             Some(Ok(value)) => Some(value),
@@ -136,9 +158,9 @@ impl<B: Body> Node for Cell<B> {
         std::any::TypeId::of::<B::Value>()
     }
 
-    fn value_text(&self) -> Option<String> {
+    fn value_text(&self, max_chars: Option<usize>) -> Option<String> {
         match self.outcome.get() {
-            Some(Ok(value)) => Some(format!("{value:?}")),
+            Some(Ok(value)) => Some(debug_text(value, max_chars)),
             _ => None,
         }
     }
@@ -150,7 +172,24 @@ impl<B: Body> Node for Cell<B> {
         }
     }
 
+    fn take_outcome(&mut self) -> Option<Result<Box<dyn Any + Send>, JobError>> {
+        let taken = self.outcome.take()?;
+        Some(taken.map(|value| Box::new(value) as Box<dyn Any + Send>))
+    }
+
+    fn has_shutdown_hook(&self) -> bool {
+        B::HAS_SHUTDOWN || self.core.meta.lock().on_shutdown.is_some()
+    }
+
     fn shutdown(&self) {
+        let hook = self.core.meta.lock().on_shutdown.take();
+        if let Some(hook) = hook {
+            // A job that panics in its hook must not take the caller down with it.
+            let _ = catch_unwind(AssertUnwindSafe(hook));
+        }
+        if !B::HAS_SHUTDOWN {
+            return;
+        }
         // The body is locked while the job runs (one abandoned by its run may still
         // be): wait for it without spinning.
         let mut body = loop {
@@ -170,6 +209,45 @@ impl<B: Body> Node for Cell<B> {
     fn as_any(&self) -> &(dyn Any + Send + Sync) {
         self
     }
+}
+
+/// `value`'s `Debug` text, at most `max_chars` characters when given: cut with `…`
+/// as its last character. Formatting stops there, so a huge value costs no more than
+/// the characters shown.
+fn debug_text(value: &dyn Debug, max_chars: Option<usize>) -> String {
+    let Some(max_chars) = max_chars else {
+        return format!("{value:?}");
+    };
+    /// Keeps the first characters written, and fails the write past them.
+    struct Bounded {
+        text: String,
+        left: usize,
+        cut: bool,
+    }
+    impl fmt::Write for Bounded {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            for c in s.chars() {
+                if self.left == 0 {
+                    self.cut = true;
+                    return Err(fmt::Error);
+                }
+                self.text.push(c);
+                self.left -= 1;
+            }
+            Ok(())
+        }
+    }
+    let mut bounded = Bounded {
+        text: String::new(),
+        left: max_chars,
+        cut: false,
+    };
+    let _ = fmt::write(&mut bounded, format_args!("{value:?}"));
+    if bounded.cut {
+        bounded.text.pop();
+        bounded.text.push('…');
+    }
+    bounded.text
 }
 
 /// `tour::in_out::{{closure}}` → `in_out`: the name asynciojobs shows as `Job[in_out (...)]`.

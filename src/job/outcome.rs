@@ -87,6 +87,16 @@ impl<T> Outcome<T> {
         }
     }
 
+    /// Moves out what the job returned, once it ended and its run kept it: for the
+    /// one holder of the job, through `&mut`. Leaves nothing kept behind.
+    pub(crate) fn take(&mut self) -> Option<Result<T, JobError>> {
+        let kept = self.0.get_mut()?;
+        if matches!(kept, Err(error) if error.is_nothing_kept()) {
+            return None;
+        }
+        Some(std::mem::replace(kept, Err(JobError::nothing_kept())))
+    }
+
     /// What the job returned, once it ended and its run kept it.
     pub(crate) fn get(&self) -> Option<&Result<T, JobError>> {
         match self.0.get() {

@@ -11,8 +11,26 @@ use crate::error::{BoxError, JobError};
 /// `Result` whose error makes the job fail.
 ///
 /// Implemented for `Result<T, E>` (the job's value is `T`) and for the common plain
-/// types of `std`. For a type of your own, return `Ok::<_, Infallible>(value)` or
-/// implement it with [`job_output!`](crate::job_output).
+/// types of `std`. For a type of your own, return it in a `Result`
+/// (`Ok::<_, jobgraph::Error>(value)`) or implement it with
+/// [`job_output!`](crate::job_output); the compiler's message says so when you forget.
+///
+/// ```
+/// #[derive(Debug)]
+/// struct Summary {
+///     jobs: usize,
+/// }
+/// jobgraph::job_output!(Summary);
+///
+/// let plain = jobgraph::Job::new(|_| Summary { jobs: 3 });
+/// let wrapped = jobgraph::Job::new(|_| Ok::<_, jobgraph::Error>(vec![Summary { jobs: 4 }]));
+/// # let _ = (plain, wrapped);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a job cannot return `{Self}`: it is not a `JobOutput`",
+    label = "this job's return value",
+    note = "return it in a `Result`, as `Ok::<_, jobgraph::Error>(value)` (or any error type), or make `{Self}` a job's return value once with `jobgraph::job_output!({Self});` (it must be `Send + Sync + Debug + 'static`)"
+)]
 pub trait JobOutput: Send + 'static {
     /// The job's value when it succeeds: what its handle's `result()` gives.
     type Value: Send + Sync + Debug + 'static;

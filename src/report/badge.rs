@@ -142,9 +142,27 @@ pub(crate) fn repr_main(job: &AnyJob) -> String {
     format!("<{} `{}`>", job.kind(), job.text_label())
 }
 
+/// How many characters of a job's value or error a report line shows by default
+/// ([`Listing::width`](crate::Listing::width) changes it): a listing line stays a
+/// line, whatever the job returned.
+pub const VALUE_WIDTH: usize = 100;
+
+/// `text`, cut to `max_chars` characters with `…` as the last one when longer.
+pub(crate) fn within(text: String, max_chars: Option<usize>) -> String {
+    match max_chars {
+        Some(max) if text.chars().count() > max => {
+            let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+            cut.push('…');
+            cut
+        }
+        _ => text,
+    }
+}
+
 /// `[[ -> value]]`, `!! CRIT. EXC. => Type:message!!`, `!! exception => …!!` or
-/// `[not done]`: asynciojobs' `repr_result()`.
-pub(crate) fn repr_result(job: &AnyJob) -> String {
+/// `[not done]`: asynciojobs' `repr_result()`, the value or the error cut to
+/// `max_chars` characters when given.
+pub(crate) fn repr_result(job: &AnyJob, max_chars: Option<usize>) -> String {
     if let Some(error) = job.node().error() {
         let which = if job.is_critical() {
             "CRIT. EXC."
@@ -155,10 +173,10 @@ pub(crate) fn repr_result(job: &AnyJob) -> String {
             Some(message) => format!("panic:{message}"),
             None => format!("{}:{error}", error.type_name()),
         };
-        return format!("!! {which} => {text}!!");
+        return format!("!! {which} => {}!!", within(text, max_chars));
     }
     if job.state() == JobState::Done {
-        if let Some(value) = job.result_text() {
+        if let Some(value) = job.node().value_text(max_chars) {
             return format!("[[ -> {value}]]");
         }
     }

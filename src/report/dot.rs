@@ -5,6 +5,15 @@
 //! forever jobs, critical jobs thick and red, nested schedulers as `cluster_NN`
 //! subgraphs. After a run each job is also filled with the colour of its outcome, and
 //! a legend says which colour is which.
+//!
+//! Why the text is written here rather than through graphviz-rust's printer (which
+//! draws the pictures): the text is asynciojobs' `dot_format()` layout, line for line
+//! (its attribute order and quoting, `lhead`/`ltail` edges to cluster borders), which
+//! the tests compare against, and graphviz-rust's printer lays statements and
+//! attributes out its own way; it is written in one pass into one `String`, where
+//! graphviz-rust would first build a tree of a few `String`s per job, attribute and
+//! edge; and it needs no dependency, so `dot_format()` stays when the `pictures`
+//! feature, and graphviz-rust with it, is turned off.
 
 use std::fmt::Write as _;
 
@@ -111,7 +120,11 @@ fn style(job: &AnyJob, id: &str, cluster: bool, outcome: Option<Outcome>) -> Str
     }
     let mut pairs = vec![
         ("style", styles.join(",")),
-        ("label", format!("{id}: {}", job.text_label())),
+        (
+            "label",
+            job.graph_label()
+                .unwrap_or_else(|| format!("{id}: {}", job.text_label())),
+        ),
         ("shape", "box".to_string()),
     ];
     if job.is_critical() {

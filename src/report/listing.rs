@@ -4,14 +4,14 @@
 //! pictures and verbose mode.
 //!
 //! The reports are values: they read the scheduler when they are formatted, so
-//! `println!("{}", scheduler.list(false, false))` shows the jobs as they are then.
+//! `println!("{}", scheduler.list())` shows the jobs as they are then.
 
 use std::collections::HashMap;
 use std::error::Error as _;
 use std::fmt::{self, Display, Formatter};
 use std::sync::Arc;
 
-use super::badge::{repr_main, repr_result, Badge, Symbols};
+use super::badge::{repr_main, repr_result, Badge, Symbols, VALUE_WIDTH};
 use crate::error::Error;
 use crate::graph::{listing_order, Dense, Frozen};
 use crate::job::{AnyJob, Group, Job};
@@ -184,23 +184,54 @@ pub struct Listing {
     silence_done_jobs: bool,
     safe: bool,
     symbols: Option<Symbols>,
+    width: Option<usize>,
 }
 
 impl Listing {
     /// The listing of `group`'s jobs: `list` (or `list_safe` when `safe`).
-    pub(crate) fn new(
-        group: Arc<dyn Group>,
-        details: bool,
-        silence_done_jobs: bool,
-        safe: bool,
-    ) -> Listing {
+    pub(crate) fn new(group: Arc<dyn Group>, safe: bool) -> Listing {
         Listing {
             group,
-            details,
-            silence_done_jobs,
+            details: false,
+            silence_done_jobs: false,
             safe,
             symbols: None,
+            width: Some(VALUE_WIDTH),
         }
+    }
+
+    /// Shows at most `max_chars` characters of each job's value or error (the last
+    /// one `…` when cut), [`VALUE_WIDTH`] by default; `None` shows them whole. The
+    /// handles give the whole values ([`Job::result`](crate::Job::result),
+    /// [`AnyJob::result_text`]), and [`Debrief`] each whole error.
+    ///
+    /// ```
+    /// use jobgraph::{Job, Scheduler};
+    /// let s = Scheduler::new();
+    /// s.add(Job::new(|_| vec![7u8; 4000]).label("big"));
+    /// s.run().unwrap();
+    /// let line = s.list().ascii().to_string();
+    /// assert!(line.len() < 200 && line.contains("7, 7,…]]"), "{line}");
+    /// assert_eq!(s.list().width(Some(5)).ascii().to_string().trim_end(),
+    ///            "1 ! :) x   <Job `big`> [[ -> [7, …]]");
+    /// ```
+    pub fn width(mut self, max_chars: Option<usize>) -> Listing {
+        self.width = max_chars;
+        self
+    }
+
+    /// Adds each job's [`details`](crate::AnyJob::details) on the line after it
+    /// (asynciojobs' `details=True`). `list_safe` shows no details.
+    pub fn details(mut self) -> Listing {
+        self.details = true;
+        self
+    }
+
+    /// Leaves out the jobs that are done (asynciojobs' `silence_done_jobs=True`);
+    /// nested schedulers are still shown, for the jobs inside them.
+    pub fn silence_done_jobs(mut self) -> Listing {
+        self.silence_done_jobs = true;
+        self
     }
 
     /// Uses these symbols, whatever the locale.
@@ -236,7 +267,7 @@ impl Listing {
             let id = numbering.id(job);
             let badge = Badge::of(job).symbols(symbols);
             let main = repr_main(job);
-            let result = repr_result(job);
+            let result = repr_result(job, self.width);
             let requires = numbering.requires(job);
             if let Some(nested) = level.nested.get(&i) {
                 let entries = numbering.csv(nested, &nested.entries());
@@ -353,6 +384,26 @@ impl Debrief {
     pub fn ascii(self) -> Debrief {
         self.symbols(Symbols::Ascii)
     }
+
+    /// Adds each job's details to the listing (see [`Listing::details`]).
+    pub fn details(mut self) -> Debrief {
+        self.listing = self.listing.details();
+        self
+    }
+
+    /// Shows at most `max_chars` characters of each value in the listing (see
+    /// [`Listing::width`]); the failures below it are told whole.
+    pub fn width(mut self, max_chars: Option<usize>) -> Debrief {
+        self.listing = self.listing.width(max_chars);
+        self
+    }
+
+    /// Leaves the jobs that are done out of the listing (see
+    /// [`Listing::silence_done_jobs`]).
+    pub fn silence_done_jobs(mut self) -> Debrief {
+        self.listing = self.listing.silence_done_jobs();
+        self
+    }
 }
 
 impl Display for Debrief {
@@ -459,7 +510,7 @@ impl Display for AnyJob {
             "{} {} {} {requires}",
             badge.symbols(symbols),
             repr_main(self),
-            repr_result(self)
+            repr_result(self, Some(VALUE_WIDTH))
         )
     }
 }

@@ -1,13 +1,14 @@
 //! Reports: what a person reads about a graph and its run. `list`, `list_safe`,
 //! `debrief` and the `Display` of jobs ([`Listing`], [`Debrief`], [`Badge`]); the
 //! counts and verdicts (`stats`, `why`); verbose mode's printer, an observer of the
-//! engine's events; the DOT text, and PNG/SVG pictures through graphviz-rust.
+//! engine's events; the DOT text, and PNG/SVG pictures through graphviz-rust (with the
+//! `pictures` feature).
 //!
 //! May use: `job`, `graph`, `engine` (its events, as plain data) and the leaves. It
 //! reads a nested scheduler only through the job layer's `Group` trait, and nothing
 //! imports it but the front doors' methods that return a report. The reports are
 //! values: they read the jobs when they are formatted, so
-//! `println!("{}", scheduler.list(false, false))` shows the jobs as they are then.
+//! `println!("{}", scheduler.list())` shows the jobs as they are then.
 
 mod badge;
 mod dot;
@@ -16,13 +17,14 @@ mod picture;
 mod stats;
 mod verbose;
 
-pub use badge::{Badge, Symbols};
+pub use badge::{Badge, Symbols, VALUE_WIDTH};
 pub use listing::{Debrief, Listing};
 pub use picture::find_dot;
 
 pub(crate) use dot::dot_text;
+#[cfg(feature = "pictures")]
 pub(crate) use picture::export;
-pub(crate) use stats::{stats_line, tally, why_line};
+pub(crate) use stats::{run_stats, tally, why_line};
 #[cfg(test)]
 pub(crate) use verbose::Output;
 pub(crate) use verbose::Verbose;

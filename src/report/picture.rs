@@ -1,12 +1,16 @@
 //! Pictures (F25): PNG and SVG files through graphviz-rust, which runs Graphviz's
-//! `dot`; a missing `dot` is said plainly, with how to install it.
+//! `dot`; a missing `dot` is said plainly, with how to install it. The files need the
+//! `pictures` feature (on by default); finding `dot` does not.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+#[cfg(feature = "pictures")]
 use std::sync::Arc;
 
+#[cfg(feature = "pictures")]
 use graphviz_rust::cmd::{CommandArg, Format};
 
+#[cfg(feature = "pictures")]
 use crate::error::Error;
 
 /// Where Graphviz's `dot` program is, looked up on the `PATH`; `None` when it is not
@@ -37,6 +41,7 @@ fn is_executable(path: &Path) -> bool {
     path.is_file()
 }
 
+#[cfg(feature = "pictures")]
 /// Where a picture of type `suffix` asked for at `path` goes, and its DOT text: `path`
 /// with `.suffix` and `.dot` added, or put in place of a `.suffix` or `.dot` extension.
 fn picture_paths(path: &Path, suffix: &str) -> (PathBuf, PathBuf) {
@@ -57,6 +62,7 @@ fn picture_paths(path: &Path, suffix: &str) -> (PathBuf, PathBuf) {
     (with(suffix), with("dot"))
 }
 
+#[cfg(feature = "pictures")]
 /// Writes `text` (DOT) beside the picture asked for at `path`, then the picture of
 /// type `suffix` (`png` or `svg`) through graphviz-rust, with `dot` found first (`None`: not installed).
 pub(crate) fn export(
@@ -117,6 +123,7 @@ mod tests {
         assert_eq!(find_dot_in(Some(empty.as_os_str())), None);
     }
 
+    #[cfg(feature = "pictures")]
     #[test]
     fn a_missing_dot_is_a_clear_error_and_the_dot_file_is_still_written() {
         let dir = std::env::temp_dir().join(format!("jobgraph-missing-{}", std::process::id()));
@@ -131,6 +138,7 @@ mod tests {
         assert!(!dir.join("g.png").exists());
     }
 
+    #[cfg(feature = "pictures")]
     #[test]
     fn pictures_are_named_after_the_path_given() {
         let named = |path: &str, suffix: &str| {

@@ -25,13 +25,31 @@ pub(crate) fn stats_line(states: impl IntoIterator<Item = JobState>) -> String {
     format!("{done}D + {ongoing}R + {idle}I = {}", done + ongoing + idle)
 }
 
+/// A run's `stats()`: [`stats_line`], then `, CANCELLED` when the run was cancelled
+/// from outside, since its jobs' counts alone (`0D + 1R + 0I = 1`) would not say so.
+pub(crate) fn run_stats(states: impl IntoIterator<Item = JobState>, cancelled: bool) -> String {
+    let line = stats_line(states);
+    if cancelled {
+        format!("{line}, CANCELLED")
+    } else {
+        line
+    }
+}
+
+/// What `why()` says of a run cancelled from outside: its `run_async` future dropped,
+/// or the job it ran in (a nested scheduler's, a batch's `run_within`) cancelled.
+pub(crate) const CANCELLED: &str = "CANCELLED before it ended";
+
 /// asynciojobs' `why()`: why a run ended.
 pub(crate) fn why_line(
     timed_out: Option<Duration>,
     stalled: bool,
     failed_critical: bool,
+    cancelled: bool,
 ) -> String {
-    if let Some(timeout) = timed_out {
+    if cancelled {
+        CANCELLED.to_string()
+    } else if let Some(timeout) = timed_out {
         format!("TIMED OUT after {}s", timeout.as_secs_f64())
     } else if stalled {
         "STALLED: every running job waited for something no job could provide".to_string()

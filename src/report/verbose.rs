@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Arc;
 
-use super::badge::{repr_main, repr_result, Badge, Symbols};
+use super::badge::{repr_main, repr_result, Badge, Symbols, VALUE_WIDTH};
 use super::listing::run_ids;
 use super::stats::stats_line;
 use crate::engine::{Event, EventKind, RunEnd};
@@ -102,7 +102,7 @@ impl Verbose {
             self.ids[i],
             Badge::of(job).symbols(self.symbols),
             repr_main(job),
-            repr_result(job)
+            repr_result(job, Some(VALUE_WIDTH))
         )
     }
 

@@ -54,9 +54,20 @@ impl Scheduler {
             .collect()
     }
 
-    /// The jobs that no job of this scheduler requires, in insertion order; forever
-    /// jobs left out when `discard_forever`.
-    pub fn exit_jobs(&self, discard_forever: bool) -> Vec<AnyJob> {
+    /// The jobs that no job of this scheduler requires, in insertion order, forever
+    /// jobs left out: asynciojobs' `exit_jobs()` (`discard_forever=True`). See
+    /// [`exit_jobs_with_forever`](Scheduler::exit_jobs_with_forever) for all of them.
+    pub fn exit_jobs(&self) -> Vec<AnyJob> {
+        self.exits(true)
+    }
+
+    /// The jobs that no job of this scheduler requires, forever jobs included:
+    /// asynciojobs' `exit_jobs(discard_forever=False)`.
+    pub fn exit_jobs_with_forever(&self) -> Vec<AnyJob> {
+        self.exits(false)
+    }
+
+    fn exits(&self, discard_forever: bool) -> Vec<AnyJob> {
         let dense = self.dense();
         (0..dense.len())
             .filter(|&i| dense.succs(i).is_empty())
@@ -187,12 +198,19 @@ impl Scheduler {
         Ok(self)
     }
 
-    /// Every job, looking inside nested schedulers, depth first in insertion order.
-    /// With `scan_schedulers`, the schedulers too, each before its jobs, this one
-    /// first.
-    pub fn iterate_jobs(&self, scan_schedulers: bool) -> Vec<AnyJob> {
+    /// Every job, looking inside nested schedulers (which are not listed themselves),
+    /// depth first in insertion order: asynciojobs' `iterate_jobs()`.
+    pub fn iterate_jobs(&self) -> Vec<AnyJob> {
         let mut out = Vec::new();
-        self.collect_jobs(scan_schedulers, &mut out);
+        self.collect_jobs(false, &mut out);
+        out
+    }
+
+    /// Every job and every scheduler, each scheduler before its jobs, this one first:
+    /// asynciojobs' `iterate_jobs(scan_schedulers=True)`.
+    pub fn iterate_jobs_and_schedulers(&self) -> Vec<AnyJob> {
+        let mut out = Vec::new();
+        self.collect_jobs(true, &mut out);
         out
     }
 

@@ -8,14 +8,16 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{mpsc, Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::engine::{Observer, Pool, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT};
+use crate::engine::{
+    Observer, Pool, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS,
+};
 use crate::error::Error;
 use crate::graph::{self, place};
 use crate::job::{AnyJob, Core, Jobs, Outcome, NESTED};
-use crate::report::{stats_line, tally};
-use crate::sync::{thread, AtomicU32, Mutex, Ordering};
+use crate::report::{run_stats, tally};
+use crate::sync::{thread, AtomicU32, AtomicUsize, Mutex, Ordering};
 use crate::watch::Watch;
 
 mod graph_ops;
@@ -40,7 +42,8 @@ static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 /// and it runs there as one job, with its own window, timeout and criticality.
 ///
 /// Like jobs, a scheduler is a handle: clones are the same scheduler, and setters take
-/// and return it. It dereferences to [`AnyJob`] for its state as a nested job.
+/// and return it. It dereferences to [`AnyJob`] for its state, label and flags: as a
+/// nested job, or, run on its own, of that run ([`result`](Scheduler::result) too).
 ///
 /// ```
 /// use jobgraph::{Job, Scheduler};
@@ -66,6 +69,8 @@ pub(crate) struct SchedInner {
     pub(crate) report: Mutex<Report>,
     pub(crate) outcome: Outcome<bool>,
     shutdown: Mutex<Option<bool>>,
+    /// The jobs whose shutdown hooks had not returned in time.
+    pending_shutdowns: Mutex<Vec<AnyJob>>,
     /// Nested: the graph its parent checked and froze for it, until it runs.
     prepared: Mutex<Option<Prepared>>,
 }
@@ -96,6 +101,11 @@ pub(crate) struct Report {
     pub(crate) failed_critical: bool,
     pub(crate) timed_out: bool,
     pub(crate) stalled: bool,
+    /// Cancelled from outside: its `run_async` future dropped, or, nested, its
+    /// parent's run cancelled it.
+    pub(crate) cancelled: bool,
+    /// Run on its own (`run`, `run_async`) rather than as a job of a parent.
+    pub(crate) top_level: bool,
 }
 
 impl Default for Scheduler {
@@ -127,6 +137,7 @@ impl Scheduler {
             report: Mutex::new(Report::default()),
             outcome: Outcome::new(),
             shutdown: Mutex::new(None),
+            pending_shutdowns: Mutex::new(Vec::new()),
             prepared: Mutex::new(None),
         });
         let any = AnyJob(inner.clone());
@@ -372,9 +383,13 @@ impl Scheduler {
     ///
     /// Mistakes in the graph (a cycle, a requirement outside the scheduler or on a
     /// forever job, a second run, ...) are reported before anything starts.
+    ///
+    /// Once it ran, the scheduler's own [`state`](AnyJob::state) (`Done`, or `Cancelled`
+    /// after a cancelled [`run_async`](Scheduler::run_async)) and
+    /// [`result`](Scheduler::result) answer for this run, as they do for a nested
+    /// scheduler's.
     pub fn run(&self) -> Result<bool, Error> {
-        let prepared = self.inner.prepare()?;
-        self.inner.run_prepared(prepared, None, None)
+        self.inner.run_top(None)
     }
 
     /// Whether the last run stopped because a critical job failed.
@@ -392,14 +407,19 @@ impl Scheduler {
     }
 
     /// Why the run ended, as asynciojobs says it: `FINE`, `TIMED OUT after 0.25s`, or
-    /// `a CRITICAL job has raised an exception`.
+    /// `a CRITICAL job has raised an exception`; `STALLED: ...` after a stall, and
+    /// `CANCELLED before it ended` after a run cancelled from outside (its
+    /// [`run_async`](Scheduler::run_async) future dropped, or, nested, with its parent).
     pub fn why(&self) -> String {
         self.inner.why_text()
     }
 
-    /// Counts of jobs as `3D + 1R + 0I = 4`: done, started but not done, not started.
+    /// Counts of jobs as `3D + 1R + 0I = 4`: done, started but not done, not started;
+    /// `0D + 1R + 0I = 1, CANCELLED` after a run cancelled from outside (its
+    /// [`run_async`](Scheduler::run_async) future dropped).
     pub fn stats(&self) -> String {
-        stats_line(self.inner.jobs.lock().iter().map(AnyJob::state))
+        let cancelled = self.inner.report.lock().cancelled;
+        run_stats(self.inner.jobs.lock().iter().map(AnyJob::state), cancelled)
     }
 
     fn counts(&self) -> (usize, usize, usize) {
@@ -420,61 +440,215 @@ impl Scheduler {
 
     /// Drops requirements on jobs that are not in this scheduler, here and in nested
     /// schedulers. True when nothing had to change.
+    ///
+    /// A [verbose](Scheduler::verbose) scheduler prints, as asynciojobs'
+    /// `sanitize(verbose=True)` does, one line for each job that lost requirements:
+    /// `********** WARNING: job <Job `b`> in NOLABEL had 1 requirements removed`.
+    /// [`sanitize_removed`](Scheduler::sanitize_removed) returns them instead.
     pub fn sanitize(&self) -> bool {
-        let jobs = self.jobs();
-        let mut unchanged = true;
-        for job in &jobs {
-            let mut meta = job.node().core().meta.lock();
-            let before = meta.requires.len();
-            meta.requires.retain(|required| {
-                let found = required.node().core().place.load(Ordering::Relaxed);
-                found >> 32 == u64::from(self.inner.id)
-            });
-            unchanged &= meta.requires.len() == before;
-            drop(meta);
-            if let Some(nested) = job.as_scheduler() {
-                unchanged &= nested.sanitize();
+        let removed = self.sanitize_removed();
+        for (job, requirements) in &removed {
+            let scheduler = self.find_owner(job);
+            if scheduler.is_verbose() {
+                println!(
+                    "********** WARNING: job <{} `{}`> in {} had {} requirements removed",
+                    job.kind(),
+                    job.text_label(),
+                    scheduler.text_label(),
+                    requirements.len()
+                );
             }
         }
-        unchanged
+        removed.is_empty()
     }
 
-    /// Calls every job's shutdown hook, in nested schedulers too, on a helper thread;
-    /// waits for them at most the shutdown timeout. True when all returned in time.
+    /// Does what [`sanitize`](Scheduler::sanitize) does, and says what it removed:
+    /// each job that lost requirements (here and in nested schedulers, depth first in
+    /// insertion order) with the requirements it lost. Empty when nothing had to change.
+    ///
+    /// ```
+    /// use jobgraph::{Job, Scheduler};
+    /// let outside = Job::new(|_| 0).label("outside");
+    /// let a = Job::new(|_| 1).label("a").requires(&outside);
+    /// let s = Scheduler::new();
+    /// s.add(&a);
+    /// assert_eq!(s.sanitize_removed(), vec![(a.any(), vec![outside.any()])]);
+    /// assert!(s.sanitize_removed().is_empty());
+    /// ```
+    pub fn sanitize_removed(&self) -> Vec<(AnyJob, Vec<AnyJob>)> {
+        let mut removed = Vec::new();
+        self.sanitize_into(&mut removed);
+        removed
+    }
+
+    fn sanitize_into(&self, removed: &mut Vec<(AnyJob, Vec<AnyJob>)>) {
+        for job in &self.jobs() {
+            let mut lost = Vec::new();
+            job.node().core().meta.lock().requires.retain(|required| {
+                let found = required.node().core().place.load(Ordering::Relaxed);
+                let here = found >> 32 == u64::from(self.inner.id);
+                if !here {
+                    lost.push(required.clone());
+                }
+                here
+            });
+            if !lost.is_empty() {
+                removed.push((job.clone(), lost));
+            }
+            if let Some(nested) = job.as_scheduler() {
+                nested.sanitize_into(removed);
+            }
+        }
+    }
+
+    /// The scheduler, this one or one nested in it, that holds `job`.
+    fn find_owner(&self, job: &AnyJob) -> Scheduler {
+        let place = job.node().core().place.load(Ordering::Relaxed) >> 32;
+        self.iterate_jobs_and_schedulers()
+            .iter()
+            .filter_map(AnyJob::as_scheduler)
+            .find(|s| u64::from(s.inner.id) == place)
+            .unwrap_or_else(|| self.clone())
+    }
+
+    /// Calls every job's shutdown hook, in nested schedulers too, all at the same time
+    /// (each on a thread of its own, up to [`UNLIMITED_WINDOW_WORKERS`] threads), and
+    /// waits for them at most the [`shutdown_timeout`](Scheduler::shutdown_timeout).
+    /// True when all returned in time; otherwise
+    /// [`shutdown_pending`](Scheduler::shutdown_pending) names the jobs whose hooks
+    /// were still running, and a [verbose](Scheduler::verbose) scheduler prints
+    /// asynciojobs' `WARNING: 1/2 shutdown hooks have not returned within timeout`.
     /// Hooks run once: later calls return the first answer.
+    ///
+    /// The hooks are [`AbstractJob::shutdown`](crate::AbstractJob::shutdown) and those
+    /// given with [`Job::on_shutdown`](crate::Job::on_shutdown).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use jobgraph::{Job, Scheduler};
+    /// let pause = || std::thread::sleep(Duration::from_millis(300));
+    /// let s = Scheduler::new().shutdown_timeout(Duration::from_millis(500));
+    /// s.add((Job::new(|_| 1).on_shutdown(pause), Job::new(|_| 2).on_shutdown(pause)));
+    /// s.run().unwrap();
+    /// let start = Instant::now();
+    /// assert!(s.shutdown()); // both hooks at once: 0.3 s, within the 0.5 s
+    /// assert!(start.elapsed() < Duration::from_millis(500));
+    /// ```
+    ///
+    /// [`UNLIMITED_WINDOW_WORKERS`]: crate::UNLIMITED_WINDOW_WORKERS
     pub fn shutdown(&self) -> bool {
         let mut done = self.inner.shutdown.lock();
         if let Some(answer) = *done {
             return answer;
         }
         let timeout = self.inner.conf.lock().shutdown_timeout;
-        let (sender, receiver) = mpsc::channel();
-        let inner = self.inner.clone();
-        let spawned = thread::Builder::new()
-            .name("jobgraph shutdown".into())
-            .spawn(move || {
-                inner.shutdown_jobs();
-                let _ = sender.send(());
-            });
-        let answer = spawned.is_ok() && receiver.recv_timeout(timeout).is_ok();
+        let hooked: Vec<AnyJob> = self
+            .iterate_jobs()
+            .into_iter()
+            .filter(|job| job.node().has_shutdown_hook())
+            .collect();
+        let pending = call_hooks(&hooked, timeout);
+        if !pending.is_empty() && self.is_verbose() {
+            println!(
+                "WARNING: {}/{} shutdown hooks have not returned within timeout",
+                pending.len(),
+                hooked.len()
+            );
+        }
+        let answer = pending.is_empty();
+        *self.inner.pending_shutdowns.lock() = pending;
         *done = Some(answer);
         answer
     }
 
-    /// The scheduler's outcome as a nested job: its `run` result, once it ran nested.
+    /// The jobs whose shutdown hooks had not returned when
+    /// [`shutdown`](Scheduler::shutdown) stopped waiting for them; empty before it.
+    pub fn shutdown_pending(&self) -> Vec<AnyJob> {
+        self.inner.pending_shutdowns.lock().clone()
+    }
+
+    /// The outcome of the scheduler's run, once it ran: what [`run`](Scheduler::run)
+    /// (or [`run_async`](Scheduler::run_async)) returned when it ran on its own; as a
+    /// nested job, its value (`true` or `false`), or [`Error::JobFailed`] with its
+    /// error. [`Error::NotDone`] before the run, while it runs, and after a run
+    /// cancelled from outside (state `cancelled`).
+    ///
+    /// ```
+    /// use jobgraph::{Job, JobState, Scheduler};
+    /// let s = Scheduler::new();
+    /// s.add(Job::new(|_| 1));
+    /// assert!(s.result().is_err()); // not run yet
+    /// assert!(s.run().unwrap());
+    /// assert_eq!(s.state(), JobState::Done);
+    /// assert!(s.result().unwrap());
+    /// ```
     pub fn result(&self) -> Result<bool, Error> {
         match self.inner.outcome.get() {
             Some(Ok(value)) => Ok(*value),
-            Some(Err(error)) => Err(Error::JobFailed {
-                label: self.text_label(),
-                source: error.clone(),
-            }),
+            Some(Err(error)) => match error.downcast_ref::<Error>() {
+                Some(own) if self.inner.report.lock().top_level => Err(own.clone()),
+                _ => Err(Error::JobFailed {
+                    label: self.text_label(),
+                    source: error.clone(),
+                }),
+            },
             None => Err(Error::NotDone {
                 label: self.text_label(),
                 state: self.state().name(),
             }),
         }
     }
+}
+
+/// Calls the shutdown hooks of `jobs` at the same time, on up to
+/// `UNLIMITED_WINDOW_WORKERS` threads, each taking the next hook when done; returns
+/// those that had not returned within `timeout`. The threads are not waited for past
+/// it: a hook that never returns keeps its thread.
+fn call_hooks(jobs: &[AnyJob], timeout: Duration) -> Vec<AnyJob> {
+    if jobs.is_empty() {
+        return Vec::new();
+    }
+    let deadline = Instant::now() + timeout;
+    let jobs: Arc<Vec<AnyJob>> = Arc::new(jobs.to_vec());
+    let next = Arc::new(AtomicUsize::new(0));
+    let (sender, receiver) = mpsc::channel::<usize>();
+    let threads = jobs.len().min(UNLIMITED_WINDOW_WORKERS);
+    let mut started = 0;
+    for _ in 0..threads {
+        let (jobs, next, sender) = (jobs.clone(), next.clone(), sender.clone());
+        let spawned = thread::Builder::new()
+            .name("jobgraph shutdown".into())
+            .spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else {
+                    return;
+                };
+                job.node().shutdown();
+                let _ = sender.send(i);
+            });
+        started += usize::from(spawned.is_ok());
+    }
+    drop(sender);
+    let mut returned = vec![false; jobs.len()];
+    let mut left = if started == 0 { 0 } else { jobs.len() };
+    while left > 0 {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        match receiver.recv_timeout(deadline - now) {
+            Ok(i) => {
+                returned[i] = true;
+                left -= 1;
+            }
+            Err(_) => break,
+        }
+    }
+    jobs.iter()
+        .zip(returned)
+        .filter(|(_, returned)| !returned)
+        .map(|(job, _)| job.clone())
+        .collect()
 }
 
 impl std::ops::Deref for Scheduler {

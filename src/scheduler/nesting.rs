@@ -49,7 +49,7 @@ impl Node for SchedInner {
         TypeId::of::<bool>()
     }
 
-    fn value_text(&self) -> Option<String> {
+    fn value_text(&self, _max_chars: Option<usize>) -> Option<String> {
         match self.outcome.get() {
             Some(Ok(value)) => Some(value.to_string()),
             _ => None,
@@ -61,6 +61,11 @@ impl Node for SchedInner {
             Some(Err(error)) => Some(error),
             _ => None,
         }
+    }
+
+    fn take_outcome(&mut self) -> Option<Result<Box<dyn Any + Send>, JobError>> {
+        let taken = self.outcome.take()?;
+        Some(taken.map(|value| Box::new(value) as Box<dyn Any + Send>))
     }
 
     fn shutdown(&self) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::Scheduler;
 use crate::error::Error;
-use crate::report::{self, find_dot, Debrief, Listing};
+use crate::report::{self, Debrief, Listing};
 
 impl Scheduler {
     /// Every job, one a line, in the order they can run, numbered depth first
@@ -17,28 +17,43 @@ impl Scheduler {
     /// 2 ⚠ ☉ ☓   <Job `b2`> [[ -> 200.0]] requires={1}
     /// ```
     ///
-    /// `details` adds each job's [`details`](crate::AnyJob::details) on the line after it;
-    /// `silence_done_jobs` leaves out the jobs that are done. It works on any graph:
-    /// jobs on a cycle come last, a requirement outside the scheduler shows as `??`.
-    /// The returned value reads the scheduler when it is printed: print it while the
-    /// scheduler runs (from any thread, a job of the run included) to see the run as it
-    /// is then.
-    pub fn list(&self, details: bool, silence_done_jobs: bool) -> Listing {
-        Listing::new(self.inner.clone(), details, silence_done_jobs, false)
+    /// asynciojobs' `list(details=True)` is `list().details()`: each job's
+    /// [`details`](crate::AnyJob::details) on the line after it; its
+    /// `list(silence_done_jobs=True)` is `list().silence_done_jobs()`: the jobs that are
+    /// done left out. Values longer than [`Listing::width`] (120 characters by default)
+    /// are cut with `…`; [`Job::result`](crate::Job::result) gives the whole value.
+    ///
+    /// It works on any graph: jobs on a cycle come last, a requirement outside the
+    /// scheduler shows as `??`. The returned value reads the scheduler when it is
+    /// printed: print it while the scheduler runs (from any thread, a job of the run
+    /// included) to see the run as it is then.
+    ///
+    /// ```
+    /// use jobgraph::{Job, Scheduler};
+    /// let s = Scheduler::new();
+    /// s.add(Job::new(|_| 1).label("one"));
+    /// s.run().unwrap();
+    /// println!("{}", s.list());
+    /// println!("{}", s.list().details().silence_done_jobs().ascii());
+    /// ```
+    pub fn list(&self) -> Listing {
+        Listing::new(self.inner.clone(), false)
     }
 
     /// Every job in insertion order, numbered `.1`, `.2`, … (`3.1`, … inside a nested
     /// scheduler numbered `.3`), without looking at the graph's order: for a graph
-    /// that may be broken. asynciojobs' `list_safe()`.
-    pub fn list_safe(&self, silence_done_jobs: bool) -> Listing {
-        Listing::new(self.inner.clone(), false, silence_done_jobs, true)
+    /// that may be broken. asynciojobs' `list_safe()`; `.silence_done_jobs()` leaves
+    /// out the jobs that are done.
+    pub fn list_safe(&self) -> Listing {
+        Listing::new(self.inner.clone(), true)
     }
 
     /// Why the run ended, the [`list`](Scheduler::list), then how many jobs failed and
     /// each failure: error chains of critical jobs framed as asynciojobs frames their
     /// stacks, one line for each non-critical one. Failures inside nested schedulers
     /// are told too, each once: a nested scheduler that failed because one of its jobs
-    /// did is not told apart from that job.
+    /// did is not told apart from that job. `.details()` and `.silence_done_jobs()`
+    /// apply to its listing, as on [`list`](Scheduler::list).
     ///
     /// ```text
     /// ----- a CRITICAL job has raised an exception
@@ -55,8 +70,8 @@ impl Scheduler {
     ///     ******************** END stack for CRITICAL JOB 2 ⚠ ★ ☓   <Job `boom`>
     ///     ********************
     /// ```
-    pub fn debrief(&self, details: bool, silence_done_jobs: bool) -> Debrief {
-        Debrief::new(self.list(details, silence_done_jobs))
+    pub fn debrief(&self) -> Debrief {
+        Debrief::new(self.list())
     }
 
     /// The graph in DOT, asynciojobs' `dot_format()`: one box per job, labelled
@@ -86,6 +101,8 @@ impl Scheduler {
     /// `target/graph.dot` and `target/graph.png`; any other extension is kept
     /// (`v1.2` gives `v1.2.png`).
     ///
+    /// Needs the `pictures` feature (on by default).
+    ///
     /// [`Error::GraphvizMissing`], saying how to install it, when `dot` is not on the
     /// `PATH` (the `.dot` file is written all the same).
     ///
@@ -98,12 +115,17 @@ impl Scheduler {
     ///     Err(error) => eprintln!("{error}"), // no Graphviz: says how to install it
     /// }
     /// ```
+    #[cfg(feature = "pictures")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pictures")))]
     pub fn export_as_pngfile(&self, path: impl AsRef<Path>) -> Result<PathBuf, Error> {
-        report::export(self.dot_format(), path.as_ref(), "png", find_dot())
+        report::export(self.dot_format(), path.as_ref(), "png", report::find_dot())
     }
 
     /// The same as [`export_as_pngfile`](Scheduler::export_as_pngfile), as an SVG.
+    /// Needs the `pictures` feature (on by default).
+    #[cfg(feature = "pictures")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pictures")))]
     pub fn export_as_svgfile(&self, path: impl AsRef<Path>) -> Result<PathBuf, Error> {
-        report::export(self.dot_format(), path.as_ref(), "svg", find_dot())
+        report::export(self.dot_format(), path.as_ref(), "svg", report::find_dot())
     }
 }

@@ -9,10 +9,11 @@ use crate::engine::{
     no_worker, CancelRun, Emitter, Event, Observer, Pool, Reason, Run, Settings,
     UNLIMITED_WINDOW_WORKERS,
 };
-use crate::error::Error;
+use crate::error::{Error, JobError};
 use crate::graph;
-use crate::job::{AnyJob, Context, CRITICAL};
+use crate::job::{state, AnyJob, Context, CRITICAL};
 use crate::report::{why_line, Verbose};
+use crate::sync::Ordering;
 
 impl SchedInner {
     /// What [`Scheduler::why`](super::Scheduler::why) says.
@@ -23,7 +24,12 @@ impl SchedInner {
         } else {
             None
         };
-        why_line(timeout, report.stalled, report.failed_critical)
+        why_line(
+            timeout,
+            report.stalled,
+            report.failed_critical,
+            report.cancelled,
+        )
     }
 
     pub(crate) fn label(&self) -> String {
@@ -65,6 +71,21 @@ impl SchedInner {
         let prepared = self.validate()?;
         self.mark_ran()?;
         Ok(prepared)
+    }
+
+    /// A run of this scheduler on its own ([`run`](super::Scheduler::run),
+    /// [`run_async`](super::Scheduler::run_async)): checks the tree, runs it, and
+    /// records how it went as the scheduler's own state and outcome, as a nested
+    /// scheduler's are, so that `state()`, `is_done()` and `result()` answer for it.
+    pub(crate) fn run_top(&self, attach: Option<Attach<'_>>) -> Result<bool, Error> {
+        let prepared = self.prepare()?;
+        self.report.lock().top_level = true;
+        self.core.state.store(state::RUNNING, Ordering::Release);
+        let result = self.run_prepared(prepared, None, attach);
+        let cancelled = self.report.lock().cancelled;
+        let kept = result.clone().map_err(JobError::new);
+        self.outcome.seal(&self.core.state, cancelled, kept);
+        result
     }
 
     /// What the parent's `prepare` checked, for a nested run; checked anew when missing.
@@ -124,7 +145,11 @@ impl SchedInner {
         let mut report = self.report.lock();
         let critical = self.core.has_flag(CRITICAL);
         match ending {
-            Reason::Finished | Reason::Cancelled => Ok(ending == Reason::Finished),
+            Reason::Finished => Ok(true),
+            Reason::Cancelled => {
+                report.cancelled = true;
+                Ok(false)
+            }
             Reason::Timeout => {
                 report.timed_out = true;
                 match (critical, conf.timeout) {

@@ -165,11 +165,7 @@ impl RunFuture {
             #[cfg(feature = "tracing")]
             let _dispatch = tracing::dispatcher::set_default(&dispatch);
             let attach = |run: &Arc<Run>| theirs.attach(run);
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                inner
-                    .prepare()
-                    .and_then(|jobs| inner.run_prepared(jobs, None, Some(&attach)))
-            }));
+            let result = catch_unwind(AssertUnwindSafe(|| inner.run_top(Some(&attach))));
             theirs.complete(result);
         }))
         .map_err(no_worker)?;

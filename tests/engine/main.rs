@@ -9,6 +9,7 @@ mod panics;
 mod property;
 mod results;
 mod seed;
+mod shutdown;
 mod timeout;
 
 #[path = "../support/mod.rs"]

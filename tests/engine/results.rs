@@ -141,3 +141,33 @@ fn a_nested_scheduler_is_a_job_with_its_own_window() {
         );
     }
 }
+
+#[test]
+fn into_result_moves_a_large_value_out_once_the_handle_is_the_last() {
+    let table = Job::new(|_| vec![7u8; 1 << 20]).label("table");
+    let failed = Job::new(|_| Err::<Vec<u8>, _>("no table"))
+        .label("failed")
+        .critical(false);
+    let s = Scheduler::new();
+    s.add((&table, &failed));
+    assert!(s.run().unwrap());
+    // The scheduler still holds a handle: nothing moves, and the error says why.
+    let kept = table.clone();
+    match kept.into_result() {
+        Err(Error::Shared { label, handles }) => {
+            assert_eq!((label.as_str(), handles), ("table", 2))
+        }
+        other => panic!("expected Error::Shared, got {other:?}"),
+    }
+    let address = table.result().unwrap().as_ptr();
+    drop(s);
+    let moved = table.into_result().unwrap();
+    assert_eq!(moved.len(), 1 << 20);
+    assert_eq!(moved.as_ptr(), address, "the value was moved, not copied");
+    assert!(matches!(failed.into_result(), Err(Error::JobFailed { .. })));
+    let never = Job::new(|_| 1u8);
+    assert!(matches!(
+        never.into_result(),
+        Err(Error::NotDone { state: "idle", .. })
+    ));
+}
