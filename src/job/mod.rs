@@ -37,4 +37,4 @@ pub(crate) use future::drive;
 pub(crate) use group::Group;
 pub(crate) use lifecycle::state;
 pub(crate) use node::Node;
-pub(crate) use outcome::{caught, Outcome, Status};
+pub(crate) use outcome::{caught, drop_caught, Outcome, Status};
