@@ -149,7 +149,8 @@ impl<J: Table> Run<J> {
                 return Err(error);
             }
         }
-        let deadline = settings.timeout.map(|t| start + t);
+        // A timeout too long to count from the start (`Duration::MAX`) is no deadline.
+        let deadline = settings.timeout.and_then(|t| start.checked_add(t));
         let mut stall_watch = stall::Watch::default();
         let mut end = self.end.lock();
         while end.reason.is_none() {
@@ -177,10 +178,16 @@ impl<J: Table> Run<J> {
             }
         }
         let reason = end.reason.unwrap_or(Reason::Finished);
-        let grace_end = Instant::now() + settings.grace;
+        // A grace too long to count from now (`Duration::MAX`) waits as long as it takes.
+        let grace_end = Instant::now().checked_add(settings.grace);
         while end.alive > 0 {
-            if self.ended.wait_until(&mut end, grace_end).timed_out() {
-                break;
+            match grace_end {
+                Some(grace_end) => {
+                    if self.ended.wait_until(&mut end, grace_end).timed_out() {
+                        break;
+                    }
+                }
+                None => self.ended.wait(&mut end),
             }
         }
         let stuck = end.alive;

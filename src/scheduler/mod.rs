@@ -170,7 +170,8 @@ impl Scheduler {
     }
 
     /// The run's global timeout, counted from its start, waiting included. At the
-    /// deadline nothing new starts and running jobs are cancelled.
+    /// deadline nothing new starts and running jobs are cancelled. `Duration::MAX` (or
+    /// any duration too long to count from the start) means no deadline.
     pub fn timeout(self, timeout: Duration) -> Self {
         self.inner.conf.lock().timeout = Some(timeout);
         self
@@ -178,14 +179,16 @@ impl Scheduler {
 
     /// How long a run that ends waits for its cancelled jobs to return (default
     /// [`DEFAULT_GRACE`]). A job still running after that is abandoned: reported as
-    /// running, whatever it returns later dropped.
+    /// running, whatever it returns later dropped. `Duration::MAX` (or any duration too
+    /// long to count from now) waits for them however long they take.
     pub fn grace(self, grace: Duration) -> Self {
         self.inner.conf.lock().grace = grace;
         self
     }
 
     /// How long the run may stay stalled before it ends (default
-    /// [`DEFAULT_STALL_TIMEOUT`]); `None` never ends a stalled run.
+    /// [`DEFAULT_STALL_TIMEOUT`]); `None`, or `Some(Duration::MAX)`, never ends a
+    /// stalled run.
     ///
     /// A run is stalled when every running job is a future job parked on something that
     /// no job can provide (not a [`sleep`](crate::sleep)), while no other job can start:
@@ -199,6 +202,8 @@ impl Scheduler {
     }
 
     /// How long [`shutdown`](Scheduler::shutdown) waits for the jobs' hooks (default 1 s).
+    /// `Duration::MAX` (or any duration too long to count from now) waits however long
+    /// they take.
     pub fn shutdown_timeout(self, timeout: Duration) -> Self {
         self.inner.conf.lock().shutdown_timeout = timeout;
         self
