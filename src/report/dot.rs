@@ -71,7 +71,9 @@ impl Outcome {
     ];
 }
 
-/// A DOT string literal: quotes, backslashes and newlines escaped.
+/// A DOT string literal: quotes, backslashes and newlines escaped, carriage returns
+/// dropped, and NUL, which Graphviz cannot read in a string (it ends its C string, and
+/// `dot` fails with a syntax error), shown as `␀` (U+2400).
 fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
@@ -81,6 +83,7 @@ fn quote(text: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => {}
+            '\0' => out.push('\u{2400}'),
             c => out.push(c),
         }
     }
@@ -284,5 +287,10 @@ mod tests {
     #[test]
     fn quotes_backslashes_and_newlines_are_escaped() {
         assert_eq!(quote("a \"b\"\nc\\d"), "\"a \\\"b\\\"\\nc\\\\d\"");
+    }
+
+    #[test]
+    fn a_nul_is_shown_as_its_symbol() {
+        assert_eq!(quote("a\0b\0"), "\"a\u{2400}b\u{2400}\"");
     }
 }
