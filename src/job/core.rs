@@ -59,6 +59,91 @@ impl Drop for Meta {
     }
 }
 
+/// Breaks the requirement cycles among `jobs`, the jobs of a scheduler being dropped,
+/// that nothing else can reach: without it, jobs that require each other in a cycle
+/// (a graph whose run was refused) keep each other alive forever, closures and all.
+///
+/// Requirements are strong handles, and stay so: a job keeps what it requires alive,
+/// so that a requirement on a job nobody else holds is still reported by `run` and
+/// seen by `requirements()`. A cycle of them is a reference cycle, and only its
+/// scheduler knows all of its jobs: so the scheduler, when it is dropped, empties the
+/// requirement lists of those of its jobs that nothing else can reach any more, and
+/// they are freed.
+///
+/// A job is *reachable* when something other than this scheduler's list and its
+/// fellow jobs' requirement lists holds a handle to it (a user's handle, a job of
+/// another scheduler that requires it, an event, a weak handle), or when it is
+/// required by a reachable job. Only unreachable jobs lose their requirements, so no
+/// one can ever see the change. The count is exact because every requirement list of
+/// `jobs` stays locked meanwhile: a new handle to an unreachable job could only be
+/// cloned from those lists or from the scheduler's list, which its caller owns. When
+/// a lock cannot be had (someone is reading or changing a job), nothing is released.
+///
+/// Jobs still reachable when their scheduler goes (the handles outlive it) keep their
+/// requirements: a cycle among them is freed once one of its requirements is removed
+/// (`remove_requires`), so drop the handles before the scheduler, or remove one.
+pub(crate) fn release_unreachable(jobs: &[AnyJob]) {
+    /// How many times a busy lock is tried before giving up.
+    const TRIES: usize = 1_000;
+    if jobs.iter().all(|job| Arc::strong_count(&job.0) == 1) {
+        // Nobody else holds any of them: no cycle, nothing to do.
+        return;
+    }
+    let index: std::collections::HashMap<*const (), usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, job)| (job.ptr(), i))
+        .collect();
+    let mut metas = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let meta = &job.0.core().meta;
+        let locked = (0..TRIES).find_map(|_| {
+            meta.try_lock().or_else(|| {
+                std::thread::yield_now();
+                None
+            })
+        });
+        match locked {
+            Some(guard) => metas.push(guard),
+            None => return,
+        }
+    }
+    // Handles held by the scheduler's list and by the requirement lists of its jobs.
+    let mut internal = vec![1usize; jobs.len()];
+    for meta in &metas {
+        for required in &meta.requires {
+            if let Some(&k) = index.get(&required.ptr()) {
+                internal[k] += 1;
+            }
+        }
+    }
+    let mut reached: Vec<bool> = jobs
+        .iter()
+        .zip(&internal)
+        .map(|(job, &held)| Arc::strong_count(&job.0) > held || Arc::weak_count(&job.0) > 0)
+        .collect();
+    let mut pending: Vec<usize> = (0..jobs.len()).filter(|&i| reached[i]).collect();
+    while let Some(i) = pending.pop() {
+        for required in &metas[i].requires {
+            if let Some(&k) = index.get(&required.ptr()) {
+                if !reached[k] {
+                    reached[k] = true;
+                    pending.push(k);
+                }
+            }
+        }
+    }
+    let released: Vec<Requires> = metas
+        .iter_mut()
+        .zip(&reached)
+        .filter(|(meta, &reached)| !reached && !meta.requires.is_empty())
+        .map(|(meta, _)| std::mem::take(&mut meta.requires))
+        .collect();
+    // Unlocked before anything is freed: freeing a job locks its own list.
+    drop(metas);
+    drop(released);
+}
+
 impl Core {
     pub(crate) fn new(critical: bool) -> Self {
         Core {

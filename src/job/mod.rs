@@ -31,7 +31,7 @@ pub use lifecycle::JobState;
 pub use output::JobOutput;
 pub use print::PrintJob;
 
-pub(crate) use self::core::{Core, CRITICAL, FOREVER, NESTED};
+pub(crate) use self::core::{release_unreachable, Core, CRITICAL, FOREVER, NESTED};
 pub(crate) use context::Control;
 pub(crate) use future::drive;
 pub(crate) use group::Group;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::engine::{Observer, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT};
 use crate::error::Error;
 use crate::graph::{self, place};
-use crate::job::{AnyJob, Core, Jobs, Outcome, NESTED};
+use crate::job::{release_unreachable, AnyJob, Core, Jobs, Outcome, NESTED};
 use crate::report::{stats_line, tally};
 use crate::sync::{thread, AtomicU32, Mutex, Ordering};
 use crate::watch::Watch;
@@ -94,6 +94,20 @@ pub(crate) struct Report {
     pub(crate) failed_critical: bool,
     pub(crate) timed_out: bool,
     pub(crate) stalled: bool,
+}
+
+impl Drop for SchedInner {
+    /// Frees the requirement cycles among this scheduler's jobs that nothing else holds
+    /// (see `release_unreachable`): a graph refused for its cycle is freed with its
+    /// scheduler, once its handles are gone.
+    fn drop(&mut self) {
+        // A nested scheduler's graph, checked by its parent and never run, shares the list.
+        drop(self.prepared.get_mut().take());
+        // Shared with a run still going (a job abandoned by it): leave it be.
+        if let Some(jobs) = Arc::get_mut(self.jobs.get_mut()) {
+            release_unreachable(jobs);
+        }
+    }
 }
 
 impl Default for Scheduler {
