@@ -18,7 +18,7 @@ fn a_scheduler_timeout_of_duration_max_is_no_deadline() {
     let s = Scheduler::new().timeout(Duration::MAX);
     s.add(&a);
     assert!(s.run().unwrap());
-    assert_eq!(*a.result().unwrap(), true);
+    assert!(*a.result().unwrap());
     assert_eq!(s.failed_time_out(), None);
     assert_eq!(s.timeout_duration(), Some(Duration::MAX));
 }
