@@ -110,3 +110,49 @@ fn a_two_job_cycle_in_no_scheduler_lives_until_one_requirement_is_removed() {
     drop(jobs);
     assert_eq!(dropped.load(Ordering::SeqCst), 2);
 }
+
+#[test]
+fn a_refused_cycle_is_freed_when_its_handles_outlive_the_scheduler() {
+    let (jobs, dropped) = cycle(1_000);
+    {
+        // The usual order at the end of a scope: the scheduler, declared last, goes first.
+        let s = Scheduler::new();
+        s.add(&jobs[..]);
+        assert!(matches!(s.run(), Err(Error::Cycle { .. })));
+    }
+    assert_eq!(dropped.load(Ordering::SeqCst), 0);
+    // Still whole for whoever holds a handle.
+    assert_eq!(jobs[0].requirements(), vec![jobs[999].any()]);
+    drop(jobs);
+    assert_eq!(dropped.load(Ordering::SeqCst), 1_000);
+}
+
+#[test]
+fn handles_of_a_cycle_dropped_on_many_threads_at_once_free_it() {
+    for _ in 0..20 {
+        let (jobs, dropped) = cycle(64);
+        let s = Scheduler::new();
+        s.add(&jobs[..]);
+        assert!(matches!(s.run(), Err(Error::Cycle { .. })));
+        drop(s);
+        let barrier = Arc::new(std::sync::Barrier::new(4));
+        let mut chunks: Vec<Vec<Job<()>>> = vec![Vec::new(); 4];
+        for (i, job) in jobs.into_iter().enumerate() {
+            chunks[i % 4].push(job);
+        }
+        let threads: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    drop(chunk);
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(dropped.load(Ordering::SeqCst), 64);
+    }
+}

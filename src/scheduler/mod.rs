@@ -105,7 +105,7 @@ impl Drop for SchedInner {
         drop(self.prepared.get_mut().take());
         // Shared with a run still going (a job abandoned by it): leave it be.
         if let Some(jobs) = Arc::get_mut(self.jobs.get_mut()) {
-            release_unreachable(jobs);
+            release_unreachable(self.id, jobs);
         }
     }
 }
@@ -432,12 +432,17 @@ impl Scheduler {
         for job in &jobs {
             let mut meta = job.node().core().meta.lock();
             let before = meta.requires.len();
-            meta.requires.retain(|required| {
-                let found = required.node().core().place.load(Ordering::Relaxed);
-                found >> 32 == u64::from(self.inner.id)
-            });
+            let (kept, dropped): (Vec<AnyJob>, Vec<AnyJob>) = std::mem::take(&mut meta.requires)
+                .into_iter()
+                .partition(|required| {
+                    let found = required.node().core().place.load(Ordering::Relaxed);
+                    found >> 32 == u64::from(self.inner.id)
+                });
+            meta.requires = kept.into_iter().collect();
             unchanged &= meta.requires.len() == before;
+            // Dropped unlocked: dropping a handle may look at this job's list.
             drop(meta);
+            drop(dropped);
             if let Some(nested) = job.as_scheduler() {
                 unchanged &= nested.sanitize();
             }
