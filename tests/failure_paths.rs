@@ -258,3 +258,45 @@ fn a_cancelled_batch_jobs_value_that_panics_when_dropped_leaves_its_worker_runni
         .load(Ordering::SeqCst)
         == 1));
 }
+
+#[test]
+fn an_observer_whose_panic_payload_panics_when_dropped_does_not_hang_the_run() {
+    quiet_job_panics();
+    let answer = within(HANG, || {
+        let a = Job::new(|_| 1u8).label("a");
+        let b = Job::new(|_| 2u8).label("b").requires(&a);
+        let s = Scheduler::new().observe(|_| std::panic::panic_any(Bomb));
+        s.add((&a, &b));
+        (s.run(), b.result().copied().ok())
+    });
+    let Some(Ok((run, b))) = answer else {
+        panic!("run() panicked or hung");
+    };
+    assert!(matches!(run, Ok(true)), "{run:?}");
+    assert_eq!(b, Some(2));
+}
+
+/// A job whose shutdown hook panics with a payload that panics when dropped.
+struct BombOnShutdown;
+
+impl jobgraph::AbstractJob for BombOnShutdown {
+    type Output = ();
+
+    fn run(&mut self, _: &jobgraph::Context<'_>) {}
+
+    fn shutdown(&mut self) {
+        std::panic::panic_any(Bomb)
+    }
+}
+
+#[test]
+fn a_shutdown_hook_whose_panic_payload_panics_when_dropped_does_not_fail_shutdown() {
+    quiet_job_panics();
+    let job = Job::custom(BombOnShutdown).label("bomb");
+    let after = Job::custom(BombOnShutdown).label("after");
+    let s = Scheduler::new().shutdown_timeout(Duration::from_secs(20));
+    s.add((&job, &after));
+    assert!(s.run().unwrap());
+    // Both hooks ran, and returned (as panics) well within the timeout.
+    assert!(s.shutdown());
+}
