@@ -242,7 +242,9 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
 
     /// How long a run that has ended waits for its running jobs to return before it
     /// gives up on them (default [`DEFAULT_GRACE`]). `Duration::MAX` (or any duration
-    /// too long to count from now) waits for them however long they take.
+    /// too long to count from now) waits for them however long they take. A value the
+    /// run does not keep is dropped on the job's own thread, as
+    /// [`Scheduler::grace`](crate::Scheduler::grace) says.
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self

@@ -72,7 +72,7 @@ impl Drop for Meta {
 ///   marked [`ON_CYCLE`];
 /// * dropping a handle to a marked job that leaves it held by nothing but its group's
 ///   requirement lists counts one job fewer held from outside the group; when none is
-///   left, the group is examined again ([`Group::release`]): the last outside handle
+///   left, the group is examined again ([`Group::look`]): the last outside handle
 ///   to go frees the cycle.
 ///
 /// Either way a job is *reachable* when something other than the lists being examined
@@ -225,11 +225,12 @@ pub(crate) fn release_unreachable(id: u32, jobs: &[AnyJob]) {
     };
     // Every requirement on an earlier job: no cycle among them (the usual case), and
     // nothing to lock all at once.
-    let forward = jobs.iter().enumerate().all(|(i, job)| {
-        let meta = job.0.core().meta.lock();
-        meta.requires.iter().all(|r| index(r).is_none_or(|k| k < i))
+    // A list that stays busy (maybe this thread's own) gives up, as `lock_all` does.
+    let forward = jobs.iter().enumerate().try_fold(true, |forward, (i, job)| {
+        let meta = try_lock(job.node())?;
+        Some(forward && meta.requires.iter().all(|r| index(r).is_none_or(|k| k < i)))
     });
-    if forward {
+    if forward != Some(false) {
         return;
     }
     let nodes: Vec<&Arc<dyn Node>> = jobs.iter().map(|job| &job.0).collect();

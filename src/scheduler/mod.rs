@@ -195,6 +195,10 @@ impl Scheduler {
     /// [`DEFAULT_GRACE`]). A job still running after that is abandoned: reported as
     /// running, whatever it returns later dropped. `Duration::MAX` (or any duration too
     /// long to count from now) waits for them however long they take.
+    ///
+    /// A value the run does not keep (a cancelled job's, an abandoned job's) is dropped
+    /// on the job's own thread once its end is recorded: a `Drop` that is slow does not
+    /// hold the run, and one that panics is caught (the panic hook reports it).
     pub fn grace(self, grace: Duration) -> Self {
         self.inner.conf.lock().grace = grace;
         self
