@@ -52,15 +52,15 @@ impl JobError {
     }
 
     /// Builds the failure of a job that panicked, from the panic's payload.
+    ///
+    /// The payload is dropped here, and its own `Drop` may panic too (`panic_any` of
+    /// such a value): that panic is caught, and its message added to the job's.
     pub(crate) fn from_panic(payload: Box<dyn Any + Send>) -> Self {
-        let message: Box<str> = if let Some(s) = payload.downcast_ref::<&str>() {
-            Box::from(*s)
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            Box::from(s.as_str())
-        } else {
-            Box::from("non-string panic payload")
-        };
-        JobError(Arc::new(Repr::Panic(message)))
+        let mut message = panic_message(&*payload);
+        if let Some(also) = drop_payload(payload) {
+            message = format!("{message} (dropping its payload panicked too: {also})");
+        }
+        JobError(Arc::new(Repr::Panic(message.into_boxed_str())))
     }
 
     /// The message of the panic, when the job panicked.
@@ -120,6 +120,39 @@ impl std::error::Error for JobError {
             Repr::Panic(_) => None,
         }
     }
+}
+
+/// The message a panic's payload carries: a `&str` or a `String`, as `panic!` makes.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// Drops a panic's payload where its own `Drop` panicking cannot unwind the caller:
+/// that panic is caught and its payload dropped the same way, a few times over; a
+/// payload that still panics after that is leaked rather than dropped. Returns the
+/// message of the first panic that dropping raised, if any.
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) -> Option<String> {
+    /// Payloads whose drop panics with payloads whose drop panics... stop somewhere.
+    const TRIES: usize = 4;
+    let mut payload = payload;
+    let mut first = None;
+    for _ in 0..TRIES {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload))) {
+            Ok(()) => return first,
+            Err(next) => {
+                first.get_or_insert_with(|| panic_message(&*next));
+                payload = next;
+            }
+        }
+    }
+    std::mem::forget(payload);
+    first
 }
 
 /// `alloc::string::String` → `String`, `Box<dyn Error + Send + Sync>` → `Error`.

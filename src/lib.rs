@@ -64,10 +64,9 @@
 //! # Cargo features
 //!
 //! - `pictures` (on by default): `Scheduler::export_as_pngfile` and
-//!   `Scheduler::export_as_svgfile`, through graphviz-rust, which runs Graphviz's
-//!   `dot`. The DOT text ([`Scheduler::dot_format`], [`Scheduler::export_as_dotfile`])
-//!   needs no feature. An embedder who never draws turns it off
-//!   (`default-features = false`): the library then builds on 18 crates instead of 40.
+//!   `Scheduler::export_as_svgfile`, which run Graphviz's `dot` (no extra crate). The
+//!   DOT text ([`Scheduler::dot_format`], [`Scheduler::export_as_dotfile`]) needs no
+//!   feature. An embedder who never draws can turn it off (`default-features = false`).
 //! - `tracing`: a run is a `tracing` span named `run`, with a `job` span per job and
 //!   an event per [`Event`], sent to the subscriber in effect where the run began (see
 //!   [`Event`]'s docs for the levels and fields). Without it, and without observers, a

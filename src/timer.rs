@@ -39,6 +39,11 @@ pub(crate) fn take_armed() -> bool {
 ///
 /// Inside a future job it also ends early, with the job, when the run is cancelled.
 ///
+/// `Duration::MAX` (or any duration too long to count from now) never ends: the future
+/// stays pending, so inside a future job it lasts until the run cancels the job. Such a
+/// sleep arms no timer, so it counts as waiting on nothing for stall detection (see
+/// [`Scheduler::stall_timeout`](crate::Scheduler::stall_timeout)).
+///
 /// ```
 /// use std::time::{Duration, Instant};
 /// let start = Instant::now();
@@ -47,7 +52,7 @@ pub(crate) fn take_armed() -> bool {
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
     Sleep {
-        deadline: Instant::now() + duration,
+        deadline: Instant::now().checked_add(duration),
         key: None,
     }
 }
@@ -55,7 +60,8 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// The future returned by [`sleep`].
 #[derive(Debug)]
 pub struct Sleep {
-    deadline: Instant,
+    /// `None`: never.
+    deadline: Option<Instant>,
     key: Option<(Instant, u64)>,
 }
 
@@ -63,7 +69,11 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
+        let Some(deadline) = self.deadline else {
+            // Nothing will wake it: it ends only when whoever polls it drops it.
+            return Poll::Pending;
+        };
+        if Instant::now() >= deadline {
             self.forget();
             return Poll::Ready(());
         }
@@ -72,7 +82,7 @@ impl Future for Sleep {
             Some(key) => key,
             None => {
                 timers.next_id += 1;
-                let key = (self.deadline, timers.next_id);
+                let key = (deadline, timers.next_id);
                 self.key = Some(key);
                 key
             }

@@ -289,14 +289,18 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     }
 
     /// Ends the run once it has lasted this long: nothing new starts, running jobs are
-    /// cancelled, and `run` returns [`Error::Timeout`].
+    /// cancelled, and `run` returns [`Error::Timeout`]. `Duration::MAX` (or any
+    /// duration too long to count from the start) means no deadline.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
     /// How long a run that has ended waits for its running jobs to return before it
-    /// gives up on them (default [`DEFAULT_GRACE`]).
+    /// gives up on them (default [`DEFAULT_GRACE`]). `Duration::MAX` (or any duration
+    /// too long to count from now) waits for them however long they take. A value the
+    /// run does not keep is dropped on the job's own thread, as
+    /// [`Scheduler::grace`](crate::Scheduler::grace) says.
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
@@ -304,7 +308,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
 
     /// How long the run may stay stalled (every running job a future waiting for
     /// something no job can provide, and no other job able to start) before it ends
-    /// with [`Error::Stalled`]; `None` never ends it. Default
+    /// with [`Error::Stalled`]; `None`, or `Some(Duration::MAX)`, never ends it. Default
     /// [`DEFAULT_STALL_TIMEOUT`]; see
     /// [`Scheduler::stall_timeout`](crate::Scheduler::stall_timeout).
     pub fn stall_timeout(mut self, timeout: Option<Duration>) -> Self {

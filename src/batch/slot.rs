@@ -15,7 +15,7 @@ use std::mem::MaybeUninit;
 
 use super::body::Body;
 use crate::error::JobError;
-use crate::job::{caught, state, Context, Status};
+use crate::job::{caught, drop_caught, state, Context, Status};
 use crate::sync::{AtomicU8, Ordering};
 
 /// One job of a batch.
@@ -69,26 +69,37 @@ impl<T: 'static> Slot<T> {
         let result = caught(|| body.call(ctx));
         let (end, status) = Status::ending(ctx.is_cancelled(), &result);
         let kept = end == state::DONE;
-        if kept {
+        // What is not kept (a cancelled job's value) is dropped after the end is
+        // published, and a `Drop` that panics is caught (`drop_caught`).
+        let unkept = if kept {
             // SAFETY: only this execution writes the outcome, and nobody reads it until
             // the lifecycle says `DONE`, which the compare-and-swap below stores after
             // this write (release).
             unsafe { (*self.outcome.get()).write(result) };
-        }
+            None
+        } else {
+            Some(result)
+        };
         match self.lifecycle.compare_exchange(
             state::RUNNING,
             end,
             Ordering::AcqRel,
             Ordering::Acquire,
         ) {
-            Ok(_) => status,
+            Ok(_) => {
+                drop_caught(unkept);
+                status
+            }
             Err(_) => {
                 if kept {
                     // SAFETY: written just above; the run gave up on the job first, so
-                    // the lifecycle never says `DONE` and nobody else reads or drops it.
-                    unsafe { (*self.outcome.get()).assume_init_drop() };
+                    // the lifecycle never says `DONE` and nobody else reads or drops it:
+                    // this moves it out once, and the slot's own drop leaves it alone.
+                    drop_caught(unsafe { (*self.outcome.get()).assume_init_read() });
                 }
-                // The job is back: its batch may run it again (see `returned`).
+                drop_caught(unkept);
+                // The job is back, what it returned dropped: its batch may run it again
+                // (see `returned`).
                 self.lifecycle
                     .store(state::ABANDONED | RETURNED, Ordering::Release);
                 Status::Lost

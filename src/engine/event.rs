@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::JobError;
+use crate::error::{drop_payload, JobError};
 use crate::job::{AnyJob, Status};
 use crate::sync::{AtomicBool, Mutex, Ordering};
 
@@ -251,8 +251,10 @@ impl Emitter {
             // would wait for it forever). The panic hook has reported it; it is not
             // called again.
             let call = catch_unwind(AssertUnwindSafe(|| (listener.observer)(&event)));
-            if call.is_err() {
+            if let Err(payload) = call {
                 listener.panicked.store(true, Ordering::Relaxed);
+                // Its payload's own `Drop` may panic too.
+                let _ = drop_payload(payload);
             }
         }
         Some(at)

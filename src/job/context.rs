@@ -49,18 +49,26 @@ impl<'a> Context<'a> {
 
     /// Sleeps for `duration`, or less if the job is cancelled meanwhile. Returns true
     /// when it slept the whole time.
+    ///
+    /// `Duration::MAX` (or any duration too long to count from now) never ends by
+    /// itself: the job sleeps until its run cancels it, and this returns false.
     pub fn sleep(&self, duration: Duration) -> bool {
-        let deadline = Instant::now() + duration;
+        let deadline = Instant::now().checked_add(duration);
         self.on_cancel(&Waker::from(Arc::new(ThreadWaker(thread::current()))));
         loop {
             if self.is_cancelled() {
                 return false;
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return true;
+            match deadline {
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return true;
+                    }
+                    thread::park_timeout(deadline - now);
+                }
+                None => thread::park(),
             }
-            thread::park_timeout(deadline - now);
         }
     }
 

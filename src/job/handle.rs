@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use super::core::{CRITICAL, FOREVER};
+use super::core::{release_from, requirements_changed, CRITICAL, FOREVER, ON_CYCLE};
 use super::jobs::Jobs;
 use super::lifecycle::JobState;
 use super::node::Node;
@@ -148,11 +148,18 @@ impl AnyJob {
             let mut given = given.borrow_mut();
             jobs.push_last_jobs(&mut given);
             let mut meta = self.0.core().meta.lock();
+            let mut unwanted = Vec::new();
             for job in given.drain(..) {
                 if job != *self && !meta.requires.contains(&job) {
+                    requirements_changed(self.node(), std::slice::from_ref(&job));
                     meta.requires.push(job);
+                } else {
+                    unwanted.push(job);
                 }
             }
+            // Dropped unlocked: dropping a handle may look at this job's list (`ON_CYCLE`).
+            drop(meta);
+            drop(unwanted);
         });
         self
     }
@@ -161,12 +168,15 @@ impl AnyJob {
     pub fn remove_requires(&self, jobs: impl Jobs) -> &Self {
         let mut removed = Vec::new();
         jobs.push_last_jobs(&mut removed);
-        self.0
-            .core()
-            .meta
-            .lock()
-            .requires
-            .retain(|job| !removed.contains(job));
+        let mut meta = self.0.core().meta.lock();
+        let (kept, gone): (Vec<AnyJob>, Vec<AnyJob>) = std::mem::take(&mut meta.requires)
+            .into_iter()
+            .partition(|job| !removed.contains(job));
+        meta.requires = kept.into_iter().collect();
+        requirements_changed(self.node(), &gone);
+        // Dropped unlocked: dropping a handle may look at this job's list (`ON_CYCLE`).
+        drop(meta);
+        drop(gone);
         self
     }
 
@@ -196,6 +206,21 @@ impl AnyJob {
 
     pub(crate) fn ptr(&self) -> *const () {
         Arc::as_ptr(&self.0) as *const ()
+    }
+}
+
+impl Drop for AnyJob {
+    /// A handle to a job left on a requirement cycle by its scheduler may be the last
+    /// thing outside the cycle that holds it: then the cycle is freed (see `ON_CYCLE`).
+    /// Any other handle costs a reference count and, when it is not the last, a flag
+    /// read.
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.0) > 1 {
+            let flags = self.0.core().flags.load(Ordering::Acquire);
+            if flags & ON_CYCLE != 0 {
+                release_from(&mut self.0, flags);
+            }
+        }
     }
 }
 

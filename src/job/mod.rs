@@ -31,10 +31,10 @@ pub use lifecycle::JobState;
 pub use output::JobOutput;
 pub use print::PrintJob;
 
-pub(crate) use self::core::{Core, CRITICAL, FOREVER, NESTED};
+pub(crate) use self::core::{release_unreachable, Core, CRITICAL, FOREVER, NESTED};
 pub(crate) use context::Control;
 pub(crate) use future::drive;
 pub(crate) use group::Group;
 pub(crate) use lifecycle::state;
 pub(crate) use node::Node;
-pub(crate) use outcome::{caught, Outcome, Status};
+pub(crate) use outcome::{caught, drop_caught, Outcome, Status};

@@ -13,7 +13,7 @@ use super::core::Core;
 use super::group::Group;
 use super::handle::{AnyJob, Job};
 use super::outcome::{caught, Outcome, Status};
-use crate::error::JobError;
+use crate::error::{drop_payload, JobError};
 use crate::sync::SpinLock;
 
 /// A job as the engine sees it, whatever its kind and value type.
@@ -198,8 +198,11 @@ impl<B: Body> Node for Cell<B> {
                 None => std::thread::sleep(Duration::from_millis(1)),
             }
         };
-        // A job that panics in its hook must not take the caller down with it.
-        let _ = catch_unwind(AssertUnwindSafe(|| body.shutdown()));
+        // A job that panics in its hook must not take the caller down with it, nor
+        // may its panic's payload, whose own `Drop` may panic too.
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.shutdown())) {
+            let _ = drop_payload(payload);
+        }
     }
 
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {

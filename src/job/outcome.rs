@@ -4,7 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::lifecycle::state;
-use crate::error::JobError;
+use crate::error::{drop_payload, JobError};
 use crate::sync::{AtomicU8, Once, Ordering};
 
 /// How one execution of a job ended, as the engine sees it.
@@ -35,6 +35,16 @@ pub(crate) fn caught<T>(body: impl FnOnce() -> Result<T, JobError>) -> Result<T,
         .unwrap_or_else(|payload| Err(JobError::from_panic(payload)))
 }
 
+/// Drops a value that the run does not keep (a cancelled job's value, what a job the
+/// run gave up on returned), on the job's own thread, after its end is published. A
+/// `Drop` that panics is caught: the panic hook reports it as it reports any panic,
+/// and neither the worker nor the run is disturbed.
+pub(crate) fn drop_caught<V>(value: V) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        let _ = drop_payload(payload);
+    }
+}
+
 /// What a job's one execution left, sealed once: by the worker that ran the job, with
 /// what it returned, or with [`JobError::nothing_kept`] when the run cancelled the job
 /// or gave up on it while it still ran. Sealing is the job's commit: one
@@ -48,6 +58,11 @@ impl<T> Outcome<T> {
 
     /// Seals what a job returned and publishes its end in `lifecycle`. `Lost` when
     /// its run had given up on it first: what it returned is dropped.
+    ///
+    /// What is not kept (a cancelled job's value, or whatever a job the run gave up on
+    /// returned) is dropped after the seal, on this thread, outside the cell: a `Drop`
+    /// that blocks holds back neither the run's `abandon` nor a reader, and one that
+    /// panics neither poisons the cell nor unwinds the worker (see [`drop_caught`]).
     pub(crate) fn seal(
         &self,
         lifecycle: &AtomicU8,
@@ -55,20 +70,25 @@ impl<T> Outcome<T> {
         result: Result<T, JobError>,
     ) -> Status {
         let (end, status) = Status::ending(cancelled, &result);
-        let mut sealed = false;
-        self.0.call_once(|| {
-            sealed = true;
-            if cancelled {
-                Err(JobError::nothing_kept())
-            } else {
-                result
-            }
-        });
-        if !sealed {
-            return Status::Lost;
+        let (kept, unkept) = if cancelled {
+            (Err(JobError::nothing_kept()), Some(result))
+        } else {
+            (result, None)
+        };
+        let mut kept = Some(kept);
+        self.0
+            .call_once(|| kept.take().unwrap_or_else(|| Err(JobError::nothing_kept())));
+        let sealed = kept.is_none();
+        if sealed {
+            lifecycle.store(end, Ordering::Release);
         }
-        lifecycle.store(end, Ordering::Release);
-        status
+        drop_caught(kept);
+        drop_caught(unkept);
+        if sealed {
+            status
+        } else {
+            Status::Lost
+        }
     }
 
     /// Gives up on a job still running when its run ends: it stays reported as

@@ -38,6 +38,7 @@ impl PrintJob {
     }
 
     /// Sleeps this long after printing (cut short if the run is cancelled).
+    /// `Duration::MAX` sleeps until the run cancels the job (see [`Context::sleep`]).
     pub fn sleep(mut self, duration: Duration) -> Self {
         self.sleep = Some(duration);
         self

@@ -6,14 +6,13 @@
 //! subgraphs. After a run each job is also filled with the colour of its outcome, and
 //! a legend says which colour is which.
 //!
-//! Why the text is written here rather than through graphviz-rust's printer (which
-//! draws the pictures): the text is asynciojobs' `dot_format()` layout, line for line
-//! (its attribute order and quoting, `lhead`/`ltail` edges to cluster borders), which
-//! the tests compare against, and graphviz-rust's printer lays statements and
-//! attributes out its own way; it is written in one pass into one `String`, where
-//! graphviz-rust would first build a tree of a few `String`s per job, attribute and
-//! edge; and it needs no dependency, so `dot_format()` stays when the `pictures`
-//! feature, and graphviz-rust with it, is turned off.
+//! Why the text is written here rather than through graphviz-rust's printer: the text
+//! is asynciojobs' `dot_format()` layout, line for line (its attribute order and
+//! quoting, `lhead`/`ltail` edges to cluster borders), which the tests compare against,
+//! and graphviz-rust's printer lays statements and attributes out its own way; it is
+//! written in one pass into one `String`, where graphviz-rust would first build a tree
+//! of a few `String`s per job, attribute and edge; and it needs no dependency (the
+//! pictures run `dot` directly, see `picture.rs`), so the default build stays lean.
 
 use std::fmt::Write as _;
 
@@ -80,7 +79,9 @@ impl Outcome {
     ];
 }
 
-/// A DOT string literal: quotes, backslashes and newlines escaped.
+/// A DOT string literal: quotes, backslashes and newlines escaped, carriage returns
+/// dropped, and NUL, which Graphviz cannot read in a string (it ends its C string, and
+/// `dot` fails with a syntax error), shown as `␀` (U+2400).
 fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
@@ -90,6 +91,7 @@ fn quote(text: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => {}
+            '\0' => out.push('\u{2400}'),
             c => out.push(c),
         }
     }
@@ -297,5 +299,10 @@ mod tests {
     #[test]
     fn quotes_backslashes_and_newlines_are_escaped() {
         assert_eq!(quote("a \"b\"\nc\\d"), "\"a \\\"b\\\"\\nc\\\\d\"");
+    }
+
+    #[test]
+    fn a_nul_is_shown_as_its_symbol() {
+        assert_eq!(quote("a\0b\0"), "\"a\u{2400}b\u{2400}\"");
     }
 }

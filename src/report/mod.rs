@@ -1,7 +1,7 @@
 //! Reports: what a person reads about a graph and its run. `list`, `list_safe`,
 //! `debrief` and the `Display` of jobs ([`Listing`], [`Debrief`], [`Badge`]); the
 //! counts and verdicts (`stats`, `why`); verbose mode's printer, an observer of the
-//! engine's events; the DOT text, and PNG/SVG pictures through graphviz-rust (with the
+//! engine's events; the DOT text, and PNG/SVG pictures through Graphviz's `dot` (with the
 //! `pictures` feature).
 //!
 //! May use: `job`, `graph`, `engine` (its events, as plain data) and the leaves. It

@@ -1,14 +1,24 @@
-//! Pictures (F25): PNG and SVG files through graphviz-rust, which runs Graphviz's
-//! `dot`; a missing `dot` is said plainly, with how to install it. The files need the
-//! `pictures` feature (on by default); finding `dot` does not.
+//! Pictures (F25): PNG and SVG files made by Graphviz's `dot`, which gets the DOT text
+//! on its standard input (no temporary file); a missing `dot` is said plainly, with how
+//! to install it.
+//!
+//! `dot` runs in a process group of its own, so a Ctrl-C at the terminal reaches only
+//! the program, which decides; and on Linux it is killed by the kernel if the program
+//! dies while it runs (`PR_SET_PDEATHSIG`), so an interrupted export leaves no `dot`
+//! behind. Elsewhere a `dot` still reading its input sees it end when the program dies.
+//!
+//! The files need the `pictures` feature (on by default); finding `dot` does not. They
+//! were made through graphviz-rust before; its `exec_dot` writes the text to a temporary
+//! file first, which an interrupted export leaves behind, so `dot` is run here instead.
 
 use std::ffi::OsStr;
+#[cfg(feature = "pictures")]
+use std::io::Write;
 use std::path::{Path, PathBuf};
 #[cfg(feature = "pictures")]
-use std::sync::Arc;
-
+use std::process::{Command, Stdio};
 #[cfg(feature = "pictures")]
-use graphviz_rust::cmd::{CommandArg, Format};
+use std::sync::Arc;
 
 #[cfg(feature = "pictures")]
 use crate::error::Error;
@@ -41,9 +51,9 @@ fn is_executable(path: &Path) -> bool {
     path.is_file()
 }
 
-#[cfg(feature = "pictures")]
 /// Where a picture of type `suffix` asked for at `path` goes, and its DOT text: `path`
 /// with `.suffix` and `.dot` added, or put in place of a `.suffix` or `.dot` extension.
+#[cfg(feature = "pictures")]
 fn picture_paths(path: &Path, suffix: &str) -> (PathBuf, PathBuf) {
     let known = path
         .extension()
@@ -62,20 +72,15 @@ fn picture_paths(path: &Path, suffix: &str) -> (PathBuf, PathBuf) {
     (with(suffix), with("dot"))
 }
 
-#[cfg(feature = "pictures")]
 /// Writes `text` (DOT) beside the picture asked for at `path`, then the picture of
-/// type `suffix` (`png` or `svg`) through graphviz-rust, with `dot` found first (`None`: not installed).
+/// type `suffix` (`png` or `svg`) with `dot`, found first (`None`: not installed).
+#[cfg(feature = "pictures")]
 pub(crate) fn export(
     text: String,
     path: &Path,
     suffix: &str,
     dot: Option<PathBuf>,
 ) -> Result<PathBuf, Error> {
-    let format = if suffix == "svg" {
-        Format::Svg
-    } else {
-        Format::Png
-    };
     let (picture, dotfile) = picture_paths(path, suffix);
     std::fs::write(&dotfile, &text).map_err(|source| Error::Write {
         path: dotfile.display().to_string(),
@@ -84,31 +89,96 @@ pub(crate) fn export(
     let missing = || Error::GraphvizMissing {
         path: picture.display().to_string(),
     };
-    // graphviz-rust runs `dot` from the PATH: make sure it is there first, so a
-    // missing Graphviz is said plainly.
-    dot.ok_or_else(missing)?;
-    let args = vec![
-        CommandArg::Format(format),
-        CommandArg::Output(picture.display().to_string()),
-    ];
-    graphviz_rust::exec_dot(text, args).map_err(|error| {
+    let failed = |message: String| Error::Graphviz {
+        path: picture.display().to_string(),
+        message,
+    };
+    let dot = dot.ok_or_else(missing)?;
+    let mut command = Command::new(&dot);
+    command
+        .arg(format!("-T{suffix}"))
+        .arg("-o")
+        .arg(&picture)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    bound_to_this_process(&mut command);
+    let mut child = command.spawn().map_err(|error| {
         if error.kind() == std::io::ErrorKind::NotFound {
             missing()
         } else {
-            Error::Graphviz {
-                path: picture.display().to_string(),
-                message: error.to_string().trim().to_string(),
-            }
+            failed(error.to_string())
         }
     })?;
+    // Written by another thread while this one reads what `dot` says: a `dot` that
+    // fills its error pipe before it has read all its input cannot block us.
+    let writer = child.stdin.take().map(|mut stdin| {
+        std::thread::spawn(move || {
+            let written = stdin.write_all(text.as_bytes());
+            drop(stdin);
+            written
+        })
+    });
+    let output = child
+        .wait_with_output()
+        .map_err(|error| failed(error.to_string()))?;
+    let written = writer.map(|writer| writer.join());
+    if !output.status.success() {
+        let said = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        return Err(failed(if said.is_empty() {
+            format!("dot ended with {}", output.status)
+        } else {
+            said
+        }));
+    }
+    match written {
+        Some(Ok(Err(error))) => return Err(failed(format!("writing to dot: {error}"))),
+        Some(Err(_)) => return Err(failed("writing to dot failed".to_string())),
+        _ => {}
+    }
     match std::fs::metadata(&picture) {
         Ok(meta) if meta.len() > 0 => Ok(picture),
-        _ => Err(Error::Graphviz {
-            path: picture.display().to_string(),
-            message: "no picture was written".to_string(),
-        }),
+        _ => Err(failed("no picture was written".to_string())),
     }
 }
+
+/// Puts `dot` in a process group of its own and, on Linux, asks the kernel to kill it
+/// when the thread that started it (this one, which waits for it) goes: when the
+/// program dies of a signal while `dot` runs.
+#[cfg(all(feature = "pictures", target_os = "linux"))]
+#[allow(unsafe_code)]
+fn bound_to_this_process(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0);
+    let parent = std::process::id();
+    // SAFETY: the hook runs in the child between `fork` and `exec`, where only
+    // async-signal-safe calls may be made: it makes two system calls (`prctl`,
+    // `getppid`), reads a copied integer, and allocates nothing (`from_raw_os_error`
+    // builds its error in place).
+    unsafe {
+        command.pre_exec(move || {
+            let sigkill = libc::SIGKILL as libc::c_ulong;
+            if libc::prctl(libc::PR_SET_PDEATHSIG, sigkill, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before the request: nobody would kill us then.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Puts `dot` in a process group of its own.
+#[cfg(all(feature = "pictures", unix, not(target_os = "linux")))]
+fn bound_to_this_process(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0);
+}
+
+#[cfg(all(feature = "pictures", not(unix)))]
+fn bound_to_this_process(_: &mut Command) {}
 
 #[cfg(test)]
 mod tests {

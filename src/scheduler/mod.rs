@@ -15,7 +15,7 @@ use crate::engine::{
 };
 use crate::error::Error;
 use crate::graph::{self, place};
-use crate::job::{AnyJob, Core, Jobs, Outcome, NESTED};
+use crate::job::{release_unreachable, AnyJob, Core, Jobs, Outcome, NESTED};
 use crate::report::{run_stats, tally};
 use crate::sync::{thread, AtomicU32, AtomicUsize, Mutex, Ordering};
 use crate::watch::Watch;
@@ -108,6 +108,20 @@ pub(crate) struct Report {
     pub(crate) top_level: bool,
 }
 
+impl Drop for SchedInner {
+    /// Frees the requirement cycles among this scheduler's jobs that nothing else holds
+    /// (see `release_unreachable`): a graph refused for its cycle is freed with its
+    /// scheduler, once its handles are gone.
+    fn drop(&mut self) {
+        // A nested scheduler's graph, checked by its parent and never run, shares the list.
+        drop(self.prepared.get_mut().take());
+        // Shared with a run still going (a job abandoned by it): leave it be.
+        if let Some(jobs) = Arc::get_mut(self.jobs.get_mut()) {
+            release_unreachable(self.id, jobs);
+        }
+    }
+}
+
 impl Default for Scheduler {
     fn default() -> Self {
         Scheduler::new()
@@ -194,7 +208,8 @@ impl Scheduler {
     }
 
     /// The run's global timeout, counted from its start, waiting included. At the
-    /// deadline nothing new starts and running jobs are cancelled.
+    /// deadline nothing new starts and running jobs are cancelled. `Duration::MAX` (or
+    /// any duration too long to count from the start) means no deadline.
     pub fn timeout(self, timeout: Duration) -> Self {
         self.inner.conf.lock().timeout = Some(timeout);
         self
@@ -202,14 +217,20 @@ impl Scheduler {
 
     /// How long a run that ends waits for its cancelled jobs to return (default
     /// [`DEFAULT_GRACE`]). A job still running after that is abandoned: reported as
-    /// running, whatever it returns later dropped.
+    /// running, whatever it returns later dropped. `Duration::MAX` (or any duration too
+    /// long to count from now) waits for them however long they take.
+    ///
+    /// A value the run does not keep (a cancelled job's, an abandoned job's) is dropped
+    /// on the job's own thread once its end is recorded: a `Drop` that is slow does not
+    /// hold the run, and one that panics is caught (the panic hook reports it).
     pub fn grace(self, grace: Duration) -> Self {
         self.inner.conf.lock().grace = grace;
         self
     }
 
     /// How long the run may stay stalled before it ends (default
-    /// [`DEFAULT_STALL_TIMEOUT`]); `None` never ends a stalled run.
+    /// [`DEFAULT_STALL_TIMEOUT`]); `None`, or `Some(Duration::MAX)`, never ends a
+    /// stalled run.
     ///
     /// A run is stalled when every running job is a future job parked on something that
     /// no job can provide (not a [`sleep`](crate::sleep)), while no other job can start:
@@ -223,6 +244,8 @@ impl Scheduler {
     }
 
     /// How long [`shutdown`](Scheduler::shutdown) waits for the jobs' hooks (default 1 s).
+    /// `Duration::MAX` (or any duration too long to count from now) waits however long
+    /// they take.
     pub fn shutdown_timeout(self, timeout: Duration) -> Self {
         self.inner.conf.lock().shutdown_timeout = timeout;
         self
@@ -483,15 +506,17 @@ impl Scheduler {
 
     fn sanitize_into(&self, removed: &mut Vec<(AnyJob, Vec<AnyJob>)>) {
         for job in &self.jobs() {
-            let mut lost = Vec::new();
-            job.node().core().meta.lock().requires.retain(|required| {
-                let found = required.node().core().place.load(Ordering::Relaxed);
-                let here = found >> 32 == u64::from(self.inner.id);
-                if !here {
-                    lost.push(required.clone());
-                }
-                here
-            });
+            let mut meta = job.node().core().meta.lock();
+            let (kept, lost): (Vec<AnyJob>, Vec<AnyJob>) = std::mem::take(&mut meta.requires)
+                .into_iter()
+                .partition(|required| {
+                    let found = required.node().core().place.load(Ordering::Relaxed);
+                    found >> 32 == u64::from(self.inner.id)
+                });
+            meta.requires = kept.into_iter().collect();
+            // The removed handles leave the lock before anything drops them: dropping a
+            // handle may look at this job's list.
+            drop(meta);
             if !lost.is_empty() {
                 removed.push((job.clone(), lost));
             }
