@@ -3,7 +3,7 @@
 //! Exit codes: 0 the run succeeded; 1 a job failed or timed out; 2 a bad scenario or
 //! bad usage; 130 interrupted (Ctrl-C).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -68,7 +68,7 @@ enum Commands {
     },
 }
 
-fn load_or_report(file: &PathBuf) -> Result<Loaded, i32> {
+fn load_or_report(file: &Path) -> Result<Loaded, i32> {
     load(file).map_err(|e| {
         eprintln!("jobgraph: error: {e}");
         EXIT_USAGE
