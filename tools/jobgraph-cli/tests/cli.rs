@@ -37,7 +37,10 @@ requires = ["a"]
     assert!(run.stdout.contains("[b] it's $HOME\n"), "{run}");
     assert!(run.stdout.contains("2 ok, 0 failed, 0 not run"), "{run}");
     // A pipe: no colour, no progress bar.
-    assert!(!run.stdout.contains('\x1b') && !run.stderr.contains('\x1b'), "{run}");
+    assert!(
+        !run.stdout.contains('\x1b') && !run.stderr.contains('\x1b'),
+        "{run}"
+    );
 }
 
 #[test]
@@ -103,11 +106,18 @@ requires = ["slow"]
 "#,
     );
     let started = Instant::now();
-    let run = jobgraph(&["run", "--timeout", "300ms", file.to_str().unwrap()], dir.path());
+    let run = jobgraph(
+        &["run", "--timeout", "300ms", file.to_str().unwrap()],
+        dir.path(),
+    );
     assert_code(&run, 1);
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(run.stdout.contains("TIMED OUT"), "{run}");
-    assert!(run.stdout.contains("0 ok, 0 failed, 1 not run, 1 cancelled"), "{run}");
+    assert!(
+        run.stdout
+            .contains("0 ok, 0 failed, 1 not run, 1 cancelled"),
+        "{run}"
+    );
 }
 
 #[test]
@@ -125,7 +135,10 @@ fn an_unknown_key_is_an_error_with_file_line_and_column() {
     let file = scenario(dir.path(), "windw = 3\n");
     let run = jobgraph(&["check", file.to_str().unwrap()], dir.path());
     assert_code(&run, 2);
-    assert!(run.stderr.contains(":1:1:") && run.stderr.contains("unknown field `windw`"), "{run}");
+    assert!(
+        run.stderr.contains(":1:1:") && run.stderr.contains("unknown field `windw`"),
+        "{run}"
+    );
     let file = scenario(
         dir.path(),
         "[[group]]\nid = \"g\"\n[[group.job]]\nid = \"x\"\ncommand = [\"true\"]\nhost = 3\n",
@@ -145,7 +158,11 @@ fn a_missing_reference_and_a_cycle_are_named() {
     let run = jobgraph(&["check", file.to_str().unwrap()], dir.path());
     assert_code(&run, 2);
     assert!(run.stderr.contains(":7:13:"), "{run}");
-    assert!(run.stderr.contains("`test` requires `biuld`, which is not defined (did you mean `build`?)"), "{run}");
+    assert!(
+        run.stderr
+            .contains("`test` requires `biuld`, which is not defined (did you mean `build`?)"),
+        "{run}"
+    );
 
     let file = scenario(
         dir.path(),
@@ -167,7 +184,10 @@ jobs = ["b", "c"]
     );
     let run = jobgraph(&["run", file.to_str().unwrap()], dir.path());
     assert_code(&run, 2);
-    assert!(run.stderr.contains("cycle: `a` -> `c` -> `b` -> `a`"), "{run}");
+    assert!(
+        run.stderr.contains("cycle: `a` -> `c` -> `b` -> `a`"),
+        "{run}"
+    );
     assert!(run.stderr.contains(":3:6:"), "{run}");
 
     // A requirement across groups is refused, saying where the job is.
@@ -177,7 +197,11 @@ jobs = ["b", "c"]
     );
     let run = jobgraph(&["check", file.to_str().unwrap()], dir.path());
     assert_code(&run, 2);
-    assert!(run.stderr.contains("`inner` requires `top`, which is in the top level, not in group `g`"), "{run}");
+    assert!(
+        run.stderr
+            .contains("`inner` requires `top`, which is in the top level, not in group `g`"),
+        "{run}"
+    );
 }
 
 #[test]
@@ -198,11 +222,20 @@ fn bad_usage_exits_2() {
         assert!(!run.stderr.is_empty(), "{run}");
     }
     let run = jobgraph(&["run", "/nonexistent/scenario.toml"], dir.path());
-    assert!(run.stderr.contains("/nonexistent/scenario.toml") && run.stderr.contains("cannot read"), "{run}");
-    let file = scenario(dir.path(), "[[job]]\nid = \"a\"\nhost = \"-oProxyCommand=x\"\ncommand = [\"true\"]\n");
+    assert!(
+        run.stderr.contains("/nonexistent/scenario.toml") && run.stderr.contains("cannot read"),
+        "{run}"
+    );
+    let file = scenario(
+        dir.path(),
+        "[[job]]\nid = \"a\"\nhost = \"-oProxyCommand=x\"\ncommand = [\"true\"]\n",
+    );
     let run = jobgraph(&["check", file.to_str().unwrap()], dir.path());
     assert_code(&run, 2);
-    assert!(run.stderr.contains(":3:8:") && run.stderr.contains("starts with `-`"), "{run}");
+    assert!(
+        run.stderr.contains(":3:8:") && run.stderr.contains("starts with `-`"),
+        "{run}"
+    );
 }
 
 #[test]
@@ -219,10 +252,19 @@ fn check_prints_the_listing_and_accepts_the_example_scenarios() {
         }
     }
     assert_eq!(seen, 3);
-    let run = jobgraph(&["check", examples.join("build-pipeline.toml").to_str().unwrap()], &examples);
+    let run = jobgraph(
+        &[
+            "check",
+            examples.join("build-pipeline.toml").to_str().unwrap(),
+        ],
+        &examples,
+    );
     assert!(run.stdout.contains("<CommandJob `compile`>"), "{run}");
     assert!(run.stdout.contains("<Scheduler `tests`>"), "{run}");
-    assert!(run.stdout.contains("cc -O2 -Wall -o hello hello.c"), "{run}");
+    assert!(
+        run.stdout.contains("cc -O2 -Wall -o hello hello.c"),
+        "{run}"
+    );
     assert!(run.stdout.contains("8 job(s) in 2 scheduler(s)"), "{run}");
 }
 
@@ -234,12 +276,21 @@ fn graph_writes_dot_and_pictures() {
         "[[job]]\nid = \"one\"\ncommand = [\"true\"]\n[[job]]\nid = \"two\"\ncommand = [\"true\"]\nrequires = [\"one\"]\n",
     );
     let out = dir.path().join("g.dot");
-    let run = jobgraph(&["graph", file.to_str().unwrap(), "-o", out.to_str().unwrap()], dir.path());
+    let run = jobgraph(
+        &["graph", file.to_str().unwrap(), "-o", out.to_str().unwrap()],
+        dir.path(),
+    );
     assert_code(&run, 0);
     let dot = std::fs::read_to_string(&out).unwrap();
-    assert!(dot.starts_with("digraph") && dot.contains("one") && dot.contains("two"), "{dot}");
+    assert!(
+        dot.starts_with("digraph") && dot.contains("one") && dot.contains("two"),
+        "{dot}"
+    );
     let png = dir.path().join("g.png");
-    let run = jobgraph(&["graph", file.to_str().unwrap(), "-o", png.to_str().unwrap()], dir.path());
+    let run = jobgraph(
+        &["graph", file.to_str().unwrap(), "-o", png.to_str().unwrap()],
+        dir.path(),
+    );
     if jobgraph::find_dot().is_some() {
         assert_code(&run, 0);
         assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
@@ -259,15 +310,36 @@ fn logs_get_one_stdout_and_one_stderr_file_per_job() {
     );
     let logs = dir.path().join("logs");
     let run = jobgraph(
-        &["run", "--quiet", "--logs", logs.to_str().unwrap(), file.to_str().unwrap()],
+        &[
+            "run",
+            "--quiet",
+            "--logs",
+            logs.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
         dir.path(),
     );
     assert_code(&run, 0);
-    assert!(!run.stdout.contains("out1"), "--quiet prints no job output: {run}");
-    assert_eq!(std::fs::read_to_string(logs.join("talk.stdout")).unwrap(), "out1\nout2\n");
-    assert_eq!(std::fs::read_to_string(logs.join("talk.stderr")).unwrap(), "err1\n");
-    assert_eq!(std::fs::read_to_string(logs.join("silent.stdout")).unwrap(), "");
-    assert_eq!(std::fs::read_to_string(logs.join("silent.stderr")).unwrap(), "");
+    assert!(
+        !run.stdout.contains("out1"),
+        "--quiet prints no job output: {run}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(logs.join("talk.stdout")).unwrap(),
+        "out1\nout2\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(logs.join("talk.stderr")).unwrap(),
+        "err1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(logs.join("silent.stdout")).unwrap(),
+        ""
+    );
+    assert_eq!(
+        std::fs::read_to_string(logs.join("silent.stderr")).unwrap(),
+        ""
+    );
 }
 
 #[test]
@@ -291,7 +363,12 @@ requires = ["build"]
     );
     let file = scenario(dir.path(), &text);
     let journal = dir.path().join("journal");
-    let args = ["run", "--journal", journal.to_str().unwrap(), file.to_str().unwrap()];
+    let args = [
+        "run",
+        "--journal",
+        journal.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ];
     let run = jobgraph(&args, dir.path());
     assert_code(&run, 1);
     let count = |name: &str| {
@@ -299,17 +376,44 @@ requires = ["build"]
             .map(|t| t.lines().count())
             .unwrap_or(0)
     };
-    assert_eq!((count("fetch.count"), count("build.count"), count("ship.count")), (1, 0, 0));
+    assert_eq!(
+        (
+            count("fetch.count"),
+            count("build.count"),
+            count("ship.count")
+        ),
+        (1, 0, 0)
+    );
     let recorded = std::fs::read_to_string(&journal).unwrap();
-    assert!(recorded.contains(" 0 fetch\n") && recorded.contains(" 1 build\n"), "{recorded}");
+    assert!(
+        recorded.contains(" 0 fetch\n") && recorded.contains(" 1 build\n"),
+        "{recorded}"
+    );
 
     // Fixed: resuming runs only what is not done.
     std::fs::write(dir.path().join("fixed"), "").unwrap();
-    let resume = ["run", "--journal", journal.to_str().unwrap(), "--resume", file.to_str().unwrap()];
+    let resume = [
+        "run",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--resume",
+        file.to_str().unwrap(),
+    ];
     let run = jobgraph(&resume, dir.path());
     assert_code(&run, 0);
-    assert!(run.stdout.contains("3 ok (1 done in a previous run), 0 failed, 0 not run"), "{run}");
-    assert_eq!((count("fetch.count"), count("build.count"), count("ship.count")), (1, 1, 1));
+    assert!(
+        run.stdout
+            .contains("3 ok (1 done in a previous run), 0 failed, 0 not run"),
+        "{run}"
+    );
+    assert_eq!(
+        (
+            count("fetch.count"),
+            count("build.count"),
+            count("ship.count")
+        ),
+        (1, 1, 1)
+    );
 
     // A crash mid-record leaves a line cut short: it is ignored, the rest still counts.
     let mut recorded = std::fs::read_to_string(&journal).unwrap();
@@ -317,22 +421,56 @@ requires = ["build"]
     std::fs::write(&journal, recorded).unwrap();
     let run = jobgraph(&resume, dir.path());
     assert_code(&run, 0);
-    assert!(run.stdout.contains("3 ok (3 done in a previous run)"), "{run}");
-    assert_eq!((count("fetch.count"), count("build.count"), count("ship.count")), (1, 1, 1));
+    assert!(
+        run.stdout.contains("3 ok (3 done in a previous run)"),
+        "{run}"
+    );
+    assert_eq!(
+        (
+            count("fetch.count"),
+            count("build.count"),
+            count("ship.count")
+        ),
+        (1, 1, 1)
+    );
 
     // A job whose command changed runs again.
     let changed = text.replace("ship.count\"", "ship.count; true\"");
     let file = scenario(dir.path(), &changed);
-    let resume = ["run", "--journal", journal.to_str().unwrap(), "--resume", file.to_str().unwrap()];
+    let resume = [
+        "run",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--resume",
+        file.to_str().unwrap(),
+    ];
     let run = jobgraph(&resume, dir.path());
     assert_code(&run, 0);
-    assert_eq!((count("fetch.count"), count("build.count"), count("ship.count")), (1, 1, 2));
+    assert_eq!(
+        (
+            count("fetch.count"),
+            count("build.count"),
+            count("ship.count")
+        ),
+        (1, 1, 2)
+    );
 
     // Without --resume, the journal starts again and everything runs.
-    let run = jobgraph(&["run", "--journal", journal.to_str().unwrap(), file.to_str().unwrap()], dir.path());
+    let run = jobgraph(
+        &[
+            "run",
+            "--journal",
+            journal.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
     assert_code(&run, 0);
     assert_eq!(count("fetch.count"), 2);
-    assert_eq!(std::fs::read_to_string(&journal).unwrap().lines().count(), 3);
+    assert_eq!(
+        std::fs::read_to_string(&journal).unwrap().lines().count(),
+        3
+    );
 }
 
 #[test]
@@ -341,7 +479,10 @@ fn dry_run_runs_nothing() {
     let marker = dir.path().join("ran");
     let file = scenario(
         dir.path(),
-        &format!("[[job]]\nid = \"touch\"\ncommand = [\"touch\", \"{}\"]\n", marker.display()),
+        &format!(
+            "[[job]]\nid = \"touch\"\ncommand = [\"touch\", \"{}\"]\n",
+            marker.display()
+        ),
     );
     let run = jobgraph(&["run", "--dry-run", file.to_str().unwrap()], dir.path());
     assert_code(&run, 0);

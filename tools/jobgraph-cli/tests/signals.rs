@@ -13,11 +13,17 @@ fn wait_for_pids(path: &Path, n: usize) -> Vec<i32> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        let pids: Vec<i32> = text.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        let pids: Vec<i32> = text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
         if pids.len() >= n {
             return pids;
         }
-        assert!(Instant::now() < deadline, "the scenario's commands did not start: {pids:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the scenario's commands did not start: {pids:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -57,7 +63,12 @@ requires = ["direct"]
     );
     let journal = dir.path().join("journal");
     let child = command(
-        &["run", "--journal", journal.to_str().unwrap(), file.to_str().unwrap()],
+        &[
+            "run",
+            "--journal",
+            journal.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
         dir.path(),
     )
     .spawn()
@@ -68,11 +79,22 @@ requires = ["direct"]
     let started = Instant::now();
     let run = finish(child, Duration::from_secs(20));
     assert_eq!(run.code, Some(130), "{run}");
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(run.stderr.contains("interrupted"), "{run}");
-    assert!(run.stdout.contains("interrupted: 0 ok, 0 failed, 1 not run, 3 cancelled"), "{run}");
+    assert!(
+        run.stdout
+            .contains("interrupted: 0 ok, 0 failed, 1 not run, 3 cancelled"),
+        "{run}"
+    );
     for pid in recorded {
-        assert!(gone(pid), "process {pid} of the scenario outlived the Ctrl-C");
+        assert!(
+            gone(pid),
+            "process {pid} of the scenario outlived the Ctrl-C"
+        );
     }
     // The journal is there, and readable (nothing ended with a status).
     assert!(journal.exists());
@@ -88,7 +110,9 @@ fn a_second_ctrl_c_exits_at_once() {
         dir.path(),
         &format!("[[job]]\nid = \"stubborn\"\nshell = \"trap '' TERM; echo $$ >> {p}; while true; do sleep 0.1; done\"\n"),
     );
-    let child = command(&["run", file.to_str().unwrap()], dir.path()).spawn().unwrap();
+    let child = command(&["run", file.to_str().unwrap()], dir.path())
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let recorded = wait_for_pids(&pids, 1);
     sigint(pid);
@@ -97,7 +121,11 @@ fn a_second_ctrl_c_exits_at_once() {
     let started = Instant::now();
     let run = finish(child, Duration::from_secs(20));
     assert_eq!(run.code, Some(130), "{run}");
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(run.stderr.contains("interrupted again"), "{run}");
     for pid in recorded {
         assert!(gone(pid), "process {pid} outlived the second Ctrl-C");

@@ -1,0 +1,121 @@
+//! A fan-out over ssh to a real sshd on 127.0.0.1 (three host strings, three shared
+//! connections), and the clear error when a host cannot be reached.
+
+mod common;
+
+#[path = "../../jobgraph-command/tests/support/sshd.rs"]
+mod sshd;
+
+use std::net::TcpListener;
+
+use common::{gone, jobgraph, processes_mentioning, scenario};
+
+fn fan_out(target_host: &str, port: u16, user: &str, key: &str, known: &str) -> String {
+    format!(
+        r#"
+window = 8
+[ssh]
+identity = "{key}"
+options = ["UserKnownHostsFile={known}", "StrictHostKeyChecking=no"]
+
+[[job]]
+id = "plan"
+shell = "echo fanning out"
+
+[[job]]
+id = "node1"
+host = "{user}@{target_host}:{port}"
+shell = "echo node1 says $((40 + 2))"
+requires = ["plan"]
+
+[[job]]
+id = "node2"
+host = "{target_host}:{port}"
+command = ["echo", "node2 says", "it's fine"]
+requires = ["plan"]
+
+[[job]]
+id = "node3"
+host = "{user}@localhost:{port}"
+command = ["sh", "-c", "echo node3 in $PWD"]
+cwd = "/"
+requires = ["plan"]
+
+[[job]]
+id = "node1-again"
+host = "{user}@{target_host}:{port}"
+shell = "exit 5"
+requires = ["node1"]
+critical = false
+
+[[job]]
+id = "done"
+shell = "echo all answered"
+requires = ["node1", "node2", "node3"]
+"#
+    )
+}
+
+#[test]
+fn a_fan_out_to_three_hosts_over_shared_connections() {
+    let sshd = match sshd::Sshd::start() {
+        Ok(sshd) => sshd,
+        Err(why) => {
+            println!("SKIPPED real sshd path: {why}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let text = fan_out(
+        "127.0.0.1",
+        sshd.port,
+        &sshd.user,
+        sshd.key.to_str().unwrap(),
+        sshd.known_hosts.to_str().unwrap(),
+    );
+    let file = scenario(dir.path(), &text);
+    let run = jobgraph(&["run", file.to_str().unwrap()], dir.path());
+    // node1-again fails (not critically): the run's exit code says so.
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("[node1] node1 says 42\n"), "{run}");
+    assert!(
+        run.stdout.contains("[node2] node2 says it's fine\n"),
+        "{run}"
+    );
+    assert!(run.stdout.contains("[node3] node3 in /\n"), "{run}");
+    assert!(run.stdout.contains("[done] all answered\n"), "{run}");
+    assert!(run.stdout.contains("exit status: 5"), "{run}");
+    assert!(run.stdout.contains("5 ok, 1 failed, 0 not run"), "{run}");
+    // The shared connections were closed at the end: no master is left.
+    let masters = processes_mentioning(sshd.key.to_str().unwrap());
+    for pid in masters {
+        assert!(gone(pid), "ssh process {pid} outlived the run");
+    }
+}
+
+#[test]
+fn an_unreachable_host_fails_its_jobs_with_a_clear_error() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        &format!(
+            "[ssh]\noptions = [\"StrictHostKeyChecking=no\"]\n[[job]]\nid = \"far\"\nhost = \"nobody@127.0.0.1:{port}\"\ncommand = [\"true\"]\n"
+        ),
+    );
+    let run = jobgraph(&["run", file.to_str().unwrap()], dir.path());
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(
+        run.stdout
+            .contains(&format!("ssh to `nobody@127.0.0.1:{port}` failed")),
+        "{run}"
+    );
+    assert!(
+        run.stdout.to_lowercase().contains("connection refused"),
+        "{run}"
+    );
+}
