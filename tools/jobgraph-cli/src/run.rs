@@ -302,8 +302,11 @@ fn run_built(
     } else if options.verbose {
         println!("{}", built.scheduler.list(true, false));
     }
-    if let Some(Err(error)) = &result {
-        println!("jobgraph: {error}");
+    match &result {
+        // The debrief above tells these already.
+        Some(Err(jobgraph::Error::JobFailed { .. } | jobgraph::Error::Timeout { .. })) => {}
+        Some(Err(error)) => println!("jobgraph: {error}"),
+        _ => {}
     }
     match result {
         None => {
