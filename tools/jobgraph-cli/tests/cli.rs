@@ -513,3 +513,28 @@ fn a_forever_job_is_stopped_and_counts_as_ok() {
     assert!(run.stdout.contains("[mon] tick"), "{run}");
     assert!(run.stdout.contains("2 ok, 0 failed, 0 not run"), "{run}");
 }
+
+#[test]
+fn the_window_option_overrides_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let mut text = String::from("window = 6\n");
+    for i in 0..6 {
+        text.push_str(&format!(
+            "[[job]]\nid = \"j{i}\"\nshell = \"echo + >> {l}; sleep 0.2; echo - >> {l}\"\n",
+            l = log.display()
+        ));
+    }
+    let file = scenario(dir.path(), &text);
+    let run = jobgraph(
+        &["run", "--window", "2", file.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_code(&run, 0);
+    let (mut running, mut most) = (0i32, 0i32);
+    for line in std::fs::read_to_string(&log).unwrap().lines() {
+        running += if line == "+" { 1 } else { -1 };
+        most = most.max(running);
+    }
+    assert_eq!(most, 2, "--window 2 let {most} run at once");
+}

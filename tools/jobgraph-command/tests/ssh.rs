@@ -279,3 +279,39 @@ fn a_refused_key_names_the_host_and_what_ssh_said() {
     assert!(text.contains(&sshd.target()), "{text}");
     assert!(text.contains("Permission denied"), "{text}");
 }
+
+#[test]
+fn the_per_host_cap_keeps_sshd_from_dropping_connections() {
+    // An sshd that drops any connection beyond 3 being authenticated at once.
+    let sshd = match Sshd::start_with("MaxStartups 3\n") {
+        Ok(sshd) => sshd,
+        Err(why) => {
+            println!("SKIPPED real sshd path: {why}");
+            return;
+        }
+    };
+    // Shared: one connection is ever being opened, whatever the window.
+    let host = host_for(&sshd);
+    let s = Scheduler::new().window(16);
+    let shared: Vec<_> = (0..24)
+        .map(|i| Job::custom(SshJob::new(&host, ["echo", &i.to_string()])))
+        .collect();
+    for job in &shared {
+        s.add(job);
+    }
+    assert!(s.run().unwrap());
+    s.shutdown();
+    // Not shared: at most `connections` at once, here 3.
+    let alone = host_for(&sshd).shared(false).connections(3);
+    let s = Scheduler::new().window(16);
+    let jobs: Vec<_> = (0..12)
+        .map(|i| Job::custom(SshJob::new(&alone, ["echo", &i.to_string()])))
+        .collect();
+    for job in &jobs {
+        s.add(job);
+    }
+    assert!(s.run().unwrap());
+    for (i, job) in shared.iter().chain(&jobs).enumerate() {
+        assert_last_line(job, &(i % 24).to_string());
+    }
+}
