@@ -131,3 +131,62 @@ fn a_second_ctrl_c_exits_at_once() {
         assert!(gone(pid), "process {pid} outlived the second Ctrl-C");
     }
 }
+
+#[test]
+fn the_journal_survives_a_killed_runner_and_resume_skips_what_was_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let file = scenario(
+        dir.path(),
+        &format!(
+            r#"
+[[job]]
+id = "fetch"
+shell = "echo x >> {d}/fetch.count"
+[[job]]
+id = "build"
+shell = "if [ -e {d}/fixed ]; then echo built; else echo $$ > {d}/build.pid; exec sleep 60; fi"
+requires = ["fetch"]
+"#
+        ),
+    );
+    let journal = dir.path().join("journal");
+    let args = [
+        "run",
+        "--journal",
+        journal.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ];
+    let mut child = command(&args, dir.path()).spawn().unwrap();
+    let pid = wait_for_pids(&dir.path().join("build.pid"), 1)[0];
+    // The runner dies without a chance to clean up (nothing catches SIGKILL).
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Its command, in a process group of its own, is left: end it here.
+    // SAFETY: kill(2) of the group of a process this test's scenario started.
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
+    assert!(gone(pid));
+    let recorded = std::fs::read_to_string(&journal).unwrap();
+    assert!(recorded.ends_with(" 0 fetch\n"), "{recorded:?}");
+
+    std::fs::write(dir.path().join("fixed"), "").unwrap();
+    let resume = [
+        "run",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--resume",
+        file.to_str().unwrap(),
+    ];
+    let run = finish(
+        command(&resume, dir.path()).spawn().unwrap(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains("[build] built"), "{run}");
+    assert!(
+        run.stdout.contains("2 ok (1 done in a previous run)"),
+        "{run}"
+    );
+    let count = std::fs::read_to_string(dir.path().join("fetch.count")).unwrap();
+    assert_eq!(count.lines().count(), 1, "fetch ran again");
+}

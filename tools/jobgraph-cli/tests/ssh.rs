@@ -119,3 +119,68 @@ fn an_unreachable_host_fails_its_jobs_with_a_clear_error() {
         "{run}"
     );
 }
+
+#[test]
+fn ctrl_c_kills_remote_commands_and_closes_the_connections() {
+    let sshd = match sshd::Sshd::start() {
+        Ok(sshd) => sshd,
+        Err(why) => {
+            println!("SKIPPED real sshd path: {why}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let file = scenario(
+        dir.path(),
+        &format!(
+            r#"
+[ssh]
+identity = "{key}"
+options = ["UserKnownHostsFile={known}", "StrictHostKeyChecking=no"]
+[[job]]
+id = "remote1"
+host = "{target}"
+shell = "echo $$ >> {p}; exec sleep 60"
+[[job]]
+id = "remote2"
+host = "{target}"
+shell = "echo $$ >> {p}; sleep 60"
+"#,
+            key = sshd.key.display(),
+            known = sshd.known_hosts.display(),
+            target = sshd.target(),
+            p = pids.display(),
+        ),
+    );
+    let child = common::command(&["run", file.to_str().unwrap()], dir.path())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let recorded: Vec<i32> = loop {
+        let text = std::fs::read_to_string(&pids).unwrap_or_default();
+        let found: Vec<i32> = text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        if found.len() >= 2 {
+            break found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the remote commands did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(!processes_mentioning("ControlMaster=yes").is_empty());
+    // SAFETY: kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let run = common::finish(child, std::time::Duration::from_secs(20));
+    assert_eq!(run.code, Some(130), "{run}");
+    for pid in recorded {
+        assert!(gone(pid), "remote command {pid} outlived the Ctrl-C");
+    }
+    for pid in processes_mentioning(sshd.key.to_str().unwrap()) {
+        assert!(gone(pid), "ssh process {pid} outlived the Ctrl-C");
+    }
+}
