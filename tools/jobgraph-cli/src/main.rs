@@ -11,10 +11,16 @@ use clap::{Parser, Subcommand};
 use jobgraph_cli::build::{build, no_sink, BuildOptions};
 use jobgraph_cli::run::{run, RunOptions, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use jobgraph_cli::scenario::{load, parse_duration, Loaded};
+use jobgraph_cli::{errln, out, outln};
 
 /// Runs a DAG of shell commands, here and on other hosts over ssh, from a TOML scenario.
 #[derive(Parser, Debug)]
-#[command(name = "jobgraph", version, about)]
+#[command(
+    name = "jobgraph",
+    version,
+    about,
+    after_help = "Exit codes: 0 the run succeeded; 1 a job failed or timed out; 2 a bad scenario or bad usage; 130 interrupted (Ctrl-C)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Commands,
@@ -70,7 +76,7 @@ enum Commands {
 
 fn load_or_report(file: &Path) -> Result<Loaded, i32> {
     load(file).map_err(|e| {
-        eprintln!("jobgraph: error: {e}");
+        errln!("jobgraph: error: {e}");
         EXIT_USAGE
     })
 }
@@ -122,8 +128,8 @@ fn main_code(cli: Cli) -> i32 {
                 Err(code) => return code,
             };
             let built = built(&loaded);
-            print!("{}", built.scheduler.list(true, false));
-            println!(
+            out!("{}", built.scheduler.list(true, false));
+            outln!(
                 "{}: ok, {} job(s) in {} scheduler(s)",
                 file.display(),
                 built.jobs.len(),
@@ -146,7 +152,7 @@ fn main_code(cli: Cli) -> i32 {
                 "png" => scheduler.export_as_pngfile(&output),
                 "svg" => scheduler.export_as_svgfile(&output),
                 _ => {
-                    eprintln!(
+                    errln!(
                         "jobgraph: error: cannot tell the format of `{}`: name it .dot, .png or .svg",
                         output.display()
                     );
@@ -155,11 +161,11 @@ fn main_code(cli: Cli) -> i32 {
             };
             match written {
                 Ok(path) => {
-                    println!("wrote {}", path.display());
+                    outln!("wrote {}", path.display());
                     EXIT_OK
                 }
                 Err(e) => {
-                    eprintln!("jobgraph: error: {e}");
+                    errln!("jobgraph: error: {e}");
                     EXIT_FAILED
                 }
             }

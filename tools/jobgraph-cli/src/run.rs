@@ -120,20 +120,20 @@ fn watch_signals(main: Thread) -> Arc<AtomicUsize> {
                 .spawn(move || {
                     for _ in signals.forever() {
                         if seen.fetch_add(1, Ordering::SeqCst) == 0 {
-                            eprintln!(
+                            errln!(
                                 "jobgraph: interrupted: stopping the run (again to exit at once)"
                             );
                             main.unpark();
                         } else {
                             kill_live_process_groups(libc::SIGKILL);
-                            eprintln!("jobgraph: interrupted again: killed what ran, exiting");
+                            errln!("jobgraph: interrupted again: killed what ran, exiting");
                             std::process::exit(EXIT_INTERRUPTED);
                         }
                     }
                 })
                 .ok();
         }
-        Err(e) => eprintln!("jobgraph: cannot watch for Ctrl-C: {e}"),
+        Err(e) => errln!("jobgraph: cannot watch for Ctrl-C: {e}"),
     }
     count
 }
@@ -154,7 +154,7 @@ fn failure_status(error: &jobgraph::JobError) -> String {
 pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
     if let Some(dir) = &options.logs {
         if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!(
+            errln!(
                 "jobgraph: error: cannot make the logs directory {}: {e}",
                 dir.display()
             );
@@ -166,7 +166,7 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
             match Journal::open(path, options.resume || options.dry_run) {
                 Ok(journal) => Some(Arc::new(journal)),
                 Err(e) => {
-                    eprintln!(
+                    errln!(
                         "jobgraph: error: cannot open the journal {}: {e}",
                         path.display()
                     );
@@ -200,9 +200,9 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
         },
     );
     if options.dry_run {
-        println!("{}", built.scheduler.list(true, false));
+        outln!("{}", built.scheduler.list(true, false));
         let skipped = built.jobs.values().filter(|i| i.skipped).count();
-        println!(
+        outln!(
             "dry run: {} job(s), {} to run, {} done in a previous run; nothing was run",
             built.jobs.len(),
             built.jobs.len() - skipped,
@@ -298,27 +298,27 @@ fn run_built(
     let tally = Tally::of(&built);
     let succeeded = matches!(result, Some(Ok(true))) && tally.failed == 0 && tally.cancelled == 0;
     if !succeeded {
-        print!("{}", built.scheduler.debrief(false, true));
+        out!("{}", built.scheduler.debrief(false, true));
     } else if options.verbose {
-        println!("{}", built.scheduler.list(true, false));
+        outln!("{}", built.scheduler.list(true, false));
     }
     match &result {
         // The debrief above tells these already.
         Some(Err(jobgraph::Error::JobFailed { .. } | jobgraph::Error::Timeout { .. })) => {}
-        Some(Err(error)) => println!("jobgraph: {error}"),
+        Some(Err(error)) => outln!("jobgraph: {error}"),
         _ => {}
     }
     match result {
         None => {
-            println!("interrupted: {tally}");
+            outln!("interrupted: {tally}");
             EXIT_INTERRUPTED
         }
         Some(_) if succeeded => {
-            println!("{tally}");
+            outln!("{tally}");
             EXIT_OK
         }
         Some(_) => {
-            println!("{tally}");
+            outln!("{tally}");
             EXIT_FAILED
         }
     }

@@ -538,3 +538,26 @@ fn the_window_option_overrides_the_file() {
     }
     assert_eq!(most, 2, "--window 2 let {most} run at once");
 }
+
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..200 {
+        text.push_str(&format!(
+            "[[job]]\nid = \"j{i}\"\ncommand = [\"echo\", \"{i}\"]\n"
+        ));
+    }
+    let file = scenario(dir.path(), &text);
+    for args in [
+        vec!["check", file.to_str().unwrap()],
+        vec!["run", file.to_str().unwrap()],
+    ] {
+        let mut child = common::command(&args, dir.path()).spawn().unwrap();
+        // As `jobgraph check x | head -0` does: nobody reads.
+        drop(child.stdout.take());
+        let run = common::finish(child, Duration::from_secs(60));
+        assert_code(&run, 0);
+        assert!(!run.stderr.contains("panicked"), "{run}");
+    }
+}

@@ -43,11 +43,13 @@ pub fn command(args: &[&str], cwd: &Path) -> Command {
 
 /// Waits for `child` at most `limit`, killing it after that; collects its output.
 pub fn finish(mut child: Child, limit: Duration) -> Run {
-    let mut stdout = child.stdout.take().unwrap();
+    let stdout = child.stdout.take();
     let mut stderr = child.stderr.take().unwrap();
     let out = std::thread::spawn(move || {
         let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
+        if let Some(mut stdout) = stdout {
+            let _ = stdout.read_to_string(&mut text);
+        }
         text
     });
     let err = std::thread::spawn(move || {
