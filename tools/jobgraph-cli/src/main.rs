@@ -48,7 +48,7 @@ enum Commands {
         /// Prints no job output and no progress: only failures and the summary.
         #[arg(long, short)]
         quiet: bool,
-        /// Writes each job's output to DIR/<id>.stdout and DIR/<id>.stderr.
+        /// Writes each job's output to DIR/ID.stdout and DIR/ID.stderr (ID: the job's id).
         #[arg(long, value_name = "DIR")]
         logs: Option<PathBuf>,
         /// Records each ended job in FILE (synced as each job ends).

@@ -12,8 +12,8 @@
 //! This is a crate of its own, beside `jobgraph` rather than inside it, so that the
 //! core scheduler stays free of processes, signals, pipes and Unix-only code (and of
 //! `unsafe`: the few system calls here, `killpg`, `poll`, `waitid`, `pidfd_open`, are
-//! in [`process`](crate::live_process_groups)'s module). It needs Linux (pidfds are
-//! used when the kernel has them, 5.3 and later; polling otherwise).
+//! in one private module of this crate). It needs Linux (pidfds are used when the
+//! kernel has them, 5.3 and later; polling otherwise).
 //!
 //! ```
 //! use jobgraph::{Job, Scheduler};
