@@ -166,7 +166,7 @@ fn a_cancelled_jobs_value_that_panics_when_dropped_leaves_run_and_its_caller_alo
         let s = Scheduler::new();
         s.add((&forever, &quick));
         let run = s.run();
-        let listing = s.list(false, false).to_string();
+        let listing = s.list().to_string();
         (run, forever.state(), forever.result().is_err(), listing)
     });
     let Some(Ok((run, state, no_result, listing))) = answer else {

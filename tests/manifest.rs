@@ -58,7 +58,10 @@ fn the_default_build_is_lean_and_pictures_are_a_default_feature() {
             "{dependency} is not one of the lean dependencies"
         );
     }
-    assert!(!manifest.contains("graphviz-rust ="), "graphviz-rust is not needed");
+    assert!(
+        !manifest.contains("graphviz-rust ="),
+        "graphviz-rust is not needed"
+    );
     let features = section(&manifest, "features");
     assert!(features
         .iter()

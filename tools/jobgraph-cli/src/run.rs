@@ -1,0 +1,325 @@
+//! A scenario's run: events to output and journal, Ctrl-C, the summary, the exit code.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use jobgraph::{AnyJob, EventKind, JobState};
+use jobgraph_command::{kill_live_process_groups, live_process_groups, CommandError};
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use crate::build::{build, BuildOptions, Built, JobInfo, GRACE};
+use crate::journal::Journal;
+use crate::output::{sink_for, Printer};
+use crate::scenario::Loaded;
+
+/// Exit code: the run succeeded.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: a job failed or timed out, or the run did.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: a bad scenario or bad usage.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: interrupted by Ctrl-C (SIGINT) or SIGTERM.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// What `jobgraph run` was asked.
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    /// Overrides the scenario's window.
+    pub window: Option<usize>,
+    /// Overrides the scenario's timeout.
+    pub timeout: Option<Duration>,
+    /// Shows what would run, runs nothing.
+    pub dry_run: bool,
+    /// Prints each job's start and end, and the full listing at the end.
+    pub verbose: bool,
+    /// Prints no job output and no progress bar: only failures and the summary.
+    pub quiet: bool,
+    /// One stdout and one stderr file per job in this directory.
+    pub logs: Option<PathBuf>,
+    /// The journal to write.
+    pub journal: Option<PathBuf>,
+    /// Skip the jobs the journal says are done.
+    pub resume: bool,
+}
+
+/// How many jobs ended how.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Done without error (skipped ones and stopped forever jobs included).
+    pub ok: usize,
+    /// Of the ok ones, those skipped because the journal says they are done.
+    pub skipped: usize,
+    /// Failed (or timed out on their own timeout).
+    pub failed: usize,
+    /// Never started.
+    pub not_run: usize,
+    /// Stopped by the run before they ended (not forever jobs).
+    pub cancelled: usize,
+}
+
+impl Tally {
+    /// Counts the command jobs of a built scenario.
+    pub fn of(built: &Built) -> Tally {
+        let mut tally = Tally::default();
+        for (job, info) in &built.jobs {
+            if job.raised_exception().is_some() {
+                tally.failed += 1;
+                continue;
+            }
+            match job.state() {
+                JobState::Done => {
+                    tally.ok += 1;
+                    tally.skipped += usize::from(info.skipped);
+                }
+                JobState::Cancelled | JobState::Running if info.forever => tally.ok += 1,
+                JobState::Cancelled | JobState::Running => tally.cancelled += 1,
+                JobState::Idle | JobState::Scheduled => tally.not_run += 1,
+            }
+        }
+        tally
+    }
+}
+
+impl std::fmt::Display for Tally {
+    /// `12 ok, 1 failed, 2 not run` (and `, 1 cancelled`, `(3 done before)` when so).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ok", self.ok)?;
+        if self.skipped > 0 {
+            write!(f, " ({} done in a previous run)", self.skipped)?;
+        }
+        write!(f, ", {} failed, {} not run", self.failed, self.not_run)?;
+        if self.cancelled > 0 {
+            write!(f, ", {} cancelled", self.cancelled)?;
+        }
+        Ok(())
+    }
+}
+
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Signals received: the first cancels the run, the second exits at once.
+fn watch_signals(main: Thread) -> Arc<AtomicUsize> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        Ok(mut signals) => {
+            thread::Builder::new()
+                .name("jobgraph signals".into())
+                .spawn(move || {
+                    for _ in signals.forever() {
+                        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                            errln!(
+                                "jobgraph: interrupted: stopping the run (again to exit at once)"
+                            );
+                            main.unpark();
+                        } else {
+                            kill_live_process_groups(libc::SIGKILL);
+                            errln!("jobgraph: interrupted again: killed what ran, exiting");
+                            std::process::exit(EXIT_INTERRUPTED);
+                        }
+                    }
+                })
+                .ok();
+        }
+        Err(e) => errln!("jobgraph: cannot watch for Ctrl-C: {e}"),
+    }
+    count
+}
+
+fn failure_status(error: &jobgraph::JobError) -> String {
+    match error.downcast_ref::<CommandError>() {
+        Some(CommandError::Failed { status, .. }) => match status.code() {
+            Some(code) => code.to_string(),
+            None => "killed".into(),
+        },
+        Some(CommandError::TimedOut { .. }) => "timeout".into(),
+        Some(CommandError::Cancelled { .. }) => "cancelled".into(),
+        _ => "failed".into(),
+    }
+}
+
+/// Runs a checked scenario; returns the exit code.
+pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
+    if let Some(dir) = &options.logs {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            errln!(
+                "jobgraph: error: cannot make the logs directory {}: {e}",
+                dir.display()
+            );
+            return EXIT_USAGE;
+        }
+    }
+    let journal = match &options.journal {
+        Some(path) if !options.dry_run || options.resume => {
+            match Journal::open(path, options.resume || options.dry_run) {
+                Ok(journal) => Some(Arc::new(journal)),
+                Err(e) => {
+                    errln!(
+                        "jobgraph: error: cannot open the journal {}: {e}",
+                        path.display()
+                    );
+                    return EXIT_USAGE;
+                }
+            }
+        }
+        _ => None,
+    };
+    let mut printer = Printer::new(options.quiet, options.logs.clone());
+    if !options.dry_run {
+        printer = printer.with_progress(loaded.scenario.count_jobs() as u64);
+    }
+    let printer = Arc::new(printer);
+    let wants_lines = !options.quiet || options.logs.is_some();
+    let sink = |id: &str| {
+        if wants_lines {
+            printer.touch_logs(id);
+            Some(sink_for(&printer, id))
+        } else {
+            None
+        }
+    };
+    let built = build(
+        loaded,
+        &BuildOptions {
+            window: options.window,
+            timeout: options.timeout,
+            sink: &sink,
+            resume: journal.as_deref().filter(|_| options.resume),
+        },
+    );
+    if options.dry_run {
+        outln!("{}", built.scheduler.list().details());
+        let skipped = built.jobs.values().filter(|i| i.skipped).count();
+        outln!(
+            "dry run: {} job(s), {} to run, {} done in a previous run; nothing was run",
+            built.jobs.len(),
+            built.jobs.len() - skipped,
+            skipped
+        );
+        return EXIT_OK;
+    }
+    run_built(built, printer, journal, options)
+}
+
+fn run_built(
+    built: Built,
+    printer: Arc<Printer>,
+    journal: Option<Arc<Journal>>,
+    options: &RunOptions,
+) -> i32 {
+    let infos: Arc<std::collections::HashMap<AnyJob, JobInfo>> = Arc::new(built.jobs.clone());
+    for scheduler in &built.schedulers {
+        let infos = infos.clone();
+        let printer = printer.clone();
+        let journal = journal.clone();
+        let verbose = options.verbose;
+        let _ = scheduler.clone().observe(move |event| {
+            let Some(job) = &event.job else { return };
+            let Some(info) = infos.get(job) else { return };
+            let label = job.text_label();
+            match &event.kind {
+                EventKind::Started => {
+                    printer.set_message(label.clone());
+                    if verbose {
+                        printer.say(&format!("--- [{label}] started"));
+                    }
+                }
+                kind if event.is_job_end() => {
+                    printer.job_ended();
+                    let status = match kind {
+                        EventKind::Done => Some("0".to_string()),
+                        EventKind::Failed(error) => Some(failure_status(error)),
+                        _ => None,
+                    };
+                    if let (Some(journal), Some(status)) = (&journal, &status) {
+                        if !info.skipped {
+                            if let Err(e) = journal.record(&info.id, &info.key, status) {
+                                printer.say(&format!(
+                                    "jobgraph: warning: cannot write the journal {}: {e}",
+                                    journal.path().display()
+                                ));
+                            }
+                        }
+                    }
+                    if verbose {
+                        printer.say(&format!("--- [{label}] {kind} ({:.2?})", event.elapsed));
+                    }
+                }
+                _ => {}
+            }
+        });
+    }
+    let signals = watch_signals(thread::current());
+    let interrupted = || signals.load(Ordering::SeqCst) > 0;
+    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let result = {
+        let mut future = pin!(built.scheduler.run_async());
+        loop {
+            if let Poll::Ready(result) = future.as_mut().poll(&mut cx) {
+                break Some(result);
+            }
+            if interrupted() {
+                // Leaving the block drops the future: the run is cancelled.
+                break None;
+            }
+            thread::park_timeout(Duration::from_millis(200));
+        }
+    };
+    if result.is_none() {
+        // Cancelled: each command job kills its process group (TERM, then KILL after
+        // the grace) and reaps it. Wait for that, then make sure.
+        let deadline = Instant::now() + GRACE + Duration::from_secs(2);
+        while Instant::now() < deadline
+            && (!live_process_groups().is_empty() || built.jobs.keys().any(|j| j.is_running()))
+        {
+            thread::sleep(Duration::from_millis(20));
+        }
+        kill_live_process_groups(libc::SIGKILL);
+    }
+    printer.finish();
+    // Shutdown hooks: ssh jobs close their host's shared connection.
+    built.scheduler.shutdown();
+    for host in &built.hosts {
+        host.close();
+    }
+    let tally = Tally::of(&built);
+    let succeeded = matches!(result, Some(Ok(true))) && tally.failed == 0 && tally.cancelled == 0;
+    if !succeeded {
+        out!("{}", built.scheduler.debrief().silence_done_jobs());
+    } else if options.verbose {
+        outln!("{}", built.scheduler.list().details());
+    }
+    match &result {
+        // The debrief above tells these already.
+        Some(Err(jobgraph::Error::JobFailed { .. } | jobgraph::Error::Timeout { .. })) => {}
+        Some(Err(error)) => outln!("jobgraph: {error}"),
+        _ => {}
+    }
+    match result {
+        None => {
+            outln!("interrupted: {tally}");
+            EXIT_INTERRUPTED
+        }
+        Some(_) if succeeded => {
+            outln!("{tally}");
+            EXIT_OK
+        }
+        Some(_) => {
+            outln!("{tally}");
+            EXIT_FAILED
+        }
+    }
+}

@@ -1,0 +1,646 @@
+//! Scenario files: the TOML model, and its checks, each error with file, line and
+//! column.
+//!
+//! ```toml
+//! label = "build"          # the run's label (default: the file's name)
+//! window = 4               # at most 4 jobs at once (default: no limit)
+//! timeout = "10m"          # the whole run (seconds, or "500ms", "30s", "2m", "1h")
+//!
+//! [ssh]                    # for jobs with a host (all optional)
+//! identity = "~/.ssh/id_ed25519"
+//! options = ["StrictHostKeyChecking=accept-new"]
+//! shared = true            # one connection per host (default)
+//!
+//! [[job]]
+//! id = "compile"           # letters, digits, `_.-`; unique in the file
+//! label = "compile it"     # shown in output and listings (default: the id)
+//! command = ["make", "-j4"]  # argv, no shell; or:
+//! # shell = "make -j4 2>&1 | tee log"
+//! requires = ["fetch"]     # ids of the same group (or of the top level)
+//! critical = true          # a failure stops the run (default true)
+//! forever = false          # stopped once every other job is done
+//! timeout = "5m"
+//! env = { CC = "clang" }
+//! cwd = "src"
+//! host = "user@node:2222"  # run over ssh
+//!
+//! [[group]]                # a nested scheduler: a job of its parent
+//! id = "tests"
+//! window = 2
+//! timeout = "1m"
+//! critical = false
+//! requires = ["compile"]
+//!   [[group.job]]
+//!   id = "unit"
+//!   command = ["make", "test"]
+//!
+//! [[sequence]]             # these ids run one after the other
+//! jobs = ["a", "b", "c"]
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A scenario that is not valid: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: usize,
+    /// 1-based column, when known.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// A duration: seconds as a number, or a text with a unit (`ms`, `s`, `m`, `h`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dur(pub Duration);
+
+/// Reads `"1.5s"`, `"500ms"`, `"2m"`, `"1h"`, `"10"` (seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (say `30s`, `500ms`, `2m`, `1h`)"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" | "min" => number * 60.0,
+        "h" => number * 3600.0,
+        other => return Err(format!("unknown unit `{other}` in `{text}` (ms, s, m, h)")),
+    };
+    seconds_to_duration(seconds)
+}
+
+fn seconds_to_duration(seconds: f64) -> Result<Duration, String> {
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e9 {
+        return Err(format!(
+            "a duration must be positive and finite, not {seconds}"
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Dur, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration: seconds, or a text like \"30s\", \"500ms\", \"2m\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
+                seconds_to_duration(v as f64).map(Dur).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
+                seconds_to_duration(v as f64).map(Dur).map_err(E::custom)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dur, E> {
+                seconds_to_duration(v).map(Dur).map_err(E::custom)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
+                parse_duration(v).map(Dur).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// The `[ssh]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshSettings {
+    /// A private key (`-i`).
+    pub identity: Option<String>,
+    /// `-o` options.
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// One shared connection per host (default true).
+    pub shared: Option<bool>,
+    /// Commands at once over a shared connection.
+    pub sessions: Option<usize>,
+    /// Connections at once without sharing.
+    pub connections: Option<usize>,
+}
+
+/// A `[[job]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobDef {
+    /// Its id.
+    pub id: Spanned<String>,
+    /// Its label.
+    pub label: Option<String>,
+    /// argv.
+    pub command: Option<Spanned<Vec<String>>>,
+    /// `sh -c` text.
+    pub shell: Option<Spanned<String>>,
+    /// Ids it requires.
+    #[serde(default)]
+    pub requires: Vec<Spanned<String>>,
+    /// Whether a failure stops the run.
+    pub critical: Option<bool>,
+    /// Whether it runs until the others are done.
+    #[serde(default)]
+    pub forever: bool,
+    /// Its own timeout.
+    pub timeout: Option<Dur>,
+    /// Environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    pub cwd: Option<String>,
+    /// `[user@]host[:port]`: run over ssh.
+    pub host: Option<Spanned<String>>,
+}
+
+/// A `[[group]]`: a nested scheduler.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupDef {
+    /// Its id.
+    pub id: Spanned<String>,
+    /// Its label.
+    pub label: Option<String>,
+    /// Its window.
+    pub window: Option<usize>,
+    /// Its timeout.
+    pub timeout: Option<Dur>,
+    /// Whether its failure stops its parent.
+    pub critical: Option<bool>,
+    /// Ids (of its parent's scope) it requires.
+    #[serde(default)]
+    pub requires: Vec<Spanned<String>>,
+    /// Its jobs.
+    #[serde(default, rename = "job")]
+    pub jobs: Vec<JobDef>,
+    /// Its groups.
+    #[serde(default, rename = "group")]
+    pub groups: Vec<GroupDef>,
+    /// Its sequences.
+    #[serde(default, rename = "sequence")]
+    pub sequences: Vec<SequenceDef>,
+}
+
+/// A `[[sequence]]`: ids that run one after the other.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SequenceDef {
+    /// The ids, in order.
+    pub jobs: Spanned<Vec<Spanned<String>>>,
+}
+
+/// A whole scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The run's label.
+    pub label: Option<String>,
+    /// The run's window.
+    pub window: Option<usize>,
+    /// The run's timeout.
+    pub timeout: Option<Dur>,
+    /// ssh settings.
+    #[serde(default)]
+    pub ssh: SshSettings,
+    /// Top-level jobs.
+    #[serde(default, rename = "job")]
+    pub jobs: Vec<JobDef>,
+    /// Top-level groups.
+    #[serde(default, rename = "group")]
+    pub groups: Vec<GroupDef>,
+    /// Top-level sequences.
+    #[serde(default, rename = "sequence")]
+    pub sequences: Vec<SequenceDef>,
+}
+
+impl Scenario {
+    /// How many jobs it holds, in groups too (groups themselves not counted).
+    pub fn count_jobs(&self) -> usize {
+        fn count(jobs: &[JobDef], groups: &[GroupDef]) -> usize {
+            jobs.len()
+                + groups
+                    .iter()
+                    .map(|g| count(&g.jobs, &g.groups))
+                    .sum::<usize>()
+        }
+        count(&self.jobs, &self.groups)
+    }
+}
+
+/// A scenario, read and checked.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Its contents.
+    pub scenario: Scenario,
+}
+
+/// Line and column (1-based) of a byte offset.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let mut start = offset;
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let before = &text[..start];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+struct Checker<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Checker<'_> {
+    fn error(&self, offset: usize, message: impl Into<String>) -> ScenarioError {
+        let (line, column) = position(self.text, offset);
+        ScenarioError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+/// Reads a scenario file and checks it.
+pub fn load(file: &Path) -> Result<Loaded, ScenarioError> {
+    let text = std::fs::read_to_string(file).map_err(|e| ScenarioError {
+        file: file.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read it: {e}"),
+    })?;
+    load_str(file, &text)
+}
+
+/// Checks a scenario given as text (`file` names it in errors).
+pub fn load_str(file: &Path, text: &str) -> Result<Loaded, ScenarioError> {
+    let checker = Checker { file, text };
+    let scenario: Scenario = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map(|s| s.start).unwrap_or(0);
+        checker.error(offset, e.message().trim().to_string())
+    })?;
+    let mut ids = HashMap::new();
+    collect_ids(&checker, &scenario.jobs, &scenario.groups, &mut ids)?;
+    check_scope(
+        &checker,
+        &scenario.jobs,
+        &scenario.groups,
+        &scenario.sequences,
+        &ids,
+        "the top level",
+    )?;
+    if scenario.window == Some(0) {
+        return Err(checker.error(0, "`window` must be at least 1 (leave it out for no limit)"));
+    }
+    Ok(Loaded {
+        file: file.to_path_buf(),
+        scenario,
+    })
+}
+
+fn id_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && !id.starts_with(['.', '-'])
+}
+
+/// Every id in the file, with where it is defined and in which scope (the group's id,
+/// or "" at the top level).
+fn collect_ids(
+    checker: &Checker<'_>,
+    jobs: &[JobDef],
+    groups: &[GroupDef],
+    ids: &mut HashMap<String, (usize, String)>,
+) -> Result<(), ScenarioError> {
+    fn add(
+        checker: &Checker<'_>,
+        id: &Spanned<String>,
+        scope: &str,
+        ids: &mut HashMap<String, (usize, String)>,
+    ) -> Result<(), ScenarioError> {
+        let name = id.get_ref();
+        if !id_ok(name) {
+            return Err(checker.error(
+                id.span().start,
+                format!(
+                    "bad id `{name}`: use letters, digits and `_.-`, not starting with `.` or `-`"
+                ),
+            ));
+        }
+        if let Some((first, _)) = ids.get(name) {
+            let (line, column) = position(checker.text, *first);
+            return Err(checker.error(
+                id.span().start,
+                format!("id `{name}` is defined twice (first at {line}:{column})"),
+            ));
+        }
+        ids.insert(name.clone(), (id.span().start, scope.to_string()));
+        Ok(())
+    }
+    fn walk(
+        checker: &Checker<'_>,
+        jobs: &[JobDef],
+        groups: &[GroupDef],
+        scope: &str,
+        ids: &mut HashMap<String, (usize, String)>,
+    ) -> Result<(), ScenarioError> {
+        for job in jobs {
+            add(checker, &job.id, scope, ids)?;
+        }
+        for group in groups {
+            add(checker, &group.id, scope, ids)?;
+            walk(checker, &group.jobs, &group.groups, group.id.get_ref(), ids)?;
+        }
+        Ok(())
+    }
+    walk(checker, jobs, groups, "", ids)
+}
+
+fn check_job(checker: &Checker<'_>, job: &JobDef) -> Result<(), ScenarioError> {
+    let at = job.id.span().start;
+    let id = job.id.get_ref();
+    match (&job.command, &job.shell) {
+        (Some(_), Some(shell)) => {
+            return Err(checker.error(
+                shell.span().start,
+                format!("job `{id}` has both `command` and `shell`: give one"),
+            ))
+        }
+        (None, None) => {
+            return Err(checker.error(
+                at,
+                format!("job `{id}` has neither `command` (argv) nor `shell` (a text for sh -c)"),
+            ))
+        }
+        (Some(command), None) if command.get_ref().is_empty() => {
+            return Err(checker.error(
+                command.span().start,
+                format!("job `{id}`: `command` is empty"),
+            ))
+        }
+        (Some(command), None) if command.get_ref()[0].is_empty() => {
+            return Err(checker.error(
+                command.span().start,
+                format!("job `{id}`: the program (first word of `command`) is empty"),
+            ))
+        }
+        (None, Some(shell)) if shell.get_ref().trim().is_empty() => {
+            return Err(checker.error(shell.span().start, format!("job `{id}`: `shell` is empty")))
+        }
+        _ => {}
+    }
+    for key in job.env.keys() {
+        if key.is_empty() || key.contains('=') || key.contains('\0') {
+            return Err(checker.error(
+                at,
+                format!("job `{id}`: bad environment variable name `{key}`"),
+            ));
+        }
+    }
+    if let Some(host) = &job.host {
+        if let Err(e) = host.get_ref().parse::<jobgraph_command::SshTarget>() {
+            return Err(checker.error(host.span().start, format!("job `{id}`: {e}")));
+        }
+    }
+    Ok(())
+}
+
+fn check_scope(
+    checker: &Checker<'_>,
+    jobs: &[JobDef],
+    groups: &[GroupDef],
+    sequences: &[SequenceDef],
+    ids: &HashMap<String, (usize, String)>,
+    scope_name: &str,
+) -> Result<(), ScenarioError> {
+    let scope = ids_scope(jobs, groups);
+    let here: HashSet<&str> = scope.iter().map(|(id, _)| id.as_str()).collect();
+    let forever: HashSet<&str> = jobs
+        .iter()
+        .filter(|j| j.forever)
+        .map(|j| j.id.get_ref().as_str())
+        .collect();
+    let reference = |who: &str, target: &Spanned<String>| -> Result<(), ScenarioError> {
+        let name = target.get_ref();
+        let at = target.span().start;
+        if here.contains(name.as_str()) {
+            if forever.contains(name.as_str()) {
+                return Err(checker.error(
+                    at,
+                    format!("`{who}` requires `{name}`, a forever job, which never ends"),
+                ));
+            }
+            return Ok(());
+        }
+        match ids.get(name) {
+            Some((_, other)) => {
+                let other = if other.is_empty() {
+                    "the top level".to_string()
+                } else {
+                    format!("group `{other}`")
+                };
+                Err(checker.error(
+                    at,
+                    format!("`{who}` requires `{name}`, which is in {other}, not in {scope_name}: requirements stay within a group (require the group instead)"),
+                ))
+            }
+            None => {
+                let mut message = format!("`{who}` requires `{name}`, which is not defined");
+                if let Some(near) = nearest(name, ids.keys()) {
+                    message.push_str(&format!(" (did you mean `{near}`?)"));
+                }
+                Err(checker.error(at, message))
+            }
+        }
+    };
+    // Edges: id -> ids it requires, with the span of each requirement.
+    let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for job in jobs {
+        check_job(checker, job)?;
+        for required in &job.requires {
+            reference(job.id.get_ref(), required)?;
+            edges
+                .entry(job.id.get_ref().clone())
+                .or_default()
+                .push(required.get_ref().clone());
+        }
+    }
+    for group in groups {
+        if group.window == Some(0) {
+            return Err(checker.error(
+                group.id.span().start,
+                format!(
+                    "group `{}`: `window` must be at least 1 (leave it out for no limit)",
+                    group.id.get_ref()
+                ),
+            ));
+        }
+        for required in &group.requires {
+            reference(group.id.get_ref(), required)?;
+            edges
+                .entry(group.id.get_ref().clone())
+                .or_default()
+                .push(required.get_ref().clone());
+        }
+        check_scope(
+            checker,
+            &group.jobs,
+            &group.groups,
+            &group.sequences,
+            ids,
+            &format!("group `{}`", group.id.get_ref()),
+        )?;
+    }
+    for sequence in sequences {
+        let list = sequence.jobs.get_ref();
+        if list.is_empty() {
+            return Err(checker.error(
+                sequence.jobs.span().start,
+                "a sequence needs at least one id",
+            ));
+        }
+        for (i, item) in list.iter().enumerate() {
+            reference("sequence", item)?;
+            if i > 0 {
+                edges
+                    .entry(item.get_ref().clone())
+                    .or_default()
+                    .push(list[i - 1].get_ref().clone());
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(&scope, &edges) {
+        let at = ids.get(&cycle[0]).map(|(at, _)| *at).unwrap_or(0);
+        let mut path = cycle.clone();
+        path.push(cycle[0].clone());
+        return Err(checker.error(
+            at,
+            format!(
+                "the requirements in {scope_name} form a cycle: {} (each requires the next)",
+                path.iter()
+                    .map(|id| format!("`{id}`"))
+                    .collect::<Vec<_>>()
+                    .join(" -> ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn ids_scope(jobs: &[JobDef], groups: &[GroupDef]) -> Vec<(String, usize)> {
+    jobs.iter()
+        .map(|j| (j.id.get_ref().clone(), j.id.span().start))
+        .chain(
+            groups
+                .iter()
+                .map(|g| (g.id.get_ref().clone(), g.id.span().start)),
+        )
+        .collect()
+}
+
+/// A cycle among `edges` (id -> what it requires), ids in file order.
+fn find_cycle(
+    scope: &[(String, usize)],
+    edges: &BTreeMap<String, Vec<String>>,
+) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Closed,
+    }
+    let mut marks: HashMap<&str, Mark> = scope
+        .iter()
+        .map(|(id, _)| (id.as_str(), Mark::New))
+        .collect();
+    for (start, _) in scope {
+        if marks[start.as_str()] != Mark::New {
+            continue;
+        }
+        // Iterative depth-first search: (node, index of the next edge to follow).
+        let mut stack: Vec<(&str, usize)> = vec![(start.as_str(), 0)];
+        marks.insert(start.as_str(), Mark::Open);
+        while let Some((node, next)) = stack.last().copied() {
+            let out = edges.get(node).map(Vec::as_slice).unwrap_or(&[]);
+            if next < out.len() {
+                stack.last_mut().unwrap().1 += 1;
+                let target = out[next].as_str();
+                match marks.get(target).copied() {
+                    Some(Mark::New) => {
+                        marks.insert(target, Mark::Open);
+                        stack.push((target, 0));
+                    }
+                    Some(Mark::Open) => {
+                        let from = stack.iter().position(|(n, _)| *n == target).unwrap_or(0);
+                        return Some(stack[from..].iter().map(|(n, _)| n.to_string()).collect());
+                    }
+                    _ => {}
+                }
+            } else {
+                marks.insert(node, Mark::Closed);
+                stack.pop();
+            }
+        }
+    }
+    None
+}
+
+/// The id closest to `name` (edit distance at most 2), to suggest.
+fn nearest<'a>(name: &str, ids: impl Iterator<Item = &'a String>) -> Option<&'a String> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut previous = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let current = row[j + 1];
+                row[j + 1] = (previous + usize::from(ca != *cb))
+                    .min(row[j] + 1)
+                    .min(current + 1);
+                previous = current;
+            }
+        }
+        row[b.len()]
+    }
+    ids.map(|id| (distance(name, id), id))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, id)| id)
+}

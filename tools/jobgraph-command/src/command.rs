@@ -1,0 +1,277 @@
+//! [`CommandJob`]: a program run here, in its own process group.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jobgraph::{AbstractJob, Context};
+
+use crate::output::{CommandError, CommandOutput, Sink};
+use crate::process::{self, Exec, Input};
+use crate::quote::quote_words;
+
+/// The capture limit by default: the last 64 KiB of each stream are kept.
+pub const DEFAULT_CAPTURE_LIMIT: usize = 64 * 1024;
+
+/// How long a cancelled command has between SIGTERM and SIGKILL by default.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
+
+/// What a command runs: a program with its arguments, or a text for `sh -c`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Program {
+    /// A program and its arguments, run without a shell.
+    Argv(Vec<String>),
+    /// A text run by `sh -c`.
+    Shell(String),
+}
+
+impl Program {
+    /// The command as shown: argv quoted for a shell, or the shell text.
+    pub fn display(&self) -> String {
+        match self {
+            Program::Argv(argv) => quote_words(argv),
+            Program::Shell(text) => text.clone(),
+        }
+    }
+}
+
+/// What command jobs and ssh jobs share: input, output, and how they end.
+#[derive(Clone)]
+pub(crate) struct Options {
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    pub input: Input,
+    pub capture_limit: usize,
+    pub sink: Option<Sink>,
+    pub grace: Duration,
+    pub timeout: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            env: Vec::new(),
+            cwd: None,
+            input: Input::Null,
+            capture_limit: DEFAULT_CAPTURE_LIMIT,
+            sink: None,
+            grace: DEFAULT_GRACE,
+            timeout: None,
+        }
+    }
+}
+
+/// Label text for a command: its first line, at most 60 characters.
+pub(crate) fn short(text: &str) -> String {
+    let first = text.lines().next().unwrap_or("");
+    let mut short: String = first.chars().take(60).collect();
+    if short.len() < text.len() {
+        short.push('…');
+    }
+    short
+}
+
+/// A job that runs a program on this machine: the
+/// [`AbstractJob`] for shell-command DAGs.
+///
+/// * `argv` runs without a shell; [`CommandJob::shell`] uses `sh -c` when asked;
+/// * standard input is `/dev/null` unless given ([`stdin_str`](CommandJob::stdin_str),
+///   [`stdin_file`](CommandJob::stdin_file));
+/// * stdout and stderr are captured (the last [`capture_limit`](CommandJob::capture_limit)
+///   bytes of each are kept) and passed line by line to a [`sink`](CommandJob::sink);
+/// * the command is the leader of its own process group. When the run cancels the job
+///   (a scheduler timeout, a critical failure elsewhere, the end of the other jobs for
+///   a forever job) or the job's own [`timeout`](CommandJob::timeout) expires, the
+///   whole group gets SIGTERM, then SIGKILL after the [`grace`](CommandJob::grace).
+///   When the command exits, whatever it left running in its group is killed. The job
+///   returns only once its process is reaped: nothing is left behind.
+///
+/// Its value is the [`CommandOutput`]; an exit status other than 0 fails the job with
+/// [`CommandError::Failed`], which names the command and status and quotes the last
+/// lines of its output.
+///
+/// ```
+/// use jobgraph::{Job, Scheduler};
+/// use jobgraph_command::CommandJob;
+///
+/// let hello = Job::custom(CommandJob::new(["echo", "hello"])).label("hello");
+/// let count = Job::custom(CommandJob::shell("echo one two | wc -w")).requires(&hello);
+/// assert!(Scheduler::new().add((&hello, &count)).run().unwrap());
+/// assert_eq!(count.result().unwrap().stdout.text().trim(), "2");
+/// ```
+#[derive(Clone)]
+pub struct CommandJob {
+    program: Program,
+    options: Options,
+}
+
+impl CommandJob {
+    /// Runs this program with these arguments, without a shell.
+    pub fn new<I>(argv: I) -> CommandJob
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        CommandJob::from_program(Program::Argv(argv.into_iter().map(Into::into).collect()))
+    }
+
+    /// Runs this text with `sh -c`.
+    pub fn shell(text: impl Into<String>) -> CommandJob {
+        CommandJob::from_program(Program::Shell(text.into()))
+    }
+
+    /// Runs this program.
+    pub fn from_program(program: Program) -> CommandJob {
+        CommandJob {
+            program,
+            options: Options::default(),
+        }
+    }
+
+    /// What it runs.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Sets an environment variable for the command (the rest is inherited).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs the command in this directory.
+    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
+        self.options.cwd = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Gives the command this text on its standard input.
+    pub fn stdin_str(mut self, text: impl Into<String>) -> Self {
+        self.options.input = Input::Bytes(text.into().into_bytes().into());
+        self
+    }
+
+    /// Gives the command this file on its standard input.
+    pub fn stdin_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.options.input = Input::File(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Keeps at most this many bytes of each stream, the last ones (default
+    /// [`DEFAULT_CAPTURE_LIMIT`]); 0 keeps none (lines still go to the sink).
+    pub fn capture_limit(mut self, bytes: usize) -> Self {
+        self.options.capture_limit = bytes;
+        self
+    }
+
+    /// Passes each line of output to `sink` as it comes.
+    pub fn sink(mut self, sink: Sink) -> Self {
+        self.options.sink = Some(sink);
+        self
+    }
+
+    /// How long a cancelled or timed-out command has between SIGTERM and SIGKILL
+    /// (default [`DEFAULT_GRACE`]). Give the scheduler a
+    /// [`grace`](jobgraph::Scheduler::grace) at least this long so that it waits for it.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.options.grace = grace;
+        self
+    }
+
+    /// Kills the command once it has run this long; the job then fails with
+    /// [`CommandError::TimedOut`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(timeout);
+        self
+    }
+
+    pub(crate) fn std_command(&self) -> Command {
+        let mut command = match &self.program {
+            Program::Argv(argv) => {
+                let mut command = Command::new(argv.first().map(String::as_str).unwrap_or(""));
+                command.args(argv.iter().skip(1));
+                command
+            }
+            Program::Shell(text) => {
+                let mut command = Command::new("sh");
+                command.arg("-c").arg(text);
+                command
+            }
+        };
+        for (key, value) in &self.options.env {
+            command.env(key, value);
+        }
+        if let Some(dir) = &self.options.cwd {
+            command.current_dir(dir);
+        }
+        command
+    }
+}
+
+/// Runs a `std` command with these options until it ends, the job's label on its lines.
+pub(crate) fn run_with(
+    command: Command,
+    display: &str,
+    options: &Options,
+    ctx: &Context<'_>,
+    strip_cr: bool,
+) -> Result<CommandOutput, CommandError> {
+    let label: Arc<str> = ctx
+        .job()
+        .map(|job| job.text_label())
+        .unwrap_or_else(|| short(display))
+        .into();
+    let exec = Exec {
+        command,
+        display,
+        input: &options.input,
+        capture_limit: options.capture_limit,
+        sink: options.sink.as_ref(),
+        label,
+        grace: options.grace,
+        timeout: options.timeout,
+        strip_cr,
+    };
+    process::run(exec, &|| ctx.is_cancelled())
+}
+
+impl AbstractJob for CommandJob {
+    type Output = Result<CommandOutput, CommandError>;
+
+    fn run(&mut self, ctx: &Context<'_>) -> Self::Output {
+        if let Program::Argv(argv) = &self.program {
+            if argv.is_empty() {
+                return Err(CommandError::Spawn {
+                    command: String::new(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "the command is empty",
+                    ),
+                });
+            }
+        }
+        let display = self.program.display();
+        run_with(self.std_command(), &display, &self.options, ctx, false)
+    }
+
+    fn kind(&self) -> &'static str {
+        "CommandJob"
+    }
+
+    fn text_label(&self) -> Option<String> {
+        Some(short(&self.program.display()))
+    }
+
+    fn details(&self) -> Option<String> {
+        let mut text = String::new();
+        for (key, value) in &self.options.env {
+            text.push_str(&format!("{}={} ", key, crate::quote(value)));
+        }
+        text.push_str(&self.program.display());
+        if let Some(dir) = &self.options.cwd {
+            text.push_str(&format!(" (in {})", dir.display()));
+        }
+        Some(text)
+    }
+}

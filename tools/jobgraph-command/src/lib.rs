@@ -1,0 +1,43 @@
+//! Command jobs and ssh jobs for [`jobgraph`]: what `apssh` is to asynciojobs.
+//!
+//! * [`CommandJob`] runs a program on this machine (argv without a shell, or `sh -c`
+//!   when asked), in its own process group, streaming its output line by line to a
+//!   [`Sink`] and keeping its tail; a status other than 0 fails the job, naming the
+//!   command. Cancellation and timeouts kill the whole group (SIGTERM, then SIGKILL
+//!   after a grace); the job returns only once nothing of it is left running.
+//! * [`SshJob`] runs a command on another host through the system's OpenSSH client,
+//!   over one shared connection per [`SshHost`], closed by the scheduler's shutdown
+//!   hook ([`Scheduler::shutdown`](jobgraph::Scheduler::shutdown)).
+//!
+//! This is a crate of its own, beside `jobgraph` rather than inside it, so that the
+//! core scheduler stays free of processes, signals, pipes and Unix-only code (and of
+//! `unsafe`: the few system calls here, `killpg`, `poll`, `waitid`, `pidfd_open`, are
+//! in one private module of this crate). It needs Linux (pidfds are used when the
+//! kernel has them, 5.3 and later; polling otherwise).
+//!
+//! ```
+//! use jobgraph::{Job, Scheduler};
+//! use jobgraph_command::{CommandJob, CommandError};
+//!
+//! let fails = Job::custom(CommandJob::new(["sh", "-c", "echo oops >&2; exit 3"])).label("fails");
+//! let s = Scheduler::new().critical(false).add(&fails).clone();
+//! assert!(!s.run().unwrap());
+//! let error = fails.raised_exception().unwrap();
+//! let error = error.downcast_ref::<CommandError>().unwrap();
+//! assert_eq!(error.status().unwrap().code(), Some(3));
+//! assert!(error.to_string().contains("oops"));
+//! ```
+
+#![warn(missing_docs)]
+
+mod command;
+mod output;
+mod process;
+mod quote;
+mod ssh;
+
+pub use command::{CommandJob, Program, DEFAULT_CAPTURE_LIMIT, DEFAULT_GRACE};
+pub use output::{Captured, CommandError, CommandOutput, Line, Sink, Stream};
+pub use process::{kill_live_process_groups, live_process_groups};
+pub use quote::{quote, quote_words};
+pub use ssh::{HostError, SshHost, SshJob, SshTarget};

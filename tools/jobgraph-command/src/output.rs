@@ -1,0 +1,243 @@
+//! What a command gives back: its lines as they come, its captured output, its status,
+//! and its errors.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which output stream a [`Line`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// The command's standard output.
+    Stdout,
+    /// The command's standard error (merged into stdout for an ssh job with a pty).
+    Stderr,
+}
+
+/// One line of a command's output, without its end of line, passed to the job's
+/// [`Sink`] as soon as it is read.
+#[derive(Clone, Debug)]
+pub struct Line {
+    /// The job's label, as its scheduler shows it.
+    pub label: Arc<str>,
+    /// Where it came from.
+    pub stream: Stream,
+    /// The text (invalid UTF-8 replaced by U+FFFD).
+    pub text: String,
+}
+
+/// What receives a job's output lines, on the job's worker thread: keep it quick.
+pub type Sink = Arc<dyn Fn(&Line) + Send + Sync>;
+
+/// The captured output of one stream: the last `limit` bytes, and how much there was.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Captured {
+    bytes: Vec<u8>,
+    total: u64,
+    limit: usize,
+}
+
+impl Captured {
+    pub(crate) fn new(limit: usize) -> Captured {
+        Captured {
+            bytes: Vec::new(),
+            total: 0,
+            limit,
+        }
+    }
+
+    pub(crate) fn push(&mut self, data: &[u8]) {
+        self.total += data.len() as u64;
+        if self.limit == 0 {
+            return;
+        }
+        self.bytes.extend_from_slice(data);
+        // Trimmed in batches, so that a chatty command is not copied for every read.
+        if self.bytes.len() > 2 * self.limit {
+            let cut = self.bytes.len() - self.limit;
+            self.bytes.drain(..cut);
+        }
+    }
+
+    /// The kept bytes: the end of the stream, at most the capture limit.
+    pub fn bytes(&self) -> &[u8] {
+        let start = self.bytes.len().saturating_sub(self.limit);
+        &self.bytes[start..]
+    }
+
+    /// The kept bytes as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(self.bytes()).into_owned()
+    }
+
+    /// How many bytes the stream carried in all.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Whether the beginning of the stream was dropped to stay within the limit.
+    pub fn truncated(&self) -> bool {
+        self.total > self.bytes().len() as u64
+    }
+
+    /// The last `n` lines kept (fewer when there are fewer).
+    pub fn tail_lines(&self, n: usize) -> Vec<String> {
+        let text = self.text();
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines.len().saturating_sub(n);
+        lines[start..]
+            .iter()
+            .map(|l| l.trim_end_matches('\r').to_string())
+            .collect()
+    }
+}
+
+impl fmt::Debug for Captured {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} byte(s)", self.total)?;
+        if self.truncated() {
+            write!(f, ", last {} kept", self.bytes().len())?;
+        }
+        Ok(())
+    }
+}
+
+/// A command that ran to its end: the job's value when it exited with status 0, and
+/// part of its error otherwise.
+#[derive(Clone, Debug)]
+pub struct CommandOutput {
+    /// The command, as shown in errors and listings.
+    pub command: String,
+    /// How it ended.
+    pub status: ExitStatus,
+    /// Its standard output (the tail within the capture limit).
+    pub stdout: Captured,
+    /// Its standard error (the tail within the capture limit).
+    pub stderr: Captured,
+    /// How long it ran.
+    pub duration: Duration,
+}
+
+impl CommandOutput {
+    /// The last `n` lines of its standard error, or of its standard output when it
+    /// wrote nothing on standard error.
+    pub fn tail(&self, n: usize) -> Vec<String> {
+        let lines = self.stderr.tail_lines(n);
+        if lines.is_empty() {
+            self.stdout.tail_lines(n)
+        } else {
+            lines
+        }
+    }
+}
+
+/// Why a command job failed. Each names the command.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The program could not be started (not found, not executable, bad `cwd`).
+    #[error("`{command}` could not start: {source}")]
+    Spawn {
+        /// The command.
+        command: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file meant as standard input could not be opened.
+    #[error("`{command}` could not start: cannot open its input `{}`: {source}", .path.display())]
+    Stdin {
+        /// The command.
+        command: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Waiting for the command failed (should not happen).
+    #[error("`{command}`: could not wait for it: {source}")]
+    Wait {
+        /// The command.
+        command: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The command ended with a non-zero status or was killed by a signal.
+    #[error("`{command}` failed: {status}{}", tail_text(.output))]
+    Failed {
+        /// The command.
+        command: String,
+        /// How it ended.
+        status: ExitStatus,
+        /// What it wrote.
+        output: Box<CommandOutput>,
+    },
+    /// The command ran past its own timeout, and its process group was killed.
+    #[error("`{command}` timed out after {after:?}; its process group was killed{}", tail_text(.output))]
+    TimedOut {
+        /// The command.
+        command: String,
+        /// The job's timeout.
+        after: Duration,
+        /// What it wrote before.
+        output: Box<CommandOutput>,
+    },
+    /// The run cancelled the job, and its process group was killed.
+    #[error("`{command}` was cancelled; its process group was killed")]
+    Cancelled {
+        /// The command.
+        command: String,
+        /// What it wrote before.
+        output: Box<CommandOutput>,
+    },
+    /// An ssh job could not reach its host.
+    #[error("ssh to `{host}` failed: {message}")]
+    Ssh {
+        /// The host, as given.
+        host: String,
+        /// What went wrong, with ssh's own message.
+        message: String,
+    },
+}
+
+impl CommandError {
+    /// The command's output, when it ran.
+    pub fn output(&self) -> Option<&CommandOutput> {
+        match self {
+            CommandError::Failed { output, .. }
+            | CommandError::TimedOut { output, .. }
+            | CommandError::Cancelled { output, .. } => Some(output),
+            _ => None,
+        }
+    }
+
+    /// The exit status, when the command ran to its end.
+    pub fn status(&self) -> Option<ExitStatus> {
+        self.output().map(|o| o.status)
+    }
+}
+
+/// How many lines of output an error quotes.
+const TAIL_LINES: usize = 5;
+
+fn tail_text(output: &CommandOutput) -> String {
+    let lines = output.tail(TAIL_LINES);
+    if lines.is_empty() {
+        return String::new();
+    }
+    let which = if output.stderr.total() > 0 {
+        "stderr"
+    } else {
+        "stdout"
+    };
+    let mut text = format!("; last lines of {which}:");
+    for line in lines {
+        text.push_str("\n    ");
+        text.push_str(&line);
+    }
+    text
+}
