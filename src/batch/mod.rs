@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::{
-    no_worker, CancelRun, Pool, Reason, Run, Settings, Table, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT,
-    UNLIMITED_WINDOW_WORKERS,
+    no_worker, CancelRun, Pool, Reason, Run, Settings, Table, Workers, DEFAULT_GRACE,
+    DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS,
 };
 use crate::error::{Error, JobError};
 use crate::graph;
@@ -36,7 +36,7 @@ static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 /// come; past that, they are checked when the batch is frozen.
 const TIDY_CHECK: usize = 8;
 
-/// How long a new run waits for the workers of the last one to let go of its jobs.
+/// How long a new run waits for the workers of the last one to leave it.
 const LET_GO: Duration = Duration::from_secs(1);
 
 /// A graph of many jobs of one value type, built in one go: Taskflow's way of building,
@@ -121,6 +121,8 @@ pub struct Batch<T: 'static> {
     ran: Option<Arc<Cells<T>>>,
     /// The graph the first run froze, for the runs after it.
     graph: Option<Arc<graph::Frozen>>,
+    /// The last run, while a worker of it may still hold it.
+    last_run: Option<std::sync::Weak<dyn Workers>>,
     /// Jobs were added or set up after the first run: the batch cannot run again.
     changed: bool,
     /// A job was added with `add` or `add_future`: its body runs once, and so does the
@@ -187,7 +189,7 @@ impl<T: Send + Sync + Debug + 'static> Table for Cells<T> {
         // SAFETY: the engine executes each index at most once per run, as `Table`'s
         // contract asks, and the runs of a batch's cells never overlap: `Batch::run`
         // takes `&mut`, and runs again only once every job of the last run has returned
-        // and its workers have let go of the cells (`Batch::prepare_again`).
+        // (`Batch::prepare_again`).
         unsafe { self.slots[i].execute(ctx) }
     }
 
@@ -257,6 +259,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             },
             ran: None,
             graph: None,
+            last_run: None,
             changed: false,
             one_shot: false,
             pool: None,
@@ -452,7 +455,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
                 self.pairs = Vec::new();
                 (Arc::new(std::mem::take(&mut self.building)), frozen)
             }
-            Some(mut cells) => match self.prepare_again(&mut cells) {
+            Some(cells) => match self.prepare_again(&cells) {
                 Ok(frozen) => (cells, frozen),
                 Err(error) => {
                     self.ran = Some(cells);
@@ -476,6 +479,8 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             pool: self.pool.clone().unwrap_or_else(Pool::current),
         };
         let run = Run::new(cells, frozen, &settings);
+        let workers: Arc<dyn Workers> = run.clone();
+        self.last_run = Some(Arc::downgrade(&workers));
         if let Some(ctx) = parent {
             ctx.on_cancel(&CancelRun::waker(&run));
         }
@@ -516,7 +521,8 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     /// Makes the jobs of the last run idle again for a new one, once that is sound:
     /// every job added with `add_mut` (else [`Error::AlreadyRan`]), none added or set
     /// up since, every job of the last run returned. The results of the last run stay readable when it is not.
-    fn prepare_again(&mut self, cells: &mut Arc<Cells<T>>) -> Result<Arc<graph::Frozen>, Error> {
+    #[allow(unsafe_code)] // `Slot::reset`
+    fn prepare_again(&mut self, cells: &Arc<Cells<T>>) -> Result<Arc<graph::Frozen>, Error> {
         if self.one_shot {
             return Err(Error::AlreadyRan {
                 label: self.label.clone(),
@@ -538,19 +544,28 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         if let Some(error) = still_running(cells) {
             return Err(error);
         }
-        // Every job has returned; the workers of the last run let go of the cells
-        // within microseconds of that.
-        let waited = std::time::Instant::now();
-        while Arc::strong_count(cells) > 1 && waited.elapsed() < LET_GO {
-            std::thread::yield_now();
+        // A worker of the last run that has not left its job loop yet might still
+        // start a job it took before that run ended (it would be given up on): wait for
+        // them all to leave, which takes microseconds unless one is in a job.
+        if let Some(run) = self.last_run.as_ref().and_then(std::sync::Weak::upgrade) {
+            let waited = std::time::Instant::now();
+            while run.workers_alive() > 0 {
+                if waited.elapsed() >= LET_GO {
+                    return Err(still_running(cells).unwrap_or(Error::StillRunning {
+                        label: self.label.clone(),
+                        job: "a worker of the last run".to_string(),
+                    }));
+                }
+                std::thread::yield_now();
+            }
         }
-        let Some(slots) = Arc::get_mut(cells).map(|cells| &mut cells.slots) else {
-            return Err(still_running(cells).unwrap_or(Error::StillRunning {
-                label: self.label.clone(),
-                job: "a worker of the last run".to_string(),
-            }));
-        };
-        slots.iter_mut().for_each(Slot::reset);
+        for slot in &cells.slots {
+            // SAFETY: every job of the last run has returned and every worker of that
+            // run has left its job loop (above): no execution of a slot is in flight,
+            // and nothing starts one until the next run, after this; `&mut self` rules
+            // out a borrowed result.
+            unsafe { slot.reset() }
+        }
         Ok(Arc::clone(frozen))
     }
 

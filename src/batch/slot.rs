@@ -117,12 +117,19 @@ impl<T: 'static> Slot<T> {
     }
 
     /// Makes the job idle again, for a new run of its batch: drops what its last run
-    /// kept. Through `&mut`: no run is using the slot.
-    pub(super) fn reset(&mut self) {
-        if std::mem::replace(self.lifecycle.get_mut(), state::IDLE) == state::DONE {
-            // SAFETY: the outcome is initialised exactly while the lifecycle says `DONE`;
-            // the lifecycle now says `IDLE`, so it is dropped once.
-            unsafe { self.outcome.get_mut().assume_init_drop() }
+    /// kept.
+    ///
+    /// # Safety
+    ///
+    /// No execution of the job is in flight, none starts before this returns, and no
+    /// reference to its outcome is alive: the job has `returned`, its batch is borrowed
+    /// mutably, and the next run starts after this.
+    pub(super) unsafe fn reset(&self) {
+        if self.lifecycle.swap(state::IDLE, Ordering::AcqRel) == state::DONE {
+            // SAFETY: the outcome is initialised exactly while the lifecycle says `DONE`,
+            // and nothing else reads or writes it now (the caller's contract); the
+            // lifecycle says `IDLE` from here, so it is dropped once.
+            unsafe { (*self.outcome.get()).assume_init_drop() }
         }
     }
 

@@ -44,7 +44,7 @@ pub(crate) use control::CancelRun;
 pub(crate) use event::{Emitter, Observer};
 pub use event::{Event, EventKind, RunEnd};
 pub use pool::{Pool, DEFAULT_KEEP_ALIVE};
-pub(crate) use run::Run;
+pub(crate) use run::{Run, Workers};
 
 use crate::error::Error;
 

@@ -304,7 +304,10 @@ fn serve(shared: Arc<Shared>, first: Shift) {
 
 /// Waits, idle, for the next shift: `None` when the thread is to leave.
 fn next_shift(shared: &Shared, seat: &Seat) -> Option<Shift> {
-    for round in 0..SPINS {
+    let keep_alive = Duration::from_nanos(shared.keep_alive.load(Ordering::Relaxed));
+    // With no keep-alive a thread leaves at once: each run starts its own.
+    let spins = if keep_alive.is_zero() { 0 } else { SPINS };
+    for round in 0..spins {
         if seat.ready.load(Ordering::Acquire) {
             break;
         }
@@ -314,7 +317,6 @@ fn next_shift(shared: &Shared, seat: &Seat) -> Option<Shift> {
             std::hint::spin_loop();
         }
     }
-    let keep_alive = Duration::from_nanos(shared.keep_alive.load(Ordering::Relaxed));
     let deadline = Instant::now().checked_add(keep_alive);
     let mut slot = seat.shift.lock();
     loop {

@@ -12,7 +12,7 @@ use super::stall;
 use super::table::Table;
 use crate::graph::{is_forever, Frozen};
 use crate::job::{state, AnyJob};
-use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering, Stealer};
+use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering, Stealer, Worker};
 
 pub(super) struct End {
     pub(super) reason: Option<Reason>,
@@ -38,17 +38,14 @@ pub(crate) struct Run<J: Table = Vec<AnyJob>> {
     pub(super) pool: Pool,
     /// No job starts at or after this instant (`None`: no timeout).
     pub(super) deadline: Option<Instant>,
-    /// Workers started or being started (a worker whose thread the OS refused is not
-    /// counted).
+    /// Workers in the window: hired, and not left yet.
     pub(super) workers: AtomicUsize,
-    /// The next worker number to give out; numbers are never given twice.
+    /// Deques made so far (numbered from 0, never more than `max_workers`).
     pub(super) numbers: AtomicUsize,
-    /// Workers waiting on `wake`.
-    pub(super) sleepers: AtomicUsize,
-    /// Workers out of work, looking again before they sleep.
+    /// The deques of workers that left, empty, for the workers hired later.
+    pub(super) free: Mutex<Vec<(usize, Worker<u32>)>>,
+    /// Workers out of work, looking again before they leave.
     pub(super) searching: AtomicUsize,
-    pub(super) sleep: Mutex<()>,
-    pub(super) wake: Condvar,
     /// Set once the run ends: workers return instead of waiting.
     pub(super) exit: AtomicBool,
     /// No job starts any more.
@@ -100,10 +97,8 @@ impl<J: Table> Run<J> {
             claimed: AtomicUsize::new(0),
             workers: AtomicUsize::new(0),
             numbers: AtomicUsize::new(0),
-            sleepers: AtomicUsize::new(0),
+            free: Mutex::new(Vec::new()),
             searching: AtomicUsize::new(0),
-            sleep: Mutex::new(()),
-            wake: Condvar::new(),
             exit: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
@@ -142,19 +137,17 @@ impl<J: Table> Run<J> {
         }
         let wanted = entries.len().min(self.max_workers);
         let _ = self.entries.set(entries);
-        self.workers.store(wanted, Ordering::Relaxed);
-        self.numbers.store(wanted, Ordering::Relaxed);
         let mut started = 0;
         let mut refusal = None;
-        for number in 0..wanted {
+        for _ in 0..wanted {
             if self.past_deadline() {
                 // Workers hired later would start jobs after the deadline.
-                self.workers.fetch_sub(wanted - number, Ordering::AcqRel);
                 self.finish(Reason::Timeout);
                 break;
             }
-            match self.spawn_worker(number) {
-                Ok(()) => started += 1,
+            match self.add_worker() {
+                Ok(true) => started += 1,
+                Ok(false) => break,
                 Err(error) => refusal = Some(error),
             }
         }
@@ -165,11 +158,16 @@ impl<J: Table> Run<J> {
         }
         // A short run ends within microseconds: look before paying for a sleep and a
         // wake-up.
-        for _ in 0..SPINS {
+        for round in 0..SPINS {
             if self.exit.load(Ordering::Acquire) && self.alive.load(Ordering::Acquire) == 0 {
                 break;
             }
-            std::hint::spin_loop();
+            // Yields now and then: a worker sharing this CPU gets to finish.
+            if round % 64 == 63 {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
         }
         let mut stall_watch = stall::Watch::default();
         let mut end = self.end.lock();
@@ -235,13 +233,18 @@ impl<J: Table> Run<J> {
     }
 
     /// Whether the run has been stalled for the stall timeout (see `stall`).
-    pub(super) fn is_stalled(&self, watch: &mut stall::Watch) -> bool {
-        let stalled = self.stall.check(
-            watch,
-            self.workers.load(Ordering::Acquire),
-            self.sleepers.load(Ordering::Acquire),
-            self.ready_count(),
-        );
+    pub(super) fn is_stalled(self: &Arc<Self>, watch: &mut stall::Watch) -> bool {
+        let ready = self.ready_count();
+        if ready > 0 && self.workers.load(Ordering::Acquire) < self.max_workers {
+            // Ready jobs and room in the window, but no worker to take them (one the OS
+            // refused): one more, rather than a stall.
+            let _ = self.add_worker();
+        }
+        let workers = self.workers.load(Ordering::Acquire);
+        // A worker with nothing to do leaves the run: every worker in it is busy, and a
+        // window with room takes the ready jobs (above).
+        let room = self.max_workers - workers.min(self.max_workers);
+        let stalled = self.stall.check(watch, workers + room, room, ready);
         if stalled {
             *self.stall.seen.lock() = Some(self.stalled_jobs());
         }
@@ -310,10 +313,6 @@ impl<J: Table> Run<J> {
         self.stop.store(true, Ordering::Release);
         self.cancelled.store(true, Ordering::SeqCst);
         self.exit.store(true, Ordering::SeqCst);
-        {
-            let _sleep = self.sleep.lock();
-            self.wake.notify_all();
-        }
         let wakers = std::mem::take(&mut *self.wakers.lock());
         for (_, waker) in wakers {
             waker.wake();
@@ -352,3 +351,16 @@ impl<J: Table> Run<J> {
 
 /// How many times the coordinator looks for the end of the run before it sleeps.
 const SPINS: u32 = 1 << 10;
+
+/// A run seen from its front door once it has returned: whether its workers are gone.
+pub(crate) trait Workers: Send + Sync {
+    /// Workers still in the run's job loop: once none is, no worker of the run touches
+    /// its jobs again.
+    fn workers_alive(&self) -> usize;
+}
+
+impl<J: Table> Workers for Run<J> {
+    fn workers_alive(&self) -> usize {
+        self.alive.load(Ordering::Acquire)
+    }
+}

@@ -1,28 +1,32 @@
 //! A worker's loop: take a job (its own deque, then entry jobs, then stealing), run
-//! it, release its successors, and sleep when there is nothing to do.
+//! it, release its successors, and leave the run when there is nothing to do.
 //!
-//! # Who sleeps, who wakes whom
+//! # Who leaves, who hires whom
 //!
-//! * A worker that finds no work anywhere looks again a few times, spinning, then
-//!   sleeps on `wake`: under the `sleep` lock it counts itself in `sleepers`, looks for
-//!   work once more, and waits.
-//! * A worker that pushes jobs, after the push, reads `sleepers`; when it is not zero,
-//!   it takes the `sleep` lock and notifies as many sleepers as it pushed jobs (at
-//!   most). When nobody sleeps and the window allows, it starts a new worker instead.
-//! * No wake-up is lost: the pusher's push and the sleeper's count are each followed by
-//!   a `SeqCst` fence before the other side's read (the pusher reads `sleepers`, the
-//!   sleeper looks at the deques), so at least one of them sees the other; a pusher
-//!   that sees a sleeper takes the lock it holds until it waits, so the notification
-//!   cannot come before the wait. A busy pool, where nobody sleeps, makes no wake-up
-//!   call at all.
+//! * A worker that finds no work anywhere looks again a few times, spinning then
+//!   yielding, counted in `searching`; then it counts itself out of `searching`, looks
+//!   once more, and leaves the run: its deque (empty) goes to `free` for a later worker,
+//!   its place in the window is given back, and its thread goes back to the pool, where
+//!   the next run (or this one) can hire it at once. A run never waits for a worker
+//!   that has nothing to do.
+//! * A worker that pushes jobs, after the push, reads `searching`: the jobs beyond the
+//!   searching workers' number get new workers, hired from the pool as far as the
+//!   window allows. A busy run, where every job is taken by the worker that released
+//!   it, hires nobody.
+//! * No job is stranded: the pusher's push and the searcher's count-out are each
+//!   followed by a `SeqCst` fence before the other side's read (the pusher reads
+//!   `searching`, the searcher looks at the deques once more), so either the pusher
+//!   sees no searcher and hires, or the searcher sees the job. And a job pushed is in
+//!   its pusher's deque, which its owner empties before it leaves.
 //! * When the run ends (all done, a critical failure, the deadline, or the parent's
-//!   cancellation), `finish` sets `exit` and wakes every worker, every job waiting in
-//!   `Context::sleep` or on a future, and the coordinator.
+//!   cancellation), `finish` sets `exit` and wakes every job waiting in
+//!   `Context::sleep` or on a future, and the coordinator; workers leave at their next
+//!   look.
 //! * The coordinator (the thread that called `run`) waits on `ended`, until the end or
 //!   the deadline (and, while a future job is parked, checks for a stall: see
-//!   `stall`); then it gives the workers a bounded grace to return, and abandons
-//!   the jobs still running after it (they stay reported as running; what they return
-//!   later is dropped, see `Node::abandon`).
+//!   `stall`); then it gives the workers still in a job a bounded grace to return, and
+//!   abandons the jobs still running after it (they stay reported as running; what they
+//!   return later is dropped, see `Node::abandon`).
 
 use std::sync::Arc;
 
@@ -35,30 +39,52 @@ use crate::job::{state, Context, Status, CRITICAL};
 use crate::sync::{fence, thread, Ordering, Steal, Worker};
 
 impl<J: Table> Run<J> {
-    /// Starts worker `number`, already counted in `workers`.
-    pub(super) fn spawn_worker(
-        self: &Arc<Self>,
-        number: usize,
-    ) -> Result<(), Option<std::io::Error>> {
-        let Some(cell) = self.stealers.get(number) else {
-            return Ok(());
-        };
-        // The deque is made here, as its worker starts: a wide window costs nothing
-        // until its workers are needed.
-        let deque = Worker::new_fifo();
-        if cell.set(deque.stealer()).is_err() {
-            return Ok(()); // numbers are given once: not reached
+    /// Hires one more worker for the run, if the window allows: `Ok(false)` when it is
+    /// full. Its deque is one a worker that left gave back, or a new one: a wide window
+    /// costs nothing until its workers are needed.
+    pub(super) fn add_worker(self: &Arc<Self>) -> Result<bool, Option<std::io::Error>> {
+        let mut live = self.workers.load(Ordering::Relaxed);
+        loop {
+            if live >= self.max_workers {
+                return Ok(false);
+            }
+            match self.workers.compare_exchange_weak(
+                live,
+                live + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => live = now,
+            }
         }
+        let given_back = self.free.lock().pop();
+        let (number, deque) = match given_back {
+            Some(slot) => slot,
+            None => {
+                // Below `max_workers`: each deque is held by a worker in the window or
+                // given back, and this worker's place in the window is reserved.
+                let number = self.numbers.fetch_add(1, Ordering::AcqRel);
+                let deque = Worker::new_fifo();
+                match self.stealers.get(number) {
+                    Some(cell) if cell.set(deque.stealer()).is_ok() => (number, deque),
+                    _ => {
+                        self.workers.fetch_sub(1, Ordering::AcqRel);
+                        return Ok(false);
+                    }
+                }
+            }
+        };
         self.alive.fetch_add(1, Ordering::AcqRel);
         let run = Arc::clone(self);
         match self
             .pool
             .hire(Box::new(move |leave| run.work(number, deque, leave)))
         {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             Err(error) => {
-                // That worker number stays unused (its deque is empty), and the window
-                // is one narrower for the rest of the run.
+                // That deque (empty) went with the refused thread: its number stays
+                // unused.
                 self.alive.fetch_sub(1, Ordering::AcqRel);
                 self.workers.fetch_sub(1, Ordering::AcqRel);
                 Err(error)
@@ -78,7 +104,7 @@ impl<J: Table> Run<J> {
                     if ended > 0 && self.count_ended(std::mem::take(&mut ended)) {
                         break;
                     }
-                    match self.find_or_sleep(number, &local) {
+                    match self.find(number, &local) {
                         Some(index) => index,
                         None => break,
                     }
@@ -160,6 +186,9 @@ impl<J: Table> Run<J> {
                 Status::Cancelled | Status::Lost => {}
             }
         }
+        // Leaves the run: its deque for a later worker, then its place in the window.
+        self.free.lock().push((number, local));
+        self.workers.fetch_sub(1, Ordering::AcqRel);
         // Back among the idle threads before the run counts this worker out: a run
         // that follows at once finds this thread, rather than starting another.
         leave.now();
@@ -230,39 +259,24 @@ impl<J: Table> Run<J> {
         }
     }
 
-    /// Work from elsewhere; when there is none, sleeps until some is pushed. `None`
-    /// once the run ends.
-    fn find_or_sleep(&self, number: usize, local: &Worker<u32>) -> Option<u32> {
+    /// Work from elsewhere; `None` when there is none (the worker leaves) or the run
+    /// ended.
+    fn find(&self, number: usize, local: &Worker<u32>) -> Option<u32> {
         // Work often shows up within microseconds: look again a few times before
-        // paying for a sleep and a wake-up.
+        // leaving the run.
         self.searching.fetch_add(1, Ordering::SeqCst);
         let found = self.search(number, local);
         self.searching.fetch_sub(1, Ordering::SeqCst);
         if found.is_some() || self.exit.load(Ordering::Acquire) {
             return found;
         }
-        let mut guard = self.sleep.lock();
-        loop {
-            if self.exit.load(Ordering::Acquire) {
-                return None;
-            }
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            let found = local.pop().or_else(|| self.steal(number, local));
-            if found.is_none() && !self.exit.load(Ordering::Acquire) {
-                self.wake.wait(&mut guard);
-            }
-            self.sleepers.fetch_sub(1, Ordering::SeqCst);
-            if found.is_some() {
-                return found;
-            }
-            if let Some(index) = local.pop().or_else(|| self.steal(number, local)) {
-                return Some(index);
-            }
-        }
+        // A pusher that saw this worker searching hired nobody for its job: one more
+        // look, after counting out, sees that job (see the module's docs).
+        fence(Ordering::SeqCst);
+        local.pop().or_else(|| self.steal(number, local))
     }
 
-    /// Looks for work a few times, spinning then yielding, before a worker sleeps.
+    /// Looks for work a few times, spinning then yielding, before a worker leaves.
     fn search(&self, number: usize, local: &Worker<u32>) -> Option<u32> {
         for round in 0..SPINS {
             if self.exit.load(Ordering::Acquire) {
@@ -280,40 +294,25 @@ impl<J: Table> Run<J> {
         None
     }
 
-    /// After `pushed` jobs went onto a worker's deque: wakes sleeping workers for them,
-    /// leaves some to the workers searching for work, and starts new workers for the
-    /// rest, as far as the window allows.
+    /// After `pushed` jobs went onto a worker's deque: leaves some to the workers
+    /// searching for work, and hires new workers for the rest, as far as the window
+    /// allows.
     pub(super) fn announce(self: &Arc<Self>, pushed: usize) {
         fence(Ordering::SeqCst);
-        let sleepers = self.sleepers.load(Ordering::SeqCst);
-        let woken = pushed.min(sleepers);
-        if woken > 0 {
-            let _sleep = self.sleep.lock();
-            for _ in 0..woken {
-                self.wake.notify_one();
-            }
-        }
-        // A searching worker finds a job, or counts itself asleep and looks again
-        // before it waits: either way the job is taken.
+        // A searching worker finds a job, or counts itself out and looks once more
+        // before it leaves: either way the job is taken.
         let searching = self.searching.load(Ordering::SeqCst);
-        for _ in 0..pushed.saturating_sub(woken + searching) {
-            let number = self.numbers.load(Ordering::Relaxed);
-            if number >= self.max_workers
-                || self
-                    .numbers
-                    .compare_exchange(number, number + 1, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_err()
-            {
+        for _ in 0..pushed.saturating_sub(searching) {
+            // A full window, or a refused thread: the workers already there take the
+            // jobs.
+            if !matches!(self.add_worker(), Ok(true)) {
                 return;
             }
-            self.workers.fetch_add(1, Ordering::AcqRel);
-            // Refused threads are not fatal: the workers already running take the jobs.
-            let _ = self.spawn_worker(number);
         }
     }
 }
 
-/// How many times a worker out of work looks again before it sleeps.
+/// How many times a worker out of work looks again before it leaves.
 const SPINS: u32 = 64;
 
 /// The most entry jobs a worker claims at once.
