@@ -42,7 +42,7 @@ pub(crate) fn caught<T>(body: impl FnOnce() -> Result<T, JobError>) -> Result<T,
 pub(crate) struct Outcome<T>(Once<Result<T, JobError>>);
 
 impl<T> Outcome<T> {
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Outcome(Once::new())
     }
 

@@ -15,7 +15,8 @@ use crate::error::Error;
 use crate::graph::{self, place};
 use crate::job::{AnyJob, Core, Jobs, Outcome, NESTED};
 use crate::report::{stats_line, tally};
-use crate::sync::{thread, AtomicU32, Mutex, Ordering};
+use crate::sync::global::AtomicU32;
+use crate::sync::{thread, Mutex, Ordering};
 use crate::watch::Watch;
 
 mod graph_ops;
