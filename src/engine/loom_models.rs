@@ -318,7 +318,8 @@ enum Ending {
 /// the real `finish` when it reaches zero, or at once on a critical failure.
 ///
 /// Checks: no job runs twice; a job runs only after all it requires (the cells); the
-/// run ends once, for the right reason; after a critical failure no successor of the
+/// worker that ends the run sees every job's value; the run ends once, for the right
+/// reason; after a critical failure no successor of the
 /// failed job runs; a non-critical failure releases its successors.
 fn completion(flags: Vec<u8>, ending: Ending) {
     const REQUIRES: [(u32, u32); 4] = [(1, 0), (2, 0), (3, 1), (3, 2)];
@@ -338,6 +339,12 @@ fn completion(flags: Vec<u8>, ending: Ending) {
                         if ended > 0 {
                             let count = std::mem::take(&mut ended);
                             if run.remaining.fetch_sub(count, Ordering::AcqRel) == count {
+                                // The worker that ends the run sees every job's value.
+                                for cell in cells.iter() {
+                                    // SAFETY (model): loom checks the writes happened
+                                    // before.
+                                    assert!(cell.with(|v| unsafe { *v }) > 0);
+                                }
                                 run.finish(Reason::Finished);
                                 break;
                             }
