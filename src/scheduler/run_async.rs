@@ -264,42 +264,74 @@ mod loom_models {
     use crate::scheduler::Scheduler;
     use crate::sync::{check, thread, AtomicUsize, Ordering};
 
-    /// Wakes a parked loom thread, as an executor wakes its task.
-    struct Unpark(thread::Thread);
+    /// Forwards a wake to the executor's waker while it is the waker of the task's
+    /// latest poll: an executor may hand each poll a new waker (a task moved, a
+    /// `select!`), and a stale one then wakes nothing.
+    struct Stale {
+        waker: Waker,
+        poll: usize,
+        latest: Arc<AtomicUsize>,
+    }
 
-    impl Wake for Unpark {
+    impl Wake for Stale {
         fn wake(self: Arc<Self>) {
-            self.0.unpark()
+            if self.latest.load(Ordering::SeqCst) == self.poll {
+                self.waker.wake_by_ref()
+            }
+        }
+    }
+
+    /// The task awaiting a run: its first poll does what `RunFuture::start` does
+    /// (registers its waker, starts the coordinator, which here only completes), the
+    /// next ones poll the real `RunFuture`; each with a waker of its own.
+    struct Awaiting {
+        future: RunFuture,
+        shared: Arc<Shared>,
+        polls: usize,
+        latest: Arc<AtomicUsize>,
+    }
+
+    impl Future for Awaiting {
+        type Output = Result<bool, crate::error::Error>;
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            let this = &mut *self;
+            this.polls += 1;
+            this.latest.store(this.polls, Ordering::SeqCst);
+            let waker = Waker::from(Arc::new(Stale {
+                waker: cx.waker().clone(),
+                poll: this.polls,
+                latest: this.latest.clone(),
+            }));
+            if this.polls == 1 {
+                this.shared.state.lock().waker = Some(waker);
+                let shared = this.shared.clone();
+                thread::spawn(move || shared.complete(Ok(Ok(true))));
+                return Poll::Pending;
+            }
+            Pin::new(&mut this.future).poll(&mut Context::from_waker(&waker))
         }
     }
 
     /// The run ends on the coordinator thread (`Shared::complete`) while the task polls
-    /// the future: the task is woken and gets the result, whatever the order. A lost
-    /// wake-up leaves the task parked, which loom reports as a deadlock.
+    /// the future, with a new waker each time: the task is woken and gets the result,
+    /// whatever the order. A lost wake-up leaves the task waiting, which loom reports
+    /// as a deadlock.
     #[test]
     fn loom_the_end_of_a_run_wakes_the_task_awaiting_it() {
         check("run_async: complete vs poll", || {
             let scheduler = Scheduler::new();
             let shared = Arc::new(Shared::default());
-            let waker = Waker::from(Arc::new(Unpark(thread::current())));
-            // What `RunFuture::start` does before it starts the coordinator.
-            shared.state.lock().waker = Some(waker.clone());
-            let mut future = RunFuture {
-                inner: scheduler.inner.clone(),
-                shared: Some(shared.clone()),
+            let awaiting = Awaiting {
+                future: RunFuture {
+                    inner: scheduler.inner.clone(),
+                    shared: Some(shared.clone()),
+                },
+                shared,
+                polls: 0,
+                latest: Arc::new(AtomicUsize::new(0)),
             };
-            let coordinator = thread::spawn(move || shared.complete(Ok(Ok(true))));
-            let mut cx = Context::from_waker(&waker);
-            loop {
-                match Pin::new(&mut future).poll(&mut cx) {
-                    Poll::Ready(result) => {
-                        assert!(matches!(result, Ok(true)));
-                        break;
-                    }
-                    Poll::Pending => loom::thread::park(),
-                }
-            }
-            coordinator.join().unwrap();
+            assert!(matches!(loom::future::block_on(awaiting), Ok(true)));
         });
     }
 
