@@ -299,6 +299,14 @@ fn loom_finish_wakes_a_worker_going_to_sleep() {
     });
 }
 
+/// The jobs' values in [`completion`], shared by the workers.
+struct Cells([loom::cell::UnsafeCell<u32>; 4]);
+
+// SAFETY (model): every access goes through loom's `with`/`with_mut`, which report any
+// two accesses that race: the model checks the sharing this allows.
+unsafe impl Sync for Cells {}
+unsafe impl Send for Cells {}
+
 /// How job `failing` (if any) ends in [`completion`].
 #[derive(Clone, Copy)]
 enum Ending {
@@ -324,8 +332,9 @@ enum Ending {
 fn completion(flags: Vec<u8>, ending: Ending) {
     const REQUIRES: [(u32, u32); 4] = [(1, 0), (2, 0), (3, 1), (3, 2)];
     let pool = Pool::new(run(flags, &REQUIRES));
-    let cells: Arc<[loom::cell::UnsafeCell<u32>; 4]> =
-        Arc::new(std::array::from_fn(|_| loom::cell::UnsafeCell::new(0)));
+    let cells = Arc::new(Cells(std::array::from_fn(|_| {
+        loom::cell::UnsafeCell::new(0)
+    })));
     let ran: Arc<[AtomicUsize; 4]> = Arc::new(std::array::from_fn(|_| AtomicUsize::new(0)));
     let work = |me: usize, mut next: Option<u32>| {
         let (pool, cells, ran) = (pool.clone(), cells.clone(), ran.clone());
@@ -340,7 +349,7 @@ fn completion(flags: Vec<u8>, ending: Ending) {
                             let count = std::mem::take(&mut ended);
                             if run.remaining.fetch_sub(count, Ordering::AcqRel) == count {
                                 // The worker that ends the run sees every job's value.
-                                for cell in cells.iter() {
+                                for cell in cells.0.iter() {
                                     // SAFETY (model): loom checks the writes happened
                                     // before.
                                     assert!(cell.with(|v| unsafe { *v }) > 0);
@@ -373,10 +382,10 @@ fn completion(flags: Vec<u8>, ending: Ending) {
                     .iter()
                     .filter(|(job, _)| *job == index)
                     // SAFETY (model): loom checks that the write happened before.
-                    .map(|&(_, required)| cells[required as usize].with(|v| unsafe { *v }))
+                    .map(|&(_, required)| cells.0[required as usize].with(|v| unsafe { *v }))
                     .sum::<u32>();
                 // SAFETY (model): loom checks that no other access races this one.
-                cells[i].with_mut(|v| unsafe { *v = value });
+                cells.0[i].with_mut(|v| unsafe { *v = value });
                 let failed = matches!(ending, Ending::Fails(f) if f == index);
                 if failed && run.graph.flags[i] & CRITICAL != 0 {
                     run.finish(Reason::Critical);
@@ -420,7 +429,7 @@ fn completion(flags: Vec<u8>, ending: Ending) {
             assert_eq!(reason, Some(Reason::Finished));
             assert_eq!(runs, [1, 1, 1, 1]);
             // SAFETY (model): both workers have returned.
-            assert_eq!(cells[3].with(|v| unsafe { *v }), 5);
+            assert_eq!(cells.0[3].with(|v| unsafe { *v }), 5);
         }
     }
 }
