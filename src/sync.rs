@@ -1,17 +1,298 @@
 //! Every lock, condition variable, atomic and thread the engine uses comes from here,
 //! so that the run protocol has one place to swap in a model checker's primitives.
+//!
+//! Normally these are `std`'s and `parking_lot`'s. Built with `RUSTFLAGS="--cfg loom"`,
+//! they are [loom](https://docs.rs/loom)'s, behind thin wrappers with the API the crate
+//! uses (parking_lot's lock and condition variable, spin's lock and write-once cell), so
+//! the crate compiles the same both ways and the `loom` unit tests drive the real code:
+//! see RELIABILITY.md for which models there are and what each one covers.
+//!
+//! What stays real under loom: the work-stealing deques (crossbeam-deque has no loom
+//! support; the models of the worker pool stand in for them, see
+//! `engine/loom_models.rs`), `Arc`, and the process-wide statics of [`global`], which
+//! live across runs and so outside any model.
 
 pub(crate) use crossbeam_deque::{Steal, Stealer, Worker};
+
+#[cfg(not(loom))]
 pub(crate) use parking_lot::{Condvar, Mutex};
+#[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{
     fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
+#[cfg(not(loom))]
 pub(crate) use std::thread;
 
 /// A lock whose release is a plain store: for data held for nanoseconds (a job's label
 /// and requirements) or by one thread at a time by construction (a job's body), where a
 /// parking lock's second atomic read-modify-write would double its cost. Waiters yield.
+#[cfg(not(loom))]
 pub(crate) type SpinLock<T> = spin::mutex::SpinMutex<T, spin::relax::Yield>;
 
 /// A write-once cell whose write is one compare-and-swap and one store.
+#[cfg(not(loom))]
 pub(crate) type Once<T> = spin::once::Once<T, spin::relax::Yield>;
+
+/// Process-wide primitives for statics (the timer thread's queue, the id counters):
+/// they outlive any one run, so they stay the real ones under loom, whose primitives
+/// belong to one execution of one model.
+pub(crate) mod global {
+    pub(crate) use parking_lot::{Condvar, Mutex};
+    pub(crate) use std::sync::atomic::AtomicU32;
+    pub(crate) use std::thread;
+}
+
+#[cfg(all(loom, test))]
+pub(crate) use model::check;
+#[cfg(loom)]
+pub(crate) use model::{
+    fence, thread, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex, Once,
+    Ordering, SpinLock,
+};
+
+/// loom's primitives with the API of the real ones.
+#[cfg(loom)]
+mod model {
+    use std::fmt;
+    use std::mem::MaybeUninit;
+    use std::ops::{Deref, DerefMut};
+    use std::time::Instant;
+
+    /// Explores every interleaving of `body` (up to `LOOM_MAX_PREEMPTIONS` preemptions,
+    /// 3 when unset), and prints how many it ran: the figure RELIABILITY.md quotes.
+    #[cfg(test)]
+    pub(crate) fn check(name: &str, body: impl Fn() + Sync + Send + 'static) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&runs);
+        let mut builder = loom::model::Builder::new();
+        if builder.preemption_bound.is_none() {
+            builder.preemption_bound = Some(3);
+        }
+        let bound = builder.preemption_bound;
+        let start = std::time::Instant::now();
+        builder.check(move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+            body()
+        });
+        println!(
+            "loom model {name}: {} interleavings, preemption bound {bound:?}, {:.1?}",
+            runs.load(Ordering::Relaxed),
+            start.elapsed()
+        );
+    }
+
+    pub(crate) use loom::sync::atomic::{
+        fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+    };
+
+    /// loom's threads, and the two timed calls the crate makes, which loom has no time
+    /// for.
+    pub(crate) mod thread {
+        use std::time::Duration;
+
+        #[cfg(test)]
+        pub(crate) use loom::thread::spawn;
+        pub(crate) use loom::thread::{current, yield_now, Builder, JoinHandle, Thread};
+
+        /// A park that only an unpark ends: under the model a timeout never saves a
+        /// lost wake-up, which then shows as a deadlock.
+        pub(crate) fn park_timeout(_: Duration) {
+            loom::thread::park()
+        }
+    }
+
+    /// parking_lot's `Mutex` API over loom's: `lock` gives the guard, no poisoning.
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    /// The guard of a [`Mutex`]; an `Option` so that [`Condvar::wait`] can hand it to
+    /// loom by value and take it back, behind parking_lot's `&mut guard`.
+    pub(crate) struct MutexGuard<'a, T>(Option<loom::sync::MutexGuard<'a, T>>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            MutexGuard(Some(
+                self.0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ))
+        }
+
+        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            match self.0.try_lock() {
+                Ok(guard) => Some(MutexGuard(Some(guard))),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                    Some(MutexGuard(Some(poisoned.into_inner())))
+                }
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            }
+        }
+    }
+
+    impl<T: Default> Default for Mutex<T> {
+        fn default() -> Self {
+            Mutex::new(T::default())
+        }
+    }
+
+    impl<T> fmt::Debug for Mutex<T> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("Mutex { .. }")
+        }
+    }
+
+    impl<T> Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            self.0
+                .as_deref()
+                .expect("a guard is held but while it waits")
+        }
+    }
+
+    impl<T> DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            self.0
+                .as_deref_mut()
+                .expect("a guard is held but while it waits")
+        }
+    }
+
+    /// A lock that spins in the real crate: loom's lock here, since a spin on real
+    /// atomics would never let the model's other threads run.
+    pub(crate) type SpinLock<T> = Mutex<T>;
+
+    /// parking_lot's `Condvar` API over loom's.
+    #[derive(Debug)]
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    /// Whether a timed wait timed out: under loom, never (loom has no time).
+    pub(crate) struct WaitTimeoutResult;
+
+    impl WaitTimeoutResult {
+        pub(crate) fn timed_out(&self) -> bool {
+            false
+        }
+    }
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Condvar(loom::sync::Condvar::new())
+        }
+
+        pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            let held = guard.0.take().expect("a guard waits once at a time");
+            guard.0 = Some(
+                self.0
+                    .wait(held)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+        }
+
+        /// A wait that only a notification ends, as loom's own timed wait is.
+        pub(crate) fn wait_until<T>(
+            &self,
+            guard: &mut MutexGuard<'_, T>,
+            _: Instant,
+        ) -> WaitTimeoutResult {
+            self.wait(guard);
+            WaitTimeoutResult
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one()
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all()
+        }
+    }
+
+    impl Default for Condvar {
+        fn default() -> Self {
+            Condvar::new()
+        }
+    }
+
+    const INCOMPLETE: u8 = 0;
+    const RUNNING: u8 = 1;
+    const COMPLETE: u8 = 2;
+
+    /// spin's `Once` protocol on loom's atomics, so the model checks its users: the
+    /// first caller wins one compare-and-swap (acquire), writes the value, and
+    /// publishes it with a release store; the others wait (yielding) for that store.
+    /// What it does not check is spin's own code, which this mirrors.
+    pub(crate) struct Once<T> {
+        state: AtomicU8,
+        value: loom::cell::UnsafeCell<MaybeUninit<T>>,
+    }
+
+    // SAFETY: the value is written once, by the caller that won the compare-and-swap,
+    // before the release store of `COMPLETE`, and read only after an acquire load sees
+    // it (loom checks both): shared like spin's `Once`, which needs the same bounds.
+    #[allow(unsafe_code)]
+    unsafe impl<T: Send + Sync> Sync for Once<T> {}
+    #[allow(unsafe_code)]
+    unsafe impl<T: Send> Send for Once<T> {}
+
+    impl<T> Once<T> {
+        pub(crate) fn new() -> Self {
+            Once {
+                state: AtomicU8::new(INCOMPLETE),
+                value: loom::cell::UnsafeCell::new(MaybeUninit::uninit()),
+            }
+        }
+
+        pub(crate) fn call_once(&self, f: impl FnOnce() -> T) -> &T {
+            match self.state.compare_exchange(
+                INCOMPLETE,
+                RUNNING,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    let value = f();
+                    // SAFETY: the compare-and-swap made this caller the only writer,
+                    // and nobody reads before `COMPLETE`.
+                    #[allow(unsafe_code)]
+                    self.value.with_mut(|cell| unsafe { (*cell).write(value) });
+                    self.state.store(COMPLETE, Ordering::Release);
+                }
+                Err(_) => {
+                    while self.state.load(Ordering::Acquire) != COMPLETE {
+                        loom::thread::yield_now();
+                    }
+                }
+            }
+            self.read()
+        }
+
+        pub(crate) fn get(&self) -> Option<&T> {
+            (self.state.load(Ordering::Acquire) == COMPLETE).then(|| self.read())
+        }
+
+        /// The value, once an acquire load saw `COMPLETE`.
+        fn read(&self) -> &T {
+            // SAFETY: `COMPLETE` was seen with acquire after the writer's release store,
+            // so the value is initialised, and nothing writes it again.
+            #[allow(unsafe_code)]
+            self.value.with(|cell| unsafe { &*(*cell).as_ptr() })
+        }
+    }
+
+    impl<T> Drop for Once<T> {
+        fn drop(&mut self) {
+            if self.state.with_mut(|state| *state) == COMPLETE {
+                // SAFETY: complete, hence initialised; this is its last use.
+                #[allow(unsafe_code)]
+                self.value
+                    .with_mut(|cell| unsafe { (*cell).assume_init_drop() });
+            }
+        }
+    }
+}

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::sync::{thread, Condvar, Mutex};
+use crate::sync::global::{thread, Condvar, Mutex};
 
 struct Timers {
     /// Pending sleeps by (deadline, unique number).

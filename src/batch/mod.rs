@@ -22,7 +22,8 @@ use crate::job::{
     drive, state, AnyJob, Context, JobId, JobOutput, JobState, Status, CRITICAL, FOREVER,
 };
 use crate::report::{run_stats, why_line};
-use crate::sync::{AtomicU32, AtomicU8, Ordering};
+use crate::sync::global::AtomicU32;
+use crate::sync::{AtomicU8, Ordering};
 
 mod body;
 mod slot;

@@ -172,7 +172,7 @@ impl<T: 'static> Slot<T> {
 
 impl<T: 'static> Drop for Slot<T> {
     fn drop(&mut self) {
-        if *self.lifecycle.get_mut() == state::DONE {
+        if self.lifecycle.load(Ordering::Relaxed) == state::DONE {
             // SAFETY: the outcome is initialised exactly while the lifecycle says `DONE`,
             // and this is its last use.
             unsafe { self.outcome.get_mut().assume_init_drop() }

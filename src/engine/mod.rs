@@ -33,6 +33,8 @@
 
 mod control;
 pub(crate) mod event;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod pool;
 mod run;
 pub(crate) mod settings;

@@ -18,6 +18,15 @@ pub(super) struct End {
     pub(super) reason: Option<Reason>,
 }
 
+/// Why and when a run ends, and who is still in it.
+pub(super) struct Ending {
+    /// Workers hired and not returned yet.
+    pub(super) alive: AtomicUsize,
+    pub(super) end: Mutex<End>,
+    /// The coordinator waits here for the end, then for the workers.
+    pub(super) ended: Condvar,
+}
+
 /// The shared state of one run, over its jobs `J`: a scheduler's handles, or a batch's
 /// cells.
 pub(crate) struct Run<J: Table = Vec<AnyJob>> {
@@ -54,10 +63,11 @@ pub(crate) struct Run<J: Table = Vec<AnyJob>> {
     pub(super) cancelled: AtomicBool,
     /// Wakers of jobs blocked in a sleep, on a future, or in a nested run.
     pub(super) wakers: Mutex<Vec<(u32, Waker)>>,
-    /// Workers hired and not returned yet.
-    pub(super) alive: AtomicUsize,
-    pub(super) end: Mutex<End>,
-    pub(super) ended: Condvar,
+    /// How the run ends, shared with the workers apart from the rest: a worker lets go
+    /// of the run before it counts itself out, so that the thread that called `run`
+    /// holds the run last and drops its jobs' values, as it did when workers were
+    /// joined.
+    pub(super) ending: Arc<Ending>,
     /// Observers, verbose mode, tracing; `None` when nobody listens.
     pub(super) events: Option<Arc<Emitter>>,
     pub(crate) stall: stall::Stall,
@@ -103,9 +113,11 @@ impl<J: Table> Run<J> {
             stop: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
             wakers: Mutex::new(Vec::new()),
-            alive: AtomicUsize::new(0),
-            end: Mutex::new(End { reason: None }),
-            ended: Condvar::new(),
+            ending: Arc::new(Ending {
+                alive: AtomicUsize::new(0),
+                end: Mutex::new(End { reason: None }),
+                ended: Condvar::new(),
+            }),
             events: settings.events.clone(),
             stall: stall::Stall::new(settings.stall_timeout),
         })
@@ -159,7 +171,7 @@ impl<J: Table> Run<J> {
         // A short run ends within microseconds: look before paying for a sleep and a
         // wake-up.
         for round in 0..SPINS {
-            if self.exit.load(Ordering::Acquire) && self.alive.load(Ordering::Acquire) == 0 {
+            if self.exit.load(Ordering::Acquire) && self.ending.alive.load(Ordering::Acquire) == 0 {
                 break;
             }
             // Yields now and then: a worker sharing this CPU gets to finish.
@@ -170,7 +182,7 @@ impl<J: Table> Run<J> {
             }
         }
         let mut stall_watch = stall::Watch::default();
-        let mut end = self.end.lock();
+        let mut end = self.ending.end.lock();
         while end.reason.is_none() {
             // `parked` is read under `end`: a future that parks first takes `end` to
             // notify, so this wait cannot miss it.
@@ -181,7 +193,8 @@ impl<J: Table> Run<J> {
             };
             match wake_at {
                 Some(wake_at) => {
-                    if self.ended.wait_until(&mut end, wake_at).timed_out() && end.reason.is_none()
+                    if self.ending.ended.wait_until(&mut end, wake_at).timed_out()
+                        && end.reason.is_none()
                     {
                         drop(end);
                         if self.past_deadline() {
@@ -189,10 +202,10 @@ impl<J: Table> Run<J> {
                         } else if self.is_stalled(&mut stall_watch) {
                             self.finish(Reason::Stalled);
                         }
-                        end = self.end.lock();
+                        end = self.ending.end.lock();
                     }
                 }
-                None => self.ended.wait(&mut end),
+                None => self.ending.ended.wait(&mut end),
             }
         }
         let reason = end.reason.unwrap_or(Reason::Finished);
@@ -200,17 +213,22 @@ impl<J: Table> Run<J> {
         let grace_end = Instant::now().checked_add(settings.grace);
         // A worker decrements `alive`, then takes `end` to notify: read under `end`,
         // a count above zero is followed by that notification.
-        while self.alive.load(Ordering::Acquire) > 0 {
+        while self.ending.alive.load(Ordering::Acquire) > 0 {
             match grace_end {
                 Some(grace_end) => {
-                    if self.ended.wait_until(&mut end, grace_end).timed_out() {
+                    if self
+                        .ending
+                        .ended
+                        .wait_until(&mut end, grace_end)
+                        .timed_out()
+                    {
                         break;
                     }
                 }
-                None => self.ended.wait(&mut end),
+                None => self.ending.ended.wait(&mut end),
             }
         }
-        let stuck = self.alive.load(Ordering::Acquire);
+        let stuck = self.ending.alive.load(Ordering::Acquire);
         drop(end);
         if stuck > 0 {
             for i in 0..self.jobs.len() {
@@ -268,8 +286,8 @@ impl<J: Table> Run<J> {
     pub(crate) fn future_parked(&self) {
         if self.stall.parked.fetch_add(1, Ordering::AcqRel) == 0 && self.stall.timeout.is_some() {
             // Wakes the coordinator so that it starts checking for a stall.
-            let _end = self.end.lock();
-            self.ended.notify_all();
+            let _end = self.ending.end.lock();
+            self.ending.ended.notify_all();
         }
     }
 
@@ -303,7 +321,7 @@ impl<J: Table> Run<J> {
     /// Ends the run, for the first reason given; later calls do nothing.
     pub(crate) fn finish(&self, reason: Reason) {
         {
-            let mut end = self.end.lock();
+            let mut end = self.ending.end.lock();
             if end.reason.is_some() {
                 return;
             }
@@ -317,7 +335,7 @@ impl<J: Table> Run<J> {
         for (_, waker) in wakers {
             waker.wake();
         }
-        self.ended.notify_all();
+        self.ending.ended.notify_all();
     }
 
     /// Registers `waker` to be woken when the run is cancelled. If it already is, wakes
@@ -361,6 +379,6 @@ pub(crate) trait Workers: Send + Sync {
 
 impl<J: Table> Workers for Run<J> {
     fn workers_alive(&self) -> usize {
-        self.alive.load(Ordering::Acquire)
+        self.ending.alive.load(Ordering::Acquire)
     }
 }

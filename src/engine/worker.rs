@@ -16,8 +16,9 @@
 //! * No job is stranded: the pusher's push and the searcher's count-out are each
 //!   followed by a `SeqCst` fence before the other side's read (the pusher reads
 //!   `searching`, the searcher looks at the deques once more), so either the pusher
-//!   sees no searcher and hires, or the searcher sees the job. And a job pushed is in
-//!   its pusher's deque, which its owner empties before it leaves.
+//!   sees no searcher and hires, or the searcher sees the job: it takes it, or, having
+//!   found another job, hires a worker for the ones still queued. And a job pushed is
+//!   in its pusher's deque, which its owner empties before it leaves.
 //! * When the run ends (all done, a critical failure, the deadline, or the parent's
 //!   cancellation), `finish` sets `exit` and wakes every job waiting in
 //!   `Context::sleep` or on a future, and the coordinator; workers leave at their next
@@ -75,7 +76,7 @@ impl<J: Table> Run<J> {
                 }
             }
         };
-        self.alive.fetch_add(1, Ordering::AcqRel);
+        self.ending.alive.fetch_add(1, Ordering::AcqRel);
         let run = Arc::clone(self);
         match self
             .pool
@@ -85,7 +86,7 @@ impl<J: Table> Run<J> {
             Err(error) => {
                 // That deque (empty) went with the refused thread: its number stays
                 // unused.
-                self.alive.fetch_sub(1, Ordering::AcqRel);
+                self.ending.alive.fetch_sub(1, Ordering::AcqRel);
                 self.workers.fetch_sub(1, Ordering::AcqRel);
                 Err(error)
             }
@@ -192,10 +193,14 @@ impl<J: Table> Run<J> {
         // Back among the idle threads before the run counts this worker out: a run
         // that follows at once finds this thread, rather than starting another.
         leave.now();
-        if self.alive.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // Lets go of the run first: the coordinator, which waits for this count, holds
+        // it last (unless it gave up on a job of this worker).
+        let ending = Arc::clone(&self.ending);
+        drop(self);
+        if ending.alive.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Under `end`, so that a coordinator that saw this worker alive is waiting.
-            let _end = self.end.lock();
-            self.ended.notify_all();
+            let _end = ending.end.lock();
+            ending.ended.notify_all();
         }
     }
 
@@ -261,18 +266,26 @@ impl<J: Table> Run<J> {
 
     /// Work from elsewhere; `None` when there is none (the worker leaves) or the run
     /// ended.
-    fn find(&self, number: usize, local: &Worker<u32>) -> Option<u32> {
+    fn find(self: &Arc<Self>, number: usize, local: &Worker<u32>) -> Option<u32> {
         // Work often shows up within microseconds: look again a few times before
         // leaving the run.
         self.searching.fetch_add(1, Ordering::SeqCst);
         let found = self.search(number, local);
         self.searching.fetch_sub(1, Ordering::SeqCst);
-        if found.is_some() || self.exit.load(Ordering::Acquire) {
+        // A pusher that saw this worker searching hired nobody for its job: after
+        // counting out, this worker sees that job (see the module's docs).
+        fence(Ordering::SeqCst);
+        if found.is_some() {
+            // It took another job: the one left to it gets a worker of its own, if the
+            // window has room.
+            if self.ready_count() > 0 {
+                let _ = self.add_worker();
+            }
             return found;
         }
-        // A pusher that saw this worker searching hired nobody for its job: one more
-        // look, after counting out, sees that job (see the module's docs).
-        fence(Ordering::SeqCst);
+        if self.exit.load(Ordering::Acquire) {
+            return None;
+        }
         local.pop().or_else(|| self.steal(number, local))
     }
 

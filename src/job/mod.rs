@@ -17,6 +17,8 @@ mod handle;
 mod id;
 mod jobs;
 mod lifecycle;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod node;
 mod outcome;
 mod output;

@@ -52,7 +52,7 @@ pub(crate) fn drop_caught<V>(value: V) {
 pub(crate) struct Outcome<T>(Once<Result<T, JobError>>);
 
 impl<T> Outcome<T> {
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Outcome(Once::new())
     }
 

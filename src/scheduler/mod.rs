@@ -17,7 +17,8 @@ use crate::error::Error;
 use crate::graph::{self, place};
 use crate::job::{release_unreachable, AnyJob, Core, Jobs, Outcome, NESTED};
 use crate::report::{run_stats, tally};
-use crate::sync::{thread, AtomicU32, AtomicUsize, Mutex, Ordering};
+use crate::sync::global::AtomicU32;
+use crate::sync::{thread, AtomicUsize, Mutex, Ordering};
 use crate::watch::Watch;
 
 mod graph_ops;

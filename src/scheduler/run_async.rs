@@ -239,3 +239,145 @@ impl std::fmt::Debug for RunFuture {
         write!(f, "RunFuture(`{}`, {state})", self.inner.label())
     }
 }
+
+/// loom models of `run_async`'s hand-over between the coordinator thread and the task
+/// that awaits it (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`). They
+/// drive the real `Shared` and `RunFuture::poll`/`drop`; what they do not cover is
+/// the coordinator's run itself (see `engine::loom_models`) and the executor.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    use std::time::Duration;
+
+    use super::{RunFuture, Shared};
+    use crate::engine::settings::Settings;
+    use crate::engine::Run;
+    use crate::graph::from_sorted_pairs;
+    use crate::scheduler::Scheduler;
+    use crate::sync::{check, thread, AtomicUsize, Ordering};
+
+    /// Forwards a wake to the executor's waker while it is the waker of the task's
+    /// latest poll: an executor may hand each poll a new waker (a task moved, a
+    /// `select!`), and a stale one then wakes nothing.
+    struct Stale {
+        waker: Waker,
+        poll: usize,
+        latest: Arc<AtomicUsize>,
+    }
+
+    impl Wake for Stale {
+        fn wake(self: Arc<Self>) {
+            if self.latest.load(Ordering::SeqCst) == self.poll {
+                self.waker.wake_by_ref()
+            }
+        }
+    }
+
+    /// The task awaiting a run: its first poll does what `RunFuture::start` does
+    /// (registers its waker, starts the coordinator, which here only completes), the
+    /// next ones poll the real `RunFuture`; each with a waker of its own.
+    struct Awaiting {
+        future: RunFuture,
+        shared: Arc<Shared>,
+        polls: usize,
+        latest: Arc<AtomicUsize>,
+    }
+
+    impl Future for Awaiting {
+        type Output = Result<bool, crate::error::Error>;
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            let this = &mut *self;
+            this.polls += 1;
+            this.latest.store(this.polls, Ordering::SeqCst);
+            let waker = Waker::from(Arc::new(Stale {
+                waker: cx.waker().clone(),
+                poll: this.polls,
+                latest: this.latest.clone(),
+            }));
+            if this.polls == 1 {
+                this.shared.state.lock().waker = Some(waker);
+                let shared = this.shared.clone();
+                thread::spawn(move || shared.complete(Ok(Ok(true))));
+                return Poll::Pending;
+            }
+            Pin::new(&mut this.future).poll(&mut Context::from_waker(&waker))
+        }
+    }
+
+    /// The run ends on the coordinator thread (`Shared::complete`) while the task polls
+    /// the future, with a new waker each time: the task is woken and gets the result,
+    /// whatever the order. A lost wake-up leaves the task waiting, which loom reports
+    /// as a deadlock.
+    #[test]
+    fn loom_the_end_of_a_run_wakes_the_task_awaiting_it() {
+        check("run_async: complete vs poll", || {
+            let scheduler = Scheduler::new();
+            let shared = Arc::new(Shared::default());
+            let awaiting = Awaiting {
+                future: RunFuture {
+                    inner: scheduler.inner.clone(),
+                    shared: Some(shared.clone()),
+                },
+                shared,
+                polls: 0,
+                latest: Arc::new(AtomicUsize::new(0)),
+            };
+            assert!(matches!(loom::future::block_on(awaiting), Ok(true)));
+        });
+    }
+
+    /// Counts its wakes.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The future is dropped while the coordinator attaches the run it built: the run
+    /// is cancelled, whichever comes first.
+    #[test]
+    fn loom_dropping_the_future_cancels_a_run_attached_meanwhile() {
+        check("run_async: drop vs attach", || {
+            let scheduler = Scheduler::new();
+            let shared = Arc::new(Shared::default());
+            let future = RunFuture {
+                inner: scheduler.inner.clone(),
+                shared: Some(shared.clone()),
+            };
+            let settings = Settings {
+                max_workers: 1,
+                timeout: None,
+                grace: Duration::ZERO,
+                label: String::new(),
+                events: None,
+                stall_timeout: None,
+            };
+            let run = Run::new(
+                Arc::new(Vec::new()),
+                from_sorted_pairs(vec![], &[]),
+                &settings,
+            );
+            let coordinator = {
+                let run = run.clone();
+                thread::spawn(move || shared.attach(&run))
+            };
+            drop(future);
+            coordinator.join().unwrap();
+            // A cancelled run wakes a waker registered with it at once.
+            let count = Arc::new(Count::default());
+            run.on_cancel(0, &Waker::from(count.clone()));
+            assert_eq!(
+                count.0.load(Ordering::SeqCst),
+                1,
+                "the run was not cancelled"
+            );
+        });
+    }
+}

@@ -1,0 +1,475 @@
+//! loom models of the run protocol: the hand-off of a pushed job to a worker that is
+//! leaving the run (the search/leave handshake), the completion counters, and
+//! cancellation against a job's end. Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test --release --lib loom`.
+//!
+//! The models build a real [`Run`] (with loom's primitives from `crate::sync`) and use
+//! its own fields: the counters (`pending`, `remaining`, `searching`), the flags
+//! (`exit`, `stop`, `cancelled`), the waker registry, and the real [`Run::finish`],
+//! [`Run::on_cancel`] and [`Context::sleep`]. What they cannot run is the worker loop
+//! itself: its deques are crossbeam's, which loom cannot see into, and its workers are
+//! hired from a pool of threads. So [`Two`] mirrors, line for line and ordering for
+//! ordering, `Run::find`, `Run::announce` and the release part of `Run::work` (see
+//! `worker.rs`) over [`Deque`], a deque with crossbeam's orderings, and counts the
+//! workers `announce` would hire rather than starting them.
+//! Everything here that mirrors `worker.rs` rather than calling it is marked so: when
+//! the worker pool changes, this file changes with it.
+//!
+//! Not covered: crossbeam's deque itself (trusted, and loom-tested upstream), the pool's
+//! hand-off of a shift to an idle thread (`pool.rs`), the entry jobs' claimed chunks, the coordinator's timed waits (loom has no time), and events.
+// The completion model's value cells are loom's `UnsafeCell`s, read and written
+// through raw pointers that loom checks for races.
+#![allow(unsafe_code)]
+
+use std::sync::Arc;
+use std::task::{Wake, Waker};
+use std::time::Duration;
+
+use super::pool::Pool as Threads;
+use super::run::Run;
+use super::settings::{Reason, Settings};
+use crate::graph::{from_sorted_pairs, SINGLE};
+use crate::job::{state, AnyJob, Context, Outcome, Status, CRITICAL};
+use crate::sync::{check, fence, thread, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+
+/// A run over no table (the models give it their own jobs), with the graph of
+/// `flags` and requirement pairs `(job, required)` sorted by job.
+fn run(flags: Vec<u8>, pairs: &[(u32, u32)]) -> Arc<Run> {
+    let jobs = flags.len();
+    let settings = Settings {
+        max_workers: 2,
+        timeout: None,
+        grace: Duration::ZERO,
+        label: String::new(),
+        events: None,
+        stall_timeout: None,
+        pool: Threads::new(),
+    };
+    let run = Run::new(
+        Arc::new(Vec::<AnyJob>::new()),
+        Arc::new(from_sorted_pairs(flags, pairs)),
+        &settings,
+    );
+    run.remaining.store(jobs, Ordering::Relaxed);
+    run
+}
+
+/// A waker that counts its wakes.
+#[derive(Default)]
+struct Count(AtomicUsize);
+
+impl Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// `Context::sleep` against `Run::finish` (the real code on both sides): a job that
+/// sleeps while its run is cancelled is woken, whichever comes first, its waker's
+/// registration or the run's end. Under loom a sleep has no timeout (see `sync`), so a
+/// lost wake-up shows as a deadlock.
+#[test]
+fn loom_cancellation_wakes_a_sleeping_job() {
+    check("Context::sleep vs finish", || {
+        let run = run(vec![0], &[]);
+        let job = {
+            let run = Arc::clone(&run);
+            thread::spawn(move || {
+                let ctx = Context::new(&*run, &run.cancelled, 0, None);
+                ctx.sleep(Duration::from_secs(3600))
+            })
+        };
+        run.finish(Reason::Timeout);
+        assert!(!job.join().unwrap(), "the sleep ended early");
+        assert!(run.wakers.lock().is_empty());
+    });
+}
+
+/// A job that registers a waker (as a pending future does), reads its cancellation,
+/// returns and seals its outcome, against the run's end (`finish`) and the
+/// coordinator's `abandon`: the job seals what it returned or a cancellation, or the
+/// coordinator gives up on it, never two of these; the state says which; and no waker
+/// stays registered once the job has returned.
+#[test]
+fn loom_cancellation_races_a_jobs_end() {
+    check("a job's end vs finish and abandon", || {
+        let run = run(vec![0], &[]);
+        let lifecycle = Arc::new(AtomicU8::new(state::RUNNING));
+        let outcome = Arc::new(Outcome::<u32>::new());
+        let count = Arc::new(Count::default());
+        let job = {
+            let (run, lifecycle, outcome) = (run.clone(), lifecycle.clone(), outcome.clone());
+            let waker = Waker::from(count.clone());
+            thread::spawn(move || {
+                let ctx = Context::new(&*run, &run.cancelled, 0, None);
+                ctx.on_cancel(&waker);
+                let cancelled = ctx.is_cancelled();
+                drop(ctx);
+                (cancelled, outcome.seal(&lifecycle, cancelled, Ok(7)))
+            })
+        };
+        run.finish(Reason::Timeout);
+        outcome.abandon(&lifecycle);
+        let (cancelled, status) = job.join().unwrap();
+        // A job that saw the flag may not have been woken: it can read the flag and
+        // forget its waker before `finish` takes the wakers. A job that waits is woken:
+        // `loom_cancellation_wakes_a_sleeping_job`.
+        assert!(count.0.load(Ordering::SeqCst) <= 2);
+        assert!(run.wakers.lock().is_empty(), "a waker outlived its job");
+        let end = lifecycle.load(Ordering::Acquire);
+        match status {
+            Status::Done => assert!(!cancelled && end == state::DONE),
+            Status::Cancelled => assert!(cancelled && end == state::CANCELLED),
+            Status::Lost => assert_eq!(end, state::ABANDONED),
+            Status::Failed => unreachable!("the job returned Ok"),
+        }
+    });
+}
+
+/// A worker's deque with crossbeam's orderings, as far as the handshake relies on
+/// them: the owner writes a slot and publishes it with a release store of `back`; a
+/// thief reads `front` (acquire), fences (`SeqCst`), reads `back` (acquire), and takes
+/// the slot with a `SeqCst` compare-and-swap of `front`. The owner takes from its own
+/// deque the same way (a FIFO deque's pop is a thief's steal). Bounded, never reused.
+struct Deque {
+    slots: [AtomicU32; 4],
+    front: AtomicUsize,
+    back: AtomicUsize,
+}
+
+impl Deque {
+    fn new() -> Self {
+        Deque {
+            slots: std::array::from_fn(|_| AtomicU32::new(u32::MAX)),
+            front: AtomicUsize::new(0),
+            back: AtomicUsize::new(0),
+        }
+    }
+
+    /// By its owner only.
+    fn push(&self, job: u32) {
+        let b = self.back.load(Ordering::Relaxed);
+        self.slots[b].store(job, Ordering::Relaxed);
+        self.back.store(b + 1, Ordering::Release);
+    }
+
+    fn steal(&self) -> Option<u32> {
+        loop {
+            let f = self.front.load(Ordering::Acquire);
+            fence(Ordering::SeqCst);
+            let b = self.back.load(Ordering::Acquire);
+            if f >= b {
+                return None;
+            }
+            let job = self.slots[f].load(Ordering::Relaxed);
+            if self
+                .front
+                .compare_exchange(f, f + 1, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Some(job);
+            }
+        }
+    }
+}
+
+/// Two workers of a run: their deques, and the run's own counters and flags. Mirrors
+/// `worker.rs`.
+struct Two {
+    run: Arc<Run>,
+    deques: [Deque; 2],
+}
+
+impl Two {
+    fn new(run: Arc<Run>) -> Arc<Self> {
+        Arc::new(Two {
+            run,
+            deques: [Deque::new(), Deque::new()],
+        })
+    }
+
+    /// Its own deque, then the other's (`local.pop().or_else(|| self.steal(..))`).
+    fn look(&self, me: usize) -> Option<u32> {
+        self.deques[me]
+            .steal()
+            .or_else(|| self.deques[1 - me].steal())
+    }
+
+    /// Mirrors `Run::find`, with one round of `search`: the job found (`None` when the
+    /// worker leaves the run), and how many workers it hires (for jobs still queued
+    /// when it found one).
+    fn find(&self, me: usize) -> (Option<u32>, usize) {
+        let run = &self.run;
+        run.searching.fetch_add(1, Ordering::SeqCst);
+        let found = if run.exit.load(Ordering::Acquire) {
+            None
+        } else {
+            self.look(me)
+        };
+        run.searching.fetch_sub(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if found.is_some() {
+            return (found, usize::from(self.queued() > 0));
+        }
+        if run.exit.load(Ordering::Acquire) {
+            return (None, 0);
+        }
+        (self.look(me), 0)
+    }
+
+    /// Mirrors `Run::ready_count`: the jobs in the deques.
+    fn queued(&self) -> usize {
+        self.deques
+            .iter()
+            .map(|d| {
+                let f = d.front.load(Ordering::Acquire);
+                d.back.load(Ordering::Acquire).saturating_sub(f)
+            })
+            .sum()
+    }
+
+    /// Mirrors `Run::announce`: how many workers it hires for `pushed` jobs (counted
+    /// here, not started; the window has room for them).
+    fn announce(&self, pushed: usize) -> usize {
+        fence(Ordering::SeqCst);
+        let searching = self.run.searching.load(Ordering::SeqCst);
+        pushed.saturating_sub(searching)
+    }
+}
+
+/// The handshake: a worker pushes a job and announces it, and stays busy (say, in a
+/// future that waits for that job); the other worker, out of work, searches, then
+/// leaves the run. The job must not be stranded: the leaving worker takes it, or the
+/// pusher hires a worker for it.
+#[test]
+fn loom_a_pushed_job_is_taken_or_gets_a_worker() {
+    check("push + announce vs find", || {
+        let two = Two::new(run(vec![0], &[]));
+        let searcher = {
+            let two = Arc::clone(&two);
+            thread::spawn(move || two.find(1))
+        };
+        two.deques[0].push(7);
+        let hired = two.announce(1);
+        let (taken, _) = searcher.join().unwrap();
+        assert!(taken == Some(7) || hired >= 1, "job 7 stranded");
+        assert!(taken.is_none() || taken == Some(7));
+    });
+}
+
+/// The searcher finds a job of its own first: the job pushed meanwhile, left to it by
+/// the pusher, gets a worker hired by the searcher, or by the pusher.
+#[test]
+fn loom_a_searcher_that_takes_another_job_hires_for_the_one_left_to_it() {
+    check("push + announce vs find of another job", || {
+        let two = Two::new(run(vec![0], &[]));
+        two.deques[1].push(5);
+        let searcher = {
+            let two = Arc::clone(&two);
+            thread::spawn(move || two.find(1))
+        };
+        two.deques[0].push(7);
+        let hired = two.announce(1);
+        let (taken, hired_by_searcher) = searcher.join().unwrap();
+        assert_eq!(taken, Some(5), "its own deque first");
+        assert!(hired + hired_by_searcher >= 1, "job 7 stranded");
+    });
+}
+
+/// Two jobs pushed at once, two workers out of work: every job is taken by one of
+/// them, or a worker is hired (who takes whatever is left); none is taken twice.
+#[test]
+fn loom_two_pushed_jobs_are_taken_or_get_a_worker() {
+    check("push 2 + announce vs 2 find", || {
+        let two = Two::new(run(vec![0], &[]));
+        let searchers: Vec<_> = (0..2)
+            .map(|_| {
+                let two = Arc::clone(&two);
+                // Both look at deque 0 (the pusher's) and their own, empty.
+                thread::spawn(move || two.find(1))
+            })
+            .collect();
+        two.deques[0].push(7);
+        two.deques[0].push(8);
+        let hired = two.announce(2);
+        let ends: Vec<(Option<u32>, usize)> =
+            searchers.into_iter().map(|s| s.join().unwrap()).collect();
+        let got: Vec<u32> = ends.iter().filter_map(|e| e.0).collect();
+        let hired = hired + ends.iter().map(|e| e.1).sum::<usize>();
+        assert!(
+            got.len() == 2 || hired >= 1,
+            "stranded: taken {got:?}, hired {hired}"
+        );
+        assert!(got.len() < 2 || got[0] != got[1], "a job taken twice");
+    });
+}
+
+/// The run's end (the real `Run::finish`) against a worker searching: it leaves.
+#[test]
+fn loom_finish_makes_a_searching_worker_leave() {
+    check("finish vs find", || {
+        let two = Two::new(run(vec![0], &[]));
+        let searcher = {
+            let two = Arc::clone(&two);
+            thread::spawn(move || two.find(1))
+        };
+        two.run.finish(Reason::Finished);
+        assert_eq!(searcher.join().unwrap(), (None, 0));
+    });
+}
+
+/// The jobs' values in [`completion`], shared by the workers.
+struct Cells([loom::cell::UnsafeCell<u32>; 4]);
+
+// SAFETY (model): every access goes through loom's `with`/`with_mut`, which report any
+// two accesses that race: the model checks the sharing this allows.
+unsafe impl Sync for Cells {}
+unsafe impl Send for Cells {}
+
+/// How job `failing` (if any) ends in [`completion`].
+#[derive(Clone, Copy)]
+enum Ending {
+    /// Every job returns `Ok`.
+    AllOk,
+    /// This job fails (an error, or a caught panic: the same to the engine); it is
+    /// critical or not as its flags say.
+    Fails(u32),
+}
+
+/// A diamond (0 → 1, 2 → 3) on two workers, mirroring `Run::work`: run a job (each
+/// writes its value from its requirements' values, in loom-checked cells, so a job
+/// that starts before a requirement's value is visible is a data race loom reports),
+/// release its successors through the real `pending` counters (a job of one
+/// requirement is `SINGLE`: no counter), keep the first to run next and push the
+/// rest, count ended jobs in `remaining` when out of local work, and end the run with
+/// the real `finish` when it reaches zero, or at once on a critical failure.
+///
+/// Checks: no job runs twice; a job runs only after all it requires (the cells); the
+/// worker that ends the run sees every job's value; the run ends once, for the right
+/// reason; after a critical failure no successor of the
+/// failed job runs; a non-critical failure releases its successors.
+fn completion(flags: Vec<u8>, ending: Ending) {
+    const REQUIRES: [(u32, u32); 4] = [(1, 0), (2, 0), (3, 1), (3, 2)];
+    let pool = Two::new(run(flags, &REQUIRES));
+    let cells = Arc::new(Cells(std::array::from_fn(|_| {
+        loom::cell::UnsafeCell::new(0)
+    })));
+    let ran: Arc<[AtomicUsize; 4]> = Arc::new(std::array::from_fn(|_| AtomicUsize::new(0)));
+    let work = |me: usize, mut next: Option<u32>| {
+        let (pool, cells, ran) = (pool.clone(), cells.clone(), ran.clone());
+        move || {
+            let run = &pool.run;
+            let mut ended = 0;
+            loop {
+                let index = match next.take().or_else(|| pool.deques[me].steal()) {
+                    Some(index) => index,
+                    None => {
+                        if ended > 0 {
+                            let count = std::mem::take(&mut ended);
+                            if run.remaining.fetch_sub(count, Ordering::AcqRel) == count {
+                                // The worker that ends the run sees every job's value.
+                                for cell in cells.0.iter() {
+                                    // SAFETY (model): loom checks the writes happened
+                                    // before.
+                                    assert!(cell.with(|v| unsafe { *v }) > 0);
+                                }
+                                run.finish(Reason::Finished);
+                                break;
+                            }
+                        }
+                        // Spins instead of sleeping: the handshake is modelled apart.
+                        match pool.deques[1 - me].steal() {
+                            Some(index) => index,
+                            None if run.exit.load(Ordering::Acquire) => break,
+                            None => {
+                                thread::yield_now();
+                                continue;
+                            }
+                        }
+                    }
+                };
+                if run.stop.load(Ordering::Acquire) {
+                    break;
+                }
+                let i = index as usize;
+                assert_eq!(
+                    ran[i].fetch_add(1, Ordering::Relaxed),
+                    0,
+                    "job {i} ran twice"
+                );
+                let value = 1 + REQUIRES
+                    .iter()
+                    .filter(|(job, _)| *job == index)
+                    // SAFETY (model): loom checks that the write happened before.
+                    .map(|&(_, required)| cells.0[required as usize].with(|v| unsafe { *v }))
+                    .sum::<u32>();
+                // SAFETY (model): loom checks that no other access races this one.
+                cells.0[i].with_mut(|v| unsafe { *v = value });
+                let failed = matches!(ending, Ending::Fails(f) if f == index);
+                if failed && run.graph.flags[i] & CRITICAL != 0 {
+                    run.finish(Reason::Critical);
+                    break;
+                }
+                let mut pushed = 0;
+                for &s in run.graph.successors(i) {
+                    let s_ = s as usize;
+                    if run.graph.flags[s_] & SINGLE != 0
+                        || run.pending[s_].fetch_sub(1, Ordering::AcqRel) == 1
+                    {
+                        if next.is_none() {
+                            next = Some(s);
+                        } else {
+                            pool.deques[me].push(s);
+                            pushed += 1;
+                        }
+                    }
+                }
+                if pushed > 0 {
+                    let _ = pool.announce(pushed);
+                }
+                ended += 1;
+            }
+        }
+    };
+    let other = thread::spawn(work(1, None));
+    work(0, Some(0))();
+    other.join().unwrap();
+    let reason = pool.run.ending.end.lock().reason;
+    let runs: Vec<usize> = ran.iter().map(|r| r.load(Ordering::Relaxed)).collect();
+    match ending {
+        Ending::Fails(f) if pool.run.graph.flags[f as usize] & CRITICAL != 0 => {
+            assert_eq!(reason, Some(Reason::Critical));
+            assert_eq!(
+                runs[3], 0,
+                "a job ran after its requirement failed critically"
+            );
+        }
+        _ => {
+            assert_eq!(reason, Some(Reason::Finished));
+            assert_eq!(runs, [1, 1, 1, 1]);
+            // SAFETY (model): both workers have returned.
+            assert_eq!(cells.0[3].with(|v| unsafe { *v }), 5);
+        }
+    }
+}
+
+#[test]
+fn loom_completion_releases_each_job_once_after_its_requirements() {
+    check("completion, all ok", || {
+        completion(vec![0; 4], Ending::AllOk)
+    });
+}
+
+#[test]
+fn loom_a_non_critical_failure_releases_its_successors() {
+    check("completion, job 1 fails", || {
+        completion(vec![0; 4], Ending::Fails(1))
+    });
+}
+
+#[test]
+fn loom_a_critical_failure_ends_the_run_and_releases_nothing() {
+    check("completion, job 1 fails critically", || {
+        completion(vec![0, CRITICAL, 0, 0], Ending::Fails(1))
+    });
+}
