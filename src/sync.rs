@@ -29,6 +29,10 @@ pub(crate) use std::thread;
 #[cfg(not(loom))]
 pub(crate) type SpinLock<T> = spin::mutex::SpinMutex<T, spin::relax::Yield>;
 
+/// The guard of a [`SpinLock`].
+#[cfg(not(loom))]
+pub(crate) type SpinLockGuard<'a, T> = spin::mutex::SpinMutexGuard<'a, T, spin::relax::Yield>;
+
 /// A write-once cell whose write is one compare-and-swap and one store.
 #[cfg(not(loom))]
 pub(crate) type Once<T> = spin::once::Once<T, spin::relax::Yield>;
@@ -47,7 +51,7 @@ pub(crate) use model::check;
 #[cfg(loom)]
 pub(crate) use model::{
     fence, thread, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex, Once,
-    Ordering, SpinLock,
+    Ordering, SpinLock, SpinLockGuard,
 };
 
 /// loom's primitives with the API of the real ones.
@@ -94,7 +98,7 @@ mod model {
 
         #[cfg(test)]
         pub(crate) use loom::thread::spawn;
-        pub(crate) use loom::thread::{current, yield_now, Builder, JoinHandle, Thread};
+        pub(crate) use loom::thread::{current, park, yield_now, Builder, Thread};
 
         /// A park that only an unpark ends: under the model a timeout never saves a
         /// lost wake-up, which then shows as a deadlock.
@@ -113,6 +117,12 @@ mod model {
     impl<T> Mutex<T> {
         pub(crate) fn new(value: T) -> Self {
             Mutex(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn get_mut(&mut self) -> &mut T {
+            self.0
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
         }
 
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
@@ -166,6 +176,9 @@ mod model {
     /// A lock that spins in the real crate: loom's lock here, since a spin on real
     /// atomics would never let the model's other threads run.
     pub(crate) type SpinLock<T> = Mutex<T>;
+
+    /// The guard of a [`SpinLock`].
+    pub(crate) type SpinLockGuard<'a, T> = MutexGuard<'a, T>;
 
     /// parking_lot's `Condvar` API over loom's.
     #[derive(Debug)]
@@ -274,6 +287,18 @@ mod model {
 
         pub(crate) fn get(&self) -> Option<&T> {
             (self.state.load(Ordering::Acquire) == COMPLETE).then(|| self.read())
+        }
+
+        pub(crate) fn get_mut(&mut self) -> Option<&mut T> {
+            if self.state.load(Ordering::Acquire) != COMPLETE {
+                return None;
+            }
+            // SAFETY: `COMPLETE`, so initialised; `&mut self`, so no other access.
+            #[allow(unsafe_code)]
+            Some(
+                self.value
+                    .with_mut(|cell| unsafe { &mut *(*cell).as_mut_ptr() }),
+            )
         }
 
         /// The value, once an acquire load saw `COMPLETE`.

@@ -158,11 +158,12 @@ impl<T: 'static> Slot<T> {
     /// Moves out what the job returned, once it is done; the job then reads as done
     /// (`MOVED`), with no outcome.
     pub(super) fn take(&mut self) -> Option<Result<T, JobError>> {
-        let lifecycle = self.lifecycle.get_mut();
-        if *lifecycle != state::DONE {
+        // `&mut self`: no other access; relaxed, and not `get_mut`, which loom's atomics
+        // do not have.
+        if self.lifecycle.load(Ordering::Relaxed) != state::DONE {
             return None;
         }
-        *lifecycle = state::MOVED;
+        self.lifecycle.store(state::MOVED, Ordering::Relaxed);
         // SAFETY: the outcome is initialised exactly while the lifecycle says `DONE`;
         // `&mut self` means nobody holds a reference to it, and the lifecycle no longer
         // says `DONE`, so it is neither read nor dropped again.

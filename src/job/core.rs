@@ -106,7 +106,7 @@ const UNKNOWN: u8 = 7;
 /// How long a release waits for a busy requirement list before it gives up.
 const PATIENCE: std::time::Duration = std::time::Duration::from_millis(200);
 
-type MetaGuard<'a> = spin::mutex::SpinMutexGuard<'a, Meta, spin::relax::Yield>;
+type MetaGuard<'a> = crate::sync::SpinLockGuard<'a, Meta>;
 
 /// Locks a job's list, unless it stays busy (this thread may hold it: a handle can be
 /// dropped while its requirer's list is locked).

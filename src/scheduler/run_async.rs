@@ -254,7 +254,7 @@ mod loom_models {
 
     use super::{RunFuture, Shared};
     use crate::engine::settings::Settings;
-    use crate::engine::Run;
+    use crate::engine::{Pool, Run};
     use crate::graph::from_sorted_pairs;
     use crate::scheduler::Scheduler;
     use crate::sync::{check, thread, AtomicUsize, Ordering};
@@ -358,10 +358,11 @@ mod loom_models {
                 label: String::new(),
                 events: None,
                 stall_timeout: None,
+                pool: Pool::new(),
             };
             let run = Run::new(
                 Arc::new(Vec::new()),
-                from_sorted_pairs(vec![], &[]),
+                Arc::new(from_sorted_pairs(vec![], &[])),
                 &settings,
             );
             let coordinator = {
