@@ -9,33 +9,9 @@
 use std::time::Duration;
 
 use criterion::Criterion;
-use jobgraph::{Batch, Job, Pool, Scheduler};
+use jobgraph::Pool;
 
 mod common;
-
-fn one_job_scheduler(pool: &Pool) {
-    let s = Scheduler::new().pool(pool);
-    s.add(Job::new(|_| ()));
-    assert!(s.run().expect("a run of one job"));
-}
-
-fn one_job_batch(pool: &Pool) {
-    let mut batch = Batch::new().pool(pool);
-    batch.add(|_| ());
-    assert!(batch.run().expect("a run of one job"));
-}
-
-fn build_again(shape: &common::Shape) -> Batch<()> {
-    let mut batch = Batch::with_capacity(shape.len(), shape.reqs.len()).window(2);
-    let mut ids = Vec::with_capacity(shape.len());
-    for i in 0..shape.len() {
-        let job = batch
-            .add_mut(|_| ())
-            .requires_all(shape.requirements(i).iter().map(|&r| ids[r as usize]));
-        ids.push(job.id());
-    }
-    batch
-}
 
 fn bench(c: &mut Criterion) {
     let global = Pool::global();
@@ -45,10 +21,12 @@ fn bench(c: &mut Criterion) {
     group
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));
-    group.bench_function("scheduler", |b| b.iter(|| one_job_scheduler(&global)));
-    group.bench_function("batch", |b| b.iter(|| one_job_batch(&global)));
+    group.bench_function("scheduler", |b| {
+        b.iter(|| common::one_job_scheduler(&global))
+    });
+    group.bench_function("batch", |b| b.iter(|| common::one_job_batch(&global)));
     group.bench_function("scheduler-threads-per-run", |b| {
-        b.iter(|| one_job_scheduler(&cold))
+        b.iter(|| common::one_job_scheduler(&cold))
     });
     group.bench_function("rayon", |b| b.iter(|| rayon.scope(|s| s.spawn(|_| ()))));
     group.finish();
@@ -59,12 +37,12 @@ fn bench(c: &mut Criterion) {
         group
             .warm_up_time(Duration::from_millis(300))
             .measurement_time(Duration::from_secs(2));
-        let mut batch = build_again(&shape);
+        let mut batch = common::build_again(&shape, 2);
         group.bench_function("run_again", |b| {
             b.iter(|| assert!(batch.run().expect("a run again")))
         });
         group.bench_function("rebuild", |b| {
-            b.iter(|| assert!(build_again(&shape).run().expect("a fresh run")))
+            b.iter(|| assert!(common::build_again(&shape, 2).run().expect("a fresh run")))
         });
         group.finish();
     }

@@ -15,7 +15,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use jobgraph::{Batch, Job, Scheduler};
+use jobgraph::{Batch, Job, Pool, Scheduler};
 
 /// A DAG as requirement lists: job `i` requires `reqs[start[i]..start[i + 1]]`, all
 /// earlier jobs (so index order is a topological order).
@@ -254,6 +254,34 @@ pub fn build_batch(shape: &Shape, window: usize, work: Work) -> Batch<()> {
 
 pub fn run_batch(batch: &mut Batch<()>) {
     assert!(batch.run().expect("the run fails"));
+}
+
+/// A run of one empty job on a scheduler, with `pool`'s workers: a warm start.
+pub fn one_job_scheduler(pool: &Pool) {
+    let s = Scheduler::new().pool(pool);
+    s.add(Job::new(|_| ()));
+    assert!(s.run().expect("a run of one job"));
+}
+
+/// The same on a batch.
+pub fn one_job_batch(pool: &Pool) {
+    let mut batch = Batch::new().pool(pool);
+    batch.add(|_| ());
+    assert!(batch.run().expect("a run of one job"));
+}
+
+/// A batch of `shape`'s empty jobs added with `add_mut`, to run again and again.
+pub fn build_again(shape: &Shape, window: usize) -> Batch<()> {
+    let n = shape.len();
+    let mut batch = Batch::with_capacity(n, shape.reqs.len()).window(window);
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let job = batch
+            .add_mut(|_| ())
+            .requires_all(shape.requirements(i).iter().map(|&r| ids[r as usize]));
+        ids.push(job.id());
+    }
+    batch
 }
 
 /// Polls a ready future once with a no-op waker.

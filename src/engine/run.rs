@@ -213,7 +213,7 @@ impl<J: Table> Run<J> {
         let grace_end = Instant::now().checked_add(settings.grace);
         // A worker decrements `alive`, then takes `end` to notify: read under `end`,
         // a count above zero is followed by that notification.
-        while self.ending.alive.load(Ordering::Acquire) > 0 {
+        while self.ending.alive.load(Ordering::SeqCst) > 0 {
             match grace_end {
                 Some(grace_end) => {
                     if self
@@ -228,7 +228,7 @@ impl<J: Table> Run<J> {
                 None => self.ending.ended.wait(&mut end),
             }
         }
-        let stuck = self.ending.alive.load(Ordering::Acquire);
+        let stuck = self.ending.alive.load(Ordering::SeqCst);
         drop(end);
         if stuck > 0 {
             for i in 0..self.jobs.len() {

@@ -76,7 +76,20 @@ impl<J: Table> Run<J> {
                 }
             }
         };
-        self.ending.alive.fetch_add(1, Ordering::AcqRel);
+        // Counted in before the end is looked at: a coordinator that saw no worker
+        // left (after the run's end was set) cannot miss this one, which then sees
+        // the end and hires nobody.
+        self.ending.alive.fetch_add(1, Ordering::SeqCst);
+        if self.exit.load(Ordering::SeqCst) {
+            self.free.lock().push((number, deque));
+            self.workers.fetch_sub(1, Ordering::AcqRel);
+            if self.ending.alive.fetch_sub(1, Ordering::SeqCst) == 1 {
+                // A coordinator may have seen this count: it waits for it to end.
+                let _end = self.ending.end.lock();
+                self.ending.ended.notify_all();
+            }
+            return Ok(false);
+        }
         let run = Arc::clone(self);
         match self
             .pool

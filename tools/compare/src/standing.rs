@@ -8,9 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use jobgraph::{Batch, Job, Pool, Scheduler};
+use jobgraph::Pool;
 
-use crate::common::{self, Shape, Work};
+use crate::common::{self, Work};
 
 /// The median of `reps` timings of `f`, after `warm` untimed calls, in microseconds.
 fn median_us(warm: usize, reps: usize, mut f: impl FnMut()) -> f64 {
@@ -43,34 +43,6 @@ fn best_ns_per_job(n: usize, reps: usize, mut f: impl FnMut()) -> f64 {
         / n as f64
 }
 
-fn one_job_scheduler(pool: &Pool) {
-    let s = Scheduler::new().pool(pool);
-    s.add(Job::new(|_| ()));
-    assert!(s.run().expect("a run of one job"));
-}
-
-fn one_job_batch(pool: &Pool) {
-    let mut batch = Batch::new().pool(pool);
-    batch.add(|_| ());
-    assert!(batch.run().expect("a run of one job"));
-}
-
-/// A batch of `shape`'s jobs added with `add_mut`, to run again and again.
-fn build_again(shape: &Shape, window: usize, pool: &Pool) -> Batch<()> {
-    let n = shape.len();
-    let mut batch = Batch::with_capacity(n, shape.reqs.len())
-        .window(window)
-        .pool(pool);
-    let mut ids = Vec::with_capacity(n);
-    for i in 0..n {
-        let job = batch
-            .add_mut(|_| ())
-            .requires_all(shape.requirements(i).iter().map(|&r| ids[r as usize]));
-        ids.push(job.id());
-    }
-    batch
-}
-
 /// Prints the standing pool's table and its targets; `quick` measures fewer runs.
 pub fn section(quick: bool) {
     let reps = if quick { 2_000 } else { 10_000 };
@@ -79,10 +51,10 @@ pub fn section(quick: bool) {
     let rayon = common::rayon_pool(2);
 
     println!("\n== warm start: one empty job, from run() to Ok, median of {reps} runs, us");
-    let warm_s = median_us(200, reps, || one_job_scheduler(&global));
-    let warm_b = median_us(200, reps, || one_job_batch(&global));
-    let cold_s = median_us(20, reps / 10, || one_job_scheduler(&cold));
-    let cold_b = median_us(20, reps / 10, || one_job_batch(&cold));
+    let warm_s = median_us(200, reps, || common::one_job_scheduler(&global));
+    let warm_b = median_us(200, reps, || common::one_job_batch(&global));
+    let cold_s = median_us(20, reps / 10, || common::one_job_scheduler(&cold));
+    let cold_b = median_us(20, reps / 10, || common::one_job_batch(&cold));
     let rayon_one = median_us(200, reps, || rayon.scope(|s| s.spawn(|_| ())));
     println!("{:<40} {:>9}", "system", "us/run");
     for (system, us) in [
@@ -141,7 +113,7 @@ pub fn section(quick: bool) {
     let mut again = Vec::new();
     for name in ["wavefront", "random_dag"] {
         let shape = common::by_name(name, 100).expect("a known shape");
-        let mut batch = build_again(&shape, 2, &global);
+        let mut batch = common::build_again(&shape, 2);
         let started = Instant::now();
         for _ in 0..again_reps {
             assert!(batch.run().expect("a run again"));
@@ -149,7 +121,7 @@ pub fn section(quick: bool) {
         let rerun = started.elapsed().as_secs_f64() * 1e6 / again_reps as f64;
         let started = Instant::now();
         for _ in 0..again_reps {
-            let mut fresh = build_again(&shape, 2, &global);
+            let mut fresh = common::build_again(&shape, 2);
             assert!(fresh.run().expect("a fresh run"));
         }
         let rebuild = started.elapsed().as_secs_f64() * 1e6 / again_reps as f64;
