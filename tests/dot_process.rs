@@ -6,7 +6,7 @@
 //! running the ignored `child_exports_a_big_graph_to_png`), with a temporary directory
 //! of its own, signals the child once its `dot` has started, then looks for survivors.
 
-#![cfg(target_os = "linux")]
+#![cfg(all(target_os = "linux", feature = "pictures"))]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
