@@ -217,11 +217,6 @@ impl Pool {
         true
     }
 
-    /// Whether this is the same pool as `other`.
-    pub fn same(&self, other: &Pool) -> bool {
-        Arc::ptr_eq(&self.shared, &other.shared)
-    }
-
     /// Runs `shift` on a thread of the pool: an idle one, or a new one. `Err` when the
     /// pool is closed (`None`) or the OS refused a thread (`Some`).
     pub(crate) fn hire(&self, shift: Shift) -> Result<(), Option<std::io::Error>> {

@@ -117,6 +117,27 @@ pub fn build(loaded: &Loaded, options: &BuildOptions<'_>) -> Built {
     }
 }
 
+/// A command or ssh job set up as its definition says (the two builders share these
+/// setters, not a type): the runner's grace, env, cwd, timeout and output sink.
+macro_rules! set_up {
+    ($job:expr, $def:expr, $sink:expr) => {{
+        let mut job = $job.grace(GRACE);
+        for (k, v) in &$def.env {
+            job = job.env(k, v);
+        }
+        if let Some(cwd) = &$def.cwd {
+            job = job.cwd(cwd);
+        }
+        if let Some(timeout) = $def.timeout {
+            job = job.timeout(timeout.0);
+        }
+        if let Some(sink) = $sink {
+            job = job.sink(sink);
+        }
+        job
+    }};
+}
+
 impl Builder<'_> {
     fn fill(
         &mut self,
@@ -224,34 +245,12 @@ impl Builder<'_> {
             .any()
         } else if let Some(host_text) = &host_text {
             let host = self.host(host_text);
-            let mut job = SshJob::from_program(&host, program).grace(GRACE);
-            for (k, v) in &def.env {
-                job = job.env(k, v);
-            }
-            if let Some(cwd) = &def.cwd {
-                job = job.cwd(cwd);
-            }
-            if let Some(timeout) = def.timeout {
-                job = job.timeout(timeout.0);
-            }
-            if let Some(sink) = (self.options.sink)(&id) {
-                job = job.sink(sink);
-            }
+            let sink = (self.options.sink)(&id);
+            let job = set_up!(SshJob::from_program(&host, program), def, sink);
             Job::custom(job).any()
         } else {
-            let mut job = CommandJob::from_program(program).grace(GRACE);
-            for (k, v) in &def.env {
-                job = job.env(k, v);
-            }
-            if let Some(cwd) = &def.cwd {
-                job = job.cwd(cwd);
-            }
-            if let Some(timeout) = def.timeout {
-                job = job.timeout(timeout.0);
-            }
-            if let Some(sink) = (self.options.sink)(&id) {
-                job = job.sink(sink);
-            }
+            let sink = (self.options.sink)(&id);
+            let job = set_up!(CommandJob::from_program(program), def, sink);
             Job::custom(job).any()
         };
         job.set_label(label);
