@@ -42,7 +42,7 @@ pub(crate) type Once<T> = spin::once::Once<T, spin::relax::Yield>;
 /// belong to one execution of one model.
 pub(crate) mod global {
     pub(crate) use parking_lot::{Condvar, Mutex};
-    pub(crate) use std::sync::atomic::AtomicU32;
+    pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64};
     pub(crate) use std::thread;
 }
 

@@ -6,8 +6,12 @@ use std::sync::Arc;
 
 use jobgraph::{AnyJob, Error, Job, Scheduler};
 
-/// Counts its drop: captured by a job's closure, it is dropped with the job.
+/// Counts its drop: captured by a job's closure, or returned as its value, it is
+/// dropped with the job.
+#[derive(Debug)]
 struct Dropped(Arc<AtomicUsize>);
+
+jobgraph::job_output!(Dropped);
 
 impl Drop for Dropped {
     fn drop(&mut self) {
@@ -155,4 +159,51 @@ fn handles_of_a_cycle_dropped_on_many_threads_at_once_free_it() {
         }
         assert_eq!(dropped.load(Ordering::SeqCst), 64);
     }
+}
+
+#[test]
+fn a_cycle_made_after_a_run_is_freed_with_its_scheduler() {
+    // A graph that ran without a cycle, then closed into one: the requirement that
+    // closes it is added to jobs already in the scheduler, so the scheduler's drop must
+    // not trust what it saw when it froze the graph. Each job's value is what counts
+    // its drop: a closure that ran is gone already.
+    let (jobs, dropped) = ran_chain_of_three();
+    // Job 0 now requires job 2, which requires job 1, which requires job 0.
+    jobs.0[0].add_requires(&jobs.0[2]);
+    let s = jobs.1;
+    drop(jobs.0);
+    assert_eq!(dropped.load(Ordering::SeqCst), 0);
+    drop(s);
+    assert_eq!(dropped.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn a_cycle_made_by_trading_one_requirer_for_another_after_a_run_is_freed() {
+    // Each job keeps as many requirers as when the graph froze: only an edge moved.
+    let ((jobs, s), dropped) = ran_chain_of_three();
+    jobs[2].remove_requires(&jobs[1]);
+    jobs[0].add_requires(&jobs[1]);
+    drop(jobs);
+    assert_eq!(dropped.load(Ordering::SeqCst), 0);
+    drop(s);
+    assert_eq!(dropped.load(Ordering::SeqCst), 3);
+}
+
+/// Three jobs, each requiring the one before, run in a scheduler; their values count
+/// their drops.
+fn ran_chain_of_three() -> ((Vec<Job<Dropped>>, Scheduler), Arc<AtomicUsize>) {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let jobs: Vec<Job<Dropped>> = (0..3)
+        .map(|_| {
+            let counter = dropped.clone();
+            Job::new(move |_| Dropped(counter))
+        })
+        .collect();
+    jobs[1].add_requires(&jobs[0]);
+    jobs[2].add_requires(&jobs[1]);
+    let s = Scheduler::new();
+    s.add(&jobs[..]);
+    assert!(s.run().unwrap());
+    assert_eq!(dropped.load(Ordering::SeqCst), 0);
+    ((jobs, s), dropped)
 }

@@ -3,8 +3,8 @@
 //! O(jobs + edges) and builds the successor lists the engine walks.
 
 use crate::error::Error;
-use crate::job::AnyJob;
-use crate::job::{FOREVER, NESTED};
+use crate::job::{warm, AnyJob, WARM_AHEAD};
+use crate::job::{CRITICAL, FOREVER, NESTED};
 use crate::sync::Ordering;
 
 /// A checked graph, ready to run.
@@ -66,8 +66,11 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
     let mut preds: Vec<u32> = Vec::with_capacity(n);
     let mut forward = true;
     for (i, job) in jobs.iter().enumerate() {
+        if i % WARM_AHEAD == 0 {
+            warm(&jobs[i..n.min(i + WARM_AHEAD)]);
+        }
         let core = job.node().core();
-        flags.push(core.flags.load(Ordering::Relaxed));
+        flags.push(core.flags.load(Ordering::Relaxed) & (CRITICAL | FOREVER | NESTED));
         let meta = core.meta.lock();
         for required in &meta.requires {
             let found = required.node().core().place.load(Ordering::Relaxed);

@@ -28,12 +28,43 @@ pub(crate) const NESTED: u8 = 4;
 
 #[derive(Default)]
 pub(crate) struct Meta {
-    pub(crate) label: Option<Box<str>>,
     /// Most jobs require one or two others: those need no allocation of their own.
     pub(crate) requires: Requires,
-    /// A shutdown hook given with `on_shutdown`, until `Scheduler::shutdown` calls it;
-    /// boxed twice so that a job without one pays a word.
-    pub(crate) on_shutdown: Option<Box<ShutdownHook>>,
+    /// What few jobs have, a label or a shutdown hook: a word when they have neither.
+    extra: Option<Box<Extra>>,
+}
+
+#[derive(Default)]
+struct Extra {
+    label: Option<Box<str>>,
+    /// Given with `on_shutdown`, until `Scheduler::shutdown` calls it.
+    on_shutdown: Option<ShutdownHook>,
+}
+
+impl Meta {
+    /// The label given with `label()`, if any.
+    pub(crate) fn label(&self) -> Option<&str> {
+        self.extra.as_ref()?.label.as_deref()
+    }
+
+    pub(crate) fn set_label(&mut self, label: String) {
+        self.extra.get_or_insert_with(Default::default).label = Some(label.into_boxed_str());
+    }
+
+    pub(crate) fn set_shutdown(&mut self, hook: ShutdownHook) {
+        self.extra.get_or_insert_with(Default::default).on_shutdown = Some(hook);
+    }
+
+    pub(crate) fn has_shutdown(&self) -> bool {
+        self.extra
+            .as_ref()
+            .is_some_and(|extra| extra.on_shutdown.is_some())
+    }
+
+    /// The shutdown hook, taken: it is called once.
+    pub(crate) fn take_shutdown(&mut self) -> Option<ShutdownHook> {
+        self.extra.as_mut()?.on_shutdown.take()
+    }
 }
 
 /// A hook that [`Scheduler::shutdown`](crate::Scheduler::shutdown) calls once.
@@ -94,6 +125,24 @@ impl Drop for Meta {
 /// A cycle of jobs never added to a scheduler is not marked: it lives until one of its
 /// requirements is removed (`remove_requires`), as two `Arc`s holding each other do.
 pub(crate) const ON_CYCLE: u8 = 8;
+
+/// How many times a job already in a scheduler gained requirements: a scheduler that
+/// froze its graph without a cycle knows that none can have appeared since when this
+/// count has not moved (jobs are most often given their requirements before they are
+/// added, which counts nothing).
+static REQUIREMENTS_ADDED: crate::sync::global::AtomicU64 = crate::sync::global::AtomicU64::new(0);
+
+/// See [`REQUIREMENTS_ADDED`]: read before a graph is frozen.
+pub(crate) fn requirements_added() -> u64 {
+    REQUIREMENTS_ADDED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Called once `job`'s new requirements are in its list.
+pub(crate) fn count_requirements_added(job: &dyn Node) {
+    if job.core().place.load(Ordering::Relaxed) != 0 {
+        REQUIREMENTS_ADDED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
 
 /// Three bits of `flags` beside [`ON_CYCLE`]: how many requirement lists of its group
 /// hold the job (up to 6), or [`UNKNOWN`].
@@ -218,7 +267,14 @@ fn mark(node: &dyn Node, in_group: usize) {
 /// Frees the requirement cycles among `jobs`, the jobs of scheduler `id` being
 /// dropped, that nothing else reaches, and makes a [`Group`] of the jobs on a cycle
 /// that stay reachable (see [`ON_CYCLE`]).
-pub(crate) fn release_unreachable(id: u32, jobs: &[AnyJob]) {
+///
+/// `acyclic`: the scheduler's graph was frozen without a cycle and nothing changed it
+/// since (no job added or removed, no requirement added to a job in a scheduler): then
+/// there is nothing to look for.
+pub(crate) fn release_unreachable(id: u32, jobs: &[AnyJob], acyclic: bool) {
+    if acyclic {
+        return;
+    }
     if jobs.iter().all(|job| Arc::strong_count(&job.0) == 1) {
         // Nobody else holds any of them: no cycle, nothing to do.
         return;
@@ -233,6 +289,9 @@ pub(crate) fn release_unreachable(id: u32, jobs: &[AnyJob]) {
     // nothing to lock all at once.
     // A list that stays busy (maybe this thread's own) gives up, as `lock_all` does.
     let forward = jobs.iter().enumerate().try_fold(true, |forward, (i, job)| {
+        if i % WARM_AHEAD == 0 {
+            warm(&jobs[i..jobs.len().min(i + WARM_AHEAD)]);
+        }
         let meta = try_lock(job.node())?;
         Some(forward && meta.requires.iter().all(|r| index(r).is_none_or(|k| k < i)))
     });
@@ -469,6 +528,22 @@ pub(crate) fn requirements_changed(owner: &dyn Node, jobs: &[AnyJob]) {
                 .fetch_or(UNKNOWN << IN_GROUP_SHIFT, Ordering::AcqRel);
         }
     }
+}
+
+/// How many jobs [`warm`] reads ahead: enough for their cache misses to overlap, few
+/// enough for their lines to stay in the first-level cache.
+pub(crate) const WARM_AHEAD: usize = 16;
+
+/// Reads the first cache line of each job with plain loads, so that the misses of a
+/// pass over many jobs overlap, before the pass takes each job's lock or swaps its
+/// place: a locked instruction waits for its line alone, one job at a time.
+#[inline]
+pub(crate) fn warm(jobs: &[AnyJob]) {
+    let mut seen = 0u64;
+    for job in jobs {
+        seen = seen.wrapping_add(job.node().core().place.load(Ordering::Relaxed));
+    }
+    std::hint::black_box(seen);
 }
 
 impl Core {

@@ -7,7 +7,9 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use super::core::{release_from, requirements_changed, CRITICAL, FOREVER, ON_CYCLE};
+use super::core::{
+    count_requirements_added, release_from, requirements_changed, CRITICAL, FOREVER, ON_CYCLE,
+};
 use super::jobs::Jobs;
 use super::lifecycle::JobState;
 use super::node::Node;
@@ -29,7 +31,7 @@ impl AnyJob {
 
     /// The job's label, or the label its kind makes up (`Job[f (...)]`), or `NOLABEL`.
     pub fn text_label(&self) -> String {
-        if let Some(label) = &self.0.core().meta.lock().label {
+        if let Some(label) = self.0.core().meta.lock().label() {
             return label.to_string();
         }
         self.0
@@ -39,13 +41,7 @@ impl AnyJob {
 
     /// The label given with `label()`, if any.
     pub fn given_label(&self) -> Option<String> {
-        self.0
-            .core()
-            .meta
-            .lock()
-            .label
-            .as_deref()
-            .map(str::to_string)
+        self.0.core().meta.lock().label().map(str::to_string)
     }
 
     /// The job's kind as listings show it: `Job`, `PrintJob`, `Scheduler`, or a user
@@ -149,6 +145,7 @@ impl AnyJob {
             jobs.push_last_jobs(&mut given);
             let mut meta = self.0.core().meta.lock();
             let mut unwanted = Vec::new();
+            let before = meta.requires.len();
             for job in given.drain(..) {
                 if job != *self && !meta.requires.contains(&job) {
                     requirements_changed(self.node(), std::slice::from_ref(&job));
@@ -157,8 +154,12 @@ impl AnyJob {
                     unwanted.push(job);
                 }
             }
+            let added = meta.requires.len() > before;
             // Dropped unlocked: dropping a handle may look at this job's list (`ON_CYCLE`).
             drop(meta);
+            if added {
+                count_requirements_added(self.node());
+            }
             drop(unwanted);
         });
         self
@@ -182,7 +183,7 @@ impl AnyJob {
 
     /// Changes the label.
     pub fn set_label(&self, label: impl Into<String>) -> &Self {
-        self.0.core().meta.lock().label = Some(label.into().into_boxed_str());
+        self.0.core().meta.lock().set_label(label.into());
         self
     }
 
@@ -342,7 +343,7 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
     /// assert!(closed.load(Ordering::SeqCst));
     /// ```
     pub fn on_shutdown(self, hook: impl FnOnce() + Send + 'static) -> Self {
-        self.any.0.core().meta.lock().on_shutdown = Some(Box::new(Box::new(hook)));
+        self.any.0.core().meta.lock().set_shutdown(Box::new(hook));
         self
     }
 

@@ -33,7 +33,9 @@ pub use lifecycle::JobState;
 pub use output::JobOutput;
 pub use print::PrintJob;
 
-pub(crate) use self::core::{release_unreachable, Core, CRITICAL, FOREVER, NESTED};
+pub(crate) use self::core::{
+    release_unreachable, requirements_added, warm, Core, CRITICAL, FOREVER, NESTED, WARM_AHEAD,
+};
 pub(crate) use context::Control;
 pub(crate) use future::drive;
 pub(crate) use group::Group;

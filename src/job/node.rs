@@ -48,7 +48,7 @@ pub(crate) trait Node: Send + Sync + 'static {
     fn shutdown(&self);
     /// Whether the job may have a shutdown hook to call.
     fn has_shutdown_hook(&self) -> bool {
-        self.core().meta.lock().on_shutdown.is_some()
+        self.core().meta.lock().has_shutdown()
     }
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     /// The job as `Any`, for the front door that made it to find its own type.
@@ -178,11 +178,11 @@ impl<B: Body> Node for Cell<B> {
     }
 
     fn has_shutdown_hook(&self) -> bool {
-        B::HAS_SHUTDOWN || self.core.meta.lock().on_shutdown.is_some()
+        B::HAS_SHUTDOWN || self.core.meta.lock().has_shutdown()
     }
 
     fn shutdown(&self) {
-        let hook = self.core.meta.lock().on_shutdown.take();
+        let hook = self.core.meta.lock().take_shutdown();
         if let Some(hook) = hook {
             // A job that panics in its hook must not take the caller down with it.
             let _ = catch_unwind(AssertUnwindSafe(hook));

@@ -15,7 +15,9 @@ use crate::engine::{
 };
 use crate::error::Error;
 use crate::graph::{self, place};
-use crate::job::{release_unreachable, AnyJob, Core, Jobs, Outcome, NESTED};
+use crate::job::{
+    release_unreachable, requirements_added, warm, AnyJob, Core, Jobs, Outcome, NESTED, WARM_AHEAD,
+};
 use crate::report::{run_stats, tally};
 use crate::sync::global::AtomicU32;
 use crate::sync::{thread, AtomicUsize, Mutex, Ordering};
@@ -74,6 +76,10 @@ pub(crate) struct SchedInner {
     pending_shutdowns: Mutex<Vec<AnyJob>>,
     /// Nested: the graph its parent checked and froze for it, until it runs.
     prepared: Mutex<Option<Prepared>>,
+    /// The list as last frozen had no cycle (every job required only earlier ones)
+    /// and has not changed since, when [`requirements_added`] still says this: what
+    /// lets a drop skip looking for cycles.
+    pub(crate) acyclic: Mutex<Option<u64>>,
 }
 
 /// A scheduler checked and ready to run: its jobs, and their frozen graph.
@@ -118,7 +124,16 @@ impl Drop for SchedInner {
         drop(self.prepared.get_mut().take());
         // Shared with a run still going (a job abandoned by it): leave it be.
         if let Some(jobs) = Arc::get_mut(self.jobs.get_mut()) {
-            release_unreachable(self.id, jobs);
+            let acyclic = *self.acyclic.get_mut() == Some(requirements_added());
+            release_unreachable(self.id, jobs, acyclic);
+            // A few at a time, each few read before: their reference counts' misses
+            // overlap, where each decrement would wait for its own.
+            let mut left = std::mem::take(jobs).into_iter();
+            while !left.as_slice().is_empty() {
+                let few = left.as_slice().len().min(WARM_AHEAD);
+                warm(&left.as_slice()[..few]);
+                left.by_ref().take(few).for_each(drop);
+            }
         }
     }
 }
@@ -154,6 +169,7 @@ impl Scheduler {
             shutdown: Mutex::new(None),
             pending_shutdowns: Mutex::new(Vec::new()),
             prepared: Mutex::new(None),
+            acyclic: Mutex::new(None),
         });
         let any = AnyJob(inner.clone());
         Scheduler { inner, any }
@@ -292,11 +308,15 @@ impl Scheduler {
     pub fn add(&self, jobs: impl Jobs) -> &Self {
         let mut list = self.inner.jobs.lock();
         let list = Arc::make_mut(&mut list);
+        *self.inner.acyclic.lock() = None;
         let known = list.len();
         // Straight into the list, then keep, in order, those that take their place here.
         jobs.push_jobs(list);
         let mut kept = known;
         for i in known..list.len() {
+            if (i - known) % WARM_AHEAD == 0 {
+                crate::job::warm(&list[i..list.len().min(i + WARM_AHEAD)]);
+            }
             match self.adopt(&list[i], kept) {
                 Ok(true) => {
                     list.swap(kept, i);
@@ -358,6 +378,7 @@ impl Scheduler {
         let removed: HashSet<AnyJob> = removed.into_iter().collect();
         let mut list = self.inner.jobs.lock();
         let list = Arc::make_mut(&mut list);
+        *self.inner.acyclic.lock() = None;
         list.retain(|job| {
             if !removed.contains(job) {
                 return true;

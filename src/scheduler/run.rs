@@ -11,7 +11,7 @@ use crate::engine::{
 };
 use crate::error::{Error, JobError};
 use crate::graph;
-use crate::job::{state, AnyJob, Context, CRITICAL};
+use crate::job::{requirements_added, state, AnyJob, Context, CRITICAL};
 use crate::report::{why_line, Verbose};
 use crate::sync::Ordering;
 
@@ -36,8 +36,7 @@ impl SchedInner {
         self.core
             .meta
             .lock()
-            .label
-            .as_deref()
+            .label()
             .unwrap_or("NOLABEL")
             .to_string()
     }
@@ -54,8 +53,14 @@ impl SchedInner {
                 label: self.label(),
             });
         }
+        let added = requirements_added();
         let jobs = self.jobs.lock().clone();
         let frozen = graph::freeze(self.id, &self.label(), &jobs)?;
+        let list = self.jobs.lock();
+        // The list frozen is the list now (an `add` or `remove` meanwhile copied it):
+        // under its lock, so that one that follows clears this.
+        *self.acyclic.lock() = (frozen.forward && Arc::ptr_eq(&list, &jobs)).then_some(added);
+        drop(list);
         let nested = (0..jobs.len()).filter(|&i| graph::is_nested(&frozen, i));
         for job in nested.map(|i| &jobs[i]) {
             if let Some(nested) = super::inner_of(job) {
