@@ -3,7 +3,7 @@
 //! O(jobs + edges) and builds the successor lists the engine walks.
 
 use crate::error::Error;
-use crate::job::{warm, AnyJob, WARM_AHEAD};
+use crate::job::{warm_ahead, AnyJob};
 use crate::job::{CRITICAL, FOREVER, NESTED};
 use crate::sync::Ordering;
 
@@ -66,9 +66,7 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
     let mut preds: Vec<u32> = Vec::with_capacity(n);
     let mut forward = true;
     for (i, job) in jobs.iter().enumerate() {
-        if i % WARM_AHEAD == 0 {
-            warm(&jobs[i..n.min(i + WARM_AHEAD)]);
-        }
+        warm_ahead(jobs, i);
         let core = job.node().core();
         flags.push(core.flags.load(Ordering::Relaxed) & (CRITICAL | FOREVER | NESTED));
         let meta = core.meta.lock();

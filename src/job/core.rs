@@ -289,9 +289,7 @@ pub(crate) fn release_unreachable(id: u32, jobs: &[AnyJob], acyclic: bool) {
     // nothing to lock all at once.
     // A list that stays busy (maybe this thread's own) gives up, as `lock_all` does.
     let forward = jobs.iter().enumerate().try_fold(true, |forward, (i, job)| {
-        if i % WARM_AHEAD == 0 {
-            warm(&jobs[i..jobs.len().min(i + WARM_AHEAD)]);
-        }
+        warm_ahead(jobs, i);
         let meta = try_lock(job.node())?;
         Some(forward && meta.requires.iter().all(|r| index(r).is_none_or(|k| k < i)))
     });
@@ -530,20 +528,32 @@ pub(crate) fn requirements_changed(owner: &dyn Node, jobs: &[AnyJob]) {
     }
 }
 
-/// How many jobs [`warm`] reads ahead: enough for their cache misses to overlap, few
-/// enough for their lines to stay in the first-level cache.
+/// How many jobs a pass over many looks ahead (see [`warm_ahead`]): enough for
+/// their cache misses to overlap, few enough for their lines to stay in the
+/// first-level cache.
 pub(crate) const WARM_AHEAD: usize = 16;
 
-/// Reads the first cache line of each job with plain loads, so that the misses of a
-/// pass over many jobs overlap, before the pass takes each job's lock or swaps its
-/// place: a locked instruction waits for its line alone, one job at a time.
+/// For a pass over `jobs` at `i`: every [`WARM_AHEAD`] jobs, asks for the lines of
+/// the next few (the first few too, at the start). A job lives in its own allocation,
+/// and a pass that takes each job's lock or swaps its place would otherwise wait for
+/// each line in turn: a locked instruction waits for its line alone.
 #[inline]
-pub(crate) fn warm(jobs: &[AnyJob]) {
-    let mut seen = 0u64;
-    for job in jobs {
-        seen = seen.wrapping_add(job.node().core().place.load(Ordering::Relaxed));
+pub(crate) fn warm_ahead(jobs: &[AnyJob], i: usize) {
+    if i % WARM_AHEAD != 0 {
+        return;
     }
-    std::hint::black_box(seen);
+    let from = if i == 0 { 0 } else { i + WARM_AHEAD };
+    let ahead = jobs.get(from..jobs.len().min(i + 2 * WARM_AHEAD));
+    ahead.into_iter().flatten().for_each(prefetch);
+}
+
+/// Asks for `job`'s two lines: its place and list first, its state, outcome and body
+/// after (a job is a little under two lines long).
+#[inline]
+fn prefetch(job: &AnyJob) {
+    let at = Arc::as_ptr(&job.0) as *const u8;
+    crate::sync::prefetch(at);
+    crate::sync::prefetch(at.wrapping_add(64));
 }
 
 impl Core {

@@ -34,7 +34,8 @@ pub use output::JobOutput;
 pub use print::PrintJob;
 
 pub(crate) use self::core::{
-    release_unreachable, requirements_added, warm, Core, CRITICAL, FOREVER, NESTED, WARM_AHEAD,
+    release_unreachable, requirements_added, warm_ahead, Core, CRITICAL, FOREVER, NESTED,
+    WARM_AHEAD,
 };
 pub(crate) use context::Control;
 pub(crate) use future::drive;

@@ -16,7 +16,8 @@ use crate::engine::{
 use crate::error::Error;
 use crate::graph::{self, place};
 use crate::job::{
-    release_unreachable, requirements_added, warm, AnyJob, Core, Jobs, Outcome, NESTED, WARM_AHEAD,
+    release_unreachable, requirements_added, warm_ahead, AnyJob, Core, Jobs, Outcome, NESTED,
+    WARM_AHEAD,
 };
 use crate::report::{run_stats, tally};
 use crate::sync::global::AtomicU32;
@@ -130,9 +131,8 @@ impl Drop for SchedInner {
             // overlap, where each decrement would wait for its own.
             let mut left = std::mem::take(jobs).into_iter();
             while !left.as_slice().is_empty() {
-                let few = left.as_slice().len().min(WARM_AHEAD);
-                warm(&left.as_slice()[..few]);
-                left.by_ref().take(few).for_each(drop);
+                warm_ahead(left.as_slice(), 0);
+                left.by_ref().take(WARM_AHEAD).for_each(drop);
             }
         }
     }
@@ -314,9 +314,7 @@ impl Scheduler {
         jobs.push_jobs(list);
         let mut kept = known;
         for i in known..list.len() {
-            if (i - known) % WARM_AHEAD == 0 {
-                crate::job::warm(&list[i..list.len().min(i + WARM_AHEAD)]);
-            }
+            warm_ahead(&list[known..], i - known);
             match self.adopt(&list[i], kept) {
                 Ok(true) => {
                     list.swap(kept, i);
