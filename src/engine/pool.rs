@@ -69,10 +69,9 @@ impl Leave<'_> {
 /// [`Pool::keep_alive`] says otherwise.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5);
 
-/// How long an idle thread looks for a shift before it parks: runs that follow each
-/// other, with the next graph built in between, find it awake, which a wake-up (tens
-/// of microseconds here) would otherwise cost.
-const SPIN_TIME: Duration = Duration::from_micros(250);
+/// How many times an idle thread looks for a shift before it parks: back-to-back runs
+/// find it awake, which a wake-up (tens of microseconds here) would otherwise cost.
+const SPINS: u32 = 1 << 12;
 
 /// Worker threads that outlive runs, shared by every run that uses the pool.
 ///
@@ -302,21 +301,15 @@ fn serve(shared: Arc<Shared>, first: Shift) {
 fn next_shift(shared: &Shared, seat: &Seat) -> Option<Shift> {
     let keep_alive = Duration::from_nanos(shared.keep_alive.load(Ordering::Relaxed));
     // With no keep-alive a thread leaves at once: each run starts its own.
-    if !keep_alive.is_zero() {
-        let start = Instant::now();
-        let mut round = 0u32;
-        while !seat.ready.load(Ordering::Acquire) {
-            round = round.wrapping_add(1);
-            if round % 64 != 0 {
-                std::hint::spin_loop();
-                continue;
-            }
-            // Now and then: gives the CPU away (a thread that shares it may be the one
-            // about to hand this one a shift), and looks at the time.
+    let spins = if keep_alive.is_zero() { 0 } else { SPINS };
+    for round in 0..spins {
+        if seat.ready.load(Ordering::Acquire) {
+            break;
+        }
+        if round % 64 == 63 {
             thread::yield_now();
-            if start.elapsed() > SPIN_TIME {
-                break;
-            }
+        } else {
+            std::hint::spin_loop();
         }
     }
     let deadline = Instant::now().checked_add(keep_alive);
