@@ -796,6 +796,13 @@ fn print_front_targets(results: &Results, front: Front, jobs: usize, memory_jobs
             continue;
         };
         check(format!("{name}: ns/job"), j.total, limit, true);
+        if let (Front::Scheduler, Some(b)) = (
+            front,
+            results.get(EMPTY, name, 2, 0, n, Front::Batch.system()),
+        ) {
+            // The standing pool's issue: a handle's job at most twice a batch's.
+            check(format!("{name}: / batch"), j.total / b.total, 2.0, true);
+        }
         if let Some(t) = results.get(EMPTY, name, 2, 0, n, "onetbb") {
             check(format!("{name}: / oneTBB"), j.total / t.total, 0.5, true);
         }
@@ -819,6 +826,14 @@ fn print_front_targets(results: &Results, front: Front, jobs: usize, memory_jobs
             .and_then(|m| m.bytes)
         {
             check(format!("{name}: bytes/job at 1M"), b, 96.0, true);
+            if let Front::Scheduler = front {
+                check(
+                    format!("{name}: bytes/job at 1M, with handles"),
+                    b,
+                    110.0,
+                    true,
+                );
+            }
         }
     }
     for name in SHAPES {
