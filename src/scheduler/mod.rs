@@ -127,8 +127,8 @@ impl Drop for SchedInner {
         if let Some(jobs) = Arc::get_mut(self.jobs.get_mut()) {
             let acyclic = *self.acyclic.get_mut() == Some(requirements_added());
             release_unreachable(self.id, jobs, acyclic);
-            // A few at a time, each few read before: their reference counts' misses
-            // overlap, where each decrement would wait for its own.
+            // A few at a time, the next few asked for ahead: their reference counts'
+            // misses overlap, where each decrement would wait for its own.
             let mut left = std::mem::take(jobs).into_iter();
             while !left.as_slice().is_empty() {
                 warm_ahead(left.as_slice(), 0);
