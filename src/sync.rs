@@ -15,7 +15,7 @@
 pub(crate) use crossbeam_deque::{Steal, Stealer, Worker};
 
 #[cfg(not(loom))]
-pub(crate) use parking_lot::{Condvar, Mutex};
+pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{
     fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
@@ -66,9 +66,26 @@ pub(crate) mod global {
 pub(crate) use model::check;
 #[cfg(loom)]
 pub(crate) use model::{
-    fence, thread, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex, Once,
-    Ordering, SpinLock, SpinLockGuard,
+    fence, thread, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex,
+    MutexGuard, Once, Ordering, SpinLock, SpinLockGuard,
 };
+
+/// Waits on `condvar`, `guard` held, until it is notified or `deadline` passes
+/// (`None`: no deadline, as for a duration too long to count); true when the deadline
+/// ended the wait.
+pub(crate) fn wait_until_or_notified<T>(
+    condvar: &Condvar,
+    guard: &mut MutexGuard<'_, T>,
+    deadline: Option<std::time::Instant>,
+) -> bool {
+    match deadline {
+        Some(deadline) => condvar.wait_until(guard, deadline).timed_out(),
+        None => {
+            condvar.wait(guard);
+            false
+        }
+    }
+}
 
 /// loom's primitives with the API of the real ones.
 #[cfg(loom)]

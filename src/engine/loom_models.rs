@@ -54,9 +54,9 @@ fn run(flags: Vec<u8>, pairs: &[(u32, u32)]) -> Arc<Run> {
     run
 }
 
-/// A waker that counts its wakes.
+/// A waker that counts its wakes (the scheduler's models use it too).
 #[derive(Default)]
-struct Count(AtomicUsize);
+pub(crate) struct Count(pub(crate) AtomicUsize);
 
 impl Wake for Count {
     fn wake(self: Arc<Self>) {

@@ -34,7 +34,7 @@
 mod control;
 pub(crate) mod event;
 #[cfg(all(test, loom))]
-mod loom_models;
+pub(crate) mod loom_models;
 mod pool;
 mod run;
 pub(crate) mod settings;

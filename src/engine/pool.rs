@@ -29,7 +29,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use crate::sync::{thread, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
+use crate::sync::{
+    thread, wait_until_or_notified, AtomicBool, AtomicU64, Condvar, Mutex, Ordering,
+};
 
 /// A part of a run, handed to one thread of the pool. It may say when it is as good
 /// as over ([`Leave::now`]): the thread then takes its next shift as soon as it is
@@ -200,18 +202,8 @@ impl Pool {
             seat.handed.notify_one();
         }
         while state.threads > 0 {
-            match deadline {
-                Some(deadline) => {
-                    if self
-                        .shared
-                        .left
-                        .wait_until(&mut state, deadline)
-                        .timed_out()
-                    {
-                        return state.threads == 0;
-                    }
-                }
-                None => self.shared.left.wait(&mut state),
+            if wait_until_or_notified(&self.shared.left, &mut state, deadline) {
+                return state.threads == 0;
             }
         }
         true
@@ -319,13 +311,7 @@ fn next_shift(shared: &Shared, seat: &Seat) -> Option<Shift> {
             // Handed a shift, or told to leave by `shutdown` (no shift).
             return slot.take();
         }
-        let timed_out = match deadline {
-            Some(deadline) => seat.handed.wait_until(&mut slot, deadline).timed_out(),
-            None => {
-                seat.handed.wait(&mut slot);
-                false
-            }
-        };
+        let timed_out = wait_until_or_notified(&seat.handed, &mut slot, deadline);
         if timed_out && !seat.ready.load(Ordering::Acquire) {
             drop(slot);
             let mut state = shared.state.lock();

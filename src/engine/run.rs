@@ -12,7 +12,10 @@ use super::stall;
 use super::table::Table;
 use crate::graph::{is_forever, Frozen};
 use crate::job::{state, AnyJob};
-use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering, Stealer, Worker};
+use crate::sync::{
+    wait_until_or_notified, AtomicBool, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering, Stealer,
+    Worker,
+};
 
 pub(super) struct End {
     pub(super) reason: Option<Reason>,
@@ -214,18 +217,8 @@ impl<J: Table> Run<J> {
         // A worker decrements `alive`, then takes `end` to notify: read under `end`,
         // a count above zero is followed by that notification.
         while self.ending.alive.load(Ordering::SeqCst) > 0 {
-            match grace_end {
-                Some(grace_end) => {
-                    if self
-                        .ending
-                        .ended
-                        .wait_until(&mut end, grace_end)
-                        .timed_out()
-                    {
-                        break;
-                    }
-                }
-                None => self.ending.ended.wait(&mut end),
+            if wait_until_or_notified(&self.ending.ended, &mut end, grace_end) {
+                break;
             }
         }
         let stuck = self.ending.alive.load(Ordering::SeqCst);

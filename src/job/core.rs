@@ -309,11 +309,7 @@ pub(crate) fn release_unreachable(id: u32, jobs: &[AnyJob], acyclic: bool) {
         .collect();
     if !group.is_empty() {
         let members: Vec<&Arc<dyn Node>> = group.iter().map(|&i| nodes[i]).collect();
-        let at: std::collections::HashMap<*const (), usize> = members
-            .iter()
-            .enumerate()
-            .map(|(k, node)| (ptr(node), k))
-            .collect();
+        let at = positions(&members);
         let in_group = |job: &AnyJob| at.get(&job.ptr()).copied();
         let group_metas: Vec<&MetaGuard<'_>> = group.iter().map(|&i| &metas[i]).collect();
         let mut counts = vec![0usize; members.len()];
@@ -427,11 +423,7 @@ impl Group {
             .filter_map(std::sync::Weak::upgrade)
             .collect();
         let nodes: Vec<&Arc<dyn Node>> = members.iter().collect();
-        let at: std::collections::HashMap<*const (), usize> = nodes
-            .iter()
-            .enumerate()
-            .map(|(k, node)| (ptr(node), k))
-            .collect();
+        let at = positions(&nodes);
         let index = |job: &AnyJob| at.get(&job.ptr()).copied();
         let Some(mut metas) = lock_all(nodes.iter().map(|node| &***node)) else {
             // Someone is busy with a job: whoever drops the next handle looks again.
@@ -498,6 +490,15 @@ pub(crate) fn release_from(handle: &mut Arc<dyn Node>, flags: u8) {
     let (members, released) = leftovers;
     drop(members);
     drop(released);
+}
+
+/// Where each of `nodes` is among them, by address.
+fn positions(nodes: &[&Arc<dyn Node>]) -> std::collections::HashMap<*const (), usize> {
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(k, node)| (ptr(node), k))
+        .collect()
 }
 
 fn ptr(node: &Arc<dyn Node>) -> *const () {

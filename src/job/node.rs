@@ -148,10 +148,7 @@ impl<B: Body> Node for Cell<B> {
     }
 
     fn value(&self) -> Option<&(dyn Any + Send + Sync)> {
-        match self.outcome.get() {
-            Some(Ok(value)) => Some(value),
-            _ => None,
-        }
+        Some(self.outcome.value()?)
     }
 
     fn value_type(&self) -> std::any::TypeId {
@@ -159,22 +156,15 @@ impl<B: Body> Node for Cell<B> {
     }
 
     fn value_text(&self, max_chars: Option<usize>) -> Option<String> {
-        match self.outcome.get() {
-            Some(Ok(value)) => Some(debug_text(value, max_chars)),
-            _ => None,
-        }
+        Some(debug_text(self.outcome.value()?, max_chars))
     }
 
     fn error(&self) -> Option<&JobError> {
-        match self.outcome.get() {
-            Some(Err(error)) => Some(error),
-            _ => None,
-        }
+        self.outcome.error()
     }
 
     fn take_outcome(&mut self) -> Option<Result<Box<dyn Any + Send>, JobError>> {
-        let taken = self.outcome.take()?;
-        Some(taken.map(|value| Box::new(value) as Box<dyn Any + Send>))
+        self.outcome.take_boxed()
     }
 
     fn has_shutdown_hook(&self) -> bool {

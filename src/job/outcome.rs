@@ -124,4 +124,22 @@ impl<T> Outcome<T> {
             outcome => outcome,
         }
     }
+
+    /// The job's value, once it is done without failure.
+    pub(crate) fn value(&self) -> Option<&T> {
+        self.get()?.as_ref().ok()
+    }
+
+    /// The job's failure, once it failed.
+    pub(crate) fn error(&self) -> Option<&JobError> {
+        self.get()?.as_ref().err()
+    }
+}
+
+impl<T: Send + 'static> Outcome<T> {
+    /// [`take`](Outcome::take), the value boxed: what `Node::take_outcome` gives.
+    pub(crate) fn take_boxed(&mut self) -> Option<Result<Box<dyn std::any::Any + Send>, JobError>> {
+        let taken = self.take()?;
+        Some(taken.map(|value| Box::new(value) as Box<dyn std::any::Any + Send>))
+    }
 }

@@ -21,7 +21,7 @@ use crate::job::{
 };
 use crate::report::{run_stats, tally};
 use crate::sync::global::AtomicU32;
-use crate::sync::{thread, AtomicUsize, Mutex, Ordering};
+use crate::sync::{thread, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::watch::Watch;
 
 mod graph_ops;
@@ -38,6 +38,9 @@ pub use run_async::RunFuture;
 pub use sequence::Sequence;
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+/// See [`SchedInner::acyclic`]: a count [`requirements_added`] never reaches.
+pub(crate) const NOT_ACYCLIC: u64 = u64::MAX;
 
 /// A graph of jobs and the pool that runs it: asynciojobs' `Scheduler`.
 ///
@@ -78,9 +81,10 @@ pub(crate) struct SchedInner {
     /// Nested: the graph its parent checked and froze for it, until it runs.
     prepared: Mutex<Option<Prepared>>,
     /// The list as last frozen had no cycle (every job required only earlier ones)
-    /// and has not changed since, when [`requirements_added`] still says this: what
-    /// lets a drop skip looking for cycles.
-    pub(crate) acyclic: Mutex<Option<u64>>,
+    /// and has not changed since, when [`requirements_added`] still gives this count;
+    /// [`NOT_ACYCLIC`] otherwise: what lets a drop skip looking for cycles. Written
+    /// under `jobs`' lock.
+    pub(crate) acyclic: AtomicU64,
 }
 
 /// A scheduler checked and ready to run: its jobs, and their frozen graph.
@@ -125,7 +129,7 @@ impl Drop for SchedInner {
         drop(self.prepared.get_mut().take());
         // Shared with a run still going (a job abandoned by it): leave it be.
         if let Some(jobs) = Arc::get_mut(self.jobs.get_mut()) {
-            let acyclic = *self.acyclic.get_mut() == Some(requirements_added());
+            let acyclic = self.acyclic.load(Ordering::Relaxed) == requirements_added();
             release_unreachable(self.id, jobs, acyclic);
             // A few at a time, the next few asked for ahead: their reference counts'
             // misses overlap, where each decrement would wait for its own.
@@ -169,7 +173,7 @@ impl Scheduler {
             shutdown: Mutex::new(None),
             pending_shutdowns: Mutex::new(Vec::new()),
             prepared: Mutex::new(None),
-            acyclic: Mutex::new(None),
+            acyclic: AtomicU64::new(NOT_ACYCLIC),
         });
         let any = AnyJob(inner.clone());
         Scheduler { inner, any }
@@ -308,7 +312,7 @@ impl Scheduler {
     pub fn add(&self, jobs: impl Jobs) -> &Self {
         let mut list = self.inner.jobs.lock();
         let list = Arc::make_mut(&mut list);
-        *self.inner.acyclic.lock() = None;
+        self.inner.acyclic.store(NOT_ACYCLIC, Ordering::Relaxed);
         let known = list.len();
         // Straight into the list, then keep, in order, those that take their place here.
         jobs.push_jobs(list);
@@ -376,7 +380,7 @@ impl Scheduler {
         let removed: HashSet<AnyJob> = removed.into_iter().collect();
         let mut list = self.inner.jobs.lock();
         let list = Arc::make_mut(&mut list);
-        *self.inner.acyclic.lock() = None;
+        self.inner.acyclic.store(NOT_ACYCLIC, Ordering::Relaxed);
         list.retain(|job| {
             if !removed.contains(job) {
                 return true;

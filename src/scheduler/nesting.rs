@@ -39,10 +39,7 @@ impl Node for SchedInner {
     }
 
     fn value(&self) -> Option<&(dyn Any + Send + Sync)> {
-        match self.outcome.get() {
-            Some(Ok(value)) => Some(value),
-            _ => None,
-        }
+        Some(self.outcome.value()?)
     }
 
     fn value_type(&self) -> TypeId {
@@ -50,22 +47,15 @@ impl Node for SchedInner {
     }
 
     fn value_text(&self, _max_chars: Option<usize>) -> Option<String> {
-        match self.outcome.get() {
-            Some(Ok(value)) => Some(value.to_string()),
-            _ => None,
-        }
+        Some(self.outcome.value()?.to_string())
     }
 
     fn error(&self) -> Option<&JobError> {
-        match self.outcome.get() {
-            Some(Err(error)) => Some(error),
-            _ => None,
-        }
+        self.outcome.error()
     }
 
     fn take_outcome(&mut self) -> Option<Result<Box<dyn Any + Send>, JobError>> {
-        let taken = self.outcome.take()?;
-        Some(taken.map(|value| Box::new(value) as Box<dyn Any + Send>))
+        self.outcome.take_boxed()
     }
 
     fn shutdown(&self) {

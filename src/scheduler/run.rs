@@ -59,7 +59,11 @@ impl SchedInner {
         let list = self.jobs.lock();
         // The list frozen is the list now (an `add` or `remove` meanwhile copied it):
         // under its lock, so that one that follows clears this.
-        *self.acyclic.lock() = (frozen.forward && Arc::ptr_eq(&list, &jobs)).then_some(added);
+        let acyclic = frozen.forward && Arc::ptr_eq(&list, &jobs);
+        self.acyclic.store(
+            if acyclic { added } else { super::NOT_ACYCLIC },
+            Ordering::Relaxed,
+        );
         drop(list);
         let nested = (0..jobs.len()).filter(|&i| graph::is_nested(&frozen, i));
         for job in nested.map(|i| &jobs[i]) {

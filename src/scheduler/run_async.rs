@@ -253,6 +253,7 @@ mod loom_models {
     use std::time::Duration;
 
     use super::{RunFuture, Shared};
+    use crate::engine::loom_models::Count;
     use crate::engine::settings::Settings;
     use crate::engine::{Pool, Run};
     use crate::graph::from_sorted_pairs;
@@ -328,16 +329,6 @@ mod loom_models {
             };
             assert!(matches!(loom::future::block_on(awaiting), Ok(true)));
         });
-    }
-
-    /// Counts its wakes.
-    #[derive(Default)]
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
     }
 
     /// The future is dropped while the coordinator attaches the run it built: the run
