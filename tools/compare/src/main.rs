@@ -21,6 +21,7 @@
 
 #[path = "../../../benches/common/mod.rs"]
 mod common;
+mod floor;
 mod standing;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -634,6 +635,7 @@ fn main() {
 
     print_tables(&results, &windows, jobs, memory_jobs);
     print_targets(&results, jobs, memory_jobs);
+    floor::section(&results, jobs, reps);
     standing::section(quick);
     if let Some(file) = matches.get_one::<String>("csv") {
         write_csv(&results, Path::new(file));
