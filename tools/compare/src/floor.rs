@@ -63,12 +63,7 @@ pub fn section(results: &Results, jobs: usize, reps: usize) {
         "{:<26} {:>12} {:>16} {:>16} {:>14}",
         "shape", "floor build", "scheduler build", "batch b+r", "floor / batch"
     );
-    for name in [
-        "linear_chain",
-        "embarrassing_parallelism",
-        "binary_tree",
-        "wavefront",
-    ] {
+    for name in crate::TASKFLOW {
         let shape = common::by_name(name, jobs).expect("a known shape");
         let n = shape.len();
         let floor = floor_build(&shape, reps);

@@ -431,6 +431,9 @@ const SHAPES: [&str; 5] = [
     "random_dag",
 ];
 
+/// Taskflow's four shapes: the first four of [`SHAPES`], those the targets name.
+const TASKFLOW: [&str; 4] = [SHAPES[0], SHAPES[1], SHAPES[2], SHAPES[3]];
+
 /// Section numbers: what a row measures.
 const EMPTY: u8 = 0;
 const FUTURE: u8 = 1;

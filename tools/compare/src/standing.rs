@@ -76,12 +76,7 @@ pub fn section(quick: bool) {
         "shape", "system", "total", "ratio"
     );
     let mut small = Vec::new();
-    for name in [
-        "linear_chain",
-        "embarrassing_parallelism",
-        "binary_tree",
-        "wavefront",
-    ] {
+    for name in crate::TASKFLOW {
         let shape = common::by_name(name, 1_000).expect("a known shape");
         let n = shape.len();
         let r = best_ns_per_job(n, graph_reps, || {
