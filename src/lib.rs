@@ -102,7 +102,7 @@ pub use engine::settings::{DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDO
 pub use engine::{Event, EventKind, Pool, RunEnd, DEFAULT_KEEP_ALIVE};
 pub use error::{BoxError, Error, JobError};
 pub use job::{AbstractJob, AnyJob, Context, Job, JobId, JobOutput, JobState, Jobs, PrintJob};
-pub use report::{find_dot, Badge, Debrief, Listing, Symbols, VALUE_WIDTH};
+pub use report::{find_dot, printable, Badge, Debrief, Listing, Symbols, VALUE_WIDTH};
 pub use scheduler::{RunFuture, Scheduler, Sequence};
 pub use timer::{sleep, Sleep};
 pub use watch::Watch;

@@ -225,3 +225,38 @@ fn every_hostile_label_makes_dot_text_that_graphviz_accepts() {
     }
     assert!(refused.is_empty(), "dot refused: {refused:#?}");
 }
+
+/// The text reports go to terminals: no label, value or error reaches one with a
+/// control character (an escape sequence, a carriage return, a newline) in it.
+#[test]
+fn text_reports_show_control_characters_escaped() {
+    let s = Scheduler::new();
+    let mut jobs = Vec::new();
+    for label in hostile_labels() {
+        let job = Job::new(|_| "value\x1b]0;title\x07\r\n".to_string()).label(label);
+        s.add(&job);
+        jobs.push(job);
+    }
+    let failing = Job::new(|_| -> Result<(), String> { Err("bad\x1b[2J\nnews".into()) })
+        .label("fails\x1b[31m")
+        .critical(false);
+    s.add(&failing);
+    assert!(s.run().unwrap());
+    let texts = [
+        s.list().to_string(),
+        s.list().details().to_string(),
+        s.debrief().to_string(),
+        failing.any().to_string(),
+    ];
+    for text in &texts {
+        for line in text.lines() {
+            assert!(
+                !line.chars().any(char::is_control),
+                "a control character in {line:?}"
+            );
+        }
+    }
+    assert!(texts[0].contains(r"<Job `a\0b`>"), "{}", texts[0]);
+    assert!(texts[2].contains(r"fails\x1b[31m"), "{}", texts[2]);
+    assert!(texts[2].contains(r"bad\x1b[2J"), "{}", texts[2]);
+}

@@ -137,9 +137,51 @@ impl Display for Badge {
     }
 }
 
-/// `<Job `label`>`: asynciojobs' `repr_main()`.
+/// `<Job `label`>`: asynciojobs' `repr_main()`, the label [`printable`].
 pub(crate) fn repr_main(job: &AnyJob) -> String {
-    format!("<{} `{}`>", job.kind(), job.text_label())
+    format!("<{} `{}`>", job.kind(), printable(&job.text_label()))
+}
+
+/// `text` with its control characters escaped, so that printing it cannot move the
+/// cursor, clear the screen, ring the bell or start a new line on a terminal: each
+/// character of Unicode's control category (C0, DEL, C1: ESC, `\r`, `\n`, tab, NUL...)
+/// is written as Rust writes it in a string, `\x1b`, `\r`, `\n`, `\t`, `\0`,
+/// `\u{9b}`, and a `\` before such an escape stays as it is. The reports (listings,
+/// `debrief`, `why`, the verbose trace) show labels, values and errors through it.
+///
+/// ```
+/// use jobgraph::printable;
+/// assert_eq!(printable("plain label é"), "plain label é");
+/// assert_eq!(printable("a\x1b[2Jb\nc"), "a\\x1b[2Jb\\nc");
+/// ```
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(text, false)
+}
+
+/// [`printable`], but `\n` and tab kept: for texts of several lines, each of which
+/// is printed as a line.
+pub(crate) fn printable_lines(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(text, true)
+}
+
+fn escape_controls(text: &str, keep_lines: bool) -> std::borrow::Cow<'_, str> {
+    let kept = |c: char| keep_lines && (c == '\n' || c == '\t');
+    if !text.chars().any(|c| c.is_control() && !kept(c)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if !c.is_control() || kept(c) => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// How many characters of a job's value or error a report line shows by default
@@ -173,11 +215,11 @@ pub(crate) fn repr_result(job: &AnyJob, max_chars: Option<usize>) -> String {
             Some(message) => format!("panic:{message}"),
             None => format!("{}:{error}", error.type_name()),
         };
-        return format!("!! {which} => {}!!", within(text, max_chars));
+        return format!("!! {which} => {}!!", printable(&within(text, max_chars)));
     }
     if job.state() == JobState::Done {
         if let Some(value) = job.node().value_text(max_chars) {
-            return format!("[[ -> {value}]]");
+            return format!("[[ -> {}]]", printable(&value));
         }
     }
     "[not done]".to_string()

@@ -11,7 +11,9 @@ use std::error::Error as _;
 use std::fmt::{self, Display, Formatter};
 use std::sync::Arc;
 
-use super::badge::{repr_main, repr_result, Badge, Symbols, VALUE_WIDTH};
+use super::badge::{
+    printable, printable_lines, repr_main, repr_result, Badge, Symbols, VALUE_WIDTH,
+};
 use crate::error::Error;
 use crate::graph::{listing_order, Dense, Frozen};
 use crate::job::{AnyJob, Group, Job};
@@ -22,12 +24,19 @@ fn error_chain(job: &AnyJob) -> Vec<String> {
         return Vec::new();
     };
     if let Some(message) = error.panic_message() {
-        return vec![format!("panicked: {message}")];
+        return vec![format!("panicked: {}", printable_lines(message))];
     }
-    let mut lines = vec![format!("{}: {error}", error.type_name())];
+    let mut lines = vec![format!(
+        "{}: {}",
+        error.type_name(),
+        printable_lines(&error.to_string())
+    )];
     let mut source = error.source();
     while let Some(cause) = source {
-        lines.push(format!("caused by: {cause}"));
+        lines.push(format!(
+            "caused by: {}",
+            printable_lines(&cause.to_string())
+        ));
         source = cause.source();
     }
     lines
@@ -410,7 +419,7 @@ impl Display for Debrief {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let group = &*self.listing.group;
         let symbols = self.listing.chosen_symbols();
-        writeln!(f, "----- {}", group.why())?;
+        writeln!(f, "----- {}", printable(&group.why()))?;
         let numbering = Numbering::of(group);
         self.listing
             .write_level(f, &numbering, &numbering.root, 0, symbols)?;
@@ -470,7 +479,12 @@ impl Display for Debrief {
                 },
                 None => String::new(),
             };
-            writeln!(f, "non-critical: {}: exception {message}", job.text_label())?;
+            writeln!(
+                f,
+                "non-critical: {}: exception {}",
+                printable(&job.text_label()),
+                printable_lines(&message)
+            )?;
             for line in chain.iter().skip(1) {
                 writeln!(f, "    {line}")?;
             }
@@ -495,7 +509,7 @@ impl Display for AnyJob {
         } else {
             let labels: Vec<String> = requirements
                 .iter()
-                .map(|r| format!("`{}`", r.text_label()))
+                .map(|r| format!("`{}`", printable(&r.text_label())))
                 .collect();
             format!("requires={{{}}}", labels.join(", "))
         };

@@ -17,7 +17,7 @@ mod picture;
 mod stats;
 mod verbose;
 
-pub use badge::{Badge, Symbols, VALUE_WIDTH};
+pub use badge::{printable, Badge, Symbols, VALUE_WIDTH};
 pub use listing::{Debrief, Listing};
 pub use picture::find_dot;
 
