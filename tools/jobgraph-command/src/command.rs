@@ -62,6 +62,66 @@ impl Default for Options {
     }
 }
 
+/// Whether `name` is an environment variable's name that every shell and `env` take as
+/// one: a letter or `_`, then letters, digits and `_` (POSIX's portable names).
+///
+/// Command jobs and ssh jobs refuse any other name before they start anything: a name
+/// such as `-S cmd` would otherwise reach the remote `env` as an option.
+///
+/// ```
+/// use jobgraph_command::is_env_name;
+/// assert!(is_env_name("CC") && is_env_name("_x1"));
+/// assert!(!is_env_name("") && !is_env_name("1A") && !is_env_name("-S touch x") && !is_env_name("A=B"));
+/// ```
+pub fn is_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl Options {
+    /// What is wrong with these options, if anything: checked before a command starts.
+    pub(crate) fn problem(&self, program: &Program) -> Option<String> {
+        match program {
+            Program::Argv(argv) if argv.is_empty() => return Some("the command is empty".into()),
+            Program::Argv(argv) if argv[0].is_empty() => {
+                return Some("the program (the first word) is empty".into())
+            }
+            Program::Argv(argv) => {
+                if let Some(word) = argv.iter().find(|w| w.contains('\0')) {
+                    return Some(format!("the argument {word:?} holds a NUL byte"));
+                }
+            }
+            Program::Shell(text) if text.contains('\0') => {
+                return Some("the shell text holds a NUL byte".into())
+            }
+            Program::Shell(_) => {}
+        }
+        for (key, value) in &self.env {
+            if !is_env_name(key) {
+                return Some(format!(
+                    "`{key}` is not an environment variable name (a letter or `_`, then letters, digits and `_`)"
+                ));
+            }
+            if value.contains('\0') {
+                return Some(format!("the value of `{key}` holds a NUL byte"));
+            }
+        }
+        if let Some(dir) = &self.cwd {
+            let text = dir.as_os_str().as_encoded_bytes();
+            if text.is_empty() {
+                return Some("the working directory is empty".into());
+            }
+            if text.contains(&0) {
+                return Some(format!("the working directory {dir:?} holds a NUL byte"));
+            }
+        }
+        None
+    }
+}
+
 /// Label text for a command: its first line, at most 60 characters.
 pub(crate) fn short(text: &str) -> String {
     let first = text.lines().next().unwrap_or("");
@@ -85,7 +145,11 @@ pub(crate) fn short(text: &str) -> String {
 ///   a forever job) or the job's own [`timeout`](CommandJob::timeout) expires, the
 ///   whole group gets SIGTERM, then SIGKILL after the [`grace`](CommandJob::grace).
 ///   When the command exits, whatever it left running in its group is killed. The job
-///   returns only once its process is reaped: nothing is left behind.
+///   returns only once its process is reaped: nothing is left behind, except what the
+///   command itself moved out of its group: a process that calls `setsid` or
+///   `setpgid` (a daemon, `setsid cmd &`) is no longer reached by these signals and
+///   may outlive the job and the run. That is the way to start something meant to
+///   outlive the job; anything else should stay in its group.
 ///
 /// Its value is the [`CommandOutput`]; an exit status other than 0 fails the job with
 /// [`CommandError::Failed`], which names the command and status and quotes the last
@@ -134,7 +198,10 @@ impl CommandJob {
         &self.program
     }
 
-    /// Sets an environment variable for the command (the rest is inherited).
+    /// Sets an environment variable for the command (the rest is inherited). The name
+    /// must be a variable name ([`is_env_name`]) and the value hold no NUL byte: else
+    /// the job fails with [`CommandError::Invalid`] before anything starts
+    /// ([`check`](CommandJob::check) tells it earlier).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.options.env.push((key.into(), value.into()));
         self
@@ -186,6 +253,19 @@ impl CommandJob {
         self
     }
 
+    /// Whether the job can start: its env names are variable names, and no NUL byte
+    /// hides in its argv, env values or working directory. The job runs this check
+    /// itself before it starts anything, and fails with this error.
+    pub fn check(&self) -> Result<(), CommandError> {
+        match self.options.problem(&self.program) {
+            None => Ok(()),
+            Some(message) => Err(CommandError::Invalid {
+                command: self.program.display(),
+                message,
+            }),
+        }
+    }
+
     pub(crate) fn std_command(&self) -> Command {
         let mut command = match &self.program {
             Program::Argv(argv) => {
@@ -194,8 +274,9 @@ impl CommandJob {
                 command
             }
             Program::Shell(text) => {
+                // `--`: a text that starts with `-` or `+` is the command, not options.
                 let mut command = Command::new("sh");
-                command.arg("-c").arg(text);
+                command.arg("-c").arg("--").arg(text);
                 command
             }
         };
@@ -240,17 +321,7 @@ impl AbstractJob for CommandJob {
     type Output = Result<CommandOutput, CommandError>;
 
     fn run(&mut self, ctx: &Context<'_>) -> Self::Output {
-        if let Program::Argv(argv) = &self.program {
-            if argv.is_empty() {
-                return Err(CommandError::Spawn {
-                    command: String::new(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        "the command is empty",
-                    ),
-                });
-            }
-        }
+        self.check()?;
         let display = self.program.display();
         run_with(self.std_command(), &display, &self.options, ctx, false)
     }

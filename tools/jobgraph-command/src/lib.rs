@@ -36,8 +36,8 @@ mod process;
 mod quote;
 mod ssh;
 
-pub use command::{CommandJob, Program, DEFAULT_CAPTURE_LIMIT, DEFAULT_GRACE};
+pub use command::{is_env_name, CommandJob, Program, DEFAULT_CAPTURE_LIMIT, DEFAULT_GRACE};
 pub use output::{Captured, CommandError, CommandOutput, Line, Sink, Stream};
 pub use process::{kill_live_process_groups, live_process_groups};
 pub use quote::{quote, quote_words};
-pub use ssh::{HostError, SshHost, SshJob, SshTarget};
+pub use ssh::{check_option, HostError, SshHost, SshJob, SshTarget};

@@ -18,6 +18,12 @@ pub enum Stream {
 
 /// One line of a command's output, without its end of line, passed to the job's
 /// [`Sink`] as soon as it is read.
+///
+/// A line longer than 64 KiB comes in pieces, and the last bytes of a stream that
+/// does not end with a newline come as a line too: [`newline`](Line::newline) says
+/// whether the command wrote a `\n` after these bytes, so that writing
+/// [`bytes`](Line::bytes), then `\n` where `newline` is true, gives back exactly the
+/// bytes the command wrote (for an ssh job with a pty, after `\r\n` became `\n`).
 #[derive(Clone, Debug)]
 pub struct Line {
     /// The job's label, as its scheduler shows it.
@@ -26,6 +32,10 @@ pub struct Line {
     pub stream: Stream,
     /// The text (invalid UTF-8 replaced by U+FFFD).
     pub text: String,
+    /// The bytes as the command wrote them, without the `\n`.
+    pub bytes: Vec<u8>,
+    /// Whether a `\n` followed these bytes in the stream.
+    pub newline: bool,
 }
 
 /// What receives a job's output lines, on the job's worker thread: keep it quick.
@@ -193,6 +203,15 @@ pub enum CommandError {
         command: String,
         /// What it wrote before.
         output: Box<CommandOutput>,
+    },
+    /// The job's settings are not valid (an env name that is not a variable name, a
+    /// NUL byte in a value, an empty command): nothing was started.
+    #[error("`{command}` was not started: {message}")]
+    Invalid {
+        /// The command.
+        command: String,
+        /// What is wrong.
+        message: String,
     },
     /// An ssh job could not reach its host.
     #[error("ssh to `{host}` failed: {message}")]

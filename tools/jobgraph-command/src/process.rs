@@ -151,20 +151,22 @@ impl Pipe {
             let rest = self.partial.split_off(end + 1);
             let mut line = std::mem::replace(&mut self.partial, rest);
             line.pop();
-            self.emit(exec, line);
+            self.emit(exec, line, true);
         }
         if self.partial.len() > MAX_LINE {
             let line = std::mem::take(&mut self.partial);
-            self.emit(exec, line);
+            self.emit(exec, line, false);
         }
     }
 
-    fn emit(&self, exec: &Exec<'_>, line: Vec<u8>) {
+    fn emit(&self, exec: &Exec<'_>, bytes: Vec<u8>, newline: bool) {
         if let Some(sink) = exec.sink {
             sink(&Line {
                 label: exec.label.clone(),
                 stream: self.stream,
-                text: String::from_utf8_lossy(&line).into_owned(),
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+                bytes,
+                newline,
             });
         }
     }
@@ -176,7 +178,7 @@ impl Pipe {
         }
         if !self.partial.is_empty() {
             let line = std::mem::take(&mut self.partial);
-            self.emit(exec, line);
+            self.emit(exec, line, false);
         }
     }
 

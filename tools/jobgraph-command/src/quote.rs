@@ -23,11 +23,24 @@ pub fn quote(word: &str) -> String {
     }
 }
 
+/// The shell's reserved words: unquoted as a command's first word, the shell would
+/// read them as syntax, not as a program's name.
+const RESERVED: [&str; 17] = [
+    "if", "then", "else", "elif", "fi", "do", "done", "case", "esac", "while", "until", "for",
+    "in", "function", "select", "time", "coproc",
+];
+
 /// Words quoted with [`quote`] and joined by spaces: one command line.
+///
+/// The first word, the program, is also quoted when a shell would not read it as a
+/// program's name: with a `=` (`A=b` would be an assignment) or when it is a reserved
+/// word (`time`, `if`, ...).
 ///
 /// ```
 /// use jobgraph_command::quote_words;
 /// assert_eq!(quote_words(["echo", "a b", "$HOME"]), "echo 'a b' '$HOME'");
+/// assert_eq!(quote_words(["A=b", "c=d"]), "'A=b' c=d");
+/// assert_eq!(quote_words(["time", "make"]), "'time' make");
 /// ```
 pub fn quote_words<I>(words: I) -> String
 where
@@ -36,7 +49,15 @@ where
 {
     words
         .into_iter()
-        .map(|w| quote(w.as_ref()))
+        .enumerate()
+        .map(|(i, w)| {
+            let w = w.as_ref();
+            if i == 0 && (w.contains('=') || RESERVED.contains(&w)) {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            } else {
+                quote(w)
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

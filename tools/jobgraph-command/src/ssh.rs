@@ -271,7 +271,10 @@ impl SshHost {
     }
 
     /// Adds an ssh option, as `-o option` (`"StrictHostKeyChecking=no"`,
-    /// `"UserKnownHostsFile=/tmp/known"`).
+    /// `"UserKnownHostsFile=/tmp/known"`). It must read `Keyword=value` (or `Keyword
+    /// value`) with no control character, and not be one the jobs set themselves
+    /// (`ControlMaster`, `ControlPath`, `ControlPersist`, `BatchMode`): see
+    /// [`check_option`]. A job on a host with a bad option fails before it starts.
     pub fn option(self, option: impl Into<String>) -> Self {
         lock(&self.0.config).options.push(option.into());
         self
@@ -464,6 +467,55 @@ impl SshHost {
     }
 }
 
+/// The options that the jobs set themselves, which a host's options may not change.
+const MANAGED_OPTIONS: [&str; 4] = [
+    "controlmaster",
+    "controlpath",
+    "controlpersist",
+    "batchmode",
+];
+
+fn option_problem(option: &str) -> Option<String> {
+    if let Some(c) = option.chars().find(|c| c.is_control()) {
+        return Some(format!(
+            "the ssh option {option:?} holds a control character ({c:?})"
+        ));
+    }
+    let keyword = option
+        .split(|c: char| c == '=' || c.is_whitespace())
+        .next()
+        .unwrap_or("");
+    if keyword.is_empty() || !keyword.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Some(format!(
+            "the ssh option `{option}` does not read `Keyword=value`"
+        ));
+    }
+    if MANAGED_OPTIONS.contains(&keyword.to_ascii_lowercase().as_str()) {
+        return Some(format!(
+            "the ssh option `{option}` is set by the job itself (use the host's `shared` and `persist` settings)"
+        ));
+    }
+    if option.len() == keyword.len() {
+        return Some(format!("the ssh option `{option}` has no value"));
+    }
+    None
+}
+
+/// Whether `option` can be given to [`SshHost::option`]: `Keyword=value` (or `Keyword
+/// value`), with no control character, and not one of the options that ssh jobs set
+/// themselves (`ControlMaster`, `ControlPath`, `ControlPersist`, `BatchMode`).
+///
+/// ```
+/// use jobgraph_command::check_option;
+/// assert!(check_option("StrictHostKeyChecking=no").is_ok());
+/// assert!(check_option("-oProxyCommand=sh").is_err());
+/// assert!(check_option("User=a\nProxyCommand=sh").is_err());
+/// assert!(check_option("ControlPath=/tmp/x").is_err());
+/// ```
+pub fn check_option(option: &str) -> Result<(), String> {
+    option_problem(option).map_or(Ok(()), Err)
+}
+
 /// The options common to every ssh command for `target`.
 fn base_args(target: &SshTarget, config: &Config) -> Vec<String> {
     let mut args: Vec<String> = vec![
@@ -613,16 +665,28 @@ impl SshJob {
         &self.host
     }
 
-    /// The command line the remote shell gets.
+    /// The command line the remote shell gets: `cd -- DIR && env -- K=V ... argv`.
+    ///
+    /// Every value is quoted for the shell, and `--` ends the options of `cd` and
+    /// `env` (and `sh -c` for a shell text), so no value is ever read as an option; a
+    /// relative directory is given as `./DIR`, so that neither `-` nor `CDPATH` changes
+    /// where it goes.
     pub fn remote_command(&self) -> String {
         let mut text = String::new();
         if let Some(dir) = &self.options.cwd {
-            text.push_str("cd ");
-            text.push_str(&quote(&dir.display().to_string()));
+            let dir = dir.display().to_string();
+            // Relative to the remote home, where ssh starts.
+            let dir = if dir.starts_with('/') {
+                dir
+            } else {
+                format!("./{dir}")
+            };
+            text.push_str("cd -- ");
+            text.push_str(&quote(&dir));
             text.push_str(" && ");
         }
         if !self.options.env.is_empty() {
-            text.push_str("env ");
+            text.push_str("env -- ");
             for (key, value) in &self.options.env {
                 text.push_str(&quote(&format!("{key}={value}")));
                 text.push(' ');
@@ -631,11 +695,45 @@ impl SshJob {
         match &self.program {
             Program::Argv(argv) => text.push_str(&quote_words(argv)),
             Program::Shell(shell) => {
-                text.push_str("sh -c ");
+                text.push_str("sh -c -- ");
                 text.push_str(&quote(shell));
             }
         }
         text
+    }
+
+    /// Whether the job can start: what [`CommandJob::check`](crate::CommandJob::check)
+    /// checks, and the host's ssh options (`Keyword=value`, no control character, not
+    /// one of the options the job sets itself). The job runs this check itself before
+    /// it starts anything, and fails with this error.
+    pub fn check(&self) -> Result<(), CommandError> {
+        let invalid = |message: String| CommandError::Invalid {
+            command: self.display(),
+            message,
+        };
+        if let Some(message) = self.options.problem(&self.program) {
+            return Err(invalid(message));
+        }
+        if let Program::Argv(argv) = &self.program {
+            if !self.options.env.is_empty() && argv[0].contains('=') {
+                return Err(invalid(format!(
+                    "the program `{}` holds a `=`, which `env` would take for a variable",
+                    argv[0]
+                )));
+            }
+        }
+        let config = lock(&self.host.0.config).clone();
+        for option in &config.options {
+            if let Some(problem) = option_problem(option) {
+                return Err(invalid(problem));
+            }
+        }
+        if let Some(key) = &config.identity {
+            if key.as_os_str().as_encoded_bytes().contains(&0) {
+                return Err(invalid(format!("the identity {key:?} holds a NUL byte")));
+            }
+        }
+        Ok(())
     }
 
     fn display(&self) -> String {
@@ -647,9 +745,7 @@ impl AbstractJob for SshJob {
     type Output = Result<CommandOutput, CommandError>;
 
     fn run(&mut self, ctx: &Context<'_>) -> Self::Output {
-        if matches!(&self.program, Program::Argv(argv) if argv.is_empty()) {
-            return Err(self.host.ssh_error("the command is empty"));
-        }
+        self.check()?;
         let cancelled = || ctx.is_cancelled();
         let config = lock(&self.host.0.config).clone();
         if config.shared {

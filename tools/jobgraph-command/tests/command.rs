@@ -286,3 +286,68 @@ fn window_bounds_how_many_commands_run_at_once() {
     assert_eq!(running, 0);
     assert!((2..=3).contains(&most), "{most} ran at once");
 }
+
+#[test]
+fn lines_give_back_the_exact_bytes_the_command_wrote() {
+    // Invalid UTF-8, a carriage return, a line longer than the 64 KiB piece, and a
+    // last line without its newline.
+    let script = "printf 'a\\377b\\r\\n'; head -c 150000 /dev/zero | tr '\\0' x; printf '\\nlast'";
+    let lines: Arc<Mutex<Vec<Line>>> = Arc::default();
+    let seen = lines.clone();
+    let job = Job::custom(CommandJob::shell(script).sink(Arc::new(move |line: &Line| {
+        seen.lock().unwrap().push(line.clone())
+    })));
+    assert!(Scheduler::new().add(&job).run().unwrap());
+    let mut joined = Vec::new();
+    for line in lines.lock().unwrap().iter() {
+        joined.extend_from_slice(&line.bytes);
+        if line.newline {
+            joined.push(b'\n');
+        }
+    }
+    let mut expected = b"a\xffb\r\n".to_vec();
+    expected.extend(std::iter::repeat_n(b'x', 150_000));
+    expected.extend_from_slice(b"\nlast");
+    assert_eq!(joined.len(), expected.len());
+    assert!(joined == expected);
+    assert!(
+        lines.lock().unwrap().len() >= 4,
+        "the long line came in pieces"
+    );
+}
+
+#[test]
+fn bad_env_names_and_nul_bytes_are_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let canary = dir.path().join("ran");
+    let touch = format!("touch {}", canary.display());
+    let jobs = [
+        CommandJob::shell(&touch).env("-S x", "v"),
+        CommandJob::shell(&touch).env("A=B", "v"),
+        CommandJob::shell(&touch).env("1A", "v"),
+        CommandJob::shell(&touch).env("A", "v\0w"),
+        CommandJob::shell(&touch).cwd("a\0b"),
+        CommandJob::shell(&touch).cwd(""),
+        CommandJob::new(["sh", "-c", &touch, "x\0y"]),
+        CommandJob::new(Vec::<String>::new()),
+    ];
+    for job in jobs {
+        assert!(job.check().is_err());
+        let job = Job::custom(job);
+        assert!(!Scheduler::new().critical(false).add(&job).run().unwrap());
+        let text = command_error(&job);
+        assert!(text.contains("was not started"), "{text}");
+    }
+    assert!(!canary.exists());
+    // A shell text that starts with `-` is the command, not options of `sh`.
+    let job = Job::custom(CommandJob::shell("-x 2>/dev/null || echo fine"));
+    assert!(Scheduler::new().add(&job).run().unwrap());
+    assert_eq!(job.result().unwrap().stdout.text(), "fine\n");
+    let dash = Job::custom(CommandJob::shell("+x").env("OK", "1")).critical(false);
+    assert!(Scheduler::new().add(&dash).run().unwrap());
+    assert!(
+        command_error(&dash).contains("+x"),
+        "{}",
+        command_error(&dash)
+    );
+}

@@ -134,8 +134,104 @@ fn remote_commands_are_quoted_for_the_remote_shell() {
         .cwd("/var/my dir");
     assert_eq!(
         job.remote_command(),
-        "cd '/var/my dir' && env 'A=x y' sh -c 'cd /tmp && ls | wc -l'"
+        "cd -- '/var/my dir' && env -- 'A=x y' sh -c -- 'cd /tmp && ls | wc -l'"
     );
+    // Options end before every operand; a relative directory cannot be an option.
+    let job = SshJob::new(&host, ["-x", "y"]).env("B", "1").cwd("-P");
+    assert_eq!(job.remote_command(), "cd -- ./-P && env -- B=1 -x y");
+    // A program that a shell would read as an assignment or a keyword is quoted.
+    assert_eq!(SshJob::new(&host, ["A=b", "c"]).remote_command(), "'A=b' c");
+    assert_eq!(
+        SshJob::new(&host, ["time", "x"]).remote_command(),
+        "'time' x"
+    );
+}
+
+/// Each hostile value in an ssh job's env, cwd, argv, ssh options and identity,
+/// against a real sshd: none makes anything run but the command as given, and none
+/// lets the job report success while something else ran. A canary file is the proof.
+#[test]
+fn no_value_of_an_ssh_job_is_read_as_an_option_or_as_shell_syntax() {
+    let Some(sshd) = start() else { return };
+    let canary = sshd.dir().join("pwned");
+    let touch = format!("touch {}", canary.display());
+    let host = host_for(&sshd);
+    let error_of = |job: SshJob| -> (Option<String>, Option<String>) {
+        let job = Job::custom(job).critical(false);
+        assert!(Scheduler::new().add(&job).clone().run().unwrap());
+        let output = job.result().ok().map(|o| o.stdout.text());
+        let error = job.raised_exception().map(|e| e.to_string());
+        (output, error)
+    };
+    // Refused before anything starts: env names that are not names, options that are
+    // not `Keyword=value`, a program with `=` after env.
+    let refused = [
+        SshJob::new(&host, ["true"]).env(format!("-S {touch}"), "v"),
+        SshJob::new(&host, ["true"]).env("A;touch x", "v"),
+        SshJob::new(&host, ["true"]).env("", "v"),
+        SshJob::new(&host, ["true"]).env("A", "a\0b"),
+        SshJob::new(&host, ["A=b", "true"]).env("K", "v"),
+        SshJob::new(
+            &host_for(&sshd).option(format!("-oProxyCommand={touch}")),
+            ["true"],
+        ),
+        SshJob::new(
+            &host_for(&sshd).option(format!("User=x\nProxyCommand={touch}")),
+            ["true"],
+        ),
+        SshJob::new(
+            &host_for(&sshd).option("ControlPath=/tmp/elsewhere"),
+            ["true"],
+        ),
+    ];
+    for job in refused {
+        let shown = job.remote_command();
+        assert!(job.check().is_err(), "{shown}");
+        let (output, error) = error_of(job);
+        assert!(output.is_none(), "{shown}");
+        let error = error.unwrap();
+        assert!(error.contains("was not started"), "{error}");
+    }
+    // Taken literally: the values reach the command as they are.
+    let literal = format!("$({touch}); {touch} `{touch}`");
+    let job = SshJob::new(&host, ["printf", "%s|", &literal, "-S", "--", "-P"])
+        .env("V", &literal)
+        .env("W", "-S");
+    let (output, error) = error_of(job);
+    assert_eq!(error, None);
+    let output = output.unwrap();
+    assert!(
+        output.ends_with(&format!("{literal}|-S|--|-P|")),
+        "{output:?}"
+    );
+    let job = SshJob::shell(&host, "printf '%s|%s' \"$V\" \"$W\"")
+        .env("V", &literal)
+        .env("W", "-i");
+    let (output, _) = error_of(job);
+    assert!(output.unwrap().ends_with(&format!("{literal}|-i")));
+    // A working directory that looks like an option is a directory: `-P` does not
+    // exist in the remote home, so the job fails instead of running in the home.
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let name = format!("-P-jobgraph-{}", std::process::id());
+    let (output, error) = error_of(SshJob::new(&host, ["sh", "-c", &touch]).cwd(&name));
+    assert!(output.is_none(), "ran in the home instead of `{name}`");
+    assert!(error.unwrap().contains("status"));
+    // ... and where it exists, the command runs there.
+    let dir = std::path::Path::new(&home).join(&name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (output, error) = error_of(SshJob::new(&host, ["pwd"]).cwd(&name));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(error, None);
+    assert!(output.unwrap().trim_end().ends_with(&name));
+    // An identity that looks like an option is a file name to ssh.
+    let odd = SshHost::parse(&sshd.target())
+        .unwrap()
+        .identity(format!("-oProxyCommand={touch}"))
+        .option(sshd.options()[0].clone())
+        .option(sshd.options()[1].clone());
+    let (output, error) = error_of(SshJob::new(&odd, ["true"]));
+    assert!(output.is_none() && error.is_some());
+    assert!(!canary.exists(), "something ran `{touch}`");
 }
 
 #[test]
