@@ -245,7 +245,7 @@ fn build(specs: &[Spec]) -> Vec<AnyJob> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(jobgraph_test_support::seeded(96))]
 
     #[test]
     fn event_stream_agrees_with_outcomes_on_random_dags((specs, window, critical) in dag()) {

@@ -90,7 +90,10 @@ pub fn build(loaded: &Loaded, options: &BuildOptions<'_>) -> Built {
         .grace(GRACE + Duration::from_secs(1))
         .shutdown_timeout(Duration::from_secs(15))
         .stall_timeout(None);
-    if let Some(window) = options.window.or(scenario.window) {
+    if let Some(window) = options
+        .window
+        .or(scenario.window.as_ref().map(|w| *w.get_ref()))
+    {
         scheduler = scheduler.window(window);
     }
     if let Some(timeout) = options.timeout.or(scenario.timeout.map(|d| d.0)) {
@@ -123,10 +126,10 @@ macro_rules! set_up {
     ($job:expr, $def:expr, $sink:expr) => {{
         let mut job = $job.grace(GRACE);
         for (k, v) in &$def.env {
-            job = job.env(k, v);
+            job = job.env(k.get_ref(), v.get_ref());
         }
         if let Some(cwd) = &$def.cwd {
-            job = job.cwd(cwd);
+            job = job.cwd(cwd.get_ref());
         }
         if let Some(timeout) = $def.timeout {
             job = job.timeout(timeout.0);
@@ -162,8 +165,8 @@ impl Builder<'_> {
                 .critical(def.critical.unwrap_or(true))
                 .grace(GRACE + Duration::from_secs(1))
                 .stall_timeout(None);
-            if let Some(window) = def.window {
-                group = group.window(window);
+            if let Some(window) = &def.window {
+                group = group.window(*window.get_ref());
             }
             if let Some(timeout) = def.timeout {
                 group = group.timeout(timeout.0);
@@ -205,10 +208,10 @@ impl Builder<'_> {
                 // Checked when the scenario was loaded.
                 let mut host = SshHost::parse(text).expect("a checked host");
                 if let Some(identity) = &ssh.identity {
-                    host = host.identity(expand_home(identity));
+                    host = host.identity(expand_home(identity.get_ref()));
                 }
                 for option in &ssh.options {
-                    host = host.option(option.clone());
+                    host = host.option(option.get_ref().clone());
                 }
                 if let Some(shared) = ssh.shared {
                     host = host.shared(shared);
@@ -232,7 +235,13 @@ impl Builder<'_> {
             (None, None) => unreachable!("checked when loaded"),
         };
         let host_text = def.host.as_ref().map(|h| h.get_ref().clone());
-        let key = job_key(&program, host_text.as_deref(), &def.env, def.cwd.as_deref());
+        let env: BTreeMap<String, String> = def
+            .env
+            .iter()
+            .map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone()))
+            .collect();
+        let cwd = def.cwd.as_ref().map(|c| c.get_ref().as_str());
+        let key = job_key(&program, host_text.as_deref(), &env, cwd);
         let label = def.label.clone().unwrap_or_else(|| id.clone());
         let skipped = self
             .options

@@ -9,7 +9,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -64,50 +65,43 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens a journal: `resume` keeps and reads what it holds, otherwise it starts
-    /// empty.
+    /// Opens a journal and locks it (`flock`, exclusive) for as long as it is open:
+    /// `resume` keeps and reads what it holds, otherwise it starts empty. A journal
+    /// that another process holds is not touched: the error names that process.
     pub fn open(path: &Path, resume: bool) -> io::Result<Journal> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
+        lock(&file, path)?;
         let mut done = HashMap::new();
+        let mut text = String::new();
+        // Invalid UTF-8 is no record: read what can be read.
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        text.push_str(&String::from_utf8_lossy(&bytes));
         if resume {
-            match std::fs::read_to_string(path) {
-                Ok(text) => {
-                    for line in text.split_inclusive('\n') {
-                        let Some(line) = line.strip_suffix('\n') else {
-                            continue; // cut short by a crash
-                        };
-                        let mut fields = line.splitn(4, ' ');
-                        if let (Some("v1"), Some(key), Some(status), Some(id)) =
-                            (fields.next(), fields.next(), fields.next(), fields.next())
-                        {
-                            done.insert(id.to_string(), (key.to_string(), status.to_string()));
-                        }
-                    }
+            for line in text.split_inclusive('\n') {
+                let Some(line) = line.strip_suffix('\n') else {
+                    continue; // cut short by a crash
+                };
+                let mut fields = line.splitn(4, ' ');
+                if let (Some("v1"), Some(key), Some(status), Some(id)) =
+                    (fields.next(), fields.next(), fields.next(), fields.next())
+                {
+                    done.insert(id.to_string(), (key.to_string(), status.to_string()));
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
             }
-        }
-        let mut options = OpenOptions::new();
-        options.create(true);
-        if resume {
-            options.append(true);
+            if bytes.last().is_some_and(|b| *b != b'\n') {
+                // A record cut short by a crash: end its line, so that it stays apart
+                // from the next record (and is ignored, being malformed).
+                file.write_all(b" (cut)\n")?;
+                file.sync_data()?;
+            }
         } else {
-            options.write(true).truncate(true);
-        }
-        let file = options.open(path)?;
-        if !resume {
+            file.set_len(0)?;
             file.sync_all()?;
-        }
-        // Later writes append whatever the mode: reopen for appending.
-        let mut file = OpenOptions::new().append(true).open(path)?;
-        let ends_cut = std::fs::read(path)
-            .map(|bytes| bytes.last().is_some_and(|b| *b != b'\n'))
-            .unwrap_or(false);
-        if ends_cut {
-            // A record cut short by a crash: end its line, so that it stays apart
-            // from the next record (and is ignored, being malformed).
-            file.write_all(b" (cut)\n")?;
-            file.sync_data()?;
         }
         Ok(Journal {
             path: path.to_path_buf(),
@@ -136,4 +130,66 @@ impl Journal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Takes an exclusive `flock` on the journal, or says who holds it.
+fn lock(file: &File, path: &Path) -> io::Result<()> {
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let error = io::Error::last_os_error();
+    if error.kind() != io::ErrorKind::WouldBlock {
+        return Err(error);
+    }
+    let holder = match holder(file) {
+        Some(pid) => {
+            let command = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .split('\0')
+                        .filter(|w| !w.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            if command.is_empty() {
+                format!("process {pid}")
+            } else {
+                format!("process {pid} (`{command}`)")
+            }
+        }
+        None => "another process".to_string(),
+    };
+    Err(io::Error::new(
+        io::ErrorKind::WouldBlock,
+        format!(
+            "{} is in use by {holder}: two runs on one journal would both run every job; wait for it to end, or give another --journal",
+            path.display()
+        ),
+    ))
+}
+
+/// The process holding a `flock` on this file, from `/proc/locks` (Linux).
+fn holder(file: &File) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().ok()?;
+    let at = format!(
+        "{:02x}:{:02x}:{}",
+        libc::major(meta.dev()),
+        libc::minor(meta.dev()),
+        meta.ino()
+    );
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    // `1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF`; `->` marks a waiter.
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) != Some(&"FLOCK") {
+            return None;
+        }
+        (fields.get(5) == Some(&at.as_str()))
+            .then(|| fields.get(4)?.parse().ok())
+            .flatten()
+    })
 }

@@ -48,6 +48,12 @@ enum Commands {
         /// Prints no job output and no progress: only failures and the summary.
         #[arg(long, short)]
         quiet: bool,
+        /// Prints the jobs' output as the commands wrote it, escape sequences and
+        /// control characters included. By default they are shown escaped (`\x1b`),
+        /// so that no job can rewrite the terminal; `--logs` files always hold the
+        /// exact bytes.
+        #[arg(long, conflicts_with = "quiet")]
+        raw: bool,
         /// Writes each job's output to DIR/ID.stdout and DIR/ID.stderr (ID: the job's id).
         #[arg(long, value_name = "DIR")]
         logs: Option<PathBuf>,
@@ -102,6 +108,7 @@ fn main_code(cli: Cli) -> i32 {
             dry_run,
             verbose,
             quiet,
+            raw,
             logs,
             journal,
             resume,
@@ -116,6 +123,7 @@ fn main_code(cli: Cli) -> i32 {
                 dry_run,
                 verbose,
                 quiet,
+                raw,
                 logs,
                 journal,
                 resume,

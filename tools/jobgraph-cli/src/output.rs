@@ -1,5 +1,9 @@
 //! What the runner prints while it runs: job lines prefixed `[label]` (coloured on a
 //! terminal), a progress bar on a terminal, and the per-job log files of `--logs`.
+//!
+//! Labels are always shown [`printable`]: a scenario cannot reach the terminal with an
+//! escape sequence. A job's own output lines are shown printable too, unless `--raw`
+//! asks for them as the command wrote them; the log files always hold the exact bytes.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -8,22 +12,32 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use jobgraph::printable;
 use jobgraph_command::{Line, Sink, Stream};
 
 /// ANSI colours for labels, chosen per label.
 const COLOURS: [&str; 6] = ["36", "33", "35", "32", "34", "31"];
 
-/// A job's stdout and stderr log files (`None` when they could not be made).
-type LogFiles = (Option<File>, Option<File>);
+/// One log file: open, or given up on after an error (said once).
+struct LogFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+/// A job's stdout and stderr log files.
+type LogFiles = (LogFile, LogFile);
 
 /// Prints job output and progress.
 pub struct Printer {
     colour: bool,
     quiet: bool,
+    raw: bool,
     progress: Option<ProgressBar>,
     logs: Option<PathBuf>,
     /// Each job's log files, opened at its first line.
     files: Mutex<HashMap<String, LogFiles>>,
+    /// The log files that could not be written, with why: one entry per file.
+    log_errors: Mutex<Vec<String>>,
 }
 
 impl Printer {
@@ -34,10 +48,37 @@ impl Printer {
         Printer {
             colour: std::io::stdout().is_terminal() && !no_colour,
             quiet,
+            raw: false,
             progress: None,
             logs,
             files: Mutex::new(HashMap::new()),
+            log_errors: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Shows the jobs' output lines as the commands wrote them, control characters
+    /// and escape sequences included (by default they are shown [`printable`]).
+    pub fn raw(mut self, raw: bool) -> Printer {
+        self.raw = raw;
+        self
+    }
+
+    /// The log files that could not be written, each with why (empty when all were).
+    pub fn log_errors(&self) -> Vec<String> {
+        self.log_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Says on stderr, once per file, that a log file could not be written.
+    fn log_failed(&self, path: &Path, what: &str, error: &std::io::Error) {
+        let text = format!("cannot {what} the log {}: {error}", path.display());
+        self.say_error(&format!("jobgraph: warning: {text}"));
+        self.log_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(text);
     }
 
     /// Shows a progress bar of `total` jobs, when stderr is a terminal.
@@ -61,9 +102,9 @@ impl Printer {
     }
 
     /// Shows what runs now next to the bar.
-    pub fn set_message(&self, message: String) {
+    pub fn set_message(&self, message: &str) {
         if let Some(bar) = &self.progress {
-            bar.set_message(message);
+            bar.set_message(printable(message).into_owned());
         }
     }
 
@@ -75,6 +116,7 @@ impl Printer {
     }
 
     fn prefix(&self, label: &str) -> String {
+        let label = printable(label);
         if self.colour {
             let hash = label
                 .bytes()
@@ -82,6 +124,18 @@ impl Printer {
             format!("\x1b[{}m[{label}]\x1b[0m", COLOURS[hash % COLOURS.len()])
         } else {
             format!("[{label}]")
+        }
+    }
+
+    /// Prints a line of the runner's own on stderr, above the bar.
+    pub fn say_error(&self, text: &str) {
+        let print = || {
+            let mut out = std::io::stderr().lock();
+            let _ = writeln!(out, "{text}");
+        };
+        match &self.progress {
+            Some(bar) => bar.suspend(print),
+            None => print(),
         }
     }
 
@@ -102,19 +156,32 @@ impl Printer {
             let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
             let (out, err) = files
                 .entry(id.to_string())
-                .or_insert_with(|| open_logs(dir, id));
-            let file = match line.stream {
+                .or_insert_with(|| self.open_logs(dir, id));
+            let log = match line.stream {
                 Stream::Stdout => out,
                 Stream::Stderr => err,
             };
-            if let Some(file) = file {
-                let _ = writeln!(file, "{}", line.text);
+            if let Some(file) = &mut log.file {
+                let mut bytes = Vec::with_capacity(line.bytes.len() + 1);
+                bytes.extend_from_slice(&line.bytes);
+                if line.newline {
+                    bytes.push(b'\n');
+                }
+                if let Err(e) = file.write_all(&bytes) {
+                    log.file = None;
+                    self.log_failed(&log.path, "write", &e);
+                }
             }
         }
         if self.quiet {
             return;
         }
-        let text = format!("{} {}", self.prefix(&line.label), line.text);
+        let shown = if self.raw {
+            std::borrow::Cow::Borrowed(line.text.as_str())
+        } else {
+            printable(&line.text)
+        };
+        let text = format!("{} {shown}", self.prefix(&line.label));
         let print = || match line.stream {
             Stream::Stdout => {
                 let _ = writeln!(std::io::stdout().lock(), "{text}");
@@ -135,16 +202,25 @@ impl Printer {
             let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
             files
                 .entry(id.to_string())
-                .or_insert_with(|| open_logs(dir, id));
+                .or_insert_with(|| self.open_logs(dir, id));
         }
     }
-}
 
-fn open_logs(dir: &Path, id: &str) -> LogFiles {
-    (
-        File::create(dir.join(format!("{id}.stdout"))).ok(),
-        File::create(dir.join(format!("{id}.stderr"))).ok(),
-    )
+    /// Makes a job's two log files; one that cannot be made is said, once.
+    fn open_logs(&self, dir: &Path, id: &str) -> LogFiles {
+        let open = |stream: &str| {
+            let path = dir.join(format!("{id}.{stream}"));
+            let file = match File::create(&path) {
+                Ok(file) => Some(file),
+                Err(e) => {
+                    self.log_failed(&path, "create", &e);
+                    None
+                }
+            };
+            LogFile { path, file }
+        };
+        (open("stdout"), open("stderr"))
+    }
 }
 
 /// The sink of job `id`: its lines go to `printer`.

@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub verbose: bool,
     /// Prints no job output and no progress bar: only failures and the summary.
     pub quiet: bool,
+    /// Shows the jobs' output as the commands wrote it, escape sequences included.
+    pub raw: bool,
     /// One stdout and one stderr file per job in this directory.
     pub logs: Option<PathBuf>,
     /// The journal to write.
@@ -176,7 +178,7 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
         }
         _ => None,
     };
-    let mut printer = Printer::new(options.quiet, options.logs.clone());
+    let mut printer = Printer::new(options.quiet, options.logs.clone()).raw(options.raw);
     if !options.dry_run {
         printer = printer.with_progress(loaded.scenario.count_jobs() as u64);
     }
@@ -228,10 +230,10 @@ fn run_built(
         let _ = scheduler.clone().observe(move |event| {
             let Some(job) = &event.job else { return };
             let Some(info) = infos.get(job) else { return };
-            let label = job.text_label();
+            let label = jobgraph::printable(&job.text_label()).into_owned();
             match &event.kind {
                 EventKind::Started => {
-                    printer.set_message(label.clone());
+                    printer.set_message(&label);
                     if verbose {
                         printer.say(&format!("--- [{label}] started"));
                     }
@@ -254,7 +256,12 @@ fn run_built(
                         }
                     }
                     if verbose {
-                        printer.say(&format!("--- [{label}] {kind} ({:.2?})", event.elapsed));
+                        let kind = kind.to_string();
+                        printer.say(&format!(
+                            "--- [{label}] {} ({:.2?})",
+                            jobgraph::printable(&kind),
+                            event.elapsed
+                        ));
                     }
                 }
                 _ => {}
@@ -307,6 +314,17 @@ fn run_built(
         Some(Err(jobgraph::Error::JobFailed { .. } | jobgraph::Error::Timeout { .. })) => {}
         Some(Err(error)) => outln!("jobgraph: {error}"),
         _ => {}
+    }
+    let log_errors = printer.log_errors();
+    if !log_errors.is_empty() {
+        // Said as each happened; said again here, where the run's outcome is read.
+        outln!(
+            "jobgraph: warning: {} log file(s) could not be written (the jobs' outcomes above do not depend on them):",
+            log_errors.len()
+        );
+        for error in &log_errors {
+            outln!("    {error}");
+        }
     }
     match result {
         None => {

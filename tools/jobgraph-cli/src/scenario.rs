@@ -61,7 +61,12 @@ pub struct ScenarioError {
 }
 
 impl fmt::Display for ScenarioError {
+    /// `FILE:LINE:COLUMN: message`, or `FILE: message` for an error of the whole file
+    /// (it cannot be read).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            return write!(f, "{}: {}", self.file.display(), self.message);
+        }
         write!(
             f,
             "{}:{}:{}: {}",
@@ -138,10 +143,10 @@ impl<'de> Deserialize<'de> for Dur {
 #[serde(deny_unknown_fields)]
 pub struct SshSettings {
     /// A private key (`-i`).
-    pub identity: Option<String>,
+    pub identity: Option<Spanned<String>>,
     /// `-o` options.
     #[serde(default)]
-    pub options: Vec<String>,
+    pub options: Vec<Spanned<String>>,
     /// One shared connection per host (default true).
     pub shared: Option<bool>,
     /// Commands at once over a shared connection.
@@ -174,9 +179,9 @@ pub struct JobDef {
     pub timeout: Option<Dur>,
     /// Environment variables.
     #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<Spanned<String>, Spanned<String>>,
     /// Working directory.
-    pub cwd: Option<String>,
+    pub cwd: Option<Spanned<String>>,
     /// `[user@]host[:port]`: run over ssh.
     pub host: Option<Spanned<String>>,
 }
@@ -190,7 +195,7 @@ pub struct GroupDef {
     /// Its label.
     pub label: Option<String>,
     /// Its window.
-    pub window: Option<usize>,
+    pub window: Option<Spanned<usize>>,
     /// Its timeout.
     pub timeout: Option<Dur>,
     /// Whether its failure stops its parent.
@@ -224,7 +229,7 @@ pub struct Scenario {
     /// The run's label.
     pub label: Option<String>,
     /// The run's window.
-    pub window: Option<usize>,
+    pub window: Option<Spanned<usize>>,
     /// The run's timeout.
     pub timeout: Option<Dur>,
     /// ssh settings.
@@ -297,12 +302,30 @@ impl Checker<'_> {
 
 /// Reads a scenario file and checks it.
 pub fn load(file: &Path) -> Result<Loaded, ScenarioError> {
-    let text = std::fs::read_to_string(file).map_err(|e| ScenarioError {
+    let bytes = std::fs::read(file).map_err(|e| ScenarioError {
         file: file.to_path_buf(),
         line: 0,
         column: 0,
         message: format!("cannot read it: {e}"),
     })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let offset = e.utf8_error().valid_up_to();
+            let bytes = e.as_bytes();
+            let valid = std::str::from_utf8(&bytes[..offset]).unwrap_or_default();
+            let (line, column) = position(valid, offset);
+            return Err(ScenarioError {
+                file: file.to_path_buf(),
+                line,
+                column,
+                message: format!(
+                    "not UTF-8: byte {offset} (0x{:02x}) does not begin a UTF-8 character; a scenario is UTF-8 text",
+                    bytes[offset]
+                ),
+            });
+        }
+    };
     load_str(file, &text)
 }
 
@@ -311,7 +334,19 @@ pub fn load_str(file: &Path, text: &str) -> Result<Loaded, ScenarioError> {
     let checker = Checker { file, text };
     let scenario: Scenario = toml::from_str(text).map_err(|e| {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
-        checker.error(offset, e.message().trim().to_string())
+        let message = e.message().trim();
+        let message = if message.is_empty() {
+            // The TOML parser gives no words for some errors (an array left open at
+            // the end of the file, say): name what is known.
+            if offset >= text.trim_end().len() {
+                "the file ends inside a value: a closing `]`, `}` or quote is missing".to_string()
+            } else {
+                "this is not valid TOML".to_string()
+            }
+        } else {
+            message.to_string()
+        };
+        checker.error(offset, message)
     })?;
     let mut ids = HashMap::new();
     collect_ids(&checker, &scenario.jobs, &scenario.groups, &mut ids)?;
@@ -323,9 +358,13 @@ pub fn load_str(file: &Path, text: &str) -> Result<Loaded, ScenarioError> {
         &ids,
         "the top level",
     )?;
-    if scenario.window == Some(0) {
-        return Err(checker.error(0, "`window` must be at least 1 (leave it out for no limit)"));
+    if let Some(window) = scenario.window.as_ref().filter(|w| *w.get_ref() == 0) {
+        return Err(checker.error(
+            window.span().start,
+            "`window` must be at least 1 (leave it out for no limit)",
+        ));
     }
+    check_ssh(&checker, &scenario.ssh)?;
     Ok(Loaded {
         file: file.to_path_buf(),
         scenario,
@@ -425,17 +464,83 @@ fn check_job(checker: &Checker<'_>, job: &JobDef) -> Result<(), ScenarioError> {
         }
         _ => {}
     }
-    for key in job.env.keys() {
-        if key.is_empty() || key.contains('=') || key.contains('\0') {
+    if let Some(command) = &job.command {
+        if command.get_ref().iter().any(|w| w.contains('\0')) {
             return Err(checker.error(
-                at,
-                format!("job `{id}`: bad environment variable name `{key}`"),
+                command.span().start,
+                format!("job `{id}`: a word of `command` holds a NUL byte"),
+            ));
+        }
+    }
+    if let Some(shell) = &job.shell {
+        if shell.get_ref().contains('\0') {
+            return Err(checker.error(
+                shell.span().start,
+                format!("job `{id}`: `shell` holds a NUL byte"),
+            ));
+        }
+    }
+    for (key, value) in &job.env {
+        if !jobgraph_command::is_env_name(key.get_ref()) {
+            return Err(checker.error(
+                key.span().start,
+                format!(
+                    "job `{id}`: `{}` is not an environment variable name (a letter or `_`, then letters, digits and `_`)",
+                    key.get_ref()
+                ),
+            ));
+        }
+        if value.get_ref().contains('\0') {
+            return Err(checker.error(
+                value.span().start,
+                format!(
+                    "job `{id}`: the value of `{}` holds a NUL byte",
+                    key.get_ref()
+                ),
+            ));
+        }
+    }
+    if let Some(cwd) = &job.cwd {
+        if cwd.get_ref().is_empty() || cwd.get_ref().contains('\0') {
+            return Err(checker.error(
+                cwd.span().start,
+                format!("job `{id}`: `cwd` is empty or holds a NUL byte"),
+            ));
+        }
+    }
+    if let (Some(command), Some(_)) = (&job.command, &job.host) {
+        if !job.env.is_empty() && command.get_ref()[0].contains('=') {
+            return Err(checker.error(
+                command.span().start,
+                format!("job `{id}`: the program holds a `=`, which `env` on the host would take for a variable"),
             ));
         }
     }
     if let Some(host) = &job.host {
         if let Err(e) = host.get_ref().parse::<jobgraph_command::SshTarget>() {
             return Err(checker.error(host.span().start, format!("job `{id}`: {e}")));
+        }
+    }
+    Ok(())
+}
+
+fn check_ssh(checker: &Checker<'_>, ssh: &SshSettings) -> Result<(), ScenarioError> {
+    for option in &ssh.options {
+        if let Err(problem) = jobgraph_command::check_option(option.get_ref()) {
+            return Err(checker.error(option.span().start, format!("[ssh] {problem}")));
+        }
+    }
+    if let Some(identity) = &ssh.identity {
+        if identity.get_ref().is_empty() || identity.get_ref().contains('\0') {
+            return Err(checker.error(
+                identity.span().start,
+                "[ssh] `identity` is empty or holds a NUL byte",
+            ));
+        }
+    }
+    for (key, n) in [("sessions", ssh.sessions), ("connections", ssh.connections)] {
+        if n == Some(0) {
+            return Err(checker.error(0, format!("[ssh] `{key}` must be at least 1")));
         }
     }
     Ok(())
@@ -502,9 +607,9 @@ fn check_scope(
         }
     }
     for group in groups {
-        if group.window == Some(0) {
+        if let Some(window) = group.window.as_ref().filter(|w| *w.get_ref() == 0) {
             return Err(checker.error(
-                group.id.span().start,
+                window.span().start,
                 format!(
                     "group `{}`: `window` must be at least 1 (leave it out for no limit)",
                     group.id.get_ref()

@@ -198,7 +198,7 @@ fn check_in_process(text: &str) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 600, ..ProptestConfig::default() })]
+    #![proptest_config(jobgraph_test_support::seeded(600))]
 
     #[test]
     fn mutated_scenarios_give_an_error_never_a_panic(
@@ -215,7 +215,7 @@ proptest! {
 
 proptest! {
     // The binary too: exit 0 or 2, never a panic's 101.
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(jobgraph_test_support::seeded(24))]
 
     #[test]
     fn the_binary_checks_mutated_scenarios_with_exit_0_or_2(

@@ -6,7 +6,7 @@ use jobgraph_command::{quote_words, SshTarget};
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(jobgraph_test_support::seeded(64))]
 
     /// What a shell makes of quoted words is the words themselves.
     #[test]
@@ -32,7 +32,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(jobgraph_test_support::seeded(2000))]
 
     /// A host string is refused, or made only of safe characters, never an option.
     #[test]

@@ -1,0 +1,293 @@
+//! Hostile input to the runner: values that must not become options or terminal
+//! control, scenario errors that must say where and what, log files that cannot be
+//! written, and two runners on one journal.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{jobgraph, scenario, Run};
+
+fn assert_code(run: &Run, code: i32) {
+    assert_eq!(run.code, Some(code), "{run}");
+}
+
+/// `check` on a scenario text: the run, and the file's path as the error names it.
+fn check(text: &str) -> (Run, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), text);
+    let run = jobgraph(&["check", file.to_str().unwrap()], dir.path());
+    (run, dir)
+}
+
+#[test]
+fn env_names_that_are_not_variable_names_are_refused_where_they_are() {
+    for host in ["", "host = \"127.0.0.1\"\n"] {
+        let text = format!(
+            "[[job]]\nid = \"a\"\ncommand = [\"true\"]\n{host}env = {{ \"-S touch pwned\" = \"v\" }}\n"
+        );
+        let (run, _dir) = check(&text);
+        assert_code(&run, 2);
+        let line = if host.is_empty() { 4 } else { 5 };
+        assert!(
+            run.stderr.contains(&format!("scenario.toml:{line}:9: job `a`: `-S touch pwned` is not an environment variable name")),
+            "{run}"
+        );
+    }
+}
+
+#[test]
+fn nul_bytes_in_values_are_refused_by_check() {
+    for (text, what) in [
+        ("cwd = \"a\\u0000b\"", "`cwd` is empty or holds a NUL byte"),
+        (
+            "env = { A = \"x\\u0000y\" }",
+            "the value of `A` holds a NUL byte",
+        ),
+        ("cwd = \"\"", "`cwd` is empty"),
+    ] {
+        let (run, _dir) = check(&format!(
+            "[[job]]\nid = \"a\"\ncommand = [\"true\"]\n{text}\n"
+        ));
+        assert_code(&run, 2);
+        assert!(run.stderr.contains("scenario.toml:4:"), "{run}");
+        assert!(run.stderr.contains(what), "{run}");
+    }
+    let (run, _dir) = check("[[job]]\nid = \"a\"\ncommand = [\"echo\", \"a\\u0000\"]\n");
+    assert_code(&run, 2);
+    assert!(
+        run.stderr
+            .contains("scenario.toml:3:11: job `a`: a word of `command` holds a NUL byte"),
+        "{run}"
+    );
+}
+
+#[test]
+fn ssh_options_that_are_not_keyword_value_are_refused_by_check() {
+    for option in [
+        "-oProxyCommand=touch pwned",
+        "User=x\\nProxyCommand=touch pwned",
+        "ControlPath=/tmp/x",
+    ] {
+        let (run, _dir) = check(&format!(
+            "[ssh]\noptions = [\"StrictHostKeyChecking=no\", \"{option}\"]\n[[job]]\nid = \"a\"\ncommand = [\"true\"]\nhost = \"h\"\n"
+        ));
+        assert_code(&run, 2);
+        assert!(
+            run.stderr
+                .contains("scenario.toml:2:40: [ssh] the ssh option"),
+            "{run}"
+        );
+    }
+}
+
+#[test]
+fn a_file_that_is_not_utf8_names_the_first_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, b"label = \"ok\"\n# caf\xe9\n").unwrap();
+    let run = jobgraph(&["check", file.to_str().unwrap()], dir.path());
+    assert_code(&run, 2);
+    assert!(
+        run.stderr
+            .contains("scenario.toml:2:6: not UTF-8: byte 18 (0xe9)"),
+        "{run}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_named_without_a_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = jobgraph(&["check", "nope.toml"], dir.path());
+    assert_code(&run, 2);
+    assert!(
+        run.stderr
+            .starts_with("jobgraph: error: nope.toml: cannot read it: No such file"),
+        "{run}"
+    );
+}
+
+#[test]
+fn window_0_is_reported_at_its_value() {
+    let (run, _dir) = check("label = \"x\"\nwindow = 0\n");
+    assert_code(&run, 2);
+    assert!(
+        run.stderr
+            .contains("scenario.toml:2:10: `window` must be at least 1"),
+        "{run}"
+    );
+    let (run, _dir) = check("[[group]]\nid = \"g\"\nwindow = 0\n");
+    assert_code(&run, 2);
+    assert!(
+        run.stderr
+            .contains("scenario.toml:3:10: group `g`: `window`"),
+        "{run}"
+    );
+}
+
+/// Cases the mutation test found: the TOML parser gave an error with no message.
+#[test]
+fn an_array_left_open_at_the_end_of_the_file_has_a_message() {
+    for text in [
+        "[[job]]\nid = \"a\"\ncommand = [\"true\"]\n[[sequence]]\njobs = [\"a\",# \"g\"]",
+        "[[job]]\nid = \"a\"\ncommand = [\"true\"",
+        "[[job]]\nid = \"a\"\ncommand = [\"true\",",
+        "jobs = [",
+        "env = {",
+    ] {
+        let (run, _dir) = check(text);
+        assert_code(&run, 2);
+        let line = run.stderr.lines().next().unwrap_or("");
+        let message = line.splitn(4, ':').nth(3).unwrap_or("").trim();
+        assert!(!message.is_empty(), "no message for {text:?}: {run}");
+    }
+}
+
+#[test]
+fn labels_and_output_reach_the_terminal_escaped_unless_raw_is_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "[[job]]\nid = \"a\"\nlabel = \"evil\\u001b[2J\\nlabel\"\nshell = \"printf 'x\\\\033[31my\\\\n'\"\n",
+    );
+    let run = jobgraph(&["run", file.to_str().unwrap(), "--verbose"], dir.path());
+    assert_code(&run, 0);
+    assert!(
+        !run.stdout.contains('\x1b') && !run.stderr.contains('\x1b'),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains(r"[evil\x1b[2J\nlabel] x\x1b[31my"),
+        "{run}"
+    );
+    let run = jobgraph(&["run", file.to_str().unwrap(), "--raw"], dir.path());
+    assert_code(&run, 0);
+    // The label stays escaped; the command's own output is as it wrote it.
+    assert!(
+        run.stdout.contains("[evil\\x1b[2J\\nlabel] x\x1b[31my"),
+        "{run}"
+    );
+}
+
+#[test]
+fn logs_hold_the_exact_bytes_the_commands_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "[[job]]\nid = \"a\"\nshell = \"printf 'a\\\\377b\\\\r\\\\n'; head -c 100000 /dev/zero | tr '\\\\0' x; printf '\\\\nend'; printf 'e\\\\033r' >&2\"\n",
+    );
+    let logs = dir.path().join("logs");
+    let run = jobgraph(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--quiet",
+            "--logs",
+            logs.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_code(&run, 0);
+    let mut expected = b"a\xffb\r\n".to_vec();
+    expected.extend(std::iter::repeat_n(b'x', 100_000));
+    expected.extend_from_slice(b"\nend");
+    assert!(std::fs::read(logs.join("a.stdout")).unwrap() == expected);
+    assert_eq!(std::fs::read(logs.join("a.stderr")).unwrap(), b"e\x1br");
+}
+
+#[test]
+fn a_log_that_cannot_be_written_is_said_and_the_outcome_stays_true() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "[[job]]\nid = \"ok\"\nshell = \"echo fine\"\n\
+         [[job]]\nid = \"bad\"\nshell = \"echo why it failed >&2; exit 4\"\ncritical = false\n",
+    );
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    // A full disk (/dev/full refuses every write) and a file that cannot be made.
+    std::os::unix::fs::symlink("/dev/full", logs.join("ok.stdout")).unwrap();
+    std::os::unix::fs::symlink("/dev/full", logs.join("bad.stderr")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/dir/x", logs.join("bad.stdout")).unwrap();
+    let run = jobgraph(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--logs",
+            logs.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    for name in ["ok.stdout", "bad.stderr", "bad.stdout"] {
+        let path = logs.join(name);
+        let said = format!("jobgraph: warning: cannot");
+        let on_stderr = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with(&said) && l.contains(&path.display().to_string()))
+            .count();
+        assert_eq!(on_stderr, 1, "{name} said once on stderr: {run}");
+        assert!(run.stdout.contains(&format!("{}", path.display())), "{run}");
+    }
+    assert!(
+        run.stdout.contains("3 log file(s) could not be written"),
+        "{run}"
+    );
+    // The job that failed is still told, with its stderr, in the debrief.
+    assert!(run.stdout.contains("why it failed"), "{run}");
+    assert!(run.stdout.contains("1 ok, 1 failed"), "{run}");
+}
+
+#[test]
+fn a_second_runner_on_a_journal_in_use_exits_2_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "[[job]]\nid = \"first\"\ncommand = [\"true\"]\n\
+         [[job]]\nid = \"slow\"\nshell = \"sleep 1.5\"\nrequires = [\"first\"]\n",
+    );
+    let journal = dir.path().join("journal");
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+    let holder = common::command(&args, dir.path()).spawn().unwrap();
+    let holder_pid = holder.id();
+    // Wait until the first runner recorded its first job.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&journal)
+        .unwrap_or_default()
+        .contains(" first\n")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first runner recorded nothing"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for extra in [&[][..], &["--resume"][..]] {
+        let mut all = args.to_vec();
+        all.extend_from_slice(extra);
+        let second = jobgraph(&all, dir.path());
+        assert_code(&second, 2);
+        assert!(
+            second
+                .stderr
+                .contains(&format!("is in use by process {holder_pid}")),
+            "{second}"
+        );
+        // Nothing the first runner wrote was lost.
+        assert!(std::fs::read_to_string(&journal)
+            .unwrap()
+            .contains(" first\n"));
+    }
+    let first = common::finish(holder, Duration::from_secs(30));
+    assert_code(&first, 0);
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(
+        text.contains(" first\n") && text.contains(" slow\n"),
+        "{text}"
+    );
+}
