@@ -375,12 +375,34 @@ impl fmt::Debug for Listing {
 #[derive(Clone)]
 pub struct Debrief {
     listing: Listing,
+    headline: Option<String>,
 }
 
 impl Debrief {
     /// The debrief that closes with this listing.
     pub(crate) fn new(listing: Listing) -> Debrief {
-        Debrief { listing }
+        Debrief {
+            listing,
+            headline: None,
+        }
+    }
+
+    /// Heads the debrief with this text instead of [`why`](crate::Scheduler::why):
+    /// for a program with its own rule of what a failed run is (a runner that tells
+    /// non-critical failures apart, say), so that `FINE` never stands above a list of
+    /// failures.
+    ///
+    /// ```
+    /// use jobgraph::{Job, Scheduler};
+    /// let s = Scheduler::new();
+    /// s.add(Job::new(|_| -> Result<(), String> { Err("no".into()) }).critical(false));
+    /// assert!(s.run().unwrap());
+    /// let text = s.debrief().headline("the run succeeded; 1 non-critical job failed").to_string();
+    /// assert!(text.starts_with("----- the run succeeded; 1 non-critical job failed\n"));
+    /// ```
+    pub fn headline(mut self, text: impl Into<String>) -> Debrief {
+        self.headline = Some(text.into());
+        self
     }
 
     /// Uses these symbols, whatever the locale.
@@ -419,7 +441,11 @@ impl Display for Debrief {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let group = &*self.listing.group;
         let symbols = self.listing.chosen_symbols();
-        writeln!(f, "----- {}", printable(&group.why()))?;
+        let why = match &self.headline {
+            Some(text) => text.clone(),
+            None => group.why(),
+        };
+        writeln!(f, "----- {}", printable(&why))?;
         let numbering = Numbering::of(group);
         self.listing
             .write_level(f, &numbering, &numbering.root, 0, symbols)?;

@@ -3,10 +3,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use jobgraph::{AbstractJob, AnyJob, Context, Job, Scheduler};
-use jobgraph_command::{CommandJob, Program, Sink, SshHost, SshJob};
+use jobgraph::{AbstractJob, AnyJob, BoxError, Context, Job, Scheduler};
+use jobgraph_command::{CommandJob, CommandOutput, Program, Sink, SshHost, SshJob, SshTarget};
 
-use crate::journal::{job_key, Journal};
+use crate::resume::{keys, Decision, Keys};
 use crate::scenario::{GroupDef, JobDef, Loaded, SequenceDef, SshSettings};
 
 /// How long a cancelled command has between SIGTERM and SIGKILL.
@@ -15,12 +15,15 @@ pub const GRACE: Duration = Duration::from_secs(2);
 /// What the runner knows of each command job of the scenario.
 #[derive(Clone, Debug)]
 pub struct JobInfo {
-    /// Its id in the file.
+    /// Its id in the file (an instance's: `sim[size=2]`).
     pub id: String,
-    /// Its resume key (a hash of command, host, env and cwd).
-    pub key: String,
+    /// Its resume keys.
+    pub keys: Keys,
     /// Whether it runs forever.
     pub forever: bool,
+    /// Whether the file marks it critical (what `--keep-going` and
+    /// `--halt-on-failure` change is the run's reaction, not this).
+    pub critical: bool,
     /// Whether the journal says it is done already (then it is not run again).
     pub skipped: bool,
 }
@@ -37,21 +40,50 @@ pub struct Built {
     pub hosts: Vec<SshHost>,
 }
 
+/// How a failure changes the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnFailure {
+    /// As the file says: a critical job's failure stops the run, a non-critical one's
+    /// does not (and what requires it still runs, as in asynciojobs).
+    #[default]
+    AsWritten,
+    /// No failure stops the run; a job that requires a failed one does not run (make's
+    /// `-k`).
+    KeepGoing,
+    /// Any failure stops the run, a non-critical job's too.
+    Halt,
+}
+
 /// Options from the command line that shape the run.
 pub struct BuildOptions<'a> {
     /// Overrides the file's window.
     pub window: Option<usize>,
     /// Overrides the file's timeout.
     pub timeout: Option<Duration>,
-    /// Receives every line of output, given the job's id.
-    pub sink: &'a dyn Fn(&str) -> Option<Sink>,
-    /// The journal of a run to resume.
-    pub resume: Option<&'a Journal>,
+    /// Receives every line of output, given the job's id and its output prefix.
+    pub sink: &'a dyn Fn(&str, &str) -> Option<Sink>,
+    /// What a resumed run decided for each job, by id.
+    pub resume: Option<&'a HashMap<String, Decision>>,
+    /// How a failure changes the run.
+    pub on_failure: OnFailure,
+}
+
+impl BuildOptions<'_> {
+    /// Options that only build: no sink, no resume, the file's window and timeout.
+    pub fn plain() -> BuildOptions<'static> {
+        BuildOptions {
+            window: None,
+            timeout: None,
+            sink: &no_sink,
+            resume: None,
+            on_failure: OnFailure::AsWritten,
+        }
+    }
 }
 
 /// Stands for a job the journal says is done: it does not run again.
 struct Skipped {
-    command: String,
+    details: String,
 }
 
 impl AbstractJob for Skipped {
@@ -63,16 +95,61 @@ impl AbstractJob for Skipped {
         "Skipped"
     }
     fn details(&self) -> Option<String> {
-        Some(format!("{} (done in a previous run)", self.command))
+        Some(format!("{} (done in a previous run)", self.details))
+    }
+}
+
+/// Why a job did not run under `--keep-going`: something it comes after failed.
+#[derive(Debug, thiserror::Error)]
+#[error("not run: `{0}`, which it comes after, failed")]
+pub struct NotRun(pub String);
+
+/// Under `--keep-going`: a command that runs only when nothing it comes after
+/// (its requirements, and its groups') failed.
+struct UnlessFailed<J> {
+    job: J,
+    groups: Vec<AnyJob>,
+}
+
+impl<J> AbstractJob for UnlessFailed<J>
+where
+    J: AbstractJob<Output = Result<CommandOutput, jobgraph_command::CommandError>>,
+{
+    type Output = Result<CommandOutput, BoxError>;
+
+    fn run(&mut self, ctx: &Context<'_>) -> Self::Output {
+        let mut before: Vec<AnyJob> = ctx.job().map(AnyJob::requirements).unwrap_or_default();
+        for group in &self.groups {
+            before.extend(group.requirements());
+        }
+        if let Some(failed) = before.iter().find(|r| r.raised_exception().is_some()) {
+            return Err(NotRun(failed.text_label()).into());
+        }
+        self.job.run(ctx).map_err(Into::into)
+    }
+    fn shutdown(&mut self) {
+        self.job.shutdown();
+    }
+    fn kind(&self) -> &'static str {
+        self.job.kind()
+    }
+    fn text_label(&self) -> Option<String> {
+        self.job.text_label()
+    }
+    fn details(&self) -> Option<String> {
+        self.job.details()
     }
 }
 
 struct Builder<'a> {
     options: &'a BuildOptions<'a>,
     ssh: &'a SshSettings,
+    keys: HashMap<String, Keys>,
     hosts: BTreeMap<String, SshHost>,
     jobs: HashMap<AnyJob, JobInfo>,
     schedulers: Vec<Scheduler>,
+    /// The groups the jobs being built are in, outermost first.
+    groups: Vec<AnyJob>,
 }
 
 /// Builds the schedulers of a checked scenario.
@@ -94,6 +171,7 @@ pub fn build(loaded: &Loaded, options: &BuildOptions<'_>) -> Built {
         .window
         .or(scenario.window.as_ref().map(|w| *w.get_ref()))
     {
+        // 0: no limit, as the library's `window(0)`.
         scheduler = scheduler.window(window);
     }
     if let Some(timeout) = options.timeout.or(scenario.timeout.map(|d| d.0)) {
@@ -102,9 +180,11 @@ pub fn build(loaded: &Loaded, options: &BuildOptions<'_>) -> Built {
     let mut builder = Builder {
         options,
         ssh: &scenario.ssh,
+        keys: keys(scenario),
         hosts: BTreeMap::new(),
         jobs: HashMap::new(),
         schedulers: vec![scheduler.clone()],
+        groups: Vec::new(),
     };
     builder.fill(
         &scheduler,
@@ -156,13 +236,18 @@ impl Builder<'_> {
             by_id.insert(def.id.get_ref().clone(), job);
         }
         for def in groups {
+            let critical = match self.options.on_failure {
+                OnFailure::AsWritten => def.critical.unwrap_or(true),
+                OnFailure::KeepGoing => false,
+                OnFailure::Halt => true,
+            };
             let mut group = Scheduler::new()
                 .label(
                     def.label
                         .clone()
                         .unwrap_or_else(|| def.id.get_ref().clone()),
                 )
-                .critical(def.critical.unwrap_or(true))
+                .critical(critical)
                 .grace(GRACE + Duration::from_secs(1))
                 .stall_timeout(None);
             if let Some(window) = &def.window {
@@ -172,7 +257,9 @@ impl Builder<'_> {
                 group = group.timeout(timeout.0);
             }
             self.schedulers.push(group.clone());
+            self.groups.push(group.any());
             self.fill(&group, &def.jobs, &def.groups, &def.sequences);
+            self.groups.pop();
             scheduler.add(&group);
             by_id.insert(def.id.get_ref().clone(), group.any());
         }
@@ -189,28 +276,50 @@ impl Builder<'_> {
             }
         }
         for sequence in sequences {
-            let list = sequence.jobs.get_ref();
-            for pair in list.windows(2) {
-                if let (Some(job), Some(req)) =
-                    (by_id.get(pair[1].get_ref()), by_id.get(pair[0].get_ref()))
-                {
-                    job.add_requires(req);
+            for pair in sequence.steps.windows(2) {
+                for later in &pair[1] {
+                    for earlier in &pair[0] {
+                        if let (Some(job), Some(req)) =
+                            (by_id.get(later.get_ref()), by_id.get(earlier.get_ref()))
+                        {
+                            job.add_requires(req);
+                        }
+                    }
                 }
             }
         }
     }
 
-    fn host(&mut self, text: &str) -> SshHost {
+    /// The host a job names: `[ssh]`'s settings, then `[ssh.hosts."NAME"]`'s.
+    fn host(&mut self, name: &str) -> SshHost {
         let ssh = self.ssh;
         self.hosts
-            .entry(text.to_string())
+            .entry(name.to_string())
             .or_insert_with(|| {
+                let settings = ssh.hosts.get(name);
                 // Checked when the scenario was loaded.
-                let mut host = SshHost::parse(text).expect("a checked host");
-                if let Some(identity) = &ssh.identity {
+                let mut target: SshTarget = name.parse().expect("a checked host");
+                if let Some(settings) = settings {
+                    if let Some(address) = &settings.address {
+                        let at: SshTarget = address.parse().expect("a checked address");
+                        target.host = at.host;
+                        target.user = at.user.or(target.user);
+                        target.port = at.port.or(target.port);
+                    }
+                    target.user = target.user.or(settings.user.clone());
+                    target.port = target.port.or(settings.port);
+                }
+                let mut host = SshHost::new(target);
+                let identity = settings
+                    .and_then(|s| s.identity.as_ref())
+                    .or(ssh.identity.as_ref());
+                if let Some(identity) = identity {
                     host = host.identity(expand_home(identity.get_ref()));
                 }
                 for option in &ssh.options {
+                    host = host.option(option.get_ref().clone());
+                }
+                for option in settings.iter().flat_map(|s| &s.options) {
                     host = host.option(option.get_ref().clone());
                 }
                 if let Some(shared) = ssh.shared {
@@ -234,43 +343,54 @@ impl Builder<'_> {
             (None, Some(shell)) => Program::Shell(shell.get_ref().clone()),
             (None, None) => unreachable!("checked when loaded"),
         };
-        let host_text = def.host.as_ref().map(|h| h.get_ref().clone());
-        let env: BTreeMap<String, String> = def
-            .env
-            .iter()
-            .map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone()))
-            .collect();
-        let cwd = def.cwd.as_ref().map(|c| c.get_ref().as_str());
-        let key = job_key(&program, host_text.as_deref(), &env, cwd);
+        let keys = self.keys[&id].clone();
         let label = def.label.clone().unwrap_or_else(|| id.clone());
         let skipped = self
             .options
             .resume
-            .is_some_and(|journal| journal.is_done(&id, &key));
+            .is_some_and(|decisions| decisions.get(&id) == Some(&Decision::Skip));
+        let critical = def.critical.unwrap_or(true);
+        let keep_going = self.options.on_failure == OnFailure::KeepGoing;
+        let groups = self.groups.clone();
         let job: AnyJob = if skipped {
             Job::custom(Skipped {
-                command: program.display(),
+                details: program.display(),
             })
             .any()
-        } else if let Some(host_text) = &host_text {
-            let host = self.host(host_text);
-            let sink = (self.options.sink)(&id);
+        } else if let Some(host_text) = &def.host {
+            let host = self.host(host_text.get_ref());
+            // Output lines name the host, as pssh and apssh do: `[label@host]`.
+            let prefix = format!("{label}@{}", host.target().host);
+            let sink = (self.options.sink)(&id, &prefix);
             let job = set_up!(SshJob::from_program(&host, program), def, sink);
-            Job::custom(job).any()
+            if keep_going {
+                Job::custom(UnlessFailed { job, groups }).any()
+            } else {
+                Job::custom(job).any()
+            }
         } else {
-            let sink = (self.options.sink)(&id);
+            let sink = (self.options.sink)(&id, &label);
             let job = set_up!(CommandJob::from_program(program), def, sink);
-            Job::custom(job).any()
+            if keep_going {
+                Job::custom(UnlessFailed { job, groups }).any()
+            } else {
+                Job::custom(job).any()
+            }
         };
         job.set_label(label);
-        job.set_critical(def.critical.unwrap_or(true));
+        job.set_critical(match self.options.on_failure {
+            OnFailure::AsWritten => critical,
+            OnFailure::KeepGoing => false,
+            OnFailure::Halt => true,
+        });
         job.set_forever(def.forever);
         self.jobs.insert(
             job.clone(),
             JobInfo {
                 id,
-                key,
+                keys,
                 forever: def.forever,
+                critical,
                 skipped,
             },
         );
@@ -286,6 +406,6 @@ fn expand_home(path: &str) -> String {
 }
 
 /// A sink that does nothing, for building without running (check, graph).
-pub fn no_sink(_id: &str) -> Option<Sink> {
+pub fn no_sink(_id: &str, _prefix: &str) -> Option<Sink> {
     None
 }

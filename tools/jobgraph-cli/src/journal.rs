@@ -1,11 +1,13 @@
 //! The journal: one line per ended job, appended and synced as each job ends, so that
 //! a run that crashes can be resumed, skipping what is done already.
 //!
-//! Each record is `v1 <key> <status> <id>\n`, written with one `write` on a file
-//! opened for appending, then `fdatasync`ed. A record cut short by a crash (no final
-//! `\n`) is ignored when reading. `<key>` is a hash of the job's command, host,
-//! environment and working directory: a job whose command changed runs again.
-//! `<status>` is the exit status, or `failed`, `timeout`, `cancelled`.
+//! Each record is `v2 <full key> <own key> <status> <id>\n`, written with one `write`
+//! on a file opened for appending, then `fdatasync`ed. A record cut short by a crash
+//! (no final `\n`) is ignored when reading. The own key is a hash of the job's command,
+//! host, environment and working directory; the full key also covers what the job
+//! comes after (see [`crate::resume`]). `<status>` is the exit status, or `failed`,
+//! `timeout`, `cancelled`. Records of the first format, `v1`, are read as records of
+//! jobs whose keys changed: those jobs run again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
@@ -48,6 +50,11 @@ pub fn job_key(
     }
     text.push_str("\0\0cwd\0");
     text.push_str(cwd.unwrap_or(""));
+    hash(&text)
+}
+
+/// A stable 64-bit FNV-1a hash of `text`, in hex.
+pub fn hash(text: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in text.bytes() {
         hash ^= u64::from(byte);
@@ -56,19 +63,32 @@ pub fn job_key(
     format!("{hash:016x}")
 }
 
+/// A job's last record in the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Its full key then.
+    pub full: String,
+    /// Its own key then.
+    pub own: String,
+    /// How it ended: `0`, another status, `failed`, `timeout`, `cancelled`.
+    pub status: String,
+}
+
 /// A journal being written, and what it held when opened.
 pub struct Journal {
     path: PathBuf,
     file: Mutex<File>,
-    /// id -> (key, status) of the last record of each job read at opening.
-    done: HashMap<String, (String, String)>,
+    /// The last record of each job, by id, read at opening.
+    done: HashMap<String, Record>,
 }
 
 impl Journal {
     /// Opens a journal and locks it (`flock`, exclusive) for as long as it is open:
-    /// `resume` keeps and reads what it holds, otherwise it starts empty. A journal
-    /// that another process holds is not touched: the error names that process.
-    pub fn open(path: &Path, resume: bool) -> io::Result<Journal> {
+    /// `resume` keeps and reads what it holds; otherwise it starts empty, which
+    /// `fresh` must allow when it holds records (else an error says so and it is left
+    /// as it is). A journal that another process holds is not touched: the error names
+    /// that process.
+    pub fn open(path: &Path, resume: bool, fresh: bool) -> io::Result<Journal> {
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -81,17 +101,39 @@ impl Journal {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
         text.push_str(&String::from_utf8_lossy(&bytes));
+        let records = text.lines().filter(|l| l.starts_with('v')).count();
+        if !resume && !fresh && records > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "the journal {} holds {records} record(s) of an earlier run: give --resume to skip what it says is done, or --fresh to start it anew",
+                    path.display()
+                ),
+            ));
+        }
         if resume {
             for line in text.split_inclusive('\n') {
                 let Some(line) = line.strip_suffix('\n') else {
                     continue; // cut short by a crash
                 };
-                let mut fields = line.splitn(4, ' ');
-                if let (Some("v1"), Some(key), Some(status), Some(id)) =
-                    (fields.next(), fields.next(), fields.next(), fields.next())
-                {
-                    done.insert(id.to_string(), (key.to_string(), status.to_string()));
-                }
+                let fields: Vec<&str> = line.splitn(5, ' ').collect();
+                let (full, own, status, id) = match fields[..] {
+                    ["v2", full, own, status, id] => (full, own, status, id.to_string()),
+                    // The first format, keys of another kind: the job runs again.
+                    ["v1", _, status, ..] => {
+                        let id = line.splitn(4, ' ').nth(3).unwrap_or("").to_string();
+                        ("v1", "v1", status, id)
+                    }
+                    _ => continue,
+                };
+                done.insert(
+                    id,
+                    Record {
+                        full: full.to_string(),
+                        own: own.to_string(),
+                        status: status.to_string(),
+                    },
+                );
             }
             if bytes.last().is_some_and(|b| *b != b'\n') {
                 // A record cut short by a crash: end its line, so that it stays apart
@@ -110,17 +152,14 @@ impl Journal {
         })
     }
 
-    /// Whether the journal read at opening says this job ended with status 0 with
-    /// the same key.
-    pub fn is_done(&self, id: &str, key: &str) -> bool {
-        self.done
-            .get(id)
-            .is_some_and(|(k, status)| k == key && status == "0")
+    /// The job's last record in the journal read at opening.
+    pub fn last(&self, id: &str) -> Option<&Record> {
+        self.done.get(id)
     }
 
     /// Appends a record and syncs it to disk.
-    pub fn record(&self, id: &str, key: &str, status: &str) -> io::Result<()> {
-        let line = format!("v1 {key} {status} {id}\n");
+    pub fn record(&self, id: &str, full: &str, own: &str, status: &str) -> io::Result<()> {
+        let line = format!("v2 {full} {own} {status} {id}\n");
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         file.write_all(line.as_bytes())?;
         file.sync_data()
@@ -165,7 +204,7 @@ fn lock(file: &File, path: &Path) -> io::Result<()> {
     Err(io::Error::new(
         io::ErrorKind::WouldBlock,
         format!(
-            "{} is in use by {holder}: two runs on one journal would both run every job; wait for it to end, or give another --journal",
+            "the journal {} is in use by {holder}: two runs on one journal would both run every job; wait for it to end, or give another --journal",
             path.display()
         ),
     ))

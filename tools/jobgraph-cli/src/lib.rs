@@ -37,7 +37,9 @@ macro_rules! errln {
 }
 
 pub mod build;
+pub mod expand;
 pub mod journal;
 pub mod output;
+pub mod resume;
 pub mod run;
 pub mod scenario;

@@ -1,45 +1,64 @@
 //! `jobgraph`: runs a DAG of shell commands described in a TOML scenario file.
 //!
-//! Exit codes: 0 the run succeeded; 1 a job failed or timed out; 2 a bad scenario or
-//! bad usage; 130 interrupted (Ctrl-C).
+//! Exit codes: 0 the run succeeded (no critical job failed, no timeout; non-critical
+//! failures are told, not counted, unless `--strict`); 1 the run failed; 2 a bad
+//! scenario or bad usage; 130 interrupted (Ctrl-C).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use jobgraph_cli::build::{build, no_sink, BuildOptions};
+use clap::{Args, Parser, Subcommand};
+use jobgraph_cli::build::{build, BuildOptions, OnFailure};
+use jobgraph_cli::expand::{keep_targets, parse_set, read_hosts, Overrides};
 use jobgraph_cli::run::{run, RunOptions, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use jobgraph_cli::scenario::{load, parse_duration, Loaded};
+use jobgraph_cli::scenario::{load_with, parse_duration, GroupDef, JobDef, Loaded};
 use jobgraph_cli::{errln, out, outln};
+
+const EXIT_CODES: &str = "Exit codes: 0 the run succeeded: no critical job failed and no timeout (non-critical jobs that failed are told in the debrief and the summary; --strict makes them fail the run); 1 the run failed; 2 a bad scenario or bad usage; 130 interrupted (Ctrl-C).";
 
 /// Runs a DAG of shell commands, here and on other hosts over ssh, from a TOML scenario.
 #[derive(Parser, Debug)]
-#[command(
-    name = "jobgraph",
-    version,
-    about,
-    after_help = "Exit codes: 0 the run succeeded; 1 a job failed or timed out; 2 a bad scenario or bad usage; 130 interrupted (Ctrl-C)."
-)]
+#[command(name = "jobgraph", version, about, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Commands,
 }
 
+/// How the scenario is read: the file and the values given for its variables.
+#[derive(Args, Debug)]
+struct Source {
+    /// The scenario file (TOML).
+    file: PathBuf,
+    /// Sets the variable NAME for `{NAME}` in the file (over its `[vars]`); repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    set: Vec<(String, String)>,
+    /// Reads hosts from FILE, one `[user@]host[:port]` a line (`#` comments), as the
+    /// list variable `hosts`: `matrix = { host = "{hosts}" }` runs a job on each.
+    #[arg(long, value_name = "FILE")]
+    hosts: Option<PathBuf>,
+}
+
 #[derive(Subcommand, Debug)]
 enum Commands {
-    /// Runs a scenario.
+    /// Runs a scenario, or only TARGETS and what they need.
+    #[command(after_help = EXIT_CODES)]
     Run {
-        /// The scenario file (TOML).
-        file: PathBuf,
-        /// At most this many jobs at once (overrides the file's `window`).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-        window: Option<u64>,
+        #[command(flatten)]
+        source: Source,
+        /// Runs only these jobs or groups, and what they require (and the groups they
+        /// are in, with what those require). A template's id means all its instances;
+        /// `id[name=value]` those with that parameter.
+        targets: Vec<String>,
+        /// At most this many jobs at once (overrides the file's `window`); 0: no limit.
+        #[arg(long)]
+        window: Option<usize>,
         /// A timeout for the whole run: seconds, or `500ms`, `30s`, `2m`, `1h`
         /// (overrides the file's `timeout`).
         #[arg(long, value_parser = parse_duration)]
         timeout: Option<Duration>,
-        /// Shows what would run, with the commands; runs nothing.
+        /// Shows what would run, with the commands (and with --resume, which jobs are
+        /// skipped and why each other one runs); runs nothing.
         #[arg(long)]
         dry_run: bool,
         /// Also prints each job's start and end, and the listing at the end.
@@ -57,52 +76,114 @@ enum Commands {
         /// Writes each job's output to DIR/ID.stdout and DIR/ID.stderr (ID: the job's id).
         #[arg(long, value_name = "DIR")]
         logs: Option<PathBuf>,
-        /// Records each ended job in FILE (synced as each job ends).
+        /// Records each ended job in FILE (synced as each job ends), locked for the run.
         #[arg(long, value_name = "FILE")]
         journal: Option<PathBuf>,
-        /// Skips the jobs the journal says ended with status 0, with the same command,
-        /// host and env; needs --journal.
-        #[arg(long, requires = "journal")]
+        /// Skips each job the journal says succeeded, unless the job changed (its
+        /// command, host, env or cwd) or anything it comes after changed or runs again;
+        /// needs --journal.
+        #[arg(long, requires = "journal", conflicts_with = "fresh")]
         resume: bool,
+        /// Empties a journal that holds records of an earlier run (without it, and
+        /// without --resume, such a journal is refused, not emptied).
+        #[arg(long, requires = "journal")]
+        fresh: bool,
+        /// Exits 1 when any job failed, a non-critical one too.
+        #[arg(long)]
+        strict: bool,
+        /// Stops at no failure: runs everything that does not come after a failed job
+        /// (make's -k); the jobs the file marks critical still decide the exit code.
+        #[arg(long, short = 'k', conflicts_with = "halt_on_failure")]
+        keep_going: bool,
+        /// Stops the run at the first failure, a non-critical job's too.
+        #[arg(long)]
+        halt_on_failure: bool,
     },
-    /// Checks a scenario (syntax, references, cycles) and prints its listing.
+    /// Checks a scenario (syntax, references, cycles) and prints its jobs as they will
+    /// run, templates expanded.
     Check {
-        /// The scenario file (TOML).
-        file: PathBuf,
+        #[command(flatten)]
+        source: Source,
+    },
+    /// Names a scenario's jobs and groups, with what each requires.
+    List {
+        #[command(flatten)]
+        source: Source,
     },
     /// Draws a scenario's graph: DOT, or PNG/SVG with Graphviz's `dot`.
     Graph {
-        /// The scenario file (TOML).
-        file: PathBuf,
+        #[command(flatten)]
+        source: Source,
         /// Where to write it; the extension (.dot, .png, .svg) says the format.
         #[arg(short, long, value_name = "OUT")]
         output: PathBuf,
     },
 }
 
-fn load_or_report(file: &Path) -> Result<Loaded, i32> {
-    load(file).map_err(|e| {
+fn load_or_report(source: &Source) -> Result<Loaded, i32> {
+    let hosts = match &source.hosts {
+        Some(path) => match read_hosts(path) {
+            Ok(hosts) => Some(hosts),
+            Err(e) => {
+                errln!("jobgraph: error: --hosts {e}");
+                return Err(EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
+    let overrides = Overrides {
+        set: source.set.clone(),
+        hosts,
+    };
+    let loaded = load_with(&source.file, &overrides).map_err(|e| {
         errln!("jobgraph: error: {e}");
         EXIT_USAGE
-    })
+    })?;
+    for warning in &loaded.warnings {
+        errln!("jobgraph: warning: {warning}");
+    }
+    Ok(loaded)
 }
 
-fn built(loaded: &Loaded) -> jobgraph_cli::build::Built {
-    build(
-        loaded,
-        &BuildOptions {
-            window: None,
-            timeout: None,
-            sink: &no_sink,
-            resume: None,
-        },
-    )
+/// `id  requires a, b` for each job and group, groups' members indented.
+fn list(jobs: &[JobDef], groups: &[GroupDef], depth: usize) {
+    let indent = "  ".repeat(depth);
+    let requires = |r: &[toml::Spanned<String>]| {
+        if r.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = r.iter().map(|r| r.get_ref().as_str()).collect();
+            format!("  requires {}", names.join(", "))
+        }
+    };
+    for job in jobs {
+        let label = match &job.label {
+            Some(label) if label != job.id.get_ref() => {
+                format!("  ({})", jobgraph::printable(label))
+            }
+            _ => String::new(),
+        };
+        outln!(
+            "{indent}{}{label}{}",
+            jobgraph::printable(job.id.get_ref()),
+            requires(&job.requires)
+        );
+    }
+    for group in groups {
+        outln!(
+            "{indent}{}/  (group){}",
+            group.id.get_ref(),
+            requires(&group.requires)
+        );
+        list(&group.jobs, &group.groups, depth + 1);
+    }
 }
 
 fn main_code(cli: Cli) -> i32 {
     match cli.command {
         Commands::Run {
-            file,
+            source,
+            targets,
             window,
             timeout,
             dry_run,
@@ -112,13 +193,21 @@ fn main_code(cli: Cli) -> i32 {
             logs,
             journal,
             resume,
+            fresh,
+            strict,
+            keep_going,
+            halt_on_failure,
         } => {
-            let loaded = match load_or_report(&file) {
+            let mut loaded = match load_or_report(&source) {
                 Ok(loaded) => loaded,
                 Err(code) => return code,
             };
+            if let Err(e) = keep_targets(&mut loaded.scenario, &targets) {
+                errln!("jobgraph: error: {e}");
+                return EXIT_USAGE;
+            }
             let options = RunOptions {
-                window: window.map(|w| w as usize),
+                window,
                 timeout,
                 dry_run,
                 verbose,
@@ -127,30 +216,47 @@ fn main_code(cli: Cli) -> i32 {
                 logs,
                 journal,
                 resume,
+                fresh,
+                strict,
+                on_failure: if keep_going {
+                    OnFailure::KeepGoing
+                } else if halt_on_failure {
+                    OnFailure::Halt
+                } else {
+                    OnFailure::AsWritten
+                },
             };
             run(&loaded, &options)
         }
-        Commands::Check { file } => {
-            let loaded = match load_or_report(&file) {
+        Commands::Check { source } => {
+            let loaded = match load_or_report(&source) {
                 Ok(loaded) => loaded,
                 Err(code) => return code,
             };
-            let built = built(&loaded);
+            let built = build(&loaded, &BuildOptions::plain());
             out!("{}", built.scheduler.list().details());
             outln!(
                 "{}: ok, {} job(s) in {} scheduler(s)",
-                file.display(),
+                source.file.display(),
                 built.jobs.len(),
                 built.schedulers.len()
             );
             EXIT_OK
         }
-        Commands::Graph { file, output } => {
-            let loaded = match load_or_report(&file) {
+        Commands::List { source } => {
+            let loaded = match load_or_report(&source) {
                 Ok(loaded) => loaded,
                 Err(code) => return code,
             };
-            let scheduler = built(&loaded).scheduler;
+            list(&loaded.scenario.jobs, &loaded.scenario.groups, 0);
+            EXIT_OK
+        }
+        Commands::Graph { source, output } => {
+            let loaded = match load_or_report(&source) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
+            };
+            let scheduler = build(&loaded, &BuildOptions::plain()).scheduler;
             let extension = output
                 .extension()
                 .map(|e| e.to_string_lossy().to_lowercase())

@@ -151,7 +151,7 @@ impl Printer {
         }
     }
 
-    fn line(&self, id: &str, line: &Line) {
+    fn line(&self, id: &str, prefix: &str, line: &Line) {
         if let Some(dir) = &self.logs {
             let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
             let (out, err) = files
@@ -181,7 +181,7 @@ impl Printer {
         } else {
             printable(&line.text)
         };
-        let text = format!("{} {shown}", self.prefix(&line.label));
+        let text = format!("{prefix} {shown}");
         let print = || match line.stream {
             Stream::Stdout => {
                 let _ = writeln!(std::io::stdout().lock(), "{text}");
@@ -209,7 +209,7 @@ impl Printer {
     /// Makes a job's two log files; one that cannot be made is said, once.
     fn open_logs(&self, dir: &Path, id: &str) -> LogFiles {
         let open = |stream: &str| {
-            let path = dir.join(format!("{id}.{stream}"));
+            let path = dir.join(format!("{}.{stream}", file_name(id)));
             let file = match File::create(&path) {
                 Ok(file) => Some(file),
                 Err(e) => {
@@ -223,9 +223,24 @@ impl Printer {
     }
 }
 
-/// The sink of job `id`: its lines go to `printer`.
-pub fn sink_for(printer: &Arc<Printer>, id: &str) -> Sink {
+/// The sink of job `id`: its lines go to `printer`, shown after `[prefix]`.
+pub fn sink_for(printer: &Arc<Printer>, id: &str, prefix: &str) -> Sink {
     let printer = printer.clone();
     let id = id.to_string();
-    Arc::new(move |line: &Line| printer.line(&id, line))
+    let prefix = printer.prefix(prefix);
+    Arc::new(move |line: &Line| printer.line(&id, &prefix, line))
+}
+
+/// A job id as a file name: characters other than letters, digits and `._-=,+@` (an
+/// instance's `[`, `]`, `:`, `/`, spaces) become `_`.
+pub fn file_name(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-=,+@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

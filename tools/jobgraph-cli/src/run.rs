@@ -1,4 +1,10 @@
 //! A scenario's run: events to output and journal, Ctrl-C, the summary, the exit code.
+//!
+//! One meaning of failed, for the summary, the debrief and the exit code: the run
+//! *succeeded* when no job that the file marks critical failed and the run did not
+//! time out, as asynciojobs (and the library's `run()`) say; a non-critical job that
+//! failed is told in the debrief and the summary, without making the run fail, unless
+//! `--strict`.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -13,14 +19,16 @@ use jobgraph::{AnyJob, EventKind, JobState};
 use jobgraph_command::{kill_live_process_groups, live_process_groups, CommandError};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use crate::build::{build, BuildOptions, Built, JobInfo, GRACE};
+use crate::build::{build, BuildOptions, Built, JobInfo, NotRun, OnFailure, GRACE};
 use crate::journal::Journal;
 use crate::output::{sink_for, Printer};
+use crate::resume::{decide, Decision};
 use crate::scenario::Loaded;
 
 /// Exit code: the run succeeded.
 pub const EXIT_OK: i32 = 0;
-/// Exit code: a job failed or timed out, or the run did.
+/// Exit code: the run failed: a critical job failed or timed out, or the run did (or,
+/// with `--strict`, any job failed).
 pub const EXIT_FAILED: i32 = 1;
 /// Exit code: a bad scenario or bad usage.
 pub const EXIT_USAGE: i32 = 2;
@@ -48,6 +56,12 @@ pub struct RunOptions {
     pub journal: Option<PathBuf>,
     /// Skip the jobs the journal says are done.
     pub resume: bool,
+    /// Start a journal that holds records anew.
+    pub fresh: bool,
+    /// Fail the run (exit 1) when any job failed, a non-critical one too.
+    pub strict: bool,
+    /// How a failure changes the run.
+    pub on_failure: OnFailure,
 }
 
 /// How many jobs ended how.
@@ -59,6 +73,8 @@ pub struct Tally {
     pub skipped: usize,
     /// Failed (or timed out on their own timeout).
     pub failed: usize,
+    /// Of the failed ones, those the file marks critical.
+    pub failed_critical: usize,
     /// Never started.
     pub not_run: usize,
     /// Stopped by the run before they ended (not forever jobs).
@@ -70,8 +86,13 @@ impl Tally {
     pub fn of(built: &Built) -> Tally {
         let mut tally = Tally::default();
         for (job, info) in &built.jobs {
-            if job.raised_exception().is_some() {
-                tally.failed += 1;
+            if let Some(error) = job.raised_exception() {
+                if error.downcast_ref::<NotRun>().is_some() {
+                    tally.not_run += 1;
+                } else {
+                    tally.failed += 1;
+                    tally.failed_critical += usize::from(info.critical);
+                }
                 continue;
             }
             match job.state() {
@@ -95,7 +116,14 @@ impl std::fmt::Display for Tally {
         if self.skipped > 0 {
             write!(f, " ({} done in a previous run)", self.skipped)?;
         }
-        write!(f, ", {} failed, {} not run", self.failed, self.not_run)?;
+        write!(f, ", {} failed", self.failed)?;
+        let non_critical = self.failed - self.failed_critical;
+        if non_critical > 0 && self.failed_critical > 0 {
+            write!(f, " ({non_critical} non-critical)")?;
+        } else if non_critical > 0 {
+            write!(f, " (non-critical)")?;
+        }
+        write!(f, ", {} not run", self.not_run)?;
         if self.cancelled > 0 {
             write!(f, ", {} cancelled", self.cancelled)?;
         }
@@ -163,10 +191,21 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
             return EXIT_USAGE;
         }
     }
+    // A dry run reads the journal it would resume, and writes nothing.
     let journal = match &options.journal {
         Some(path) if !options.dry_run || options.resume => {
-            match Journal::open(path, options.resume || options.dry_run) {
+            match Journal::open(path, options.resume, options.fresh) {
                 Ok(journal) => Some(Arc::new(journal)),
+                // In use, or holding an earlier run: the error says it all.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::AlreadyExists
+                    ) =>
+                {
+                    errln!("jobgraph: error: {e}");
+                    return EXIT_USAGE;
+                }
                 Err(e) => {
                     errln!(
                         "jobgraph: error: cannot open the journal {}: {e}",
@@ -178,16 +217,20 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
         }
         _ => None,
     };
+    let decisions = journal
+        .as_deref()
+        .filter(|_| options.resume)
+        .map(|journal| decide(&loaded.scenario, journal));
     let mut printer = Printer::new(options.quiet, options.logs.clone()).raw(options.raw);
     if !options.dry_run {
         printer = printer.with_progress(loaded.scenario.count_jobs() as u64);
     }
     let printer = Arc::new(printer);
     let wants_lines = !options.quiet || options.logs.is_some();
-    let sink = |id: &str| {
-        if wants_lines {
+    let sink = |id: &str, prefix: &str| {
+        if wants_lines && !options.dry_run {
             printer.touch_logs(id);
-            Some(sink_for(&printer, id))
+            Some(sink_for(&printer, id, prefix))
         } else {
             None
         }
@@ -198,11 +241,22 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
             window: options.window,
             timeout: options.timeout,
             sink: &sink,
-            resume: journal.as_deref().filter(|_| options.resume),
+            resume: decisions.as_ref(),
+            on_failure: options.on_failure,
         },
     );
     if options.dry_run {
         outln!("{}", built.scheduler.list().details());
+        if let Some(decisions) = &decisions {
+            let mut ids: Vec<&String> = decisions.keys().collect();
+            ids.sort();
+            for id in ids {
+                match &decisions[id] {
+                    Decision::Skip => outln!("skip {id}: done in a previous run"),
+                    Decision::Run(why) => outln!("run  {id}: {why}"),
+                }
+            }
+        }
         let skipped = built.jobs.values().filter(|i| i.skipped).count();
         outln!(
             "dry run: {} job(s), {} to run, {} done in a previous run; nothing was run",
@@ -247,7 +301,9 @@ fn run_built(
                     };
                     if let (Some(journal), Some(status)) = (&journal, &status) {
                         if !info.skipped {
-                            if let Err(e) = journal.record(&info.id, &info.key, status) {
+                            let keys = &info.keys;
+                            if let Err(e) = journal.record(&info.id, &keys.full, &keys.own, status)
+                            {
                                 printer.say(&format!(
                                     "jobgraph: warning: cannot write the journal {}: {e}",
                                     journal.path().display()
@@ -303,9 +359,31 @@ fn run_built(
         host.close();
     }
     let tally = Tally::of(&built);
-    let succeeded = matches!(result, Some(Ok(true))) && tally.failed == 0 && tally.cancelled == 0;
-    if !succeeded {
-        out!("{}", built.scheduler.debrief().silence_done_jobs());
+    let ran = matches!(result, Some(Ok(true)));
+    // The run succeeded: no job the file marks critical failed, and no timeout. With
+    // --keep-going the jobs are not critical to the engine, so the file's marks count.
+    let succeeded = ran && tally.failed_critical == 0;
+    let clean = succeeded && tally.failed == 0 && tally.cancelled == 0;
+    if !clean {
+        let headline = if succeeded {
+            Some(format!(
+                "the run succeeded; {} non-critical job(s) failed",
+                tally.failed
+            ))
+        } else if ran {
+            // --keep-going: the engine went on; the file's critical jobs failed.
+            Some(format!(
+                "{} critical job(s) failed; --keep-going ran what did not come after them",
+                tally.failed_critical
+            ))
+        } else {
+            None
+        };
+        let debrief = built.scheduler.debrief().silence_done_jobs();
+        match headline {
+            Some(headline) => out!("{}", debrief.headline(headline)),
+            None => out!("{debrief}"),
+        }
     } else if options.verbose {
         outln!("{}", built.scheduler.list().details());
     }
@@ -331,12 +409,16 @@ fn run_built(
             outln!("interrupted: {tally}");
             EXIT_INTERRUPTED
         }
-        Some(_) if succeeded => {
+        Some(_) if succeeded && !(options.strict && tally.failed > 0) => {
             outln!("{tally}");
             EXIT_OK
         }
         Some(_) => {
-            outln!("{tally}");
+            if succeeded {
+                outln!("{tally}; --strict: a failed job fails the run");
+            } else {
+                outln!("{tally}");
+            }
             EXIT_FAILED
         }
     }

@@ -44,6 +44,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, Visitor};
+
+use crate::expand::expand;
+pub use crate::expand::Overrides;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -153,6 +156,26 @@ pub struct SshSettings {
     pub sessions: Option<usize>,
     /// Connections at once without sharing.
     pub connections: Option<usize>,
+    /// Settings of one host, by the name jobs give as their `host`.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostSettings>,
+}
+
+/// A `[ssh.hosts."NAME"]` table: how to reach the host that jobs call NAME.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSettings {
+    /// The address to connect to (default: NAME).
+    pub address: Option<String>,
+    /// The user to log in as.
+    pub user: Option<String>,
+    /// The port.
+    pub port: Option<u16>,
+    /// A private key (`-i`), instead of `[ssh]`'s.
+    pub identity: Option<Spanned<String>>,
+    /// `-o` options, after `[ssh]`'s.
+    #[serde(default)]
+    pub options: Vec<Spanned<String>>,
 }
 
 /// A `[[job]]`.
@@ -184,6 +207,20 @@ pub struct JobDef {
     pub cwd: Option<Spanned<String>>,
     /// `[user@]host[:port]`: run over ssh.
     pub host: Option<Spanned<String>>,
+    /// One instance per element of the product of these lists.
+    pub matrix: Option<Spanned<BTreeMap<String, toml::Value>>>,
+    /// The template and parameters this job is an instance of (set by the expansion).
+    #[serde(skip)]
+    pub instance: Option<Instance>,
+}
+
+/// Which template a job is an instance of, with which parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// The template's id.
+    pub template: String,
+    /// The parameters, by name.
+    pub params: BTreeMap<String, String>,
 }
 
 /// A `[[group]]`: a nested scheduler.
@@ -220,6 +257,9 @@ pub struct GroupDef {
 pub struct SequenceDef {
     /// The ids, in order.
     pub jobs: Spanned<Vec<Spanned<String>>>,
+    /// The steps, in order: each item's ids (a template's instances run as one step).
+    #[serde(skip)]
+    pub steps: Vec<Vec<Spanned<String>>>,
 }
 
 /// A whole scenario file.
@@ -232,6 +272,8 @@ pub struct Scenario {
     pub window: Option<Spanned<usize>>,
     /// The run's timeout.
     pub timeout: Option<Dur>,
+    /// Variables, for `{name}` in jobs.
+    pub vars: Option<Spanned<BTreeMap<String, toml::Value>>>,
     /// ssh settings.
     #[serde(default)]
     pub ssh: SshSettings,
@@ -265,8 +307,10 @@ impl Scenario {
 pub struct Loaded {
     /// The file it came from.
     pub file: PathBuf,
-    /// Its contents.
+    /// Its contents, expanded: variables substituted, templates made into instances.
     pub scenario: Scenario,
+    /// What is worth saying but not an error (a `cwd` that does not exist yet).
+    pub warnings: Vec<String>,
 }
 
 /// Line and column (1-based) of a byte offset.
@@ -283,13 +327,15 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-struct Checker<'a> {
+/// Makes errors that name a position in the file.
+pub(crate) struct Checker<'a> {
     file: &'a Path,
     text: &'a str,
 }
 
 impl Checker<'_> {
-    fn error(&self, offset: usize, message: impl Into<String>) -> ScenarioError {
+    /// An error at this byte offset.
+    pub(crate) fn error(&self, offset: usize, message: impl Into<String>) -> ScenarioError {
         let (line, column) = position(self.text, offset);
         ScenarioError {
             file: self.file.to_path_buf(),
@@ -302,6 +348,12 @@ impl Checker<'_> {
 
 /// Reads a scenario file and checks it.
 pub fn load(file: &Path) -> Result<Loaded, ScenarioError> {
+    load_with(file, &Overrides::default())
+}
+
+/// Reads a scenario file, expands it with these values from the command line, and
+/// checks it.
+pub fn load_with(file: &Path, overrides: &Overrides) -> Result<Loaded, ScenarioError> {
     let bytes = std::fs::read(file).map_err(|e| ScenarioError {
         file: file.to_path_buf(),
         line: 0,
@@ -326,13 +378,22 @@ pub fn load(file: &Path) -> Result<Loaded, ScenarioError> {
             });
         }
     };
-    load_str(file, &text)
+    load_str_with(file, &text, overrides)
 }
 
 /// Checks a scenario given as text (`file` names it in errors).
 pub fn load_str(file: &Path, text: &str) -> Result<Loaded, ScenarioError> {
+    load_str_with(file, text, &Overrides::default())
+}
+
+/// Checks a scenario given as text, expanded with these values.
+pub fn load_str_with(
+    file: &Path,
+    text: &str,
+    overrides: &Overrides,
+) -> Result<Loaded, ScenarioError> {
     let checker = Checker { file, text };
-    let scenario: Scenario = toml::from_str(text).map_err(|e| {
+    let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
         let message = e.message().trim();
         let message = if message.is_empty() {
@@ -348,6 +409,7 @@ pub fn load_str(file: &Path, text: &str) -> Result<Loaded, ScenarioError> {
         };
         checker.error(offset, message)
     })?;
+    expand(&checker, &mut scenario, overrides)?;
     let mut ids = HashMap::new();
     collect_ids(&checker, &scenario.jobs, &scenario.groups, &mut ids)?;
     check_scope(
@@ -365,9 +427,21 @@ pub fn load_str(file: &Path, text: &str) -> Result<Loaded, ScenarioError> {
         ));
     }
     check_ssh(&checker, &scenario.ssh)?;
+    let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut warnings = Vec::new();
+    resolve_cwds(
+        &checker,
+        &base,
+        &mut scenario.jobs,
+        &mut scenario.groups,
+        &scenario.sequences,
+        false,
+        &mut warnings,
+    )?;
     Ok(Loaded {
         file: file.to_path_buf(),
         scenario,
+        warnings,
     })
 }
 
@@ -394,11 +468,13 @@ fn collect_ids(
         ids: &mut HashMap<String, (usize, String)>,
     ) -> Result<(), ScenarioError> {
         let name = id.get_ref();
-        if !id_ok(name) {
+        // An instance's id is its template's, checked, with its parameters.
+        let plain = name.split('[').next().unwrap_or(name);
+        if !id_ok(plain) {
             return Err(checker.error(
                 id.span().start,
                 format!(
-                    "bad id `{name}`: use letters, digits and `_.-`, not starting with `.` or `-`"
+                    "bad id `{plain}`: use letters, digits and `_.-`, not starting with `.` or `-`"
                 ),
             ));
         }
@@ -524,6 +600,74 @@ fn check_job(checker: &Checker<'_>, job: &JobDef) -> Result<(), ScenarioError> {
     Ok(())
 }
 
+/// Makes each local job's relative `cwd` relative to the scenario's folder, and says
+/// when one does not exist: an error for a job that nothing runs before (nothing can
+/// make it), a warning otherwise.
+fn resolve_cwds(
+    checker: &Checker<'_>,
+    base: &Path,
+    jobs: &mut [JobDef],
+    groups: &mut [GroupDef],
+    sequences: &[SequenceDef],
+    after_something: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), ScenarioError> {
+    let later: HashSet<&str> = sequences
+        .iter()
+        .flat_map(|s| s.steps.iter().skip(1).flatten())
+        .map(|id| id.get_ref().as_str())
+        .collect();
+    for job in jobs.iter_mut() {
+        let (Some(cwd), None) = (&job.cwd, &job.host) else {
+            continue;
+        };
+        let path = Path::new(cwd.get_ref());
+        let resolved = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            base.join(path)
+        };
+        if !resolved.is_dir() {
+            let (line, column) = position(checker.text, cwd.span().start);
+            let message = format!(
+                "job `{}`: cwd `{}` does not exist",
+                job.id.get_ref(),
+                resolved.display()
+            );
+            if after_something
+                || !job.requires.is_empty()
+                || later.contains(job.id.get_ref().as_str())
+            {
+                warnings.push(format!(
+                    "{}:{line}:{column}: {message} (yet: a job it comes after may make it)",
+                    checker.file.display()
+                ));
+            } else {
+                return Err(checker.error(cwd.span().start, message));
+            }
+        }
+        job.cwd = Some(Spanned::new(
+            cwd.span(),
+            resolved.to_string_lossy().into_owned(),
+        ));
+    }
+    for group in groups.iter_mut() {
+        let after = after_something
+            || !group.requires.is_empty()
+            || later.contains(group.id.get_ref().as_str());
+        resolve_cwds(
+            checker,
+            base,
+            &mut group.jobs,
+            &mut group.groups,
+            &group.sequences,
+            after,
+            warnings,
+        )?;
+    }
+    Ok(())
+}
+
 fn check_ssh(checker: &Checker<'_>, ssh: &SshSettings) -> Result<(), ScenarioError> {
     for option in &ssh.options {
         if let Err(problem) = jobgraph_command::check_option(option.get_ref()) {
@@ -536,6 +680,29 @@ fn check_ssh(checker: &Checker<'_>, ssh: &SshSettings) -> Result<(), ScenarioErr
                 identity.span().start,
                 "[ssh] `identity` is empty or holds a NUL byte",
             ));
+        }
+    }
+    for (name, host) in &ssh.hosts {
+        let address = host.address.as_deref().unwrap_or(name);
+        let mut target = String::new();
+        if let Some(user) = &host.user {
+            target.push_str(user);
+            target.push('@');
+        }
+        target.push_str(address);
+        if let Some(port) = host.port {
+            target.push_str(&format!(":{port}"));
+        }
+        if let Err(e) = target.parse::<jobgraph_command::SshTarget>() {
+            return Err(checker.error(0, format!("[ssh.hosts.\"{name}\"]: {e}")));
+        }
+        for option in &host.options {
+            if let Err(problem) = jobgraph_command::check_option(option.get_ref()) {
+                return Err(checker.error(
+                    option.span().start,
+                    format!("[ssh.hosts.\"{name}\"] {problem}"),
+                ));
+            }
         }
     }
     for (key, n) in [("sessions", ssh.sessions), ("connections", ssh.connections)] {
@@ -633,20 +800,25 @@ fn check_scope(
         )?;
     }
     for sequence in sequences {
-        let list = sequence.jobs.get_ref();
-        if list.is_empty() {
+        if sequence.jobs.get_ref().is_empty() {
             return Err(checker.error(
                 sequence.jobs.span().start,
                 "a sequence needs at least one id",
             ));
         }
-        for (i, item) in list.iter().enumerate() {
-            reference("sequence", item)?;
-            if i > 0 {
-                edges
-                    .entry(item.get_ref().clone())
-                    .or_default()
-                    .push(list[i - 1].get_ref().clone());
+        for step in &sequence.steps {
+            for item in step {
+                reference("sequence", item)?;
+            }
+        }
+        for pair in sequence.steps.windows(2) {
+            for later in &pair[1] {
+                for earlier in &pair[0] {
+                    edges
+                        .entry(later.get_ref().clone())
+                        .or_default()
+                        .push(earlier.get_ref().clone());
+                }
             }
         }
     }

@@ -211,7 +211,8 @@ fn bad_usage_exits_2() {
     let f = file.to_str().unwrap();
     for args in [
         vec!["run", f, "--resume"],
-        vec!["run", f, "--window", "0"],
+        vec!["run", f, "--window", "-1"],
+        vec!["run", f, "--fresh"],
         vec!["run", f, "--timeout", "soon"],
         vec!["run", "/nonexistent/scenario.toml"],
         vec!["frobnicate"],
@@ -455,12 +456,28 @@ requires = ["build"]
         (1, 1, 2)
     );
 
-    // Without --resume, the journal starts again and everything runs.
+    // Without --resume, a journal that holds records is refused, and left as it is.
+    let before = std::fs::read_to_string(&journal).unwrap();
     let run = jobgraph(
         &[
             "run",
             "--journal",
             journal.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_code(&run, 2);
+    assert!(run.stderr.contains("--fresh"), "{run}");
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), before);
+    assert_eq!(count("fetch.count"), 1);
+    // With --fresh, the journal starts again and everything runs.
+    let run = jobgraph(
+        &[
+            "run",
+            "--journal",
+            journal.to_str().unwrap(),
+            "--fresh",
             file.to_str().unwrap(),
         ],
         dir.path(),

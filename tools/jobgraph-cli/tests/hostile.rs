@@ -220,11 +220,13 @@ fn a_log_that_cannot_be_written_is_said_and_the_outcome_stays_true() {
     );
     for name in ["ok.stdout", "bad.stderr", "bad.stdout"] {
         let path = logs.join(name);
-        let said = format!("jobgraph: warning: cannot");
         let on_stderr = run
             .stderr
             .lines()
-            .filter(|l| l.starts_with(&said) && l.contains(&path.display().to_string()))
+            .filter(|l| {
+                l.starts_with("jobgraph: warning: cannot")
+                    && l.contains(&path.display().to_string())
+            })
             .count();
         assert_eq!(on_stderr, 1, "{name} said once on stderr: {run}");
         assert!(run.stdout.contains(&format!("{}", path.display())), "{run}");

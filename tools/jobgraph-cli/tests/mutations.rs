@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use jobgraph_cli::build::{build, no_sink, BuildOptions};
+use jobgraph_cli::build::{build, BuildOptions};
 use jobgraph_cli::scenario::load_str;
 use proptest::prelude::*;
 
@@ -172,15 +172,7 @@ fn check_in_process(text: &str) {
     match load_str(Path::new("mutated.toml"), text) {
         Ok(loaded) => {
             // A scenario found valid must build without panicking.
-            let built = build(
-                &loaded,
-                &BuildOptions {
-                    window: None,
-                    timeout: None,
-                    sink: &no_sink,
-                    resume: None,
-                },
-            );
+            let built = build(&loaded, &BuildOptions::plain());
             assert_eq!(built.jobs.len(), loaded.scenario.count_jobs());
             let _ = format!("{}", built.scheduler.list().details());
         }
