@@ -253,11 +253,55 @@ impl CommandJob {
         self
     }
 
-    /// Whether the job can start: its env names are variable names, and no NUL byte
-    /// hides in its argv, env values or working directory. The job runs this check
-    /// itself before it starts anything, and fails with this error.
+    /// The command as a shell would run it, the way `jobgraph check` and listings
+    /// show it: `cd -- DIR && env -- K=V ... ARGV`, or `sh -c -- 'TEXT'`, each word
+    /// quoted as a shell needs it.
+    ///
+    /// ```
+    /// use jobgraph_command::CommandJob;
+    /// let job = CommandJob::new(["make", "-j4"]).env("CC", "clang 18").cwd("/src");
+    /// assert_eq!(job.command_line(), "cd -- /src && env -- 'CC=clang 18' make -j4");
+    /// assert_eq!(CommandJob::shell("ls | wc -l").command_line(), "sh -c -- 'ls | wc -l'");
+    /// ```
+    pub fn command_line(&self) -> String {
+        let mut text = String::new();
+        if let Some(dir) = &self.options.cwd {
+            text.push_str("cd -- ");
+            text.push_str(&crate::quote(&dir.display().to_string()));
+            text.push_str(" && ");
+        }
+        if !self.options.env.is_empty() {
+            text.push_str("env -- ");
+            for (key, value) in &self.options.env {
+                text.push_str(&crate::quote(&format!("{key}={value}")));
+                text.push(' ');
+            }
+        }
+        match &self.program {
+            Program::Argv(argv) => text.push_str(&quote_words(argv)),
+            Program::Shell(shell) => {
+                text.push_str("sh -c -- ");
+                text.push_str(&crate::quote(shell));
+            }
+        }
+        text
+    }
+
+    /// Whether the job can start: its env names are variable names, no NUL byte hides
+    /// in its argv, env values or working directory, and that directory exists. The
+    /// job runs this check itself before it starts anything, and fails with this
+    /// error.
     pub fn check(&self) -> Result<(), CommandError> {
-        match self.options.problem(&self.program) {
+        let mut problem = self.options.problem(&self.program);
+        if let Some(dir) = self.options.cwd.as_ref().filter(|_| problem.is_none()) {
+            if !dir.is_dir() {
+                problem = Some(format!(
+                    "its working directory `{}` does not exist",
+                    dir.display()
+                ));
+            }
+        }
+        match problem {
             None => Ok(()),
             Some(message) => Err(CommandError::Invalid {
                 command: self.program.display(),
@@ -335,14 +379,6 @@ impl AbstractJob for CommandJob {
     }
 
     fn details(&self) -> Option<String> {
-        let mut text = String::new();
-        for (key, value) in &self.options.env {
-            text.push_str(&format!("{}={} ", key, crate::quote(value)));
-        }
-        text.push_str(&self.program.display());
-        if let Some(dir) = &self.options.cwd {
-            text.push_str(&format!(" (in {})", dir.display()));
-        }
-        Some(text)
+        Some(self.command_line())
     }
 }

@@ -702,6 +702,35 @@ impl SshJob {
         text
     }
 
+    /// The command as a shell would run it, the way `jobgraph check` and listings show
+    /// it: `ssh [-p PORT] [USER@]HOST -- 'REMOTE COMMAND'` (without the options that
+    /// every job of the host gets).
+    ///
+    /// ```
+    /// use jobgraph_command::{SshHost, SshJob};
+    /// let host = SshHost::parse("alice@node:2222").unwrap();
+    /// let job = SshJob::new(&host, ["echo", "a b"]).env("K", "v");
+    /// assert_eq!(
+    ///     job.command_line(),
+    ///     r"ssh -p 2222 alice@node -- 'env -- K=v echo '\''a b'\'''"
+    /// );
+    /// ```
+    pub fn command_line(&self) -> String {
+        let target = &self.host.0.target;
+        let mut text = String::from("ssh ");
+        if let Some(port) = target.port {
+            text.push_str(&format!("-p {port} "));
+        }
+        if let Some(user) = &target.user {
+            text.push_str(user);
+            text.push('@');
+        }
+        text.push_str(&target.host);
+        text.push_str(" -- ");
+        text.push_str(&quote(&self.remote_command()));
+        text
+    }
+
     /// Whether the job can start: what [`CommandJob::check`](crate::CommandJob::check)
     /// checks, and the host's ssh options (`Keyword=value`, no control character, not
     /// one of the options the job sets itself). The job runs this check itself before
@@ -831,10 +860,6 @@ impl AbstractJob for SshJob {
     }
 
     fn details(&self) -> Option<String> {
-        Some(format!(
-            "ssh {} -- {}",
-            self.host.0.target,
-            self.remote_command()
-        ))
+        Some(self.command_line())
     }
 }
