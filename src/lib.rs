@@ -101,7 +101,10 @@ pub use batch::{Batch, JobMut};
 pub use engine::settings::{DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS};
 pub use engine::{Event, EventKind, Pool, RunEnd, DEFAULT_KEEP_ALIVE};
 pub use error::{BoxError, Error, JobError};
-pub use job::{AbstractJob, AnyJob, Context, Job, JobId, JobOutput, JobState, Jobs, PrintJob};
+pub use job::{
+    AbstractJob, AnyJob, Context, Inputs, IntoInputs, Job, JobId, JobOutput, JobState, Jobs,
+    PrintJob,
+};
 pub use report::{find_dot, printable, Badge, Debrief, Listing, Symbols, VALUE_WIDTH};
 pub use scheduler::{RunFuture, Scheduler, Sequence};
 pub use timer::{sleep, Sleep};

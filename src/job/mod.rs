@@ -7,6 +7,7 @@
 //! the engine implements, and a job made of jobs (a nested scheduler) only through
 //! the [`Group`] trait that the scheduler implements.
 
+mod after;
 mod closure;
 mod context;
 mod core;
@@ -24,6 +25,7 @@ mod outcome;
 mod output;
 mod print;
 
+pub use after::{Inputs, IntoInputs};
 pub use context::Context;
 pub use custom::AbstractJob;
 pub use handle::{AnyJob, Job};

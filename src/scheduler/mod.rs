@@ -304,6 +304,23 @@ impl Scheduler {
         self.inner.conf.lock().watch.clone()
     }
 
+    /// [`add`](Scheduler::add) as the last step of building a scheduler: takes the
+    /// scheduler and gives it back, so that the chain ends with a value, not a
+    /// reference to clone.
+    ///
+    /// ```
+    /// use jobgraph::{Job, Scheduler};
+    /// let a = Job::new(|_| 1);
+    /// let b = Job::after(&a, |_, a| a + 1);
+    /// let s = Scheduler::new().window(2).with((&a, &b));
+    /// assert!(s.run().unwrap());
+    /// assert_eq!(*b.result().unwrap(), 2);
+    /// ```
+    pub fn with(self, jobs: impl Jobs) -> Scheduler {
+        self.add(jobs);
+        self
+    }
+
     /// Adds jobs: a job, a scheduler, a sequence (all its jobs), or a collection or
     /// tuple of those. Adding a job that is already here does nothing.
     ///
