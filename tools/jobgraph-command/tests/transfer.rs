@@ -1,15 +1,18 @@
-//! SshPush and SshPull against a real sshd on 127.0.0.1 (started by the
+//! SshPush, SshPull and SshScript against a real sshd on 127.0.0.1 (started by the
 //! test, with an SFTP server), and their clear errors when there is none.
 
 #[path = "support/sshd.rs"]
 mod sshd;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jobgraph::{AbstractJob, Job, Scheduler};
-use jobgraph_command::{CommandError, CommandOutput, SshHost, SshJob, SshPull, SshPush};
+use jobgraph::{AbstractJob, Job, JobState, Scheduler};
+use jobgraph_command::{
+    CommandError, CommandOutput, Line, Sink, SshHost, SshJob, SshPull, SshPush, SshScript,
+};
 use sshd::Sshd;
 
 fn host_for(sshd: &Sshd) -> SshHost {
@@ -122,6 +125,15 @@ fn labels_and_details_say_what_is_copied_where() {
         "pull 2 file(s) from node-1 to out"
     );
     assert_eq!(pull.kind(), "SshPull");
+    let script = SshScript::new(&host, "scripts/setup.sh").args(["a b", "$X"]);
+    assert_eq!(script.text_label().unwrap(), "node-1: setup.sh 'a b' '$X'");
+    assert_eq!(script.kind(), "SshScript");
+    let details = script.details().unwrap();
+    assert!(
+        details.starts_with("script scripts/setup.sh 'a b' '$X' on alice@node-1:2222"),
+        "{details}"
+    );
+    assert!(details.contains("/setup.sh' 'a b' '$X'"), "{details}");
     // In a listing.
     let s = Scheduler::new();
     s.add(Job::custom(SshPush::new(&host, ["f"], "d")));
@@ -144,6 +156,9 @@ fn bad_paths_and_arguments_are_refused_before_anything_starts() {
             ["f"],
             "d",
         )),
+        outcome(SshScript::text(&host, "true").arg("a\0b")),
+        outcome(SshScript::text(&host, "true").env("-S x", "v")),
+        outcome(SshScript::new(&host, "/nonexistent-jobgraph-script.sh")),
     ];
     for error in refused {
         let error = error.unwrap_err();
@@ -340,7 +355,117 @@ fn hostile_remote_paths_are_taken_literally() {
     }
 }
 
-/// Push, pull and command jobs all go through the host's one master: once it
+fn collecting_sink() -> (Sink, Arc<Mutex<Vec<String>>>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let kept = lines.clone();
+    let sink: Sink = Arc::new(move |line: &Line| kept.lock().unwrap().push(line.text.clone()));
+    (sink, lines)
+}
+
+#[test]
+fn a_script_runs_with_its_arguments_and_its_output_streamed() {
+    let Some(sshd) = start() else { return };
+    let host = host_for(&sshd);
+    let canary = sshd.dir().join("pwned");
+    let touch = format!("touch {}", canary.display());
+    let local = tempfile::tempdir().unwrap();
+    let script = local.path().join("show args.sh");
+    let where_file = sshd.dir().join("script-path");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$0\" > '{}'\nprintf '%s|' \"$@\"; echo\necho \"V=$V in $(pwd)\"\n",
+            where_file.display()
+        ),
+    )
+    .unwrap();
+    let args = [
+        "a b",
+        "$HOME",
+        "it's",
+        "-x",
+        &format!("$({touch})"),
+        "--",
+        "",
+    ];
+    let (sink, lines) = collecting_sink();
+    let job = SshScript::new(&host, &script)
+        .args(args)
+        .env("V", "x $y")
+        .cwd("/")
+        .sink(sink);
+    let output = outcome(job).unwrap();
+    let expected = format!("{}|", args.join("|"));
+    let lines = lines.lock().unwrap().clone();
+    let n = lines.len();
+    assert!(n >= 2, "{lines:?}");
+    assert_eq!(
+        lines[n - 2..],
+        [expected.clone(), "V=x $y in /".to_string()]
+    );
+    assert_eq!(
+        output.stdout.tail_lines(2),
+        [expected, "V=x $y in /".into()]
+    );
+    // It ran from a private directory on the host, removed after.
+    let ran = std::fs::read_to_string(&where_file).unwrap();
+    let ran = Path::new(ran.trim_end());
+    assert!(
+        ran.to_str().unwrap().contains("/jobgraph-script."),
+        "{ran:?}"
+    );
+    assert!(!ran.parent().unwrap().exists(), "{ran:?} was left behind");
+    assert!(!canary.exists(), "something ran `{touch}`");
+    // A text without `#!` runs with sh; its exit status fails the job, the error
+    // naming the host and quoting its output.
+    let error =
+        outcome(SshScript::text(&host, "echo \"nope $1\" >&2\nexit 3").arg("one")).unwrap_err();
+    assert!(error.contains(&sshd.target()), "{error}");
+    assert!(error.contains("exit status: 3"), "{error}");
+    assert!(error.contains("nope one"), "{error}");
+}
+
+#[test]
+fn a_cancelled_script_leaves_nothing_running_on_the_host() {
+    let Some(sshd) = start() else { return };
+    let host = host_for(&sshd);
+    let pidfile = sshd.dir().join("remote.pid");
+    let where_file = sshd.dir().join("script-path");
+    let text = format!(
+        "echo \"$0\" > {}\necho $$ > {}\nexec sleep 30\n",
+        where_file.display(),
+        pidfile.display()
+    );
+    for shared in [true, false] {
+        let _ = std::fs::remove_file(&pidfile);
+        let host = host.clone().shared(shared);
+        let job =
+            Job::custom(SshScript::text(&host, text.clone()).grace(Duration::from_millis(500)));
+        let s = Scheduler::new()
+            .timeout(Duration::from_secs(3))
+            .grace(Duration::from_secs(5))
+            .critical(false)
+            .add(&job)
+            .clone();
+        assert!(!s.run().unwrap());
+        assert_eq!(job.state(), JobState::Cancelled);
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .expect("the remote script started")
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            gone(pid),
+            "the remote script {pid} outlived its cancelled job (shared: {shared})"
+        );
+        let ran = std::fs::read_to_string(&where_file).unwrap();
+        let ran = Path::new(ran.trim_end());
+        assert!(!ran.parent().unwrap().exists(), "{ran:?} was left behind");
+        s.shutdown();
+    }
+}
+
+/// Push, pull, script and command jobs all go through the host's one master: once it
 /// is up, sshd stops listening, and they all still work.
 #[test]
 fn the_jobs_share_the_one_master_connection() {
@@ -380,7 +505,8 @@ fn the_jobs_share_the_one_master_connection() {
         .map(|i| format!("{}/f {i}", remote.display()))
         .collect();
     let pull = Job::custom(SshPull::new(&host, remote_files, back.path())).requires(&pushes[..]);
-    s.add(&pull);
+    let script = Job::custom(SshScript::text(&host, "echo scripted \"$1\"").arg("x y"));
+    s.add((&pull, &script));
     assert!(s.run().unwrap(), "{}", s.debrief());
     for i in 0..6 {
         assert_eq!(
@@ -388,6 +514,10 @@ fn the_jobs_share_the_one_master_connection() {
             i.to_string()
         );
     }
+    assert_eq!(
+        script.result().unwrap().stdout.tail_lines(1),
+        ["scripted x y"]
+    );
     let port = format!(" {} ", sshd.port);
     assert_eq!(
         processes_mentioning(&["ControlMaster=yes", &port]).len(),
@@ -419,6 +549,7 @@ fn an_unreachable_host_is_a_clear_error_for_every_job() {
         let errors = [
             outcome(SshPush::new(&host, [&file], "dir")),
             outcome(SshPull::new(&host, ["f"], local.path())),
+            outcome(SshScript::text(&host, "true")),
         ];
         for error in errors {
             let error = error.unwrap_err();
