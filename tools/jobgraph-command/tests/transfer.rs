@@ -558,3 +558,49 @@ fn an_unreachable_host_is_a_clear_error_for_every_job() {
         }
     }
 }
+
+/// A push that cannot end (its source is a named pipe that nobody writes) is killed
+/// with its process group when the run cancels it: no scp is left running.
+#[test]
+fn a_cancelled_copy_leaves_no_scp_running() {
+    let Some(sshd) = start() else { return };
+    let host = host_for(&sshd);
+    let local = tempfile::tempdir().unwrap();
+    let fifo = local.path().join("never written");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let remote = sshd.dir().join("fifo target");
+    std::fs::create_dir(&remote).unwrap();
+    let push = Job::custom(
+        SshPush::new(&host, [&fifo], remote.to_str().unwrap()).grace(Duration::from_millis(500)),
+    );
+    let s = Scheduler::new()
+        .timeout(Duration::from_secs(3))
+        .grace(Duration::from_secs(5))
+        .critical(false)
+        .add(&push)
+        .clone();
+    let watch = fifo.to_str().unwrap().to_string();
+    let seen = std::thread::spawn(move || {
+        // The scp was running, stuck on the pipe, before the run cancelled it.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if !processes_mentioning(&["scp", &watch]).is_empty() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    });
+    assert!(!s.run().unwrap());
+    assert!(seen.join().unwrap(), "scp never ran");
+    assert_eq!(push.state(), JobState::Cancelled);
+    assert_eq!(
+        processes_mentioning(&["scp", fifo.to_str().unwrap()]),
+        Vec::<i32>::new()
+    );
+    s.shutdown();
+}
