@@ -330,11 +330,15 @@ impl SshPush {
     /// `push FILES to DIR on HOST`, as errors name the copy.
     fn display(&self) -> String {
         let files: Vec<String> = self.local.iter().map(|p| local_display(p)).collect();
+        let dir = if self.remote_dir.is_empty() {
+            "the login directory".to_string()
+        } else {
+            quote(&self.remote_dir)
+        };
         format!(
-            "push {}{} to {} on {}",
+            "push {}{} to {dir} on {}",
             self.copy.flags(),
             files.join(" "),
-            quote(&self.remote_dir),
             self.copy.host.target()
         )
     }
