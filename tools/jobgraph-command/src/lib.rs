@@ -8,6 +8,13 @@
 //! * [`SshJob`] runs a command on another host through the system's OpenSSH client,
 //!   over one shared connection per [`SshHost`], closed by the scheduler's shutdown
 //!   hook ([`Scheduler::shutdown`](jobgraph::Scheduler::shutdown)).
+//! * [`SshPush`] and [`SshPull`] copy files to and from a host with the system's `scp`
+//!   (SFTP protocol, so no remote shell ever reads a path: paths are taken literally,
+//!   glob characters and a leading `~` included), and [`SshScript`] sends a local
+//!   script (a file or a text) to a host, runs it there with arguments as an
+//!   [`SshJob`] would, and removes it: apssh's `Push`, `Pull` and `RunScript`. They go
+//!   through the same shared connection and session slots as the host's ssh jobs, and
+//!   are cancelled the same way.
 //!
 //! This is a crate of its own, beside `jobgraph` rather than inside it, so that the
 //! core scheduler stays free of processes, signals, pipes and Unix-only code (and of
@@ -34,10 +41,14 @@ mod command;
 mod output;
 mod process;
 mod quote;
+mod script;
 mod ssh;
+mod transfer;
 
 pub use command::{is_env_name, CommandJob, Program, DEFAULT_CAPTURE_LIMIT, DEFAULT_GRACE};
 pub use output::{Captured, CommandError, CommandOutput, Line, Sink, Stream};
 pub use process::{kill_live_process_groups, live_process_groups};
 pub use quote::{quote, quote_words};
+pub use script::SshScript;
 pub use ssh::{check_option, HostError, SshHost, SshJob, SshTarget};
+pub use transfer::{SshPull, SshPush};

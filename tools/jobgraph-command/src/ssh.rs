@@ -149,8 +149,9 @@ impl fmt::Display for SshTarget {
     }
 }
 
+/// A host's settings, as a job reads them when it starts.
 #[derive(Clone)]
-struct Config {
+pub(crate) struct Config {
     identity: Option<PathBuf>,
     options: Vec<String>,
     shared: bool,
@@ -192,6 +193,15 @@ impl Slots {
     fn give(&self) {
         *lock(&self.free) += 1;
         self.freed.notify_one();
+    }
+}
+
+/// A session slot of a host, given back when dropped.
+pub(crate) struct Session(Arc<Slots>);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.0.give();
     }
 }
 
@@ -314,7 +324,7 @@ impl SshHost {
     }
 
     /// The options common to every ssh command for this host.
-    fn base_args(&self, config: &Config) -> Vec<String> {
+    pub(crate) fn base_args(&self, config: &Config) -> Vec<String> {
         base_args(&self.0.target, config)
     }
 
@@ -338,7 +348,62 @@ impl SshHost {
             .clone()
     }
 
-    fn ssh_error(&self, message: impl Into<String>) -> CommandError {
+    /// The host's settings now.
+    pub(crate) fn config(&self) -> Config {
+        lock(&self.0.config).clone()
+    }
+
+    /// What is wrong with the host's options or identity, if anything: checked before
+    /// a job starts anything.
+    pub(crate) fn problem(&self) -> Option<String> {
+        let config = self.config();
+        for option in &config.options {
+            if let Some(problem) = option_problem(option) {
+                return Some(problem);
+            }
+        }
+        if let Some(key) = &config.identity {
+            if key.as_os_str().as_encoded_bytes().contains(&0) {
+                return Some(format!("the identity {key:?} holds a NUL byte"));
+            }
+        }
+        None
+    }
+
+    /// Opens the shared connection if the host shares one, then takes a session slot
+    /// (waiting for a free one): what every job does before it runs ssh or scp.
+    pub(crate) fn session(
+        &self,
+        config: &Config,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Session, CommandError> {
+        if config.shared {
+            self.ensure_master(config, cancelled)?;
+        }
+        let slots = self.slots(config);
+        if !slots.take(cancelled) {
+            return Err(self.ssh_error("cancelled while waiting for a free session"));
+        }
+        Ok(Session(slots))
+    }
+
+    /// The `-o` options that send a command through the shared connection (after
+    /// [`session`](SshHost::session)), or that keep it from using any.
+    pub(crate) fn connection_args(&self, config: &Config) -> Vec<String> {
+        match self.control_path().filter(|_| config.shared) {
+            Some(control) => vec![
+                "-o".into(),
+                "ControlMaster=no".into(),
+                "-o".into(),
+                format!("ControlPath={}", control.display()),
+            ],
+            None => ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+
+    pub(crate) fn ssh_error(&self, message: impl Into<String>) -> CommandError {
         CommandError::Ssh {
             host: self.0.target.to_string(),
             message: message.into(),
@@ -516,8 +581,9 @@ pub fn check_option(option: &str) -> Result<(), String> {
     option_problem(option).map_or(Ok(()), Err)
 }
 
-/// The options common to every ssh command for `target`.
-fn base_args(target: &SshTarget, config: &Config) -> Vec<String> {
+/// The options common to every ssh and scp command for a host, but its port and
+/// user (which ssh and scp spell differently).
+pub(crate) fn option_args(config: &Config) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "-o".into(),
         "BatchMode=yes".into(),
@@ -536,6 +602,12 @@ fn base_args(target: &SshTarget, config: &Config) -> Vec<String> {
         args.push("-o".into());
         args.push(option.clone());
     }
+    args
+}
+
+/// The options common to every ssh command for `target`.
+fn base_args(target: &SshTarget, config: &Config) -> Vec<String> {
+    let mut args = option_args(config);
     if let Some(port) = target.port {
         args.push("-p".into());
         args.push(port.to_string());
@@ -584,8 +656,8 @@ impl Drop for HostInner {
 /// error quotes what ssh said.
 pub struct SshJob {
     host: SshHost,
-    program: Program,
-    options: Options,
+    pub(crate) program: Program,
+    pub(crate) options: Options,
     pty: bool,
 }
 
@@ -672,6 +744,11 @@ impl SshJob {
     /// relative directory is given as `./DIR`, so that neither `-` nor `CDPATH` changes
     /// where it goes.
     pub fn remote_command(&self) -> String {
+        self.remote_command_for(&self.program)
+    }
+
+    /// [`remote_command`](SshJob::remote_command) with another program.
+    pub(crate) fn remote_command_for(&self, program: &Program) -> String {
         let mut text = String::new();
         if let Some(dir) = &self.options.cwd {
             let dir = dir.display().to_string();
@@ -692,7 +769,7 @@ impl SshJob {
                 text.push(' ');
             }
         }
-        match &self.program {
+        match program {
             Program::Argv(argv) => text.push_str(&quote_words(argv)),
             Program::Shell(shell) => {
                 text.push_str("sh -c -- ");
@@ -736,14 +813,19 @@ impl SshJob {
     /// one of the options the job sets itself). The job runs this check itself before
     /// it starts anything, and fails with this error.
     pub fn check(&self) -> Result<(), CommandError> {
+        self.check_program(&self.program)
+    }
+
+    /// [`check`](SshJob::check) for this job's options with another program.
+    pub(crate) fn check_program(&self, program: &Program) -> Result<(), CommandError> {
         let invalid = |message: String| CommandError::Invalid {
             command: self.display(),
             message,
         };
-        if let Some(message) = self.options.problem(&self.program) {
+        if let Some(message) = self.options.problem(program) {
             return Err(invalid(message));
         }
-        if let Program::Argv(argv) = &self.program {
+        if let Program::Argv(argv) = program {
             if !self.options.env.is_empty() && argv[0].contains('=') {
                 return Err(invalid(format!(
                     "the program `{}` holds a `=`, which `env` would take for a variable",
@@ -751,18 +833,10 @@ impl SshJob {
                 )));
             }
         }
-        let config = lock(&self.host.0.config).clone();
-        for option in &config.options {
-            if let Some(problem) = option_problem(option) {
-                return Err(invalid(problem));
-            }
+        match self.host.problem() {
+            Some(problem) => Err(invalid(problem)),
+            None => Ok(()),
         }
-        if let Some(key) = &config.identity {
-            if key.as_os_str().as_encoded_bytes().contains(&0) {
-                return Err(invalid(format!("the identity {key:?} holds a NUL byte")));
-            }
-        }
-        Ok(())
     }
 
     fn display(&self) -> String {
@@ -776,36 +850,12 @@ impl AbstractJob for SshJob {
     fn run(&mut self, ctx: &Context<'_>) -> Self::Output {
         self.check()?;
         let cancelled = || ctx.is_cancelled();
-        let config = lock(&self.host.0.config).clone();
-        if config.shared {
-            self.host.ensure_master(&config, &cancelled)?;
-        }
-        let slots = self.host.slots(&config);
-        if !slots.take(&cancelled) {
-            return Err(self
-                .host
-                .ssh_error("cancelled while waiting for a free session"));
-        }
-        struct Give(Arc<Slots>);
-        impl Drop for Give {
-            fn drop(&mut self) {
-                self.0.give();
-            }
-        }
-        let _slot = Give(slots);
+        let config = self.host.config();
+        let _session = self.host.session(&config, &cancelled)?;
         let mut command = Command::new("ssh");
-        command.args(self.host.base_args(&config));
-        match self.host.control_path().filter(|_| config.shared) {
-            Some(control) => {
-                command
-                    .args(["-o", "ControlMaster=no"])
-                    .arg("-o")
-                    .arg(format!("ControlPath={}", control.display()));
-            }
-            None => {
-                command.args(["-o", "ControlMaster=no", "-o", "ControlPath=none"]);
-            }
-        }
+        command
+            .args(self.host.base_args(&config))
+            .args(self.host.connection_args(&config));
         if self.pty {
             command.arg("-tt");
         } else {
