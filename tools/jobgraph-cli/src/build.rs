@@ -4,7 +4,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use jobgraph::{AbstractJob, AnyJob, BoxError, Context, Job, Scheduler};
-use jobgraph_command::{CommandJob, CommandOutput, Program, Sink, SshHost, SshJob, SshTarget};
+use jobgraph_command::{
+    CommandJob, CommandOutput, Program, Sink, SshHost, SshJob, SshPull, SshPush, SshScript,
+    SshTarget,
+};
 
 use crate::resume::{keys, Decision, Keys};
 use crate::scenario::{GroupDef, JobDef, Loaded, SequenceDef, SshSettings};
@@ -339,9 +342,10 @@ impl Builder<'_> {
     fn job(&mut self, def: &JobDef) -> AnyJob {
         let id = def.id.get_ref().clone();
         let program = match (&def.command, &def.shell) {
-            (Some(argv), _) => Program::Argv(argv.get_ref().clone()),
-            (None, Some(shell)) => Program::Shell(shell.get_ref().clone()),
-            (None, None) => unreachable!("checked when loaded"),
+            (Some(argv), _) => Some(Program::Argv(argv.get_ref().clone())),
+            (None, Some(shell)) => Some(Program::Shell(shell.get_ref().clone())),
+            // A copy or a script (checked when loaded: one of them, with a host).
+            (None, None) => None,
         };
         let keys = self.keys[&id].clone();
         let label = def.label.clone().unwrap_or_else(|| id.clone());
@@ -352,9 +356,23 @@ impl Builder<'_> {
         let critical = def.critical.unwrap_or(true);
         let keep_going = self.options.on_failure == OnFailure::KeepGoing;
         let groups = self.groups.clone();
+        /// The job as built: under --keep-going, it runs only after no failure.
+        fn made<J>(job: J, keep_going: bool, groups: Vec<AnyJob>) -> AnyJob
+        where
+            J: AbstractJob<Output = Result<CommandOutput, jobgraph_command::CommandError>>,
+        {
+            if keep_going {
+                Job::custom(UnlessFailed { job, groups }).any()
+            } else {
+                Job::custom(job).any()
+            }
+        }
         let job: AnyJob = if skipped {
             Job::custom(Skipped {
-                details: program.display(),
+                details: program
+                    .as_ref()
+                    .map(Program::display)
+                    .unwrap_or_else(|| id.clone()),
             })
             .any()
         } else if let Some(host_text) = &def.host {
@@ -362,20 +380,54 @@ impl Builder<'_> {
             // Output lines name the host, as pssh and apssh do: `[label@host]`.
             let prefix = format!("{label}@{}", host.target().host);
             let sink = (self.options.sink)(&id, &prefix);
-            let job = set_up!(SshJob::from_program(&host, program), def, sink);
-            if keep_going {
-                Job::custom(UnlessFailed { job, groups }).any()
-            } else {
-                Job::custom(job).any()
+            match (program, &def.push, &def.pull, &def.script) {
+                (Some(program), ..) => made(
+                    set_up!(SshJob::from_program(&host, program), def, sink),
+                    keep_going,
+                    groups,
+                ),
+                (None, Some(push), ..) => {
+                    let push = push.get_ref();
+                    let mut job = SshPush::new(&host, &push.files, push.to.clone())
+                        .recursive(push.recursive)
+                        .preserve(push.preserve)
+                        .grace(GRACE);
+                    if let Some(timeout) = def.timeout {
+                        job = job.timeout(timeout.0);
+                    }
+                    if let Some(sink) = sink {
+                        job = job.sink(sink);
+                    }
+                    made(job, keep_going, groups)
+                }
+                (None, None, Some(pull), _) => {
+                    let pull = pull.get_ref();
+                    let mut job = SshPull::new(&host, pull.files.clone(), &pull.to)
+                        .recursive(pull.recursive)
+                        .preserve(pull.preserve)
+                        .grace(GRACE);
+                    if let Some(timeout) = def.timeout {
+                        job = job.timeout(timeout.0);
+                    }
+                    if let Some(sink) = sink {
+                        job = job.sink(sink);
+                    }
+                    made(job, keep_going, groups)
+                }
+                (None, None, None, Some(script)) => {
+                    let job = SshScript::new(&host, script.get_ref()).args(def.args.clone());
+                    made(set_up!(job, def, sink), keep_going, groups)
+                }
+                (None, None, None, None) => unreachable!("checked when loaded"),
             }
         } else {
+            let program = program.expect("checked when loaded: a local job runs a command");
             let sink = (self.options.sink)(&id, &label);
-            let job = set_up!(CommandJob::from_program(program), def, sink);
-            if keep_going {
-                Job::custom(UnlessFailed { job, groups }).any()
-            } else {
-                Job::custom(job).any()
-            }
+            made(
+                set_up!(CommandJob::from_program(program), def, sink),
+                keep_going,
+                groups,
+            )
         };
         job.set_label(label);
         job.set_critical(match self.options.on_failure {

@@ -359,6 +359,31 @@ fn expand_job(
                 sub(host.span().start, host.get_ref())?,
             ));
         }
+        for (made_copy, copy) in [(&mut made.push, &job.push), (&mut made.pull, &job.pull)] {
+            if let Some(copy) = copy {
+                let at = copy.span().start;
+                let def = copy.get_ref();
+                let mut new = def.clone();
+                new.files = def
+                    .files
+                    .iter()
+                    .map(|f| sub(at, f))
+                    .collect::<Result<_, _>>()?;
+                new.to = sub(at, &def.to)?;
+                *made_copy = Some(Spanned::new(copy.span(), new));
+            }
+        }
+        if let Some(script) = &job.script {
+            made.script = Some(Spanned::new(
+                script.span(),
+                sub(script.span().start, script.get_ref())?,
+            ));
+        }
+        made.args = job
+            .args
+            .iter()
+            .map(|a| sub(at, a))
+            .collect::<Result<_, _>>()?;
         made.requires = job
             .requires
             .iter()

@@ -100,13 +100,41 @@ fn nodes<'a>(
     }
 }
 
+/// What a job runs, for its key: its argv or shell text; a copy or a script as words
+/// that tell it apart from any command (`\0push`, its flags, files and folder).
+fn program_of(job: &JobDef) -> Program {
+    let copy = |kind: &str, def: &crate::scenario::CopyDef| {
+        let mut words = vec![
+            format!("\0{kind}"),
+            format!("recursive={} preserve={}", def.recursive, def.preserve),
+            def.to.clone(),
+        ];
+        words.extend(def.files.iter().cloned());
+        Program::Argv(words)
+    };
+    match (&job.command, &job.shell, &job.push, &job.pull, &job.script) {
+        (Some(argv), ..) => Program::Argv(argv.get_ref().clone()),
+        (_, Some(shell), ..) => Program::Shell(shell.get_ref().clone()),
+        (_, _, Some(push), ..) => copy("push", push.get_ref()),
+        (_, _, _, Some(pull), _) => copy("pull", pull.get_ref()),
+        (.., Some(script)) => {
+            // The script's path and its text: a changed script runs again.
+            let text = std::fs::read(script.get_ref()).unwrap_or_default();
+            let mut words = vec![
+                "\0script".to_string(),
+                script.get_ref().clone(),
+                crate::journal::hash(&String::from_utf8_lossy(&text)),
+            ];
+            words.extend(job.args.iter().cloned());
+            Program::Argv(words)
+        }
+        _ => Program::Argv(Vec::new()),
+    }
+}
+
 /// A job's own key: what it runs and where.
 pub fn own_key(job: &JobDef) -> String {
-    let program = match (&job.command, &job.shell) {
-        (Some(argv), _) => Program::Argv(argv.get_ref().clone()),
-        (None, Some(shell)) => Program::Shell(shell.get_ref().clone()),
-        (None, None) => Program::Argv(Vec::new()),
-    };
+    let program = program_of(job);
     let env: BTreeMap<String, String> = job
         .env
         .iter()

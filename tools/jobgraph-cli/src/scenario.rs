@@ -207,11 +207,37 @@ pub struct JobDef {
     pub cwd: Option<Spanned<String>>,
     /// `[user@]host[:port]`: run over ssh.
     pub host: Option<Spanned<String>>,
+    /// Files copied to the job's host (apssh's Push).
+    pub push: Option<Spanned<CopyDef>>,
+    /// Files copied from the job's host (apssh's Pull).
+    pub pull: Option<Spanned<CopyDef>>,
+    /// A local script run on the job's host (apssh's RunScript).
+    pub script: Option<Spanned<String>>,
+    /// The script's arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
     /// One instance per element of the product of these lists.
     pub matrix: Option<Spanned<BTreeMap<String, toml::Value>>>,
     /// The template and parameters this job is an instance of (set by the expansion).
     #[serde(skip)]
     pub instance: Option<Instance>,
+}
+
+/// A `push` or `pull`: files, and the folder they go to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyDef {
+    /// What is copied: local paths for a push, remote ones for a pull.
+    pub files: Vec<String>,
+    /// Where: a remote folder for a push ("" or "." for the login folder), a local one
+    /// for a pull.
+    pub to: String,
+    /// Copies folders, recursively.
+    #[serde(default)]
+    pub recursive: bool,
+    /// Keeps times and modes.
+    #[serde(default)]
+    pub preserve: bool,
 }
 
 /// Which template a job is an instance of, with which parameters.
@@ -510,19 +536,72 @@ fn collect_ids(
 fn check_job(checker: &Checker<'_>, job: &JobDef) -> Result<(), ScenarioError> {
     let at = job.id.span().start;
     let id = job.id.get_ref();
-    match (&job.command, &job.shell) {
-        (Some(_), Some(shell)) => {
-            return Err(checker.error(
-                shell.span().start,
-                format!("job `{id}` has both `command` and `shell`: give one"),
-            ))
-        }
-        (None, None) => {
+    let kinds: Vec<(&str, usize)> = [
+        ("command", job.command.as_ref().map(|c| c.span().start)),
+        ("shell", job.shell.as_ref().map(|c| c.span().start)),
+        ("push", job.push.as_ref().map(|c| c.span().start)),
+        ("pull", job.pull.as_ref().map(|c| c.span().start)),
+        ("script", job.script.as_ref().map(|c| c.span().start)),
+    ]
+    .into_iter()
+    .filter_map(|(name, at)| at.map(|at| (name, at)))
+    .collect();
+    match kinds[..] {
+        [] => {
             return Err(checker.error(
                 at,
-                format!("job `{id}` has neither `command` (argv) nor `shell` (a text for sh -c)"),
+                format!("job `{id}` has neither `command` (argv) nor `shell` (a text for sh -c), nor `push`, `pull` or `script` (with a `host`)"),
             ))
         }
+        [(first, _), (second, second_at), ..] => {
+            return Err(checker.error(
+                second_at,
+                format!("job `{id}` has both `{first}` and `{second}`: give one"),
+            ))
+        }
+        [(kind, kind_at)] if kind != "command" && kind != "shell" => {
+            if job.host.is_none() {
+                return Err(checker.error(
+                    kind_at,
+                    format!("job `{id}`: `{kind}` needs a `host`"),
+                ));
+            }
+            if kind != "script" && (!job.env.is_empty() || job.cwd.is_some()) {
+                return Err(checker.error(
+                    kind_at,
+                    format!("job `{id}`: a `{kind}` takes no `env` or `cwd`"),
+                ));
+            }
+        }
+        _ => {}
+    }
+    if !job.args.is_empty() && job.script.is_none() {
+        return Err(checker.error(at, format!("job `{id}`: `args` are a `script`'s")));
+    }
+    for copy in [&job.push, &job.pull].into_iter().flatten() {
+        let def = copy.get_ref();
+        if def.files.is_empty() || def.files.iter().any(|f| f.is_empty()) {
+            return Err(checker.error(
+                copy.span().start,
+                format!("job `{id}`: `files` is empty, or names an empty path"),
+            ));
+        }
+        if def.files.iter().chain([&def.to]).any(|f| f.contains('\0')) {
+            return Err(checker.error(
+                copy.span().start,
+                format!("job `{id}`: a path holds a NUL byte"),
+            ));
+        }
+    }
+    if let Some(script) = &job.script {
+        if script.get_ref().is_empty() || script.get_ref().contains('\0') {
+            return Err(checker.error(
+                script.span().start,
+                format!("job `{id}`: `script` is empty or holds a NUL byte"),
+            ));
+        }
+    }
+    match (&job.command, &job.shell) {
         (Some(command), None) if command.get_ref().is_empty() => {
             return Err(checker.error(
                 command.span().start,
@@ -617,7 +696,30 @@ fn resolve_cwds(
         .flat_map(|s| s.steps.iter().skip(1).flatten())
         .map(|id| id.get_ref().as_str())
         .collect();
+    let local = |path: &str| -> String {
+        if Path::new(path).is_absolute() {
+            path.to_string()
+        } else {
+            base.join(path).to_string_lossy().into_owned()
+        }
+    };
     for job in jobs.iter_mut() {
+        // Local paths of copies and scripts are the scenario folder's.
+        if let Some(push) = &mut job.push {
+            let span = push.span();
+            let mut def = push.get_ref().clone();
+            def.files = def.files.iter().map(|f| local(f)).collect();
+            *push = Spanned::new(span, def);
+        }
+        if let Some(pull) = &mut job.pull {
+            let span = pull.span();
+            let mut def = pull.get_ref().clone();
+            def.to = local(&def.to);
+            *pull = Spanned::new(span, def);
+        }
+        if let Some(script) = &mut job.script {
+            *script = Spanned::new(script.span(), local(script.get_ref()));
+        }
         let (Some(cwd), None) = (&job.cwd, &job.host) else {
             continue;
         };

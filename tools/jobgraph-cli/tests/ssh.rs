@@ -217,3 +217,90 @@ shell = "echo $$ >> {p}; sleep 60"
         assert!(gone(pid), "ssh process {pid} outlived the Ctrl-C");
     }
 }
+
+#[test]
+fn push_script_and_pull_run_over_the_shared_connection() {
+    let sshd = match sshd::Sshd::start_with("Subsystem sftp internal-sftp") {
+        Ok(sshd) => sshd,
+        Err(why) => {
+            println!("SKIPPED real sshd path: {why}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in put.txt"), "one\ntwo\n").unwrap();
+    std::fs::write(
+        dir.path().join("count.sh"),
+        "#!/bin/sh\nwc -l < \"$1/in put.txt\" > \"$1/$2\"\necho counted \"$2\"\n",
+    )
+    .unwrap();
+    let remote = sshd.dir().join("remote");
+    std::fs::create_dir_all(&remote).unwrap();
+    let file = scenario(
+        dir.path(),
+        &format!(
+            r#"
+[vars]
+remote = "{remote}"
+[ssh]
+identity = "{key}"
+options = ["UserKnownHostsFile={known}", "StrictHostKeyChecking=no"]
+[ssh.hosts.node]
+address = "127.0.0.1"
+user = "{user}"
+port = {port}
+
+[[job]]
+id = "send"
+host = "node"
+push = {{ files = ["in put.txt"], to = "{{remote}}" }}
+[[job]]
+id = "count"
+host = "node"
+script = "count.sh"
+args = ["{{remote}}", "lines $x"]
+requires = ["send"]
+[[job]]
+id = "fetch"
+host = "node"
+pull = {{ files = ["{{remote}}/lines $x"], to = "back" }}
+requires = ["count"]
+"#,
+            remote = remote.display(),
+            key = sshd.key.display(),
+            known = sshd.known_hosts.display(),
+            user = sshd.user,
+            port = sshd.port,
+        ),
+    );
+    std::fs::create_dir_all(dir.path().join("back")).unwrap();
+    // Run from elsewhere: the local paths are the scenario folder's.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = jobgraph(&["run", file.to_str().unwrap()], elsewhere.path());
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stdout.contains("[count@127.0.0.1] counted lines $x"),
+        "{run}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("back/lines $x"))
+            .unwrap()
+            .trim(),
+        "2"
+    );
+    assert!(run.stdout.contains("3 ok, 0 failed, 0 not run"), "{run}");
+    let check = jobgraph(&["check", file.to_str().unwrap()], elsewhere.path());
+    assert_eq!(check.code, Some(0), "{check}");
+    // A copy without a host is refused by check.
+    let bad = scenario(
+        dir.path(),
+        "[[job]]\nid = \"p\"\npush = { files = [\"x\"], to = \"y\" }\n",
+    );
+    let run = jobgraph(&["check", bad.to_str().unwrap()], dir.path());
+    assert_eq!(run.code, Some(2), "{run}");
+    assert!(
+        run.stderr
+            .contains("scenario.toml:3:8: job `p`: `push` needs a `host`"),
+        "{run}"
+    );
+}
