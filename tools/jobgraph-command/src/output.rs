@@ -194,6 +194,41 @@ pub enum CommandError {
         /// What it wrote before.
         output: Box<CommandOutput>,
     },
+    /// A Slurm job ended in a state other than `COMPLETED` with exit code 0, or was
+    /// cancelled (by the run, or at its own timeout, reported as `TIMEOUT`).
+    #[error("Slurm job {job_id} (`{command}`) ended {state}{}: {why}{}", exit_text(*.exit_code, *.signal), tail_text(.output))]
+    Slurm {
+        /// The Slurm job id.
+        job_id: String,
+        /// Its final state, in Slurm's words.
+        state: crate::slurm::SlurmState,
+        /// Its exit code, as Slurm gives it (`None` when a signal ended it).
+        exit_code: Option<i32>,
+        /// The signal that ended it, if one did.
+        signal: Option<i32>,
+        /// Why, in words: Slurm's reason, or what this process did.
+        why: String,
+        /// The command.
+        command: String,
+        /// What it wrote to its output files.
+        output: Box<CommandOutput>,
+    },
+    /// A Slurm job could not be submitted (`sbatch` failed or could not run).
+    #[error("`{command}` could not be submitted to Slurm: {message}")]
+    SlurmSubmit {
+        /// The command.
+        command: String,
+        /// What went wrong, with sbatch's own message.
+        message: String,
+    },
+    /// A Slurm option or resource value was refused before anything was submitted.
+    #[error("bad Slurm option `{}`: {reason}; nothing was submitted", .option.escape_debug())]
+    SlurmOption {
+        /// The option, as it would have been given.
+        option: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An ssh job could not reach its host.
     #[error("ssh to `{host}` failed: {message}")]
     Ssh {
@@ -210,7 +245,8 @@ impl CommandError {
         match self {
             CommandError::Failed { output, .. }
             | CommandError::TimedOut { output, .. }
-            | CommandError::Cancelled { output, .. } => Some(output),
+            | CommandError::Cancelled { output, .. }
+            | CommandError::Slurm { output, .. } => Some(output),
             _ => None,
         }
     }
@@ -218,6 +254,14 @@ impl CommandError {
     /// The exit status, when the command ran to its end.
     pub fn status(&self) -> Option<ExitStatus> {
         self.output().map(|o| o.status)
+    }
+}
+
+fn exit_text(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(code), _) => format!(" with exit code {code}"),
+        (None, Some(signal)) => format!(" by signal {signal}"),
+        (None, None) => String::new(),
     }
 }
 
