@@ -29,6 +29,8 @@ done
 export PATH="$PATH:/usr/sbin"
 mkdir -p "$1"
 dir=$(cd "$1" && pwd)
+# Readable by all: munged (as munge) works inside, and users' client tools read slurm.conf.
+chmod 0755 "$dir"
 export SLURM_CONF="$dir/slurm.conf"
 deadline=$((SECONDS + ${STARTUP_TIMEOUT:-120}))
 
