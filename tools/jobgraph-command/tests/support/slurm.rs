@@ -12,20 +12,37 @@ use std::time::{Duration, Instant};
 
 /// Why no cluster can be used, or `None` when one answers with a usable node.
 fn why_not() -> Option<String> {
-    let output = match Command::new("sinfo")
+    let mut child = match Command::new("sinfo")
         .args(["--noheader", "--format=%t"])
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
     {
-        Ok(output) => output,
+        Ok(child) => child,
         Err(_) => {
             return Some("`sinfo` is not on the PATH (apt-get install slurm-wlm munge)".into())
         }
     };
+    // sinfo retries for a minute when SLURM_CONF names a missing file: a bounded wait.
+    let answered = eventually(Duration::from_secs(20), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !answered {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Some("`sinfo` did not answer within 20 s".into());
+    }
+    let output = child.wait_with_output().expect("sinfo's output");
     if !output.status.success() {
         return Some(format!(
             "no Slurm cluster answers (start one with tools/slurm/start.sh DIR and export SLURM_CONF=DIR/slurm.conf): {}",
-            String::from_utf8_lossy(&output.stderr).trim()
+            // Its last word, on one line.
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .rfind(|line| !line.trim().is_empty())
+                .unwrap_or("sinfo said nothing")
+                .trim()
         ));
     }
     let states = String::from_utf8_lossy(&output.stdout).to_string();
