@@ -1195,3 +1195,93 @@ impl AbstractJob for SlurmJob {
         Some(text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn squeue_rows_give_state_exit_code_and_reason() {
+        let rows = parse_squeue(
+            "12|FAILED|768|NonZeroExitCode\n13|CANCELLED by 0|15|None  \n14  |RUNNING|0|None\nnoise\n",
+        );
+        assert_eq!(rows.len(), 3);
+        let failed = &rows["12"];
+        assert_eq!(failed.state, "FAILED");
+        assert_eq!(ExitStatus::from_raw(failed.raw_status).code(), Some(3));
+        assert_eq!(failed.reason, "NonZeroExitCode");
+        let cancelled = &rows["13"];
+        assert_eq!(cancelled.state, "CANCELLED");
+        assert_eq!(
+            ExitStatus::from_raw(cancelled.raw_status).signal(),
+            Some(15)
+        );
+        assert_eq!(rows["14"].state, "RUNNING");
+    }
+
+    #[test]
+    fn only_final_states_end_a_job() {
+        for name in [
+            "COMPLETED",
+            "FAILED",
+            "TIMEOUT",
+            "OUT_OF_MEMORY",
+            "NODE_FAIL",
+            "PREEMPTED",
+            "CANCELLED",
+            "BOOT_FAIL",
+            "DEADLINE",
+        ] {
+            let state = SlurmState::from_final(name).unwrap();
+            assert_eq!(state.to_string(), name);
+            assert!(!matches!(state, SlurmState::Other(_)));
+        }
+        for name in [
+            "PENDING",
+            "RUNNING",
+            "COMPLETING",
+            "CONFIGURING",
+            "REQUEUED",
+            "SUSPENDED",
+        ] {
+            assert_eq!(SlurmState::from_final(name), None, "{name}");
+        }
+        assert_eq!(
+            SlurmState::from_final("SPECIAL_EXIT"),
+            Some(SlurmState::Other("SPECIAL_EXIT".into()))
+        );
+    }
+
+    /// Whether `squeue` answers here; a line says why not (CI requires it).
+    fn cluster_answers() -> bool {
+        let answers = Command::new("squeue")
+            .arg("--noheader")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !answers {
+            assert!(
+                std::env::var("JOBGRAPH_REQUIRE_SLURM").as_deref() != Ok("1"),
+                "JOBGRAPH_REQUIRE_SLURM=1 but squeue does not answer"
+            );
+            println!("SKIPPED a job that Slurm does not know: squeue does not answer here");
+        }
+        answers
+    }
+
+    #[test]
+    fn a_job_unknown_to_slurm_is_lost_after_a_bounded_wait() {
+        if !cluster_answers() {
+            return;
+        }
+        let started = Instant::now();
+        let watch = poller().watch("2147480001");
+        let seen = watch
+            .wait_end(LOST_AFTER * 3)
+            .expect("the poller gives up on it");
+        assert_eq!(seen.end, Some(SlurmState::Lost));
+        assert!(seen.reason.contains("left Slurm's view"), "{}", seen.reason);
+        assert!(started.elapsed() >= LOST_AFTER);
+    }
+}
