@@ -335,8 +335,8 @@ impl fmt::Display for SlurmState {
 // ---------------------------------------------------------------------------------
 // The poller: one thread per process, one `squeue` per round for all the jobs.
 
-/// Status queries sent to Slurm by this process (`squeue`, and `scontrol show job` for
-/// a job gone from `squeue`'s view).
+/// Status queries sent to Slurm by this process (`squeue`, and `scontrol show job` or
+/// `sacct` for a job gone from `squeue`'s view).
 static QUERIES: AtomicU64 = AtomicU64::new(0);
 /// Polling rounds done by this process's poller.
 static ROUNDS: AtomicU64 = AtomicU64::new(0);
@@ -344,9 +344,10 @@ static ROUNDS: AtomicU64 = AtomicU64::new(0);
 static LIVE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 /// How many status queries this process has sent to Slurm: one `squeue` per polling
-/// round whatever the number of jobs watched, plus one `scontrol show job` for each
-/// job that left `squeue`'s view before its end was seen (rare: a job stays there for
-/// Slurm's `MinJobAge` after it ends).
+/// round whatever the number of jobs watched, plus one `scontrol show job` (and, where
+/// the cluster keeps accounting, one `sacct`) for each job that left `squeue`'s view
+/// before its end was seen (rare: a job stays there for Slurm's `MinJobAge` after it
+/// ends).
 pub fn slurm_queries() -> u64 {
     QUERIES.load(Ordering::Relaxed)
 }
@@ -560,7 +561,7 @@ impl Poller {
         // Gone from squeue's view (purged after MinJobAge, or squeue's view lags):
         // scontrol may still know it; otherwise it is lost after a while.
         for id in missing {
-            let row = scontrol_show_job(&id);
+            let row = scontrol_show_job(&id).or_else(|| sacct(&id));
             let mut state = lock(&self.state);
             let Some(watched) = state.jobs.get_mut(&id) else {
                 continue;
@@ -649,6 +650,55 @@ fn parse_squeue(text: &str) -> HashMap<String, Row> {
     rows
 }
 
+/// Whether `sacct` answered once: without accounting (no slurmdbd) it never will, and
+/// is asked no more.
+static NO_ACCOUNTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `sacct` for a job that `scontrol` no longer knows (purged from the controller's
+/// memory): one query, where the cluster keeps accounting.
+fn sacct(id: &str) -> Option<Row> {
+    if NO_ACCOUNTING.load(Ordering::Relaxed) {
+        return None;
+    }
+    QUERIES.fetch_add(1, Ordering::Relaxed);
+    let args = [
+        "--noheader".to_string(),
+        "--parsable2".into(),
+        format!("--jobs={id}"),
+        "--format=JobID,State,ExitCode,Reason".into(),
+    ];
+    let (status, stdout, stderr) =
+        slurm_command("sacct", &args, COMMAND_DEADLINE, &|| false).ok()?;
+    if !status.success() {
+        if stderr.contains("accounting storage is disabled") {
+            NO_ACCOUNTING.store(true, Ordering::Relaxed);
+        }
+        return None;
+    }
+    parse_sacct(id, &stdout)
+}
+
+/// The job's own line (not its steps') of `sacct --parsable2`: `ID|STATE|CODE:SIGNAL|REASON`.
+fn parse_sacct(id: &str, text: &str) -> Option<Row> {
+    text.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split('|').collect();
+        match fields[..] {
+            [job, state, code, ref reason @ ..] if job == id => Some(Row {
+                state: state.split_whitespace().next().unwrap_or("").to_string(),
+                raw_status: raw_status(code),
+                reason: reason.first().unwrap_or(&"").to_string(),
+            }),
+            _ => None,
+        }
+    })
+}
+
+/// A wait status (`exit << 8 | signal`) from Slurm's `CODE:SIGNAL`.
+fn raw_status(text: &str) -> i32 {
+    let (code, signal) = text.split_once(':').unwrap_or((text, "0"));
+    (code.parse::<i32>().unwrap_or(0) << 8) | signal.parse::<i32>().unwrap_or(0)
+}
+
 /// `scontrol -o show job ID`: one query, for a job gone from `squeue`'s view.
 fn scontrol_show_job(id: &str) -> Option<Row> {
     QUERIES.fetch_add(1, Ordering::Relaxed);
@@ -669,9 +719,7 @@ fn scontrol_show_job(id: &str) -> Option<Row> {
         if let Some(value) = word.strip_prefix("JobState=") {
             state = Some(value.to_string());
         } else if let Some(value) = word.strip_prefix("ExitCode=") {
-            let (code, signal) = value.split_once(':').unwrap_or((value, "0"));
-            raw_status =
-                (code.parse::<i32>().unwrap_or(0) << 8) | signal.parse::<i32>().unwrap_or(0);
+            raw_status = self::raw_status(value);
         } else if let Some(value) = word.strip_prefix("Reason=") {
             reason = value.to_string();
         }
@@ -769,8 +817,8 @@ fn slurm_command_env(
 /// job is submitted or cancelled; each worker waits on its own job's entry. A
 /// scheduler with a window of 200 batch jobs thus costs Slurm's controller one RPC a
 /// second, not 200 ([`slurm_queries`] counts them). A job that left `squeue`'s view
-/// is looked up once a round with `scontrol show job`; after 10 s of not being found
-/// it fails as [`SlurmState::Lost`].
+/// is looked up once a round with `scontrol show job`, then `sacct` where the cluster
+/// keeps accounting; after 10 s of not being found it fails as [`SlurmState::Lost`].
 ///
 /// **Outcome.** The job succeeds only for `COMPLETED` with exit code 0; its value is a
 /// [`CommandOutput`] like a command job's (the status is Slurm's exit code). Any other
@@ -1217,6 +1265,18 @@ mod tests {
             Some(15)
         );
         assert_eq!(rows["14"].state, "RUNNING");
+    }
+
+    #[test]
+    fn sacct_gives_the_jobs_own_line() {
+        let text = "12|CANCELLED by 0|0:15|None\n12.batch|CANCELLED|0:15|\n";
+        let row = parse_sacct("12", text).unwrap();
+        assert_eq!(row.state, "CANCELLED");
+        assert_eq!(ExitStatus::from_raw(row.raw_status).signal(), Some(15));
+        let row = parse_sacct("7", "7.batch|FAILED|2:0|\n7|FAILED|2:0|NonZeroExitCode\n").unwrap();
+        assert_eq!(ExitStatus::from_raw(row.raw_status).code(), Some(2));
+        assert_eq!(row.reason, "NonZeroExitCode");
+        assert!(parse_sacct("8", text).is_none());
     }
 
     #[test]
