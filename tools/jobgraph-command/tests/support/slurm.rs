@@ -46,9 +46,11 @@ fn why_not() -> Option<String> {
         ));
     }
     let states = String::from_utf8_lossy(&output.stdout).to_string();
+    // A node busy ending the jobs of a test before is usable (`comp`); one marked
+    // with a flag (`idle*`: not responding, `idle~`: powered off, ...) is not.
     let usable = states
         .split_whitespace()
-        .any(|s| ["idle", "mix", "mixed", "alloc", "allocated"].contains(&s));
+        .any(|s| ["idle", "mix", "alloc", "comp", "plnd"].contains(&s));
     if usable {
         None
     } else {
