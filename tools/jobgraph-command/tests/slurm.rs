@@ -453,6 +453,65 @@ fn status_is_one_query_per_round_whatever_the_number_of_jobs() {
 }
 
 #[test]
+fn resources_reach_slurm_in_both_placements() {
+    if !available("resources_reach_slurm_in_both_placements") {
+        return;
+    }
+    let allocation = Allocation::new(4);
+    let report = "echo $SLURM_CPUS_PER_TASK $SLURM_JOB_NAME";
+    let resources = || {
+        Slurm::new()
+            .cpus_per_task(2)
+            .mem("64M")
+            .partition("debug")
+            .time(Duration::from_secs(120))
+    };
+    let batch = Job::custom(SlurmJob::shell(report).slurm(resources().placement(Placement::Batch)));
+    let step = Job::custom(
+        SlurmJob::shell(report)
+            .slurm(resources().placement(Placement::Allocation(allocation.id.clone()))),
+    );
+    assert!(scheduler().add((&batch, &step)).run().unwrap());
+    let batch_says = batch.result().unwrap().stdout.text();
+    let words: Vec<&str> = batch_says.split_whitespace().collect();
+    assert_eq!(words[0], "2", "{batch_says}");
+    // A run-unique name: this process's id and a number.
+    assert!(
+        words[1].starts_with(&format!("jobgraph-{}-", std::process::id())),
+        "{batch_says}"
+    );
+    let step_says = step.result().unwrap().stdout.text();
+    assert_eq!(
+        step_says.split_whitespace().next(),
+        Some("2"),
+        "{step_says}"
+    );
+}
+
+#[test]
+fn a_job_past_its_deadline_is_reported_as_deadline() {
+    if !available("a_job_past_its_deadline_is_reported_as_deadline") {
+        return;
+    }
+    // A minute's work cannot end before a deadline 20 s away: Slurm drops it at once.
+    let job = Job::custom(
+        SlurmJob::new(["sleep", "30"]).slurm(
+            Slurm::new()
+                .time(Duration::from_secs(60))
+                .extra("--deadline=now+20")
+                .placement(Placement::Batch),
+        ),
+    );
+    assert!(!scheduler().add(&job).run().unwrap());
+    let error = error_of(&job);
+    let CommandError::Slurm { state, .. } = &error else {
+        unreachable!()
+    };
+    assert_eq!(*state, SlurmState::Deadline, "{error}");
+    assert!(error.to_string().contains("DEADLINE"), "{error}");
+}
+
+#[test]
 fn bad_resource_values_are_refused_before_anything_is_submitted() {
     // No cluster needed: the job fails before sbatch or srun would run.
     let cases = [
