@@ -431,19 +431,23 @@ struct Poller {
     wake: Condvar,
 }
 
-fn poller() -> &'static Poller {
-    static POLLER: OnceLock<&'static Poller> = OnceLock::new();
-    POLLER.get_or_init(|| {
-        let poller: &'static Poller = Box::leak(Box::new(Poller {
-            state: Mutex::new(PollerState::default()),
-            wake: Condvar::new(),
-        }));
-        std::thread::Builder::new()
-            .name("jobgraph-slurm-poller".into())
-            .spawn(move || poller.run())
-            .expect("cannot start the Slurm poller thread");
-        poller
-    })
+/// The process's poller, its thread started by the first call; an error when the
+/// thread could not be started (then and at every later call).
+fn poller() -> Result<&'static Poller, String> {
+    static POLLER: OnceLock<Result<&'static Poller, String>> = OnceLock::new();
+    POLLER
+        .get_or_init(|| {
+            let poller: &'static Poller = Box::leak(Box::new(Poller {
+                state: Mutex::new(PollerState::default()),
+                wake: Condvar::new(),
+            }));
+            std::thread::Builder::new()
+                .name("jobgraph-slurm-poller".into())
+                .spawn(move || poller.run())
+                .map(|_| poller)
+                .map_err(|e| format!("cannot start the Slurm poller thread: {e}"))
+        })
+        .clone()
 }
 
 impl Poller {
@@ -1023,6 +1027,8 @@ impl SlurmJob {
         sbatch.push(format!("--chdir={}", cwd.display()));
         sbatch.extend(args);
         sbatch.push(script.display().to_string());
+        // Started before the submission: a job is never in Slurm without a watcher.
+        let poller = poller().map_err(submit_error)?;
         let id = self.submit(&sbatch).map_err(submit_error)?;
         let mut stdout = Follower::new(out_path, Stream::Stdout, self.options.capture_limit);
         let mut stderr = Follower::new(err_path, Stream::Stderr, self.options.capture_limit);
@@ -1032,7 +1038,6 @@ impl SlurmJob {
             .unwrap_or_else(|| short(&display))
             .into();
         let sink = self.options.sink.as_ref();
-        let poller = poller();
         let watch = poller.watch(&id);
         let mut cancelled: Option<(Instant, bool)> = None;
         let seen = loop {
@@ -1336,7 +1341,7 @@ mod tests {
             return;
         }
         let started = Instant::now();
-        let watch = poller().watch("2147480001");
+        let watch = poller().unwrap().watch("2147480001");
         let seen = watch
             .wait_end(LOST_AFTER * 3)
             .expect("the poller gives up on it");
