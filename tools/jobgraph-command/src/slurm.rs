@@ -61,7 +61,7 @@ pub enum Placement {
 /// `-` (it would read as another option); [`extra`](Slurm::extra) options must be
 /// `--name=value` with a name of lowercase letters, digits and `-`, and may not be
 /// one of the options the job sets itself (`--output`, `--error`, `--job-name`,
-/// `--wrap`, `--parsable`, `--jobid`, `--chdir`, `--export`). A bad value fails the
+/// `--input`, `--wrap`, `--parsable`, `--jobid`, `--chdir`, `--export`). A bad value fails the
 /// job with [`CommandError::SlurmOption`] before `sbatch` or `srun` runs.
 ///
 /// ```
@@ -1217,6 +1217,13 @@ impl AbstractJob for SlurmJob {
             return Err(CommandError::SlurmSubmit {
                 command: String::new(),
                 message: "the command is empty".into(),
+            });
+        }
+        // A batch job's script is a text file: a NUL has no place in it (nor in argv).
+        if self.argv().iter().any(|word| word.contains('\0')) {
+            return Err(CommandError::SlurmSubmit {
+                command: self.program.display(),
+                message: "the command holds a NUL byte".into(),
             });
         }
         match self.allocation() {

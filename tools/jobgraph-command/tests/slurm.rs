@@ -549,6 +549,15 @@ fn bad_resource_values_are_refused_before_anything_is_submitted() {
             assert!(!marker.exists());
         }
     }
+    let job = Job::custom(
+        SlurmJob::new(["echo", "a\0b"]).slurm(Slurm::new().placement(Placement::Batch)),
+    );
+    let s = scheduler().add(&job).clone();
+    assert!(!s.run().unwrap());
+    let error = job.raised_exception().unwrap();
+    let error = error.downcast_ref::<CommandError>().unwrap();
+    assert!(matches!(error, CommandError::SlurmSubmit { .. }), "{error}");
+    assert!(error.to_string().contains("NUL"), "{error}");
     let text = Slurm::new()
         .account("a\nb")
         .args(None)
