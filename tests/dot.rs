@@ -377,9 +377,9 @@ fn png_and_svg_are_drawn_by_graphviz_when_it_is_installed() {
     let s = example_c();
     assert!(s.run().unwrap());
     if jobgraph::find_dot().is_none() {
-        eprintln!(
-            "skipped: Graphviz's `dot` is not on the PATH, so no picture is drawn \
-             (apt-get install graphviz); checking the error instead"
+        jobgraph_test_support::skipped(
+            "pictures: Graphviz's `dot` is not on the PATH, so no picture is drawn \
+             (apt-get install graphviz); checking the error instead",
         );
         let error = s.export_as_pngfile(dir.join("c")).unwrap_err();
         assert!(matches!(error, Error::GraphvizMissing { .. }), "{error}");

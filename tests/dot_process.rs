@@ -108,7 +108,7 @@ fn start_child(tmp: &Path, out: &Path) -> Child {
 /// survived it, and what the child left in its temporary directory.
 fn interrupt_an_export(test: &str, name: &str) -> Option<(bool, Vec<PathBuf>)> {
     if jobgraph::find_dot().is_none() {
-        println!("Graphviz's `dot` is not installed: the real check was skipped");
+        jobgraph_test_support::skipped("the real check: Graphviz's `dot` is not installed");
         return None;
     }
     let dir = fresh_dir(test);

@@ -176,6 +176,13 @@ fn failure_status(error: &jobgraph::JobError) -> String {
         },
         Some(CommandError::TimedOut { .. }) => "timeout".into(),
         Some(CommandError::Cancelled { .. }) => "cancelled".into(),
+        // Slurm's state in its own words: TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, ...
+        Some(CommandError::Slurm {
+            state, exit_code, ..
+        }) => match (state.to_string().as_str(), exit_code) {
+            ("FAILED", Some(code)) => code.to_string(),
+            (state, _) => state.to_string(),
+        },
         _ => "failed".into(),
     }
 }

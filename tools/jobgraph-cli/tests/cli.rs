@@ -296,7 +296,9 @@ fn graph_writes_dot_and_pictures() {
         assert_code(&run, 0);
         assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
     } else {
-        println!("SKIPPED PNG: Graphviz's dot is not installed; checking its clear error");
+        jobgraph_test_support::skipped(
+            "PNG: Graphviz's dot is not installed; checking its clear error",
+        );
         assert_code(&run, 1);
         assert!(run.stderr.contains("Graphviz"), "{run}");
     }

@@ -61,7 +61,7 @@ fn a_fan_out_to_three_hosts_over_shared_connections() {
     let sshd = match sshd::Sshd::start() {
         Ok(sshd) => sshd,
         Err(why) => {
-            println!("SKIPPED real sshd path: {why}");
+            jobgraph_test_support::skipped(&format!("real sshd path: {why}"));
             return;
         }
     };
@@ -146,8 +146,8 @@ fn an_unreachable_host_fails_its_jobs_with_a_clear_error() {
             "{run}"
         );
     } else {
-        println!(
-            "SKIPPED real ssh client path: `ssh` is not on the PATH; checking its clear error"
+        jobgraph_test_support::skipped(
+            "real ssh client path: `ssh` is not on the PATH; checking its clear error",
         );
         assert!(run.stdout.contains("cannot run the ssh client"), "{run}");
     }
@@ -158,7 +158,7 @@ fn ctrl_c_kills_remote_commands_and_closes_the_connections() {
     let sshd = match sshd::Sshd::start() {
         Ok(sshd) => sshd,
         Err(why) => {
-            println!("SKIPPED real sshd path: {why}");
+            jobgraph_test_support::skipped(&format!("real sshd path: {why}"));
             return;
         }
     };
@@ -223,7 +223,7 @@ fn push_script_and_pull_run_over_the_shared_connection() {
     let sshd = match sshd::Sshd::start_with("Subsystem sftp internal-sftp") {
         Ok(sshd) => sshd,
         Err(why) => {
-            println!("SKIPPED real sshd path: {why}");
+            jobgraph_test_support::skipped(&format!("real sshd path: {why}"));
             return;
         }
     };

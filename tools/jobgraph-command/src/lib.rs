@@ -1,4 +1,4 @@
-//! Command jobs and ssh jobs for [`jobgraph`]: what `apssh` is to asynciojobs.
+//! Command jobs, ssh jobs and Slurm jobs for [`jobgraph`]: what `apssh` is to asynciojobs.
 //!
 //! * [`CommandJob`] runs a program on this machine (argv without a shell, or `sh -c`
 //!   when asked), in its own process group, streaming its output line by line to a
@@ -15,6 +15,7 @@
 //!   [`SshJob`] would, and removes it: apssh's `Push`, `Pull` and `RunScript`. They go
 //!   through the same shared connection and session slots as the host's ssh jobs, and
 //!   are cancelled the same way.
+//! * [`SlurmJob`] runs a program on a Slurm cluster (see "Slurm jobs" below).
 //!
 //! This is a crate of its own, beside `jobgraph` rather than inside it, so that the
 //! core scheduler stays free of processes, signals, pipes and Unix-only code (and of
@@ -34,6 +35,30 @@
 //! assert_eq!(error.status().unwrap().code(), Some(3));
 //! assert!(error.to_string().contains("oops"));
 //! ```
+//!
+//! # Slurm jobs
+//!
+//! A [`SlurmJob`] runs its program through Slurm's client tools (`sbatch`, `srun`,
+//! `squeue`, `scancel`, `scontrol`), never through a shell of this process; its
+//! [`Slurm`] resources (CPUs per task, memory, time limit, partition, GRES, account,
+//! QoS, extra `--name=value` options) are checked before anything is submitted.
+//!
+//! * Inside an allocation (`SLURM_JOB_ID` set, as in `salloc` or a batch script, or
+//!   [`Placement::Allocation`] given), each job is a step, `srun --exclusive -n1`, a
+//!   local process like a command job's: tens of milliseconds per job.
+//! * Outside one, each job is a batch job of its own (`sbatch`), whose output files
+//!   are followed line by line while it runs: a submission, a scheduling pass and a
+//!   polling round per job, about half a second on an idle single-node cluster.
+//!
+//! Whatever the number of jobs, one poller thread per process asks Slurm about all of
+//! them with one `squeue` per round ([`slurm_queries`]). A job succeeds only when Slurm
+//! says `COMPLETED` with exit code 0; any other end is a [`CommandError::Slurm`] naming
+//! the Slurm job id and state ([`SlurmState`]). Cancelled jobs are `scancel`led and
+//! waited for, so a run leaves nothing in `squeue`; [`cancel_live_slurm_jobs`] is the
+//! last resort of a program stopped abruptly.
+//!
+//! `tools/slurm/start.sh DIR` starts a single-node cluster on localhost for the tests
+//! (as root, without systemd); export `SLURM_CONF=DIR/slurm.conf` for the client tools.
 
 #![warn(missing_docs)]
 
@@ -42,6 +67,7 @@ mod output;
 mod process;
 mod quote;
 mod script;
+mod slurm;
 mod ssh;
 mod transfer;
 
@@ -50,5 +76,9 @@ pub use output::{Captured, CommandError, CommandOutput, Line, Sink, Stream};
 pub use process::{kill_live_process_groups, live_process_groups};
 pub use quote::{quote, quote_words};
 pub use script::SshScript;
+pub use slurm::{
+    cancel_live_slurm_jobs, live_slurm_jobs, slurm_queries, slurm_rounds, Placement, Slurm,
+    SlurmJob, SlurmState, STEP_GRACE,
+};
 pub use ssh::{check_option, HostError, SshHost, SshJob, SshTarget};
 pub use transfer::{SshPull, SshPush};

@@ -38,6 +38,53 @@ pub struct Line {
     pub newline: bool,
 }
 
+impl Line {
+    /// A line of `stream`, from its bytes.
+    pub(crate) fn of(label: &Arc<str>, stream: Stream, bytes: Vec<u8>, newline: bool) -> Line {
+        Line {
+            label: label.clone(),
+            stream,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
+            newline,
+        }
+    }
+}
+
+/// A line longer than this is passed on in pieces.
+const MAX_LINE: usize = 64 * 1024;
+
+/// Cuts a stream into lines: at each `\n`, and in pieces of [`MAX_LINE`] bytes for a
+/// longer line; each piece is given with whether a `\n` ended it.
+#[derive(Debug, Default)]
+pub(crate) struct LineCutter {
+    partial: Vec<u8>,
+}
+
+impl LineCutter {
+    /// Takes more of the stream, giving each line it completes to `emit`.
+    pub(crate) fn feed(&mut self, data: &[u8], mut emit: impl FnMut(Vec<u8>, bool)) {
+        let mut rest = data;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(&rest[..end]);
+            emit(line, true);
+            rest = &rest[end + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+        if self.partial.len() > MAX_LINE {
+            emit(std::mem::take(&mut self.partial), false);
+        }
+    }
+
+    /// The end of the stream: what is left, as a last line without its `\n`.
+    pub(crate) fn finish(&mut self, mut emit: impl FnMut(Vec<u8>, bool)) {
+        if !self.partial.is_empty() {
+            emit(std::mem::take(&mut self.partial), false);
+        }
+    }
+}
+
 /// What receives a job's output lines, on the job's worker thread: keep it quick.
 pub type Sink = Arc<dyn Fn(&Line) + Send + Sync>;
 
@@ -213,6 +260,41 @@ pub enum CommandError {
         /// What is wrong.
         message: String,
     },
+    /// A Slurm job ended in a state other than `COMPLETED` with exit code 0, or was
+    /// cancelled (by the run, or at its own timeout, reported as `TIMEOUT`).
+    #[error("Slurm job {job_id} (`{command}`) ended {state}{}: {why}{}", exit_text(*.exit_code, *.signal), tail_text(.output))]
+    Slurm {
+        /// The Slurm job id.
+        job_id: String,
+        /// Its final state, in Slurm's words.
+        state: crate::slurm::SlurmState,
+        /// Its exit code, as Slurm gives it (`None` when a signal ended it).
+        exit_code: Option<i32>,
+        /// The signal that ended it, if one did.
+        signal: Option<i32>,
+        /// Why, in words: Slurm's reason, or what this process did.
+        why: String,
+        /// The command.
+        command: String,
+        /// What it wrote to its output files.
+        output: Box<CommandOutput>,
+    },
+    /// A Slurm job could not be submitted (`sbatch` failed or could not run).
+    #[error("`{command}` could not be submitted to Slurm: {message}")]
+    SlurmSubmit {
+        /// The command.
+        command: String,
+        /// What went wrong, with sbatch's own message.
+        message: String,
+    },
+    /// A Slurm option or resource value was refused before anything was submitted.
+    #[error("bad Slurm option `{}`: {reason}; nothing was submitted", .option.escape_debug())]
+    SlurmOption {
+        /// The option, as it would have been given.
+        option: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An ssh job could not reach its host.
     #[error("ssh to `{host}` failed: {message}")]
     Ssh {
@@ -229,7 +311,8 @@ impl CommandError {
         match self {
             CommandError::Failed { output, .. }
             | CommandError::TimedOut { output, .. }
-            | CommandError::Cancelled { output, .. } => Some(output),
+            | CommandError::Cancelled { output, .. }
+            | CommandError::Slurm { output, .. } => Some(output),
             _ => None,
         }
     }
@@ -237,6 +320,14 @@ impl CommandError {
     /// The exit status, when the command ran to its end.
     pub fn status(&self) -> Option<ExitStatus> {
         self.output().map(|o| o.status)
+    }
+}
+
+fn exit_text(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(code), _) => format!(" with exit code {code}"),
+        (None, Some(signal)) => format!(" by signal {signal}"),
+        (None, None) => String::new(),
     }
 }
 

@@ -12,7 +12,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::output::{Captured, CommandError, CommandOutput, Line, Sink, Stream};
+use crate::output::{Captured, CommandError, CommandOutput, Line, LineCutter, Sink, Stream};
 
 /// Process groups of the commands running now, in this process.
 static LIVE: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
@@ -78,13 +78,11 @@ pub(crate) struct Exec<'a> {
 const TICK: Duration = Duration::from_millis(10);
 /// How long output may still come after the command ended and its group was killed.
 const DRAIN: Duration = Duration::from_millis(500);
-/// A line longer than this is passed on in pieces.
-const MAX_LINE: usize = 64 * 1024;
 
 struct Pipe {
     reader: Option<File>,
     stream: Stream,
-    partial: Vec<u8>,
+    lines: LineCutter,
     captured: Captured,
     /// A `\r` held back (pty output), dropped if a `\n` follows.
     pending_cr: bool,
@@ -95,7 +93,7 @@ impl Pipe {
         Pipe {
             reader: fd.map(File::from),
             stream,
-            partial: Vec::new(),
+            lines: LineCutter::default(),
             captured: Captured::new(limit),
             pending_cr: false,
         }
@@ -146,27 +144,10 @@ impl Pipe {
         if exec.sink.is_none() {
             return;
         }
-        self.partial.extend_from_slice(data);
-        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
-            let rest = self.partial.split_off(end + 1);
-            let mut line = std::mem::replace(&mut self.partial, rest);
-            line.pop();
-            self.emit(exec, line, true);
-        }
-        if self.partial.len() > MAX_LINE {
-            let line = std::mem::take(&mut self.partial);
-            self.emit(exec, line, false);
-        }
-    }
-
-    fn emit(&self, exec: &Exec<'_>, bytes: Vec<u8>, newline: bool) {
+        let (stream, label) = (self.stream, &exec.label);
         if let Some(sink) = exec.sink {
-            sink(&Line {
-                label: exec.label.clone(),
-                stream: self.stream,
-                text: String::from_utf8_lossy(&bytes).into_owned(),
-                bytes,
-                newline,
+            self.lines.feed(data, |bytes, newline| {
+                sink(&Line::of(label, stream, bytes, newline))
             });
         }
     }
@@ -176,9 +157,10 @@ impl Pipe {
         if std::mem::take(&mut self.pending_cr) {
             self.feed_clean(exec, b"\r");
         }
-        if !self.partial.is_empty() {
-            let line = std::mem::take(&mut self.partial);
-            self.emit(exec, line, false);
+        let (stream, label) = (self.stream, &exec.label);
+        if let Some(sink) = exec.sink {
+            self.lines
+                .finish(|bytes, newline| sink(&Line::of(label, stream, bytes, newline)));
         }
     }
 

@@ -23,7 +23,7 @@ fn start() -> Option<Sshd> {
     match Sshd::start() {
         Ok(sshd) => Some(sshd),
         Err(why) => {
-            println!("SKIPPED real sshd path: {why}");
+            jobgraph_test_support::skipped(&format!("real sshd path: {why}"));
             None
         }
     }
@@ -254,8 +254,8 @@ fn an_unreachable_host_is_a_clear_error_naming_it() {
     // Without an ssh client at all, the error says so.
     let client = ssh_client_runs();
     if !client {
-        println!(
-            "SKIPPED real ssh client path: `ssh` is not on the PATH; checking its clear error"
+        jobgraph_test_support::skipped(
+            "real ssh client path: `ssh` is not on the PATH; checking its clear error",
         );
     }
     for job in [&job, &other] {
@@ -403,7 +403,7 @@ fn the_per_host_cap_keeps_sshd_from_dropping_connections() {
     let sshd = match Sshd::start_with("MaxStartups 3\n") {
         Ok(sshd) => sshd,
         Err(why) => {
-            println!("SKIPPED real sshd path: {why}");
+            jobgraph_test_support::skipped(&format!("real sshd path: {why}"));
             return;
         }
     };

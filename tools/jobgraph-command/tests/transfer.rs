@@ -28,7 +28,7 @@ fn start() -> Option<Sshd> {
     match Sshd::start_with("Subsystem sftp internal-sftp\n") {
         Ok(sshd) => Some(sshd),
         Err(why) => {
-            println!("SKIPPED real sshd path: {why}");
+            jobgraph_test_support::skipped(&format!("real sshd path: {why}"));
             None
         }
     }
@@ -259,7 +259,7 @@ fn a_missing_remote_path_is_an_error_naming_the_host_and_the_path() {
     // An sshd without an SFTP server: the error says what scp said.
     let bare = match Sshd::start() {
         Ok(sshd) => sshd,
-        Err(why) => return println!("SKIPPED real sshd path: {why}"),
+        Err(why) => return jobgraph_test_support::skipped(&format!("real sshd path: {why}")),
     };
     let error = outcome(SshPush::new(&host_for(&bare), [&file], "")).unwrap_err();
     assert!(error.contains(&bare.target()), "{error}");
@@ -549,7 +549,9 @@ fn an_unreachable_host_is_a_clear_error_for_every_job() {
             .is_ok()
     });
     if !client {
-        println!("SKIPPED real ssh client path: `ssh` or `scp` is not on the PATH; checking its clear error");
+        jobgraph_test_support::skipped(
+            "real ssh client path: `ssh` or `scp` is not on the PATH; checking its clear error",
+        );
     }
     for shared in [true, false] {
         let host = SshHost::parse(&target)
