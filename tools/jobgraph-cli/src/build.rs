@@ -5,15 +5,22 @@ use std::time::Duration;
 
 use jobgraph::{AbstractJob, AnyJob, BoxError, Context, Job, Scheduler};
 use jobgraph_command::{
-    CommandJob, CommandOutput, Program, Sink, SshHost, SshJob, SshPull, SshPush, SshScript,
-    SshTarget,
+    CommandJob, CommandOutput, Program, Sink, SlurmJob, SshHost, SshJob, SshPull, SshPush,
+    SshScript, SshTarget, Submitted,
 };
 
 use crate::resume::{keys, Decision, Keys};
-use crate::scenario::{GroupDef, JobDef, Loaded, SequenceDef, SshSettings};
+use crate::scenario::{
+    GroupDef, JobDef, Loaded, Scenario, SequenceDef, SlurmChoice, SlurmSettings, SshSettings,
+};
 
 /// How long a cancelled command has between SIGTERM and SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(2);
+
+/// How long a run waits for its cancelled jobs when some run on Slurm: a step's
+/// `srun` gets `STEP_GRACE` between SIGTERM and SIGKILL, and a batch job is waited for
+/// until Slurm says it ended.
+pub const SLURM_GRACE: Duration = Duration::from_secs(30);
 
 /// What the runner knows of each command job of the scenario.
 #[derive(Clone, Debug)]
@@ -69,6 +76,41 @@ pub struct BuildOptions<'a> {
     pub resume: Option<&'a HashMap<String, Decision>>,
     /// How a failure changes the run.
     pub on_failure: OnFailure,
+    /// Places every command job without a `host` (and without `slurm = false`) on
+    /// Slurm.
+    pub slurm: bool,
+    /// Learns each Slurm batch job's id, given the job's id and label.
+    pub submitted: &'a dyn Fn(&str, &str) -> Option<Submitted>,
+}
+
+/// A job's Slurm settings, when Slurm runs it: its own over the `[slurm]` table's.
+pub fn slurm_settings(
+    scenario_slurm: Option<&SlurmSettings>,
+    def: &JobDef,
+    all: bool,
+) -> Option<SlurmSettings> {
+    if def.host.is_some() || (def.command.is_none() && def.shell.is_none()) {
+        return None;
+    }
+    let defaults = scenario_slurm.cloned().unwrap_or_default();
+    match def.slurm.as_ref().map(|s| s.get_ref()) {
+        Some(SlurmChoice::On(false)) => None,
+        Some(SlurmChoice::On(true)) => Some(defaults),
+        Some(SlurmChoice::With(over)) => Some(defaults.merged(over)),
+        None if all => Some(defaults),
+        None => None,
+    }
+}
+
+/// Whether any job of the scenario runs on Slurm.
+pub fn uses_slurm(scenario: &Scenario, all: bool) -> bool {
+    fn any(jobs: &[JobDef], groups: &[GroupDef], f: &dyn Fn(&JobDef) -> bool) -> bool {
+        jobs.iter().any(f) || groups.iter().any(|g| any(&g.jobs, &g.groups, f))
+    }
+    let defaults = scenario.slurm.as_ref().map(|s| s.get_ref());
+    any(&scenario.jobs, &scenario.groups, &|def| {
+        slurm_settings(defaults, def, all).is_some()
+    })
 }
 
 impl BuildOptions<'_> {
@@ -80,6 +122,8 @@ impl BuildOptions<'_> {
             sink: &no_sink,
             resume: None,
             on_failure: OnFailure::AsWritten,
+            slurm: false,
+            submitted: &no_submitted,
         }
     }
 }
@@ -147,6 +191,9 @@ where
 struct Builder<'a> {
     options: &'a BuildOptions<'a>,
     ssh: &'a SshSettings,
+    slurm: Option<&'a SlurmSettings>,
+    /// The schedulers' grace: long enough for a command's, or a Slurm job's, end.
+    grace: Duration,
     keys: HashMap<String, Keys>,
     hosts: BTreeMap<String, SshHost>,
     jobs: HashMap<AnyJob, JobInfo>,
@@ -165,9 +212,16 @@ pub fn build(loaded: &Loaded, options: &BuildOptions<'_>) -> Built {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scenario".into())
     });
+    // A cancelled Slurm job is waited for until Slurm says it ended (a step has
+    // STEP_GRACE between SIGTERM and SIGKILL): the run gives it that long.
+    let grace = if uses_slurm(scenario, options.slurm) {
+        SLURM_GRACE
+    } else {
+        GRACE + Duration::from_secs(1)
+    };
     let mut scheduler = Scheduler::new()
         .label(label)
-        .grace(GRACE + Duration::from_secs(1))
+        .grace(grace)
         .shutdown_timeout(Duration::from_secs(15))
         .stall_timeout(None);
     if let Some(window) = options
@@ -183,6 +237,8 @@ pub fn build(loaded: &Loaded, options: &BuildOptions<'_>) -> Built {
     let mut builder = Builder {
         options,
         ssh: &scenario.ssh,
+        slurm: scenario.slurm.as_ref().map(|s| s.get_ref()),
+        grace,
         keys: keys(scenario),
         hosts: BTreeMap::new(),
         jobs: HashMap::new(),
@@ -251,7 +307,7 @@ impl Builder<'_> {
                         .unwrap_or_else(|| def.id.get_ref().clone()),
                 )
                 .critical(critical)
-                .grace(GRACE + Duration::from_secs(1))
+                .grace(self.grace)
                 .stall_timeout(None);
             if let Some(window) = &def.window {
                 group = group.window(*window.get_ref());
@@ -420,6 +476,14 @@ impl Builder<'_> {
                 }
                 (None, None, None, None) => unreachable!("checked when loaded"),
             }
+        } else if let Some(settings) = slurm_settings(self.slurm, def, self.options.slurm) {
+            let program = program.expect("checked when loaded: Slurm runs a command");
+            let sink = (self.options.sink)(&id, &label);
+            let mut job = SlurmJob::from_program(program).slurm(settings.builder());
+            if let Some(submitted) = (self.options.submitted)(&id, &label) {
+                job = job.on_submit(submitted);
+            }
+            made(set_up!(job, def, sink), keep_going, groups)
         } else {
             let program = program.expect("checked when loaded: a local job runs a command");
             let sink = (self.options.sink)(&id, &label);
@@ -459,5 +523,10 @@ fn expand_home(path: &str) -> String {
 
 /// A sink that does nothing, for building without running (check, graph).
 pub fn no_sink(_id: &str, _prefix: &str) -> Option<Sink> {
+    None
+}
+
+/// Learns no Slurm job id, for building without running.
+pub fn no_submitted(_id: &str, _label: &str) -> Option<Submitted> {
     None
 }

@@ -98,12 +98,21 @@ enum Commands {
         /// Stops the run at the first failure, a non-critical job's too.
         #[arg(long)]
         halt_on_failure: bool,
+        /// Runs every command job without a `host` on Slurm (with the `[slurm]` table's
+        /// settings, unless it says `slurm = false`): a step of the allocation when run
+        /// inside one (`SLURM_JOB_ID` set), a batch job otherwise.
+        #[arg(long)]
+        slurm: bool,
     },
     /// Checks a scenario (syntax, references, cycles) and prints its jobs as they will
     /// run, templates expanded.
     Check {
         #[command(flatten)]
         source: Source,
+        /// Shows the command jobs without a `host` as Slurm jobs, as `run --slurm` runs
+        /// them.
+        #[arg(long)]
+        slurm: bool,
     },
     /// Names a scenario's jobs and groups, with what each requires.
     List {
@@ -197,6 +206,7 @@ fn main_code(cli: Cli) -> i32 {
             strict,
             keep_going,
             halt_on_failure,
+            slurm,
         } => {
             let mut loaded = match load_or_report(&source) {
                 Ok(loaded) => loaded,
@@ -225,15 +235,18 @@ fn main_code(cli: Cli) -> i32 {
                 } else {
                     OnFailure::AsWritten
                 },
+                slurm,
             };
             run(&loaded, &options)
         }
-        Commands::Check { source } => {
+        Commands::Check { source, slurm } => {
             let loaded = match load_or_report(&source) {
                 Ok(loaded) => loaded,
                 Err(code) => return code,
             };
-            let built = build(&loaded, &BuildOptions::plain());
+            let mut options = BuildOptions::plain();
+            options.slurm = slurm;
+            let built = build(&loaded, &options);
             out!("{}", built.scheduler.list().details());
             outln!(
                 "{}: ok, {} job(s) in {} scheduler(s)",

@@ -6,20 +6,24 @@
 //! failed is told in the debrief and the summary, without making the run fail, unless
 //! `--strict`.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use jobgraph::{AnyJob, EventKind, JobState};
-use jobgraph_command::{kill_live_process_groups, live_process_groups, CommandError};
+use jobgraph_command::{
+    cancel_live_slurm_jobs, kill_live_process_groups, live_process_groups, live_slurm_jobs,
+    CommandError, Submitted,
+};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use crate::build::{build, BuildOptions, Built, JobInfo, NotRun, OnFailure, GRACE};
+use crate::build::{build, BuildOptions, Built, JobInfo, NotRun, OnFailure, SLURM_GRACE};
 use crate::journal::Journal;
 use crate::output::{sink_for, Printer};
 use crate::resume::{decide, Decision};
@@ -62,6 +66,8 @@ pub struct RunOptions {
     pub strict: bool,
     /// How a failure changes the run.
     pub on_failure: OnFailure,
+    /// Places every command job without a host on Slurm.
+    pub slurm: bool,
 }
 
 /// How many jobs ended how.
@@ -156,6 +162,7 @@ fn watch_signals(main: Thread) -> Arc<AtomicUsize> {
                             main.unpark();
                         } else {
                             kill_live_process_groups(libc::SIGKILL);
+                            cancel_live_slurm_jobs();
                             errln!("jobgraph: interrupted again: killed what ran, exiting");
                             std::process::exit(EXIT_INTERRUPTED);
                         }
@@ -242,6 +249,22 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
             None
         }
     };
+    // Each Slurm batch job's id, by job id, as sbatch gives it.
+    let slurm_ids: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
+    let submitted = |id: &str, label: &str| -> Option<Submitted> {
+        let ids = slurm_ids.clone();
+        let printer = printer.clone();
+        let (id, label) = (id.to_string(), jobgraph::printable(label).into_owned());
+        let verbose = options.verbose;
+        Some(Arc::new(move |slurm_id: &str| {
+            if verbose {
+                printer.say(&format!("--- [{label}] submitted as Slurm job {slurm_id}"));
+            }
+            ids.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id.clone(), slurm_id.to_string());
+        }))
+    };
     let built = build(
         loaded,
         &BuildOptions {
@@ -250,6 +273,8 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
             sink: &sink,
             resume: decisions.as_ref(),
             on_failure: options.on_failure,
+            slurm: options.slurm,
+            submitted: &submitted,
         },
     );
     if options.dry_run {
@@ -273,7 +298,7 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
         );
         return EXIT_OK;
     }
-    run_built(built, printer, journal, options)
+    run_built(built, printer, journal, options, &slurm_ids)
 }
 
 fn run_built(
@@ -281,6 +306,7 @@ fn run_built(
     printer: Arc<Printer>,
     journal: Option<Arc<Journal>>,
     options: &RunOptions,
+    slurm_ids: &Mutex<BTreeMap<String, String>>,
 ) -> i32 {
     let infos: Arc<std::collections::HashMap<AnyJob, JobInfo>> = Arc::new(built.jobs.clone());
     for scheduler in &built.schedulers {
@@ -351,13 +377,19 @@ fn run_built(
     if result.is_none() {
         // Cancelled: each command job kills its process group (TERM, then KILL after
         // the grace) and reaps it. Wait for that, then make sure.
-        let deadline = Instant::now() + GRACE + Duration::from_secs(2);
+        let deadline = Instant::now() + SLURM_GRACE + Duration::from_secs(2);
         while Instant::now() < deadline
-            && (!live_process_groups().is_empty() || built.jobs.keys().any(|j| j.is_running()))
+            && (!live_process_groups().is_empty()
+                || !live_slurm_jobs().is_empty()
+                || built.jobs.keys().any(|j| j.is_running()))
         {
             thread::sleep(Duration::from_millis(20));
         }
         kill_live_process_groups(libc::SIGKILL);
+    }
+    // The last resort: nothing of the run stays in Slurm's queue.
+    if !live_slurm_jobs().is_empty() {
+        cancel_live_slurm_jobs();
     }
     printer.finish();
     // Shutdown hooks: ssh jobs close their host's shared connection.
@@ -399,6 +431,19 @@ fn run_built(
         Some(Err(jobgraph::Error::JobFailed { .. } | jobgraph::Error::Timeout { .. })) => {}
         Some(Err(error)) => outln!("jobgraph: {error}"),
         _ => {}
+    }
+    let ids = slurm_ids.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if !ids.is_empty() {
+        const SHOWN: usize = 20;
+        let mut text: Vec<String> = ids
+            .iter()
+            .take(SHOWN)
+            .map(|(id, slurm)| format!("{}={slurm}", jobgraph::printable(id)))
+            .collect();
+        if ids.len() > SHOWN {
+            text.push(format!("... ({} in all)", ids.len()));
+        }
+        outln!("Slurm job ids: {}", text.join(", "));
     }
     let log_errors = printer.log_errors();
     if !log_errors.is_empty() {

@@ -178,6 +178,106 @@ pub struct HostSettings {
     pub options: Vec<Spanned<String>>,
 }
 
+/// The `[slurm]` table, and a job's `slurm = { ... }`: the resources and placement of
+/// a job that Slurm runs (see `jobgraph_command::Slurm`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmSettings {
+    /// `--cpus-per-task`.
+    pub cpus: Option<u32>,
+    /// `--mem` (`512M`, `4G`).
+    pub mem: Option<String>,
+    /// `--time` (the job's `timeout` when not given).
+    pub time: Option<Dur>,
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--gres` (`gpu:1`).
+    pub gres: Option<String>,
+    /// `--account`.
+    pub account: Option<String>,
+    /// `--qos`.
+    pub qos: Option<String>,
+    /// Other options, each one word `--name=value`.
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// `"auto"` (a step inside an allocation, a batch job outside), `"batch"`, or an
+    /// allocation's job id.
+    pub placement: Option<String>,
+    /// Where batch jobs' scripts and output files go (a shared filesystem on a real
+    /// cluster).
+    pub output_dir: Option<String>,
+}
+
+impl SlurmSettings {
+    /// These settings, with `over`'s where it gives one.
+    pub fn merged(&self, over: &SlurmSettings) -> SlurmSettings {
+        let mut options = self.options.clone();
+        options.extend(over.options.iter().cloned());
+        SlurmSettings {
+            cpus: over.cpus.or(self.cpus),
+            mem: over.mem.clone().or(self.mem.clone()),
+            time: over.time.or(self.time),
+            partition: over.partition.clone().or(self.partition.clone()),
+            gres: over.gres.clone().or(self.gres.clone()),
+            account: over.account.clone().or(self.account.clone()),
+            qos: over.qos.clone().or(self.qos.clone()),
+            options,
+            placement: over.placement.clone().or(self.placement.clone()),
+            output_dir: over.output_dir.clone().or(self.output_dir.clone()),
+        }
+    }
+
+    /// The library's builder for these settings.
+    pub fn builder(&self) -> jobgraph_command::Slurm {
+        use jobgraph_command::{Placement, Slurm};
+        let mut slurm = Slurm::new();
+        if let Some(cpus) = self.cpus {
+            slurm = slurm.cpus_per_task(cpus);
+        }
+        if let Some(mem) = &self.mem {
+            slurm = slurm.mem(mem.clone());
+        }
+        if let Some(time) = self.time {
+            slurm = slurm.time(time.0);
+        }
+        if let Some(partition) = &self.partition {
+            slurm = slurm.partition(partition.clone());
+        }
+        if let Some(gres) = &self.gres {
+            slurm = slurm.gres(gres.clone());
+        }
+        if let Some(account) = &self.account {
+            slurm = slurm.account(account.clone());
+        }
+        if let Some(qos) = &self.qos {
+            slurm = slurm.qos(qos.clone());
+        }
+        for option in &self.options {
+            slurm = slurm.extra(option.clone());
+        }
+        slurm = slurm.placement(match self.placement.as_deref() {
+            None | Some("auto") => Placement::Auto,
+            Some("batch") => Placement::Batch,
+            Some(id) => Placement::Allocation(id.to_string()),
+        });
+        if let Some(dir) = &self.output_dir {
+            slurm = slurm.output_dir(dir);
+        }
+        slurm
+    }
+}
+
+/// A job's `slurm` key: `true` (the `[slurm]` table's settings), `false` (run here
+/// even under `--slurm`), or a table of settings over the `[slurm]` table's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SlurmChoice {
+    /// On Slurm or not.
+    On(bool),
+    /// On Slurm, with these settings.
+    With(SlurmSettings),
+}
+
 /// A `[[job]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -216,6 +316,8 @@ pub struct JobDef {
     /// The script's arguments.
     #[serde(default)]
     pub args: Vec<String>,
+    /// Whether Slurm runs it, and with what.
+    pub slurm: Option<Spanned<SlurmChoice>>,
     /// One instance per element of the product of these lists.
     pub matrix: Option<Spanned<BTreeMap<String, toml::Value>>>,
     /// The template and parameters this job is an instance of (set by the expansion).
@@ -303,6 +405,8 @@ pub struct Scenario {
     /// ssh settings.
     #[serde(default)]
     pub ssh: SshSettings,
+    /// Slurm settings, for jobs placed on Slurm.
+    pub slurm: Option<Spanned<SlurmSettings>>,
     /// Top-level jobs.
     #[serde(default, rename = "job")]
     pub jobs: Vec<JobDef>,
@@ -453,6 +557,7 @@ pub fn load_str_with(
         ));
     }
     check_ssh(&checker, &scenario.ssh)?;
+    check_slurm(&checker, &scenario)?;
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut warnings = Vec::new();
     resolve_cwds(
@@ -574,6 +679,14 @@ fn check_job(checker: &Checker<'_>, job: &JobDef) -> Result<(), ScenarioError> {
             }
         }
         _ => {}
+    }
+    if let Some(slurm) = &job.slurm {
+        if job.host.is_some() && !matches!(slurm.get_ref(), SlurmChoice::On(false)) {
+            return Err(checker.error(
+                slurm.span().start,
+                format!("job `{id}`: a job runs on a `host` or on Slurm, not both"),
+            ));
+        }
     }
     if !job.args.is_empty() && job.script.is_none() {
         return Err(checker.error(at, format!("job `{id}`: `args` are a `script`'s")));
@@ -768,6 +881,56 @@ fn resolve_cwds(
         )?;
     }
     Ok(())
+}
+
+/// Checks the `[slurm]` table, and the settings each job would run with on Slurm, as
+/// the library does before it submits anything.
+fn check_slurm(checker: &Checker<'_>, scenario: &Scenario) -> Result<(), ScenarioError> {
+    let defaults = scenario
+        .slurm
+        .as_ref()
+        .map(|s| s.get_ref().clone())
+        .unwrap_or_default();
+    if let Some(table) = &scenario.slurm {
+        if let Err(e) = defaults.builder().args(None) {
+            return Err(checker.error(table.span().start, format!("[slurm] {e}")));
+        }
+    }
+    fn walk(
+        checker: &Checker<'_>,
+        defaults: &SlurmSettings,
+        jobs: &[JobDef],
+        groups: &[GroupDef],
+    ) -> Result<(), ScenarioError> {
+        for job in jobs {
+            let Some(choice) = &job.slurm else { continue };
+            let settings = match choice.get_ref() {
+                SlurmChoice::On(false) => continue,
+                SlurmChoice::On(true) => defaults.clone(),
+                SlurmChoice::With(over) => defaults.merged(over),
+            };
+            if job.command.is_none() && job.shell.is_none() {
+                return Err(checker.error(
+                    choice.span().start,
+                    format!(
+                        "job `{}`: Slurm runs a `command` or a `shell`",
+                        job.id.get_ref()
+                    ),
+                ));
+            }
+            if let Err(e) = settings.builder().args(job.timeout.map(|t| t.0)) {
+                return Err(checker.error(
+                    choice.span().start,
+                    format!("job `{}`: {e}", job.id.get_ref()),
+                ));
+            }
+        }
+        for group in groups {
+            walk(checker, defaults, &group.jobs, &group.groups)?;
+        }
+        Ok(())
+    }
+    walk(checker, &defaults, &scenario.jobs, &scenario.groups)
 }
 
 fn check_ssh(checker: &Checker<'_>, ssh: &SshSettings) -> Result<(), ScenarioError> {

@@ -78,7 +78,7 @@ pub use quote::{quote, quote_words};
 pub use script::SshScript;
 pub use slurm::{
     cancel_live_slurm_jobs, live_slurm_jobs, slurm_queries, slurm_rounds, Placement, Slurm,
-    SlurmJob, SlurmState, STEP_GRACE,
+    SlurmJob, SlurmState, Submitted, STEP_GRACE,
 };
 pub use ssh::{check_option, HostError, SshHost, SshJob, SshTarget};
 pub use transfer::{SshPull, SshPush};

@@ -849,7 +849,12 @@ pub struct SlurmJob {
     program: Program,
     options: Options,
     slurm: Slurm,
+    on_submit: Option<Submitted>,
 }
+
+/// What learns a batch job's Slurm id once `sbatch` gave it: a runner that prints it,
+/// records it, or cancels it by name later.
+pub type Submitted = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A number for each batch job of this process, for unique job names and directories.
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
@@ -875,7 +880,15 @@ impl SlurmJob {
             program,
             options: Options::default(),
             slurm: Slurm::default(),
+            on_submit: None,
         }
+    }
+
+    /// Calls `submitted` with the Slurm job id of a batch job as soon as `sbatch` gives
+    /// it (a step has no id of its own: it is a step of its allocation).
+    pub fn on_submit(mut self, submitted: Submitted) -> Self {
+        self.on_submit = Some(submitted);
+        self
     }
 
     /// What it runs.
@@ -1028,6 +1041,9 @@ impl SlurmJob {
         // Started before the submission: a job is never in Slurm without a watcher.
         let poller = poller().map_err(submit_error)?;
         let id = self.submit(&sbatch).map_err(submit_error)?;
+        if let Some(submitted) = &self.on_submit {
+            submitted(&id);
+        }
         let mut stdout = Follower::new(out_path, Stream::Stdout, self.options.capture_limit);
         let mut stderr = Follower::new(err_path, Stream::Stderr, self.options.capture_limit);
         let label: Arc<str> = ctx
@@ -1228,12 +1244,25 @@ impl AbstractJob for SlurmJob {
             Some(id) => format!("srun --jobid={id}"),
             None => "sbatch".to_string(),
         };
-        let mut text = format!("{how} {}", quote_words(&args));
-        for (key, value) in &self.options.env {
-            text.push_str(&format!(" {}={}", key, quote(value)));
+        // As a shell would run it: env as `env`, each option one quoted word.
+        let mut text = String::new();
+        if let Some(dir) = &self.options.cwd {
+            text.push_str(&format!("cd -- {} && ", quote(&dir.display().to_string())));
+        }
+        if !self.options.env.is_empty() {
+            text.push_str("env -- ");
+            for (key, value) in &self.options.env {
+                text.push_str(&quote(&format!("{key}={value}")));
+                text.push(' ');
+            }
+        }
+        text.push_str(&how);
+        for arg in &args {
+            text.push(' ');
+            text.push_str(&quote(arg));
         }
         text.push_str(" -- ");
-        text.push_str(&self.program.display());
+        text.push_str(&quote_words(self.argv()));
         Some(text)
     }
 }
