@@ -275,7 +275,7 @@ pub enum SlurmChoice {
     /// On Slurm or not.
     On(bool),
     /// On Slurm, with these settings.
-    With(SlurmSettings),
+    With(Box<SlurmSettings>),
 }
 
 /// A `[[job]]`.
