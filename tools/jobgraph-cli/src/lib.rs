@@ -43,3 +43,4 @@ pub mod output;
 pub mod resume;
 pub mod run;
 pub mod scenario;
+pub mod submit;

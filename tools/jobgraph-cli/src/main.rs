@@ -13,7 +13,7 @@ use jobgraph_cli::build::{build, BuildOptions, OnFailure};
 use jobgraph_cli::expand::{keep_targets, parse_set, read_hosts, Overrides};
 use jobgraph_cli::run::{run, RunOptions, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use jobgraph_cli::scenario::{load_with, parse_duration, GroupDef, JobDef, Loaded};
-use jobgraph_cli::{errln, out, outln};
+use jobgraph_cli::{errln, out, outln, submit};
 
 const EXIT_CODES: &str = "Exit codes: 0 the run succeeded: no critical job failed and no timeout (non-critical jobs that failed are told in the debrief and the summary; --strict makes them fail the run); 1 the run failed; 2 a bad scenario or bad usage; 130 interrupted (Ctrl-C).";
 
@@ -118,6 +118,31 @@ enum Commands {
     List {
         #[command(flatten)]
         source: Source,
+    },
+    /// Hands the whole scenario to Slurm at once: one `sbatch` per job, its
+    /// requirements as `--dependency` edges, for a run that outlives this command.
+    /// Prints the Slurm job ids and writes them to the state folder.
+    Submit {
+        #[command(flatten)]
+        source: Source,
+        /// The state folder: the ids, and each job's script and output files
+        /// (default: `NAME.slurm` beside the scenario `NAME.toml`).
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+        /// Submits a scenario with a `window` anyway (Slurm does not keep it).
+        #[arg(long)]
+        ignore_window: bool,
+    },
+    /// Lists the jobs of a submitted scenario with their Slurm state (exit 1 when one
+    /// ended badly).
+    Status {
+        /// The state folder `submit` wrote.
+        state: PathBuf,
+    },
+    /// Cancels the jobs of a submitted scenario that have not ended.
+    Cancel {
+        /// The state folder `submit` wrote.
+        state: PathBuf,
     },
     /// Draws a scenario's graph: DOT, or PNG/SVG with Graphviz's `dot`.
     Graph {
@@ -264,6 +289,78 @@ fn main_code(cli: Cli) -> i32 {
             list(&loaded.scenario.jobs, &loaded.scenario.groups, 0);
             EXIT_OK
         }
+        Commands::Submit {
+            source,
+            state,
+            ignore_window,
+        } => {
+            let loaded = match load_or_report(&source) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
+            };
+            let dir = state.unwrap_or_else(|| {
+                let stem = source
+                    .file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "scenario".into());
+                source.file.with_file_name(format!("{stem}.slurm"))
+            });
+            match submit::submit(&loaded, &dir, ignore_window) {
+                Ok(state) => {
+                    for job in &state.jobs {
+                        outln!("{}  {}", job.slurm_id, jobgraph::printable(&job.id));
+                    }
+                    outln!(
+                        "submitted {} job(s); `jobgraph status {}` follows them, `jobgraph cancel {}` cancels them",
+                        state.jobs.len(),
+                        dir.display(),
+                        dir.display()
+                    );
+                    EXIT_OK
+                }
+                Err(e) => {
+                    errln!("jobgraph: error: {e}");
+                    EXIT_USAGE
+                }
+            }
+        }
+        Commands::Status { state } => match submit::read_state(&state) {
+            Ok((_, state)) => match submit::status(&state) {
+                Ok((text, bad)) => {
+                    out!("{text}");
+                    if bad {
+                        EXIT_FAILED
+                    } else {
+                        EXIT_OK
+                    }
+                }
+                Err(e) => {
+                    errln!("jobgraph: error: {e}");
+                    EXIT_FAILED
+                }
+            },
+            Err(e) => {
+                errln!("jobgraph: error: {e}");
+                EXIT_USAGE
+            }
+        },
+        Commands::Cancel { state } => match submit::read_state(&state) {
+            Ok((_, state)) => match submit::cancel(&state) {
+                Ok(n) => {
+                    outln!("cancelled {n} job(s) that had not ended");
+                    EXIT_OK
+                }
+                Err(e) => {
+                    errln!("jobgraph: error: {e}");
+                    EXIT_FAILED
+                }
+            },
+            Err(e) => {
+                errln!("jobgraph: error: {e}");
+                EXIT_USAGE
+            }
+        },
         Commands::Graph { source, output } => {
             let loaded = match load_or_report(&source) {
                 Ok(loaded) => loaded,

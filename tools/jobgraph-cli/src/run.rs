@@ -444,6 +444,13 @@ fn run_built(
             text.push(format!("... ({} in all)", ids.len()));
         }
         outln!("Slurm job ids: {}", text.join(", "));
+        if options.verbose {
+            outln!(
+                "{} Slurm status queries for {} batch job(s) (one squeue a round for all of them)",
+                jobgraph_command::slurm_queries(),
+                ids.len()
+            );
+        }
     }
     let log_errors = printer.log_errors();
     if !log_errors.is_empty() {

@@ -252,7 +252,22 @@ fn check_prints_the_listing_and_accepts_the_example_scenarios() {
             seen += 1;
         }
     }
-    assert_eq!(seen, 3);
+    assert_eq!(seen, 4);
+    // The sweep: 20 instances of its simulation, on Slurm with their resources.
+    let run = jobgraph(
+        &["check", examples.join("sweep.toml").to_str().unwrap()],
+        &examples,
+    );
+    assert!(run.stdout.contains("22 job(s)"), "{run}");
+    assert!(
+        run.stdout.contains("<SlurmJob `sim size=80 seed=5`>"),
+        "{run}"
+    );
+    assert!(
+        run.stdout
+            .contains("sbatch --cpus-per-task=1 --mem=256M --time=5 --"),
+        "{run}"
+    );
     let run = jobgraph(
         &[
             "check",

@@ -214,3 +214,131 @@ slurm = true
     assert_code(&run, 130);
     assert!(queue_empties(pid), "left in squeue: {:?}", queued(pid));
 }
+
+#[test]
+fn submit_hands_the_graph_to_slurm_and_status_reads_it_back() {
+    // What Slurm cannot express is refused, cluster or not.
+    for (text, what) in [
+        (
+            "[[job]]\nid = \"a\"\ncommand = [\"true\"]\nhost = \"h\"\n",
+            "runs on an ssh host",
+        ),
+        (
+            "[[job]]\nid = \"a\"\ncommand = [\"true\"]\nforever = true\n",
+            "forever job",
+        ),
+        (
+            "window = 2\n[[job]]\nid = \"a\"\ncommand = [\"true\"]\n",
+            "--ignore-window",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = scenario(dir.path(), text);
+        let run = jobgraph(&["submit", file.to_str().unwrap()], dir.path());
+        assert_code(&run, 2);
+        assert!(run.stderr.contains(what), "{what}: {run}");
+        assert!(!dir.path().join("scenario.slurm").exists());
+    }
+    if !cluster("submit") {
+        return;
+    }
+    // A diamond whose left side fails: Slurm cancels the bottom; a job after a
+    // non-critical failure runs (afterany).
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        r#"
+timeout = "5m"
+[slurm]
+mem = "64M"
+[[job]]
+id = "top"
+shell = "echo top"
+[[job]]
+id = "left"
+shell = "exit 3"
+requires = ["top"]
+[[job]]
+id = "right"
+shell = "echo right"
+requires = ["top"]
+[[job]]
+id = "bottom"
+shell = "echo bottom"
+requires = ["left", "right"]
+[[job]]
+id = "soft"
+shell = "exit 1"
+critical = false
+[[job]]
+id = "after-soft"
+shell = "echo after"
+requires = ["soft"]
+"#,
+    );
+    let submit = jobgraph(&["submit", file.to_str().unwrap()], dir.path());
+    assert_code(&submit, 0);
+    assert!(submit.stdout.contains("submitted 6 job(s)"), "{submit}");
+    let state = dir.path().join("scenario.slurm");
+    // A second submit of the same state is refused.
+    let again = jobgraph(&["submit", file.to_str().unwrap()], dir.path());
+    assert_code(&again, 2);
+    assert!(again.stderr.contains("submitted already"), "{again}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        let status = jobgraph(&["status", state.to_str().unwrap()], dir.path());
+        let done = ["PENDING", "RUNNING", "CONFIGURING", "COMPLETING"]
+            .iter()
+            .all(|s| !status.stdout.contains(s));
+        if done {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "not ended: {status}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_code(&status, 1);
+    let line = |id: &str| {
+        status
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("top").contains("COMPLETED exit 0"), "{status}");
+    assert!(line("left").contains("FAILED exit 3"), "{status}");
+    assert!(line("right").contains("COMPLETED"), "{status}");
+    assert!(line("bottom").contains("CANCELLED"), "{status}");
+    assert!(line("after-soft").contains("COMPLETED"), "{status}");
+    let out = std::fs::read_to_string(state.join("jobgraph.scenario.right.out")).unwrap();
+    assert_eq!(out, "right\n");
+
+    // Cancel: what has not ended is cancelled.
+    let long = scenario(
+        dir.path(),
+        "[[job]]\nid = \"long\"\ncommand = [\"sleep\", \"300\"]\n[[job]]\nid = \"next\"\ncommand = [\"true\"]\nrequires = [\"long\"]\n",
+    );
+    let other = dir.path().join("long-state");
+    let submit = jobgraph(
+        &[
+            "submit",
+            long.to_str().unwrap(),
+            "--state",
+            other.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_code(&submit, 0);
+    let cancel = jobgraph(&["cancel", other.to_str().unwrap()], dir.path());
+    assert_code(&cancel, 0);
+    assert!(cancel.stdout.contains("cancelled 2 job(s)"), "{cancel}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = jobgraph(&["status", other.to_str().unwrap()], dir.path());
+        if status.stdout.contains("2 job(s): 2 cancelled") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}

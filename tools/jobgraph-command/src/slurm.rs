@@ -942,6 +942,21 @@ impl SlurmJob {
         self
     }
 
+    /// Whether the job can be submitted: what
+    /// [`CommandJob::check`](crate::CommandJob::check) checks of its command, env and
+    /// working directory (no NUL byte anywhere: a batch job's script is a text file),
+    /// and its Slurm options. The job runs this check itself before it submits
+    /// anything.
+    pub fn check(&self) -> Result<(), CommandError> {
+        if let Some(message) = self.options.problem(&self.program) {
+            return Err(CommandError::Invalid {
+                command: self.program.display(),
+                message,
+            });
+        }
+        self.slurm.args(self.options.timeout).map(|_| ())
+    }
+
     /// Where it would run now: the allocation for a step, `None` for a batch job.
     pub fn allocation(&self) -> Option<String> {
         match &self.slurm.placement {
@@ -1040,7 +1055,7 @@ impl SlurmJob {
         sbatch.push(script.display().to_string());
         // Started before the submission: a job is never in Slurm without a watcher.
         let poller = poller().map_err(submit_error)?;
-        let id = self.submit(&sbatch).map_err(submit_error)?;
+        let id = self.submit(&sbatch, true).map_err(submit_error)?;
         if let Some(submitted) = &self.on_submit {
             submitted(&id);
         }
@@ -1125,7 +1140,9 @@ impl SlurmJob {
     }
 
     /// Runs sbatch; the job id, registered as live.
-    fn submit(&self, args: &[String]) -> Result<String, String> {
+    /// Submits with these `sbatch` arguments; its id, counted among this process's
+    /// live jobs when `live`.
+    fn submit(&self, args: &[String], live: bool) -> Result<String, String> {
         let (status, stdout, stderr) =
             // Not cut short when the run is cancelled: an sbatch killed after the
             // controller took the job would leave it queued, unknown to us. The loop
@@ -1142,9 +1159,115 @@ impl SlurmJob {
                 stderr.trim()
             ));
         }
-        lock(&LIVE).insert(id.clone());
+        if live {
+            lock(&LIVE).insert(id.clone());
+        }
         Ok(id)
     }
+
+    /// Submits the job to outlive this process (`jobgraph submit`): its script and
+    /// output files in `dir` (`NAME.sh`, `NAME.out`, `NAME.err`), named `name` in
+    /// Slurm, after `dependency` (`afterok:12:13,afterany:14`, `sbatch`'s syntax)
+    /// with `--kill-on-invalid-dep=yes`, so that Slurm cancels it when a job it needs
+    /// failed. Nothing watches it: its id is returned, for [`slurm_status`] and
+    /// [`scancel`].
+    pub fn submit_detached(
+        &self,
+        name: &str,
+        dir: &Path,
+        dependency: Option<&str>,
+    ) -> Result<String, CommandError> {
+        let display = self.program.display();
+        let submit_error = |message: String| CommandError::SlurmSubmit {
+            command: display.clone(),
+            message,
+        };
+        self.check()?;
+        let mut args = self.slurm.build(self.options.timeout, false)?;
+        if let Some(dependency) = dependency {
+            let option = format!("--dependency={dependency}");
+            check_value(&option, dependency)?;
+            args.push(option);
+            args.push("--kill-on-invalid-dep=yes".into());
+        }
+        let script = dir.join(format!("{name}.sh"));
+        let text = format!("#!/bin/sh\nexec {}\n", quote_words(self.argv()));
+        File::create(&script)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| submit_error(format!("cannot write {}: {e}", script.display())))?;
+        let cwd = match &self.options.cwd {
+            Some(cwd) => cwd.clone(),
+            None => std::env::current_dir().map_err(|e| submit_error(e.to_string()))?,
+        };
+        let mut sbatch = vec![
+            "--parsable".to_string(),
+            format!("--job-name={name}"),
+            format!("--output={}", dir.join(format!("{name}.out")).display()),
+            format!("--error={}", dir.join(format!("{name}.err")).display()),
+            format!("--chdir={}", cwd.display()),
+        ];
+        sbatch.extend(args);
+        sbatch.push(script.display().to_string());
+        self.submit(&sbatch, false).map_err(submit_error)
+    }
+}
+
+/// What Slurm says of a job now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlurmStatus {
+    /// Its state in Slurm's words (`PENDING`, `RUNNING`, `COMPLETED`, `FAILED`,
+    /// `CANCELLED`...), or `UNKNOWN` when Slurm no longer knows it.
+    pub state: String,
+    /// Its exit code, once it ended.
+    pub exit_code: Option<i32>,
+    /// Slurm's reason (`Dependency`, `DependencyNeverSatisfied`, `None`...).
+    pub reason: String,
+}
+
+/// What Slurm says of these jobs now: one `squeue` for all of them, then `scontrol`
+/// (or `sacct`, where accounting exists) for each one gone from its view.
+pub fn slurm_status(ids: &[String]) -> Result<HashMap<String, SlurmStatus>, String> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut rows = squeue(ids)?;
+    for id in ids {
+        if !rows.contains_key(id) {
+            if let Some(row) = scontrol_show_job(id).or_else(|| sacct(id)) {
+                rows.insert(id.clone(), row);
+            }
+        }
+    }
+    Ok(ids
+        .iter()
+        .map(|id| {
+            let status = match rows.remove(id) {
+                Some(row) => SlurmStatus {
+                    exit_code: SlurmState::from_final(&row.state).map(|_| row.raw_status >> 8),
+                    state: row.state,
+                    reason: row.reason,
+                },
+                None => SlurmStatus {
+                    state: "UNKNOWN".into(),
+                    exit_code: None,
+                    reason: "Slurm no longer knows this job".into(),
+                },
+            };
+            (id.clone(), status)
+        })
+        .collect())
+}
+
+/// Cancels these jobs: one `scancel`.
+pub fn scancel(ids: &[String]) -> Result<(), String> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let (status, _, stderr) = slurm_command("scancel", ids, COMMAND_DEADLINE, &|| false)?;
+    if !status.success() {
+        return Err(format!("scancel failed ({status}): {}", stderr.trim()));
+    }
+    Ok(())
 }
 
 /// A batch job's output file, followed as Slurm writes it.
@@ -1211,19 +1334,7 @@ impl AbstractJob for SlurmJob {
     type Output = Result<CommandOutput, CommandError>;
 
     fn run(&mut self, ctx: &Context<'_>) -> Self::Output {
-        if matches!(&self.program, Program::Argv(argv) if argv.is_empty()) {
-            return Err(CommandError::SlurmSubmit {
-                command: String::new(),
-                message: "the command is empty".into(),
-            });
-        }
-        // A batch job's script is a text file: a NUL has no place in it (nor in argv).
-        if self.argv().iter().any(|word| word.contains('\0')) {
-            return Err(CommandError::SlurmSubmit {
-                command: self.program.display(),
-                message: "the command holds a NUL byte".into(),
-            });
-        }
+        self.check()?;
         match self.allocation() {
             Some(allocation) => self.run_step(ctx, &allocation),
             None => self.run_batch(ctx),
