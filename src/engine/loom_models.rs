@@ -75,7 +75,7 @@ fn loom_cancellation_wakes_a_sleeping_job() {
         let job = {
             let run = Arc::clone(&run);
             thread::spawn(move || {
-                let ctx = Context::new(&*run, &run.cancelled, 0, None);
+                let ctx = Context::new(&*run, &run.cancelled, None, 0, None);
                 ctx.sleep(Duration::from_secs(3600))
             })
         };
@@ -101,7 +101,7 @@ fn loom_cancellation_races_a_jobs_end() {
             let (run, lifecycle, outcome) = (run.clone(), lifecycle.clone(), outcome.clone());
             let waker = Waker::from(count.clone());
             thread::spawn(move || {
-                let ctx = Context::new(&*run, &run.cancelled, 0, None);
+                let ctx = Context::new(&*run, &run.cancelled, None, 0, None);
                 ctx.on_cancel(&waker);
                 let cancelled = ctx.is_cancelled();
                 drop(ctx);

@@ -127,8 +127,9 @@ impl<J: Table> Run<J> {
             if self.stop.load(Ordering::Acquire) {
                 break;
             }
-            if self.deadline.is_some() && self.past_deadline() {
-                // No job starts after the deadline, even before the coordinator wakes.
+            if self.past_deadline() {
+                // No job starts after the deadline, even before the coordinator wakes
+                // (the job's context looks again, last, before the job's body starts).
                 self.finish(Reason::Timeout);
                 break;
             }
@@ -147,7 +148,7 @@ impl<J: Table> Run<J> {
                 (Some(events), Some(job)) => Some(events.started(index, job)),
                 _ => None,
             };
-            let ctx = Context::new(&*self, &self.cancelled, index, job);
+            let ctx = Context::new(&*self, &self.cancelled, self.deadline.as_ref(), index, job);
             // SAFETY: this worker holds index `i` alone, and it is never handed out
             // again in this run, nor is a table run twice (`Table::execute`'s
             // contract): an entry job comes from a claimed chunk (disjoint ranges of one
@@ -218,9 +219,19 @@ impl<J: Table> Run<J> {
     }
 
     /// Subtracts `count` ended jobs from `remaining`; true when that ended the run.
-    fn count_ended(&self, count: usize) -> bool {
+    ///
+    /// The run has ended in time only if the deadline has not passed yet: every job's end
+    /// was sealed before its count came in, so a clock read here, after the last count,
+    /// that is still short of the deadline says that every end came before it. Past the
+    /// deadline the run has timed out, even if its coordinator, which owns the deadline,
+    /// has not woken up to say so yet.
+    pub(super) fn count_ended(&self, count: usize) -> bool {
         if self.remaining.fetch_sub(count, Ordering::AcqRel) == count {
-            self.finish(Reason::Finished);
+            self.finish(if self.past_deadline() {
+                Reason::Timeout
+            } else {
+                Reason::Finished
+            });
             return true;
         }
         false

@@ -8,13 +8,15 @@ use std::time::{Duration, Instant};
 use super::handle::{AnyJob, Job};
 use super::id::JobId;
 use crate::error::Error;
-use crate::sync::{thread, AtomicBool, Ordering};
+use crate::sync::{thread, AtomicBool, Deadline, Ordering};
 
 /// What a running job can ask of its run: whether it is cancelled, a sleep that
 /// cancellation cuts short, and the results of the jobs it requires.
 pub struct Context<'a> {
     run: &'a dyn Control,
     cancelled: &'a AtomicBool,
+    /// The run's deadline, if it has one.
+    deadline: Option<&'a Deadline>,
     index: u32,
     /// `None` for a job of a [`Batch`](crate::Batch).
     job: Option<&'a AnyJob>,
@@ -27,12 +29,14 @@ impl<'a> Context<'a> {
     pub(crate) fn new(
         run: &'a dyn Control,
         cancelled: &'a AtomicBool,
+        deadline: Option<&'a Deadline>,
         index: u32,
         job: Option<&'a AnyJob>,
     ) -> Self {
         Context {
             run,
             cancelled,
+            deadline,
             index,
             job,
             registered: AtomicBool::new(false),
@@ -45,6 +49,25 @@ impl<'a> Context<'a> {
     #[inline]
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Whether the job is to stop, without waiting for its run's coordinator: its run
+    /// cancelled it, or the run's deadline has passed, which this reading of the clock
+    /// makes the run's end (a timeout) at once. Asked as the very last thing before the
+    /// job's body starts (a job halted then is cancelled without its body running), and
+    /// again once the body has returned, before its end is sealed (a job halted then is
+    /// cancelled, what it returned not kept): a job that returns after the deadline has
+    /// not ended in time, whether or not its run's coordinator has woken up yet.
+    #[inline]
+    pub(crate) fn halted(&self) -> bool {
+        if self.is_cancelled() {
+            return true;
+        }
+        if self.deadline.is_some_and(Deadline::passed) {
+            self.run.time_out();
+            return true;
+        }
+        false
     }
 
     /// Sleeps for `duration`, or less if the job is cancelled meanwhile. Returns true
@@ -157,6 +180,9 @@ pub(crate) trait Control: Sync {
     fn future_unparked(&self);
     fn on_cancel(&self, index: u32, waker: &Waker);
     fn forget_waker(&self, index: u32);
+    /// Ends the run by its timeout (a job saw the deadline passed); nothing when it has
+    /// ended already.
+    fn time_out(&self);
     fn label(&self, index: u32) -> String;
     /// The value of job `other` of batch `batch`, for job `index` that requires it.
     fn input(
