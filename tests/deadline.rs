@@ -1,14 +1,14 @@
 //! The deadline against the ends and starts of jobs, with the run's coordinator held
 //! off the CPU, as a loaded machine holds it: a job that returns after the deadline
 //! never makes its run succeed, and a job delayed past the deadline on its way to its
-//! body does not start.
+//! body does not start. And a run started in a job's body is cancelled with that job.
 //!
 //! The coordinator (the thread that called `run`) is held by a signal whose handler
 //! sleeps: deterministic where a busy machine only sometimes holds it long enough.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jobgraph::{Batch, Error, Job, JobState, Scheduler};
 
@@ -161,4 +161,104 @@ fn a_job_delayed_past_the_deadline_on_its_way_to_its_body_does_not_start() {
         "the job started after the deadline"
     );
     assert_eq!(job.state(), JobState::Cancelled);
+}
+
+/// How long the inner jobs sleep, heeding their own run's cancellation only.
+const INNER_SLEEP: Duration = Duration::from_secs(60);
+/// The outer runs' grace: the inner run must end within it.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// A job whose body runs a scheduler of its own with `run()` (not nested in the outer
+/// one, nor given the job's context): the outer run's timeout cancels that inner run
+/// too, so the job returns within the grace, rather than being given up on while its
+/// inner job sleeps on. Before, the outer run abandoned the job after the grace.
+#[test]
+fn a_scheduler_run_in_a_jobs_body_is_cancelled_with_that_job() {
+    let inner_result = Arc::new(std::sync::Mutex::new(None));
+    let outer_job = {
+        let inner_result = inner_result.clone();
+        Job::new(move |_| {
+            let inner = Scheduler::new().label("inner");
+            inner.add(Job::new(|ctx| ctx.sleep(INNER_SLEEP)));
+            *inner_result.lock().unwrap() = Some(inner.run());
+        })
+    };
+    let outer = Scheduler::new()
+        .critical(false)
+        .timeout(Duration::from_millis(50))
+        .grace(GRACE);
+    outer.add(&outer_job);
+    let start = Instant::now();
+    assert!(!outer.run().unwrap());
+    let took = start.elapsed();
+    assert!(outer.failed_time_out().is_some());
+    assert_eq!(
+        outer_job.state(),
+        JobState::Cancelled,
+        "the job was given up on (its inner run went on): ran {took:?}"
+    );
+    let inner = inner_result.lock().unwrap().take();
+    assert!(
+        matches!(inner, Some(Ok(false))),
+        "the inner run answered {inner:?}"
+    );
+}
+
+/// The same with batches: a batch job's body runs a batch of its own with `run()`.
+#[test]
+fn a_batch_run_in_a_jobs_body_is_cancelled_with_that_job() {
+    let mut outer = Batch::new().timeout(Duration::from_millis(50)).grace(GRACE);
+    let job = outer
+        .add(|_| {
+            let mut inner = Batch::new().label("inner");
+            inner.add(|ctx| ctx.sleep(INNER_SLEEP));
+            inner.run()
+        })
+        .id();
+    let start = Instant::now();
+    assert!(matches!(outer.run(), Err(Error::Timeout { .. })));
+    let took = start.elapsed();
+    assert_eq!(
+        outer.state(job),
+        Some(JobState::Cancelled),
+        "the job was given up on (its inner run went on): ran {took:?}"
+    );
+}
+
+/// A run started on a worker between jobs (here by an observer of a job's end, which
+/// runs on that job's worker once the job has ended) is tied to no job: the outer run's
+/// timeout, which comes while it runs, does not cancel it.
+#[test]
+fn a_run_started_on_a_worker_between_jobs_is_tied_to_none() {
+    let inner_result = Arc::new(std::sync::Mutex::new(None));
+    let quick = Job::new(|_| ()).label("quick");
+    let outer = {
+        let inner_result = inner_result.clone();
+        Scheduler::new()
+            .critical(false)
+            .timeout(Duration::from_millis(100))
+            .grace(GRACE)
+            .observe(move |event| {
+                let ended_quick = matches!(event.kind, jobgraph::EventKind::Done)
+                    && event
+                        .job
+                        .as_ref()
+                        .and_then(|job| job.given_label())
+                        .as_deref()
+                        == Some("quick");
+                if ended_quick {
+                    let inner = Scheduler::new();
+                    inner.add(Job::new(|ctx| ctx.sleep(Duration::from_millis(300))));
+                    *inner_result.lock().unwrap() = Some(inner.run());
+                }
+            })
+    };
+    outer.add(&quick);
+    outer.add(Job::new(|ctx| ctx.sleep(Duration::from_secs(60))));
+    assert!(!outer.run().unwrap());
+    let inner = inner_result.lock().unwrap().take();
+    assert!(
+        matches!(inner, Some(Ok(true))),
+        "the inner run answered {inner:?}"
+    );
 }

@@ -23,6 +23,9 @@
 //!   cancellation), `finish` sets `exit` and wakes every job waiting in
 //!   `Context::sleep` or on a future, and the coordinator; workers leave at their next
 //!   look.
+//! * A worker's thread knows, for its shift, which run it serves and which job it runs
+//!   (`job::Shift`, two thread-local writes per job): a run started in that job's body
+//!   (`Scheduler::run`, `Batch::run`) registers with it, and is cancelled with it.
 //! * The coordinator (the thread that called `run`) waits on `ended`, until the end or
 //!   the deadline (and, while a future job is parked, checks for a stall: see
 //!   `stall`); then it gives the workers still in a job a bounded grace to return, and
@@ -36,7 +39,7 @@ use super::run::Run;
 use super::settings::Reason;
 use super::table::Table;
 use crate::graph::{is_forever, SINGLE};
-use crate::job::{state, Context, Status, CRITICAL};
+use crate::job::{state, Context, Control, Shift, Status, CRITICAL};
 use crate::sync::{fence, thread, Ordering, Steal, Worker};
 
 impl<J: Table> Run<J> {
@@ -108,6 +111,9 @@ impl<J: Table> Run<J> {
 
     /// A worker's life: run jobs until the run ends.
     fn work(self: Arc<Self>, number: usize, local: Worker<u32>, leave: &Leave<'_>) {
+        // A run started in a job's body is cancelled with that job (see `Shift`).
+        let weak: std::sync::Weak<dyn Control> = Arc::downgrade(&self) as _;
+        let shift = Shift::start(weak);
         let mut next: Option<u32> = None;
         // Non-forever jobs ended here and not yet subtracted from `remaining`.
         let mut ended = 0;
@@ -155,8 +161,10 @@ impl<J: Table> Run<J> {
             // `fetch_add`), any other from its requirements' ends, once, by the
             // decrement that brought its counter to zero or by the one execution of its
             // single requirement.
+            shift.running(Some(index));
             #[allow(unsafe_code)]
             let mut status = unsafe { self.jobs.execute(i, &ctx) };
+            shift.running(None);
             drop(ctx);
             if status == Status::Lost && !self.exit.load(Ordering::Acquire) {
                 // Not given up on by this run (that happens only once it ended): the job
@@ -201,6 +209,7 @@ impl<J: Table> Run<J> {
                 Status::Cancelled | Status::Lost => {}
             }
         }
+        drop(shift);
         // Leaves the run: its deque for a later worker, then its place in the window.
         self.free.lock().push((number, local));
         self.workers.fetch_sub(1, Ordering::AcqRel);

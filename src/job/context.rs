@@ -1,7 +1,7 @@
 //! [`Context`]: what a running job can ask of its run.
 
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -191,4 +191,68 @@ pub(crate) trait Control: Sync {
         batch: u32,
         other: u32,
     ) -> Result<&(dyn std::any::Any + Send + Sync), Error>;
+}
+
+thread_local! {
+    /// The run this thread is a worker of, during its shift.
+    static SHIFT: std::cell::RefCell<Option<Weak<dyn Control>>> =
+        const { std::cell::RefCell::new(None) };
+    /// The index of the job this worker runs now, or [`NO_JOB`].
+    static JOB: std::cell::Cell<u32> = const { std::cell::Cell::new(NO_JOB) };
+}
+
+/// No job runs on this thread.
+const NO_JOB: u32 = u32::MAX;
+
+/// This thread's shift as a worker of a run: a run started in the body of a job it
+/// runs is cancelled with that job ([`link_to_running_job`]). Undone when dropped.
+pub(crate) struct Shift(());
+
+impl Shift {
+    /// Starts a shift for `run`.
+    pub(crate) fn start(run: Weak<dyn Control>) -> Shift {
+        SHIFT.with(|shift| *shift.borrow_mut() = Some(run));
+        Shift(())
+    }
+
+    /// Job `index` runs on this thread from now on (`None`: no job runs).
+    #[inline]
+    pub(crate) fn running(&self, index: Option<u32>) {
+        JOB.with(|job| job.set(index.unwrap_or(NO_JOB)));
+    }
+}
+
+impl Drop for Shift {
+    fn drop(&mut self) {
+        JOB.with(|job| job.set(NO_JOB));
+        SHIFT.with(|shift| shift.borrow_mut().take());
+    }
+}
+
+/// Where a run started inside a job is registered to be cancelled with it; the
+/// registration ends when this is dropped.
+pub(crate) struct Linked {
+    run: Arc<dyn Control>,
+    index: u32,
+}
+
+impl Drop for Linked {
+    fn drop(&mut self) {
+        self.run.forget_waker(self.index);
+    }
+}
+
+/// When this thread runs a job of a run (it is that run's worker, in the job's body),
+/// registers the waker `waker()` gives to be woken when the run cancels that job, as a
+/// job's context does for a run it is given to ([`Context::on_cancel`]): what makes a
+/// run started in a job's body (`Scheduler::run`, `Batch::run`) a part of that job.
+/// `None`, and no waker made, on any other thread.
+pub(crate) fn link_to_running_job(waker: impl FnOnce() -> Waker) -> Option<Linked> {
+    let index = JOB.with(std::cell::Cell::get);
+    if index == NO_JOB {
+        return None;
+    }
+    let run = SHIFT.with(|shift| shift.borrow().as_ref().and_then(Weak::upgrade))?;
+    run.on_cancel(index, &waker());
+    Some(Linked { run, index })
 }

@@ -431,8 +431,15 @@ impl Scheduler {
     /// Mistakes in the graph (a cycle, a requirement outside the scheduler or on a
     /// forever job, a second run, ...) are reported before anything starts.
     ///
+    /// Called in the body of a job of another run (a scheduler's or a batch's), the run
+    /// is part of that job: when that run cancels the job (its timeout, a critical
+    /// failure elsewhere, its own cancellation), this run is cancelled too, and returns
+    /// `Ok(false)`, as a nested scheduler would. Anywhere else (on a thread that is not
+    /// running a job) nothing but its own timeout and jobs ends it.
+    ///
     /// Once it ran, the scheduler's own [`state`](AnyJob::state) (`Done`, or `Cancelled`
-    /// after a cancelled [`run_async`](Scheduler::run_async)) and
+    /// after a run cancelled from outside: its [`run_async`](Scheduler::run_async)
+    /// future dropped, or the job it ran in cancelled) and
     /// [`result`](Scheduler::result) answer for this run, as they do for a nested
     /// scheduler's.
     pub fn run(&self) -> Result<bool, Error> {
