@@ -294,8 +294,10 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     }
 
     /// Ends the run once it has lasted this long: nothing new starts, running jobs are
-    /// cancelled, and `run` returns [`Error::Timeout`]. `Duration::MAX` (or any
-    /// duration too long to count from the start) means no deadline.
+    /// cancelled, and `run` returns [`Error::Timeout`]. A job that returns after the
+    /// deadline has not completed in time: it is cancelled (what it returned is not
+    /// kept) and the run times out. `Duration::MAX` (or any duration too long to count
+    /// from the start) means no deadline.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self

@@ -229,8 +229,11 @@ impl Scheduler {
     }
 
     /// The run's global timeout, counted from its start, waiting included. At the
-    /// deadline nothing new starts and running jobs are cancelled. `Duration::MAX` (or
-    /// any duration too long to count from the start) means no deadline.
+    /// deadline nothing new starts and running jobs are cancelled. A job that returns
+    /// after the deadline has not completed in time: it is cancelled (what it returned
+    /// is not kept) and the run times out, even when the thread that called `run` is
+    /// late to notice. `Duration::MAX` (or any duration too long to count from the
+    /// start) means no deadline.
     pub fn timeout(self, timeout: Duration) -> Self {
         self.inner.conf.lock().timeout = Some(timeout);
         self
