@@ -70,6 +70,57 @@ pub(crate) use model::{
     MutexGuard, Once, Ordering, SpinLock, SpinLockGuard,
 };
 
+/// A run's deadline: no job starts, and none ends in time, once it has passed.
+///
+/// Read through the monotonic clock, which every thread sees alike: a thread that reads
+/// it past the deadline after it sealed a job's end knows that end came before the read.
+/// Under loom, which has no time, the clock is a flag that a model sets
+/// ([`Deadline::pass`]) behind a `SeqCst` fence, and each reading fences first: time
+/// passes for every thread at once, as it does for the real clock.
+pub(crate) struct Deadline {
+    at: std::time::Instant,
+    #[cfg(loom)]
+    passed: AtomicBool,
+}
+
+impl Deadline {
+    /// The instant `timeout` from now; `None` when that is too far to count (no
+    /// deadline).
+    pub(crate) fn after(timeout: std::time::Duration) -> Option<Deadline> {
+        Some(Deadline {
+            at: std::time::Instant::now().checked_add(timeout)?,
+            #[cfg(loom)]
+            passed: AtomicBool::new(false),
+        })
+    }
+
+    /// When it passes, for timed waits.
+    pub(crate) fn at(&self) -> std::time::Instant {
+        self.at
+    }
+
+    /// Whether it has passed: one reading of the clock.
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn passed(&self) -> bool {
+        std::time::Instant::now() >= self.at
+    }
+
+    /// Whether it has passed: the model's clock.
+    #[cfg(loom)]
+    pub(crate) fn passed(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.passed.load(Ordering::Relaxed)
+    }
+
+    /// Lets the deadline pass, in a model.
+    #[cfg(all(loom, test))]
+    pub(crate) fn pass(&self) {
+        self.passed.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+    }
+}
+
 /// Waits on `condvar`, `guard` held, until it is notified or `deadline` passes
 /// (`None`: no deadline, as for a duration too long to count); true when the deadline
 /// ended the wait.

@@ -215,6 +215,7 @@ mod tests {
         fn future_unparked(&self) {}
         fn on_cancel(&self, _: u32, _: &Waker) {}
         fn forget_waker(&self, _: u32) {}
+        fn time_out(&self) {}
         fn label(&self, _: u32) -> String {
             String::new()
         }
@@ -239,7 +240,7 @@ mod tests {
 
     fn call<T>(body: &mut Body<T>) -> Result<T, JobError> {
         let cancelled = AtomicBool::new(false);
-        let ctx = Context::new(&NoRun, &cancelled, 0, None);
+        let ctx = Context::new(&NoRun, &cancelled, None, 0, None);
         caught(|| body.call(&ctx))
     }
 

@@ -19,7 +19,8 @@ use crate::engine::{
 use crate::error::{Error, JobError};
 use crate::graph;
 use crate::job::{
-    drive, state, AnyJob, Context, JobId, JobOutput, JobState, Status, CRITICAL, FOREVER,
+    drive, link_to_running_job, state, AnyJob, Context, JobId, JobOutput, JobState, Status,
+    CRITICAL, FOREVER,
 };
 use crate::report::{run_stats, why_line};
 use crate::sync::global::AtomicU32;
@@ -293,8 +294,10 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     }
 
     /// Ends the run once it has lasted this long: nothing new starts, running jobs are
-    /// cancelled, and `run` returns [`Error::Timeout`]. `Duration::MAX` (or any
-    /// duration too long to count from the start) means no deadline.
+    /// cancelled, and `run` returns [`Error::Timeout`]. A job that returns after the
+    /// deadline has not completed in time: it is cancelled (what it returned is not
+    /// kept) and the run times out. `Duration::MAX` (or any duration too long to count
+    /// from the start) means no deadline.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -418,6 +421,10 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     /// order), [`Error::Timeout`] past the timeout, and, before anything starts, for a
     /// mistake in the graph: a cycle, a requirement on a forever job or on a job of
     /// another batch, a second run.
+    ///
+    /// Called in the body of a job of another run (a scheduler's or a batch's), the run
+    /// is part of that job, as with [`run_within`](Batch::run_within): it is cancelled
+    /// when that job is, and then returns `Ok(false)`.
     pub fn run(&mut self) -> Result<bool, Error> {
         self.run_in(None)
     }
@@ -482,9 +489,15 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         let run = Run::new(cells, frozen, &settings);
         let workers: Arc<dyn Workers> = run.clone();
         self.last_run = Some(Arc::downgrade(&workers));
-        if let Some(ctx) = parent {
-            ctx.on_cancel(&CancelRun::waker(&run));
-        }
+        // Cancelled with the job it runs in: the one given, or the job whose body called
+        // `run` on this thread.
+        let _linked = match parent {
+            Some(ctx) => {
+                ctx.on_cancel(&CancelRun::waker(&run));
+                None
+            }
+            None => link_to_running_job(|| CancelRun::waker(&run)),
+        };
         let ending = run.execute(&settings).map_err(no_worker)?;
         self.ending = Some(ending);
         match ending {

@@ -66,8 +66,12 @@ impl<T: 'static> Slot<T> {
         // SAFETY: this is the job's one execution (the caller's contract): nothing else
         // touches the body, ever.
         let body = unsafe { &mut *self.body.get() };
-        let result = caught(|| body.call(ctx));
-        let (end, status) = Status::ending(ctx.is_cancelled(), &result);
+        // The last look at the run before the body starts (see `Context::halted`).
+        let result = match ctx.halted() {
+            false => caught(|| body.call(ctx)),
+            true => Err(JobError::nothing_kept()),
+        };
+        let (end, status) = Status::ending(ctx.halted(), &result);
         let kept = end == state::DONE;
         // What is not kept (a cancelled job's value) is dropped after the end is
         // published, and a `Drop` that panics is caught (`drop_caught`).

@@ -24,6 +24,9 @@ impl<J: Table> Control for Run<J> {
     fn forget_waker(&self, index: u32) {
         Run::forget_waker(self, index)
     }
+    fn time_out(&self) {
+        self.finish(Reason::Timeout)
+    }
     fn label(&self, index: u32) -> String {
         self.jobs.label(index as usize)
     }

@@ -82,7 +82,9 @@ pub enum EventKind {
     },
     /// The job's requirements are all done: it waits for a free slot in the window.
     Scheduled,
-    /// A worker started the job.
+    /// A worker started the job: its body runs next, unless the run has ended or its
+    /// deadline passed meanwhile, in which case `Cancelled` follows without the body
+    /// having run.
     Started,
     /// The job ended with a value (read it with its handle, or
     /// [`AnyJob::result_text`]).

@@ -15,8 +15,15 @@
 //! Everything here that mirrors `worker.rs` rather than calling it is marked so: when
 //! the worker pool changes, this file changes with it.
 //!
+//! The deadline has a model of its own: loom has no time, so under loom a run's
+//! [`Deadline`](crate::sync::Deadline) is a flag that the model sets to let it pass,
+//! read behind a `SeqCst` fence as the real clock is read by every thread alike; the
+//! model checks a job's end and the run's end against it
+//! (`loom_a_job_that_ends_after_the_deadline_does_not_complete_its_run`).
+//!
 //! Not covered: crossbeam's deque itself (trusted, and loom-tested upstream), the pool's
-//! hand-off of a shift to an idle thread (`pool.rs`), the entry jobs' claimed chunks, the coordinator's timed waits (loom has no time), and events.
+//! hand-off of a shift to an idle thread (`pool.rs`), the entry jobs' claimed chunks, the
+//! coordinator's timed waits (it is modelled as waking after the deadline), and events.
 // The completion model's value cells are loom's `UnsafeCell`s, read and written
 // through raw pointers that loom checks for races.
 #![allow(unsafe_code)]
@@ -28,9 +35,10 @@ use std::time::Duration;
 use super::pool::Pool as Threads;
 use super::run::Run;
 use super::settings::{Reason, Settings};
+use super::table::Table;
 use crate::graph::{from_sorted_pairs, SINGLE};
-use crate::job::{state, AnyJob, Context, Outcome, Status, CRITICAL};
-use crate::sync::{check, fence, thread, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use crate::job::{state, AnyJob, Context, Job, Outcome, Status, CRITICAL};
+use crate::sync::{check, fence, thread, AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
 /// A run over no table (the models give it their own jobs), with the graph of
 /// `flags` and requirement pairs `(job, required)` sorted by job.
@@ -75,7 +83,7 @@ fn loom_cancellation_wakes_a_sleeping_job() {
         let job = {
             let run = Arc::clone(&run);
             thread::spawn(move || {
-                let ctx = Context::new(&*run, &run.cancelled, 0, None);
+                let ctx = Context::new(&*run, &run.cancelled, None, 0, None);
                 ctx.sleep(Duration::from_secs(3600))
             })
         };
@@ -101,7 +109,7 @@ fn loom_cancellation_races_a_jobs_end() {
             let (run, lifecycle, outcome) = (run.clone(), lifecycle.clone(), outcome.clone());
             let waker = Waker::from(count.clone());
             thread::spawn(move || {
-                let ctx = Context::new(&*run, &run.cancelled, 0, None);
+                let ctx = Context::new(&*run, &run.cancelled, None, 0, None);
                 ctx.on_cancel(&waker);
                 let cancelled = ctx.is_cancelled();
                 drop(ctx);
@@ -471,5 +479,109 @@ fn loom_a_non_critical_failure_releases_its_successors() {
 fn loom_a_critical_failure_ends_the_run_and_releases_nothing() {
     check("completion, job 1 fails critically", || {
         completion(vec![0, CRITICAL, 0, 0], Ending::Fails(1))
+    });
+}
+
+/// How a job's end and the run's deadline came out in [`job_end_against_deadline`].
+struct DeadlineRace {
+    /// The job returned after the deadline had passed.
+    returned_late: bool,
+    /// The deadline passed while the job's end was not sealed yet.
+    sealed_late: bool,
+    status: Status,
+    reason: Option<Reason>,
+}
+
+/// A job's end against its run's deadline, with the coordinator late: a worker runs a
+/// real scheduler job (`Table::execute`: `Context::halted` before the body and before
+/// the seal, the real `Outcome::seal`) and counts it ended (the real
+/// `Run::count_ended`), while time passes (the model's clock, `Deadline::pass`) and the
+/// coordinator, waking after the deadline, ends the run by its timeout (as
+/// `Run::execute` does). The thread that lets the deadline pass then looks whether the
+/// job had returned, and whether its end was sealed: what the real clock would say of
+/// them.
+fn job_end_against_deadline() -> DeadlineRace {
+    let returned = Arc::new(AtomicBool::new(false));
+    let job = {
+        let returned = Arc::clone(&returned);
+        Job::new(move |_| {
+            // The job's last instruction: it has returned, for the clock.
+            returned.store(true, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            7u32
+        })
+    };
+    let settings = Settings {
+        max_workers: 1,
+        timeout: Some(Duration::from_secs(3600)),
+        grace: Duration::ZERO,
+        label: String::new(),
+        events: None,
+        stall_timeout: None,
+        pool: Threads::new(),
+    };
+    let run = Run::new(
+        Arc::new(vec![job.any()]),
+        Arc::new(from_sorted_pairs(vec![0], &[])),
+        &settings,
+    );
+    run.set_state(0, state::RUNNING);
+    let worker = {
+        let run = Arc::clone(&run);
+        thread::spawn(move || {
+            let ctx = Context::new(&*run, &run.cancelled, run.deadline.as_ref(), 0, None);
+            // SAFETY: job 0 runs once, here.
+            let status = unsafe { run.jobs.execute(0, &ctx) };
+            drop(ctx);
+            if status == Status::Done {
+                run.count_ended(1);
+            }
+            status
+        })
+    };
+    let deadline = run.deadline.as_ref().expect("a timeout");
+    deadline.pass();
+    let returned_late = !returned.load(Ordering::Relaxed);
+    let sealed_late = run.jobs.state(0).load(Ordering::Relaxed) == state::RUNNING;
+    // The coordinator wakes after the deadline.
+    if run.past_deadline() {
+        run.finish(Reason::Timeout);
+    }
+    let status = worker.join().unwrap();
+    let reason = run.ending.end.lock().reason;
+    DeadlineRace {
+        returned_late,
+        sealed_late,
+        status,
+        reason,
+    }
+}
+
+/// A job that returns after the deadline is not done (what it returned is not kept),
+/// and a run whose last job's end was sealed after the deadline does not succeed,
+/// whether the coordinator or the job's worker ends the run; a job done before the
+/// deadline is counted so.
+#[test]
+fn loom_a_job_that_ends_after_the_deadline_does_not_complete_its_run() {
+    check("a job's end vs the deadline", || {
+        let race = job_end_against_deadline();
+        assert!(race.reason.is_some(), "the run did not end");
+        if race.returned_late {
+            assert_ne!(
+                race.status,
+                Status::Done,
+                "a job that returned late is done"
+            );
+        }
+        if race.sealed_late {
+            assert_ne!(
+                race.reason,
+                Some(Reason::Finished),
+                "a run whose job's end was sealed after the deadline succeeded"
+            );
+        }
+        if race.reason == Some(Reason::Finished) {
+            assert_eq!(race.status, Status::Done);
+        }
     });
 }

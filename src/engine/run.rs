@@ -13,8 +13,8 @@ use super::table::Table;
 use crate::graph::{is_forever, Frozen};
 use crate::job::{state, AnyJob};
 use crate::sync::{
-    wait_until_or_notified, AtomicBool, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering, Stealer,
-    Worker,
+    wait_until_or_notified, AtomicBool, AtomicU32, AtomicUsize, Condvar, Deadline, Mutex, Ordering,
+    Stealer, Worker,
 };
 
 pub(super) struct End {
@@ -48,8 +48,9 @@ pub(crate) struct Run<J: Table = Vec<AnyJob>> {
     pub(super) stealers: Box<[OnceLock<Stealer<u32>>]>,
     /// Where the workers come from.
     pub(super) pool: Pool,
-    /// No job starts at or after this instant (`None`: no timeout).
-    pub(super) deadline: Option<Instant>,
+    /// No job starts at or after this instant, and none that ends after it has ended
+    /// in time (`None`: no timeout).
+    pub(super) deadline: Option<Deadline>,
     /// Workers in the window: hired, and not left yet.
     pub(super) workers: AtomicUsize,
     /// Deques made so far (numbered from 0, never more than `max_workers`).
@@ -97,9 +98,7 @@ impl<J: Table> Run<J> {
             stealers: (0..max_workers).map(|_| OnceLock::new()).collect(),
             pool: settings.pool.clone(),
             // Counted from now: the run starts as it is made.
-            deadline: settings
-                .timeout
-                .and_then(|timeout| Instant::now().checked_add(timeout)),
+            deadline: settings.timeout.and_then(Deadline::after),
             jobs,
             graph,
             pending,
@@ -190,7 +189,7 @@ impl<J: Table> Run<J> {
             // `parked` is read under `end`: a future that parks first takes `end` to
             // notify, so this wait cannot miss it.
             let check = self.stall.next_check(&mut stall_watch);
-            let wake_at = match (self.deadline, check) {
+            let wake_at = match (self.deadline.as_ref().map(Deadline::at), check) {
                 (Some(d), Some(c)) => Some(d.min(c)),
                 (d, c) => d.or(c),
             };
@@ -237,10 +236,11 @@ impl<J: Table> Run<J> {
         Ok(reason)
     }
 
-    /// Whether the run's deadline has come: then no job may start.
+    /// Whether the run's deadline has come: then no job may start, and none that ends
+    /// has ended in time.
     #[inline]
     pub(super) fn past_deadline(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d)
+        self.deadline.as_ref().is_some_and(Deadline::passed)
     }
 
     /// Whether the run has been stalled for the stall timeout (see `stall`).

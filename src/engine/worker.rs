@@ -23,6 +23,9 @@
 //!   cancellation), `finish` sets `exit` and wakes every job waiting in
 //!   `Context::sleep` or on a future, and the coordinator; workers leave at their next
 //!   look.
+//! * A worker's thread knows, for its shift, which run it serves and which job it runs
+//!   (`job::Shift`, two thread-local writes per job): a run started in that job's body
+//!   (`Scheduler::run`, `Batch::run`) registers with it, and is cancelled with it.
 //! * The coordinator (the thread that called `run`) waits on `ended`, until the end or
 //!   the deadline (and, while a future job is parked, checks for a stall: see
 //!   `stall`); then it gives the workers still in a job a bounded grace to return, and
@@ -36,7 +39,7 @@ use super::run::Run;
 use super::settings::Reason;
 use super::table::Table;
 use crate::graph::{is_forever, SINGLE};
-use crate::job::{state, Context, Status, CRITICAL};
+use crate::job::{state, Context, Control, Shift, Status, CRITICAL};
 use crate::sync::{fence, thread, Ordering, Steal, Worker};
 
 impl<J: Table> Run<J> {
@@ -108,6 +111,9 @@ impl<J: Table> Run<J> {
 
     /// A worker's life: run jobs until the run ends.
     fn work(self: Arc<Self>, number: usize, local: Worker<u32>, leave: &Leave<'_>) {
+        // A run started in a job's body is cancelled with that job (see `Shift`).
+        let weak: std::sync::Weak<dyn Control> = Arc::downgrade(&self) as _;
+        let shift = Shift::start(weak);
         let mut next: Option<u32> = None;
         // Non-forever jobs ended here and not yet subtracted from `remaining`.
         let mut ended = 0;
@@ -127,8 +133,9 @@ impl<J: Table> Run<J> {
             if self.stop.load(Ordering::Acquire) {
                 break;
             }
-            if self.deadline.is_some() && self.past_deadline() {
-                // No job starts after the deadline, even before the coordinator wakes.
+            if self.past_deadline() {
+                // No job starts after the deadline, even before the coordinator wakes
+                // (the job's context looks again, last, before the job's body starts).
                 self.finish(Reason::Timeout);
                 break;
             }
@@ -147,15 +154,17 @@ impl<J: Table> Run<J> {
                 (Some(events), Some(job)) => Some(events.started(index, job)),
                 _ => None,
             };
-            let ctx = Context::new(&*self, &self.cancelled, index, job);
+            let ctx = Context::new(&*self, &self.cancelled, self.deadline.as_ref(), index, job);
             // SAFETY: this worker holds index `i` alone, and it is never handed out
             // again in this run, nor is a table run twice (`Table::execute`'s
             // contract): an entry job comes from a claimed chunk (disjoint ranges of one
             // `fetch_add`), any other from its requirements' ends, once, by the
             // decrement that brought its counter to zero or by the one execution of its
             // single requirement.
+            shift.running(Some(index));
             #[allow(unsafe_code)]
             let mut status = unsafe { self.jobs.execute(i, &ctx) };
+            shift.running(None);
             drop(ctx);
             if status == Status::Lost && !self.exit.load(Ordering::Acquire) {
                 // Not given up on by this run (that happens only once it ended): the job
@@ -200,6 +209,7 @@ impl<J: Table> Run<J> {
                 Status::Cancelled | Status::Lost => {}
             }
         }
+        drop(shift);
         // Leaves the run: its deque for a later worker, then its place in the window.
         self.free.lock().push((number, local));
         self.workers.fetch_sub(1, Ordering::AcqRel);
@@ -218,9 +228,19 @@ impl<J: Table> Run<J> {
     }
 
     /// Subtracts `count` ended jobs from `remaining`; true when that ended the run.
-    fn count_ended(&self, count: usize) -> bool {
+    ///
+    /// The run has ended in time only if the deadline has not passed yet: every job's end
+    /// was sealed before its count came in, so a clock read here, after the last count,
+    /// that is still short of the deadline says that every end came before it. Past the
+    /// deadline the run has timed out, even if its coordinator, which owns the deadline,
+    /// has not woken up to say so yet.
+    pub(super) fn count_ended(&self, count: usize) -> bool {
         if self.remaining.fetch_sub(count, Ordering::AcqRel) == count {
-            self.finish(Reason::Finished);
+            self.finish(if self.past_deadline() {
+                Reason::Timeout
+            } else {
+                Reason::Finished
+            });
             return true;
         }
         false

@@ -1,20 +1,22 @@
 //! [`Context`]: what a running job can ask of its run.
 
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
 use super::handle::{AnyJob, Job};
 use super::id::JobId;
 use crate::error::Error;
-use crate::sync::{thread, AtomicBool, Ordering};
+use crate::sync::{thread, AtomicBool, Deadline, Ordering};
 
 /// What a running job can ask of its run: whether it is cancelled, a sleep that
 /// cancellation cuts short, and the results of the jobs it requires.
 pub struct Context<'a> {
     run: &'a dyn Control,
     cancelled: &'a AtomicBool,
+    /// The run's deadline, if it has one.
+    deadline: Option<&'a Deadline>,
     index: u32,
     /// `None` for a job of a [`Batch`](crate::Batch).
     job: Option<&'a AnyJob>,
@@ -27,12 +29,14 @@ impl<'a> Context<'a> {
     pub(crate) fn new(
         run: &'a dyn Control,
         cancelled: &'a AtomicBool,
+        deadline: Option<&'a Deadline>,
         index: u32,
         job: Option<&'a AnyJob>,
     ) -> Self {
         Context {
             run,
             cancelled,
+            deadline,
             index,
             job,
             registered: AtomicBool::new(false),
@@ -45,6 +49,25 @@ impl<'a> Context<'a> {
     #[inline]
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Whether the job is to stop, without waiting for its run's coordinator: its run
+    /// cancelled it, or the run's deadline has passed, which this reading of the clock
+    /// makes the run's end (a timeout) at once. Asked as the very last thing before the
+    /// job's body starts (a job halted then is cancelled without its body running), and
+    /// again once the body has returned, before its end is sealed (a job halted then is
+    /// cancelled, what it returned not kept): a job that returns after the deadline has
+    /// not ended in time, whether or not its run's coordinator has woken up yet.
+    #[inline]
+    pub(crate) fn halted(&self) -> bool {
+        if self.is_cancelled() {
+            return true;
+        }
+        if self.deadline.is_some_and(Deadline::passed) {
+            self.run.time_out();
+            return true;
+        }
+        false
     }
 
     /// Sleeps for `duration`, or less if the job is cancelled meanwhile. Returns true
@@ -157,6 +180,9 @@ pub(crate) trait Control: Sync {
     fn future_unparked(&self);
     fn on_cancel(&self, index: u32, waker: &Waker);
     fn forget_waker(&self, index: u32);
+    /// Ends the run by its timeout (a job saw the deadline passed); nothing when it has
+    /// ended already.
+    fn time_out(&self);
     fn label(&self, index: u32) -> String;
     /// The value of job `other` of batch `batch`, for job `index` that requires it.
     fn input(
@@ -165,4 +191,68 @@ pub(crate) trait Control: Sync {
         batch: u32,
         other: u32,
     ) -> Result<&(dyn std::any::Any + Send + Sync), Error>;
+}
+
+thread_local! {
+    /// The run this thread is a worker of, during its shift.
+    static SHIFT: std::cell::RefCell<Option<Weak<dyn Control>>> =
+        const { std::cell::RefCell::new(None) };
+    /// The index of the job this worker runs now, or [`NO_JOB`].
+    static JOB: std::cell::Cell<u32> = const { std::cell::Cell::new(NO_JOB) };
+}
+
+/// No job runs on this thread.
+const NO_JOB: u32 = u32::MAX;
+
+/// This thread's shift as a worker of a run: a run started in the body of a job it
+/// runs is cancelled with that job ([`link_to_running_job`]). Undone when dropped.
+pub(crate) struct Shift(());
+
+impl Shift {
+    /// Starts a shift for `run`.
+    pub(crate) fn start(run: Weak<dyn Control>) -> Shift {
+        SHIFT.with(|shift| *shift.borrow_mut() = Some(run));
+        Shift(())
+    }
+
+    /// Job `index` runs on this thread from now on (`None`: no job runs).
+    #[inline]
+    pub(crate) fn running(&self, index: Option<u32>) {
+        JOB.with(|job| job.set(index.unwrap_or(NO_JOB)));
+    }
+}
+
+impl Drop for Shift {
+    fn drop(&mut self) {
+        JOB.with(|job| job.set(NO_JOB));
+        SHIFT.with(|shift| shift.borrow_mut().take());
+    }
+}
+
+/// Where a run started inside a job is registered to be cancelled with it; the
+/// registration ends when this is dropped.
+pub(crate) struct Linked {
+    run: Arc<dyn Control>,
+    index: u32,
+}
+
+impl Drop for Linked {
+    fn drop(&mut self) {
+        self.run.forget_waker(self.index);
+    }
+}
+
+/// When this thread runs a job of a run (it is that run's worker, in the job's body),
+/// registers the waker `waker()` gives to be woken when the run cancels that job, as a
+/// job's context does for a run it is given to ([`Context::on_cancel`]): what makes a
+/// run started in a job's body (`Scheduler::run`, `Batch::run`) a part of that job.
+/// `None`, and no waker made, on any other thread.
+pub(crate) fn link_to_running_job(waker: impl FnOnce() -> Waker) -> Option<Linked> {
+    let index = JOB.with(std::cell::Cell::get);
+    if index == NO_JOB {
+        return None;
+    }
+    let run = SHIFT.with(|shift| shift.borrow().as_ref().and_then(Weak::upgrade))?;
+    run.on_cancel(index, &waker());
+    Some(Linked { run, index })
 }

@@ -24,7 +24,9 @@ pub enum JobState {
     Running,
     /// Ended: with a value, an error or a panic.
     Done,
-    /// Stopped by its run before it ended (forever jobs, timeouts, critical failures).
+    /// Stopped by its run before it ended (forever jobs, timeouts, critical failures);
+    /// also a job that a worker took just as its run ended or its deadline passed: its
+    /// body never started.
     Cancelled,
 }
 

@@ -39,7 +39,7 @@ pub(crate) use self::core::{
     release_unreachable, requirements_added, warm_ahead, Core, CRITICAL, FOREVER, NESTED,
     WARM_AHEAD,
 };
-pub(crate) use context::Control;
+pub(crate) use context::{link_to_running_job, Control, Shift};
 pub(crate) use future::drive;
 pub(crate) use group::Group;
 pub(crate) use lifecycle::state;

@@ -122,9 +122,15 @@ impl<B: Body> Node for Cell<B> {
     }
 
     fn execute(&self, ctx: &Context<'_>) -> Status {
-        let result = caught(|| self.body.lock().run(ctx));
-        self.outcome
-            .seal(&self.core.state, ctx.is_cancelled(), result)
+        let result = caught(|| {
+            let mut body = self.body.lock();
+            // The last look at the run before the body starts (see `Context::halted`).
+            if ctx.halted() {
+                return Err(JobError::nothing_kept());
+            }
+            body.run(ctx)
+        });
+        self.outcome.seal(&self.core.state, ctx.halted(), result)
     }
 
     fn abandon(&self) {

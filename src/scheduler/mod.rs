@@ -229,8 +229,11 @@ impl Scheduler {
     }
 
     /// The run's global timeout, counted from its start, waiting included. At the
-    /// deadline nothing new starts and running jobs are cancelled. `Duration::MAX` (or
-    /// any duration too long to count from the start) means no deadline.
+    /// deadline nothing new starts and running jobs are cancelled. A job that returns
+    /// after the deadline has not completed in time: it is cancelled (what it returned
+    /// is not kept) and the run times out, even when the thread that called `run` is
+    /// late to notice. `Duration::MAX` (or any duration too long to count from the
+    /// start) means no deadline.
     pub fn timeout(self, timeout: Duration) -> Self {
         self.inner.conf.lock().timeout = Some(timeout);
         self
@@ -448,8 +451,15 @@ impl Scheduler {
     /// Mistakes in the graph (a cycle, a requirement outside the scheduler or on a
     /// forever job, a second run, ...) are reported before anything starts.
     ///
+    /// Called in the body of a job of another run (a scheduler's or a batch's), the run
+    /// is part of that job: when that run cancels the job (its timeout, a critical
+    /// failure elsewhere, its own cancellation), this run is cancelled too, and returns
+    /// `Ok(false)`, as a nested scheduler would. Anywhere else (on a thread that is not
+    /// running a job) nothing but its own timeout and jobs ends it.
+    ///
     /// Once it ran, the scheduler's own [`state`](AnyJob::state) (`Done`, or `Cancelled`
-    /// after a cancelled [`run_async`](Scheduler::run_async)) and
+    /// after a run cancelled from outside: its [`run_async`](Scheduler::run_async)
+    /// future dropped, or the job it ran in cancelled) and
     /// [`result`](Scheduler::result) answer for this run, as they do for a nested
     /// scheduler's.
     pub fn run(&self) -> Result<bool, Error> {

@@ -14,12 +14,15 @@ impl Node for SchedInner {
     }
 
     fn execute(&self, ctx: &Context<'_>) -> Status {
-        let result = self
-            .prepare_nested()
-            .and_then(|prepared| self.run_prepared(prepared, Some(ctx), None));
-        let result = result.map_err(JobError::new);
-        self.outcome
-            .seal(&self.core.state, ctx.is_cancelled(), result)
+        // The last look at the run before the nested run starts (see `Context::halted`).
+        let result = match ctx.halted() {
+            false => self
+                .prepare_nested()
+                .and_then(|prepared| self.run_prepared(prepared, Some(ctx), None))
+                .map_err(JobError::new),
+            true => Err(JobError::nothing_kept()),
+        };
+        self.outcome.seal(&self.core.state, ctx.halted(), result)
     }
 
     fn abandon(&self) {

@@ -11,7 +11,7 @@ use crate::engine::{
 };
 use crate::error::{Error, JobError};
 use crate::graph;
-use crate::job::{requirements_added, state, AnyJob, Context, CRITICAL};
+use crate::job::{link_to_running_job, requirements_added, state, AnyJob, Context, CRITICAL};
 use crate::report::{why_line, Verbose};
 use crate::sync::Ordering;
 
@@ -147,9 +147,15 @@ impl SchedInner {
         if let Some(attach) = attach {
             attach(&run);
         }
-        if let Some(ctx) = parent {
-            ctx.on_cancel(&CancelRun::waker(&run));
-        }
+        // Cancelled with the job it runs in: a nested scheduler's, or the job whose body
+        // called `run` on this thread.
+        let _linked = match parent {
+            Some(ctx) => {
+                ctx.on_cancel(&CancelRun::waker(&run));
+                None
+            }
+            None => link_to_running_job(|| CancelRun::waker(&run)),
+        };
         let ending = run.execute(&settings).map_err(no_worker)?;
         let mut report = self.report.lock();
         let critical = self.core.has_flag(CRITICAL);

@@ -226,7 +226,9 @@ proptest! {
                         prop_assert!(spans[i].is_some());
                         check_outcome(i, spec, jobs[i].result(), jobs[i].raised_exception());
                     }
-                    JobState::Cancelled => prop_assert!(spans[i].is_some()),
+                    // Cancelled while it ran, or taken by a worker just as the run
+                    // ended: then its body never starts (no span).
+                    JobState::Cancelled => {}
                     JobState::Idle | JobState::Scheduled => prop_assert!(spans[i].is_none()),
                     JobState::Running => prop_assert!(false, "job{} left running", i),
                 }
@@ -316,7 +318,10 @@ fn check_batch_run(
         }
         for (i, _) in specs.iter().enumerate() {
             match batch.state(ids[i]).unwrap() {
-                JobState::Done | JobState::Cancelled => prop_assert!(spans[i].is_some()),
+                JobState::Done => prop_assert!(spans[i].is_some()),
+                // Cancelled while it ran, or taken by a worker just as the run ended:
+                // then its body never starts (no span).
+                JobState::Cancelled => {}
                 JobState::Idle | JobState::Scheduled => prop_assert!(spans[i].is_none()),
                 JobState::Running => prop_assert!(false, "job{} left running", i),
             }
