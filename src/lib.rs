@@ -72,12 +72,13 @@
 //!   [`Event`]'s docs for the levels and fields). Without it, and without observers, a
 //!   run builds no event at all.
 //!
-//! See the README for the tour of asynciojobs' examples and the design.
+//! See the README for the tour of asynciojobs' examples, and ARCHITECTURE.md for the
+//! design.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-// The layers, from the bottom up (see the README's design section): the leaves, what
+// The layers, from the bottom up (ARCHITECTURE.md draws them): the leaves, what
 // a job is, the dense graph, the engine, the two front doors, and the reports, which
 // only the front doors' report methods use. `tests/layers.rs` checks that every
 // `use crate::` points down.

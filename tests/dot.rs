@@ -1,4 +1,4 @@
-//! Golden tests of the pictures (F24, F25): the DOT text, compared with what
+//! Golden tests of the pictures (asynciojobs' `dot_format`, `export_as_pngfile`, `export_as_svgfile`): the DOT text, compared with what
 //! asynciojobs 0.21.3 writes for the same graphs, the outcome colours after a run,
 //! and PNG/SVG files through Graphviz's `dot` (or the clear error when it is missing).
 

@@ -1,4 +1,4 @@
-//! Graph operations (F18–F20) on small graphs with known answers, sanitize through
+//! Graph operations (asynciojobs' `entry_jobs`, `exit_jobs`, `keep_only_between`, `sanitize`) on small graphs with known answers, sanitize through
 //! nesting, and a million-job chain added in reverse order.
 
 use jobgraph::{AnyJob, Error, Job, Scheduler};

@@ -3,19 +3,7 @@
 //! and the files of one folder use each other without a circle. The rule lives here,
 //! kept by a machine, so that the tree keeps showing the architecture.
 //!
-//! ```text
-//!   scheduler   batch        the front doors (never each other)
-//!        \     /   \
-//!         report    |        read by the front doors' report methods only
-//!           |       |
-//!         engine ---+        one run over any table of jobs; prints nothing
-//!           |
-//!         graph              the dense graph, plain data
-//!           |
-//!          job               what a job is
-//!           |
-//!   error  sync  timer  watch    leaves
-//! ```
+//! ARCHITECTURE.md draws the layers; this file is where the rule is kept.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

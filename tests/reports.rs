@@ -1,4 +1,4 @@
-//! Golden tests of the text reports (F21): `list`, `list_safe`, `debrief`, `why`,
+//! Golden tests of the text reports (asynciojobs' `list`, `debrief`): `list`, `list_safe`, `debrief`, `why`,
 //! `stats`, and the `Display` of schedulers and jobs, compared as whole strings with
 //! what asynciojobs 0.21.3 prints for the same graphs (listed in insertion order, as
 //! its own documentation shows them).

@@ -1,6 +1,6 @@
 //! A group's jobs and their requirements as plain index arrays ([`Dense`]), read
 //! without judging them, and the order asynciojobs lists them in: what the graph
-//! operations (F18–F20) and the reports work on.
+//! operations (asynciojobs' `entry_jobs`, `exit_jobs`, `keep_only_between`, `sanitize`) and the reports work on.
 //!
 //! Everything here is O(jobs + edges). Requirements on jobs that are not in the group
 //! are set aside (flagged in `dangling`) rather than refused, so any graph can be read.

@@ -1,4 +1,4 @@
-//! Pictures (F24): the graph as DOT text, written without any external tool, in
+//! Pictures (asynciojobs' `dot_format`): the graph as DOT text, written without any external tool, in
 //! asynciojobs' style.
 //!
 //! Before a run the DOT text is asynciojobs' own: boxes, `rounded` jobs, `dashed`

@@ -1,4 +1,4 @@
-//! Listings (F21): [`Listing`] (`list`, `list_safe`), [`Debrief`], and the `Display`
+//! Listings (asynciojobs' `list`, `debrief`): [`Listing`] (`list`, `list_safe`), [`Debrief`], and the `Display`
 //! of jobs, in asynciojobs' layout, with its symbols or their
 //! [ASCII fallback](Symbols::Ascii); the depth-first numbering they share with the
 //! pictures and verbose mode.

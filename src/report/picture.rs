@@ -1,4 +1,4 @@
-//! Pictures (F25): PNG and SVG files made by Graphviz's `dot`, which gets the DOT text
+//! Pictures (asynciojobs' `export_as_pngfile`, `export_as_svgfile`): PNG and SVG files made by Graphviz's `dot`, which gets the DOT text
 //! on its standard input (no temporary file); a missing `dot` is said plainly, with how
 //! to install it.
 //!

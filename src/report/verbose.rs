@@ -1,4 +1,4 @@
-//! Verbose mode (F22): an observer of a run's events that prints them the way
+//! Verbose mode (asynciojobs' `verbose=True`): an observer of a run's events that prints them the way
 //! asynciojobs does, with the listing's ids and badges.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! The graph operations of a scheduler (F18–F20): order, entry and exit jobs,
+//! The graph operations of a scheduler (asynciojobs' `entry_jobs`, `exit_jobs`, `keep_only_between`, `sanitize`): order, entry and exit jobs,
 //! neighbours and their closures, pruning, bypassing; each reads the graph into a
 //! [`Dense`] once, in O(jobs + edges). Requirements on jobs that are not in the
 //! scheduler are set aside (reported by [`Scheduler::check_cycles`], dropped by

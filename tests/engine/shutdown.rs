@@ -1,4 +1,4 @@
-//! `Scheduler::shutdown` (F16): every hook at the same time, bounded by the shutdown
+//! `Scheduler::shutdown` (asynciojobs' `shutdown`): every hook at the same time, bounded by the shutdown
 //! timeout, the late ones named; closure and future jobs' hooks; once only.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

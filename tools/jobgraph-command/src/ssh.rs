@@ -234,7 +234,7 @@ struct HostInner {
 ///
 /// [`close`](SshHost::close) ends the master: an ssh job's shutdown hook calls it, so
 /// [`Scheduler::shutdown`](jobgraph::Scheduler::shutdown) closes the connections of
-/// every host of the run (F16). Dropping the last clone closes it too.
+/// every host of the run (asynciojobs' `shutdown`). Dropping the last clone closes it too.
 #[derive(Clone)]
 pub struct SshHost(Arc<HostInner>);
 
