@@ -4,13 +4,18 @@
 //!   run every time (CI never fails at random) and any run can be replayed: the seed
 //!   is `PROPTEST_RNG_SEED` when set, a fixed one otherwise, and a failure prints it.
 //!   Nothing is written beside the tests: a case worth keeping becomes a named test.
-//! * [`alive`], [`gone`], [`processes_mentioning`]: processes seen through `/proc`.
+//! * [`alive`], [`gone`], [`processes_mentioning`], [`read_pids`]: processes seen
+//!   through `/proc`.
+//! * [`skipped`]: a test that took its path without an outside tool.
+//! * [`sshd`]: a real `sshd` on 127.0.0.1 for the ssh jobs' tests.
 
 #![warn(missing_docs)]
 
 use std::time::{Duration, Instant};
 
 use proptest::test_runner::{Config, RngSeed};
+
+pub mod sshd;
 
 /// The seed of the property tests when `PROPTEST_RNG_SEED` is not set.
 pub const DEFAULT_SEED: u64 = 0x6a6f_6267_7261_7068;
@@ -91,4 +96,21 @@ pub fn skipped(what: &str) {
         panic!("JOBGRAPH_REQUIRE_TOOLS=1, but this test would skip: {what}");
     }
     println!("SKIPPED {what}");
+}
+
+/// Waits (`limit` at most) until `path` holds at least `n` process ids, whitespace
+/// apart (a scenario's commands write theirs); the ids it holds then.
+pub fn read_pids(path: &std::path::Path, n: usize, limit: Duration) -> Vec<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let pids: Vec<i32> = text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        if pids.len() >= n || Instant::now() > deadline {
+            return pids;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

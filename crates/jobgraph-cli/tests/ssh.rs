@@ -3,12 +3,12 @@
 
 mod common;
 
-#[path = "../../jobgraph-command/tests/support/sshd.rs"]
-mod sshd;
+use jobgraph_test_support::sshd;
 
 use std::net::TcpListener;
 
-use common::{gone, jobgraph, processes_mentioning, scenario};
+use common::{gone, jobgraph, scenario};
+use jobgraph_test_support::processes_mentioning;
 
 fn fan_out(target_host: &str, port: u16, user: &str, key: &str, known: &str) -> String {
     format!(

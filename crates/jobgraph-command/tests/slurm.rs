@@ -556,7 +556,7 @@ fn bad_resource_values_are_refused_before_anything_is_submitted() {
     assert!(!s.run().unwrap());
     let error = job.raised_exception().unwrap();
     let error = error.downcast_ref::<CommandError>().unwrap();
-    assert!(matches!(error, CommandError::SlurmSubmit { .. }), "{error}");
+    assert!(matches!(error, CommandError::Invalid { .. }), "{error}");
     assert!(error.to_string().contains("NUL"), "{error}");
     let text = Slurm::new()
         .account("a\nb")

@@ -1,9 +1,7 @@
 //! A real `sshd` on 127.0.0.1 for tests: host and user keys made in a temp dir, a free
 //! port, `sshd -D -e -f <its own config>`; killed when dropped.
 //!
-//! Shared by the tests of jobgraph-command and jobgraph-cli (included with `#[path]`).
-
-#![allow(dead_code)]
+//! Shared by the tests of jobgraph-command and jobgraph-cli.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};

@@ -1,9 +1,6 @@
 //! SshPush, SshPull and SshScript against a real sshd on 127.0.0.1 (started by the
 //! test, with an SFTP server), and their clear errors when there is none.
 
-#[path = "support/sshd.rs"]
-mod sshd;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -13,7 +10,7 @@ use jobgraph::{AbstractJob, Job, JobState, Scheduler};
 use jobgraph_command::{
     CommandError, CommandOutput, Line, Sink, SshHost, SshJob, SshPull, SshPush, SshScript,
 };
-use sshd::Sshd;
+use jobgraph_test_support::sshd::Sshd;
 
 fn host_for(sshd: &Sshd) -> SshHost {
     let mut host = SshHost::parse(&sshd.target()).unwrap().identity(&sshd.key);
@@ -34,25 +31,9 @@ fn start() -> Option<Sshd> {
     }
 }
 
-fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z') && !state.starts_with('X')
-        }
-        Err(_) => false,
-    }
-}
-
+/// Waits (at most 5 s) for a process to be gone; true when it is.
 fn gone(pid: i32) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while alive(pid) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
+    jobgraph_test_support::gone(pid, Duration::from_secs(5))
 }
 
 /// Processes whose command line (its words joined by spaces) holds every needle.
@@ -64,7 +45,7 @@ fn processes_mentioning(needles: &[&str]) -> Vec<i32> {
         };
         if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
             let words = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if needles.iter().all(|n| words.contains(n)) && alive(pid) {
+            if needles.iter().all(|n| words.contains(n)) && jobgraph_test_support::alive(pid) {
                 found.push(pid);
             }
         }

@@ -1,15 +1,18 @@
 //! SshJob against a real sshd on 127.0.0.1 (started by the test), and its clear
 //! errors when there is none.
 
-#[path = "support/sshd.rs"]
-mod sshd;
-
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jobgraph::{Job, JobState, Scheduler};
 use jobgraph_command::{CommandError, SshHost, SshJob, SshTarget};
-use sshd::Sshd;
+use jobgraph_test_support::processes_mentioning;
+use jobgraph_test_support::sshd::Sshd;
+
+/// Waits (at most 5 s) for a process to be gone; true when it is.
+fn gone(pid: i32) -> bool {
+    jobgraph_test_support::gone(pid, Duration::from_secs(5))
+}
 
 fn host_for(sshd: &Sshd) -> SshHost {
     let mut host = SshHost::parse(&sshd.target()).unwrap().identity(&sshd.key);
@@ -29,43 +32,7 @@ fn start() -> Option<Sshd> {
     }
 }
 
-fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z') && !state.starts_with('X')
-        }
-        Err(_) => false,
-    }
-}
-
-fn gone(pid: i32) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while alive(pid) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
 /// Processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<i32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
-            if String::from_utf8_lossy(&cmdline).contains(needle) && alive(pid) {
-                found.push(pid);
-            }
-        }
-    }
-    found
-}
-
 fn ssh_client_runs() -> bool {
     std::process::Command::new("ssh")
         .arg("-V")

@@ -21,9 +21,9 @@ use std::time::Duration;
 use jobgraph::{AbstractJob, Context};
 
 use crate::command::{run_with, short, Options};
+use crate::host::{option_args, SshHost};
 use crate::output::{CommandError, CommandOutput, Sink};
 use crate::quote::quote;
-use crate::ssh::{option_args, SshHost};
 
 /// What push and pull share: the host, scp's flags and how the copy ends.
 #[derive(Clone)]

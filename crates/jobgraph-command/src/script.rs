@@ -9,10 +9,11 @@ use std::time::Duration;
 use jobgraph::{AbstractJob, Context};
 
 use crate::command::{run_with, short, Options};
+use crate::host::SshHost;
 use crate::output::{CommandError, CommandOutput, Sink};
 use crate::process::{self, Exec, Input};
 use crate::quote::{quote, quote_words};
-use crate::ssh::{SshHost, SshJob};
+use crate::ssh::SshJob;
 use crate::Program;
 
 /// Where the script comes from.

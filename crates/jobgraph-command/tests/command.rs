@@ -1,48 +1,18 @@
 //! CommandJob with real processes: output, status, errors, and no process left behind.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jobgraph::{Job, JobState, Scheduler};
 use jobgraph_command::{CommandError, CommandJob, Line, Stream};
 
-/// Whether a process runs (a zombie waiting for its reaper does not count).
-fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z') && !state.starts_with('X')
-        }
-        Err(_) => false,
-    }
-}
-
 /// Waits (at most 3 s) for a process to be gone; true when it is.
 fn gone(pid: i32) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while alive(pid) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    true
+    jobgraph_test_support::gone(pid, Duration::from_secs(3))
 }
 
-fn read_pids(path: &Path) -> Vec<i32> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let pids: Vec<i32> = text
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        if pids.len() >= 2 || Instant::now() > deadline {
-            return pids;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+fn read_pids(path: &std::path::Path) -> Vec<i32> {
+    jobgraph_test_support::read_pids(path, 2, Duration::from_secs(5))
 }
 
 fn command_error(job: &Job<jobgraph_command::CommandOutput>) -> String {

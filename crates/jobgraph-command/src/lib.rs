@@ -63,6 +63,7 @@
 #![warn(missing_docs)]
 
 mod command;
+mod host;
 mod output;
 mod process;
 mod quote;
@@ -72,6 +73,7 @@ mod ssh;
 mod transfer;
 
 pub use command::{is_env_name, CommandJob, Program, DEFAULT_CAPTURE_LIMIT, DEFAULT_GRACE};
+pub use host::{check_option, HostError, SshHost, SshTarget};
 pub use output::{Captured, CommandError, CommandOutput, Line, Sink, Stream};
 pub use process::{kill_live_process_groups, live_process_groups};
 pub use quote::{quote, quote_words};
@@ -80,5 +82,5 @@ pub use slurm::{
     cancel_live_slurm_jobs, live_slurm_jobs, scancel, slurm_queries, slurm_rounds, slurm_status,
     Placement, Slurm, SlurmJob, SlurmState, SlurmStatus, Submitted, STEP_GRACE,
 };
-pub use ssh::{check_option, HostError, SshHost, SshJob, SshTarget};
+pub use ssh::SshJob;
 pub use transfer::{SshPull, SshPush};
