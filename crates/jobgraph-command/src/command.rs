@@ -165,6 +165,7 @@ pub(crate) fn short(text: &str) -> String {
 /// assert_eq!(count.result().unwrap().stdout.text().trim(), "2");
 /// ```
 #[derive(Clone)]
+#[must_use = "a job does nothing until a scheduler runs it (Job::custom)"]
 pub struct CommandJob {
     program: Program,
     options: Options,

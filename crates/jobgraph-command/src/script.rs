@@ -68,6 +68,7 @@ const REMOVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// s.shutdown();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[must_use = "a job does nothing until a scheduler runs it (Job::custom)"]
 pub struct SshScript {
     source: Source,
     args: Vec<String>,

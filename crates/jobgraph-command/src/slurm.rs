@@ -71,6 +71,7 @@ pub enum Placement {
 /// assert!(Slurm::new().extra("--output=/tmp/x").args(None).is_err());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[must_use = "settings do nothing until a SlurmJob takes them (SlurmJob::slurm)"]
 pub struct Slurm {
     cpus_per_task: Option<u32>,
     mem: Option<String>,
@@ -845,6 +846,7 @@ fn slurm_command_env(
 /// println!("{}", job.result().unwrap().stdout.text());
 /// ```
 #[derive(Clone)]
+#[must_use = "a job does nothing until a scheduler runs it (Job::custom)"]
 pub struct SlurmJob {
     program: Program,
     options: Options,

@@ -272,6 +272,7 @@ macro_rules! copy_options {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
+#[must_use = "a job does nothing until a scheduler runs it (Job::custom)"]
 pub struct SshPush {
     copy: Transfer,
     local: Vec<PathBuf>,
@@ -407,6 +408,7 @@ impl AbstractJob for SshPush {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
+#[must_use = "a job does nothing until a scheduler runs it (Job::custom)"]
 pub struct SshPull {
     copy: Transfer,
     remote: Vec<String>,
