@@ -1001,12 +1001,21 @@ fn print_front_targets(results: &Results, front: Front, jobs: usize, memory_jobs
 }
 
 fn write_csv(results: &Results, path: &Path) {
-    let mut out = String::from("system,shape,jobs,window,work_ns,phase,ns_per_job,bytes_per_job\n");
+    // The table a row belongs to: the same system, shape and size can be measured for
+    // two tables (a closure beside its future, a closure beside asynciojobs).
+    let mut out =
+        String::from("table,system,shape,jobs,window,work_ns,phase,ns_per_job,bytes_per_job\n");
     for (k, m) in &results.rows {
+        let table = match k.section {
+            EMPTY => "empty",
+            FUTURE => "future",
+            BUSY => "busy",
+            _ => "asynciojobs",
+        };
         for (phase, ns) in [("build", m.build), ("run", m.run), ("total", m.total)] {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{phase},{ns:.2},{}",
+                "{table},{},{},{},{},{},{phase},{ns:.2},{}",
                 k.system,
                 k.shape,
                 k.jobs,
