@@ -5,12 +5,18 @@
 //! (checked here with the counting allocator) and holds strong handles to its
 //! requirements, two inline as jobgraph's list does. It is built in the cheaper order
 //! (the requirements' counts first, then the allocation) and has nothing else: no
-//! scheduler, no lock, no label. Beside it, the scheduler's own build and the batch's
-//! whole job (build and run), all in this process: the target "a handle's job at most
-//! twice a batch's" leaves the scheduler twice the batch's total, and the floor shows
-//! how much of it the allocation and the counts take before any scheduling.
+//! scheduler, no lock, no label. Beside it, the same job in a box of its own with its
+//! requirements as plain indices (the allocation without the counts), and the other
+//! strategy: a job cell from a pool, 64 bytes in a slab kept from one graph to the next
+//! (as Taskflow keeps its nodes in a per-thread pool), its first two requirements
+//! inline, its handle an index; once with plain counts of successors, once with an
+//! atomic `fetch_add` per requirement (what sharing the cells between threads would
+//! ask). Then the scheduler's own build, Taskflow's build and the batch's whole job
+//! (build and run) measured earlier: what the allocation and the counts take of a
+//! scheduler's build, and what a pool of cells would leave.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,7 +28,9 @@ use crate::{peak_bytes, Front, Results, EMPTY};
 /// A job reduced to what a handle's job cannot do without.
 struct StandIn {
     _requires: [Option<Arc<StandIn>>; 2],
-    _rest: [u64; 10],
+    /// Requirements past the first two, on the heap (the random DAG's four).
+    _more: Vec<Arc<StandIn>>,
+    _rest: [u64; 7],
 }
 
 /// The best of `reps` builds of `shape` as stand-ins, in ns per job; freeing is not timed.
@@ -33,13 +41,21 @@ fn floor_build(shape: &common::Shape, reps: usize) -> f64 {
             let start = Instant::now();
             let mut jobs: Vec<Arc<StandIn>> = Vec::with_capacity(n);
             for i in 0..n {
+                let reqs = shape.requirements(i);
                 let mut requires = [None, None];
-                for (slot, &r) in requires.iter_mut().zip(shape.requirements(i)) {
+                for (slot, &r) in requires.iter_mut().zip(reqs) {
                     *slot = Some(jobs[r as usize].clone());
                 }
+                let more = reqs
+                    .get(2..)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|&r| jobs[r as usize].clone())
+                    .collect();
                 jobs.push(Arc::new(StandIn {
                     _requires: requires,
-                    _rest: [0; 10],
+                    _more: more,
+                    _rest: [0; 7],
                 }));
             }
             let jobs = black_box(jobs);
@@ -50,9 +66,105 @@ fn floor_build(shape: &common::Shape, reps: usize) -> f64 {
         .fold(f64::MAX, f64::min)
 }
 
+/// The same job in a box of its own, its requirements as indices: no counts.
+struct Boxed {
+    _requires: [u32; 2],
+    _more: Vec<u32>,
+    _rest: [u64; 9],
+}
+
+/// The best of `reps` builds of `shape` as boxed jobs, in ns per job.
+fn boxed_build(shape: &common::Shape, reps: usize) -> f64 {
+    let n = shape.len();
+    (0..reps)
+        .map(|_| {
+            let start = Instant::now();
+            let mut jobs: Vec<Box<Boxed>> = Vec::with_capacity(n);
+            for i in 0..n {
+                let r = shape.requirements(i);
+                let mut requires = [u32::MAX; 2];
+                for (slot, &r) in requires.iter_mut().zip(r) {
+                    *slot = r;
+                }
+                jobs.push(Box::new(Boxed {
+                    _requires: requires,
+                    _more: r.get(2..).unwrap_or(&[]).to_vec(),
+                    _rest: [0; 9],
+                }));
+            }
+            let jobs = black_box(jobs);
+            let elapsed = start.elapsed();
+            drop(jobs);
+            elapsed.as_secs_f64() * 1e9 / n as f64
+        })
+        .fold(f64::MAX, f64::min)
+}
+
+/// A job cell from a pool: one cache line, requirements inline for the common one or
+/// two, the rest in the pool's overflow list; `successors` counts who requires it.
+#[repr(C, align(64))]
+struct Cell {
+    pending: u32,
+    successors: AtomicU32,
+    requires: [u32; 2],
+    more_start: u32,
+    more_len: u32,
+    body: [usize; 2],
+    _rest: [u64; 3],
+}
+
+/// The best of `reps` builds of `shape` as cells of one slab, reused from one build to
+/// the next as a pool would be (only the first build allocates), in ns per job;
+/// `atomic` counts successors with `fetch_add`, else with a plain load and store.
+fn pool_build(shape: &common::Shape, reps: usize, atomic: bool) -> f64 {
+    let n = shape.len();
+    let mut slab: Vec<Cell> = Vec::new();
+    let mut more: Vec<u32> = Vec::new();
+    (0..reps + 1)
+        .map(|_| {
+            slab.clear();
+            more.clear();
+            let start = Instant::now();
+            for i in 0..n {
+                let reqs = shape.requirements(i);
+                for &r in reqs {
+                    let count = &slab[r as usize].successors;
+                    if atomic {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                    }
+                }
+                let mut cell = Cell {
+                    pending: reqs.len() as u32,
+                    successors: AtomicU32::new(0),
+                    requires: [u32::MAX; 2],
+                    more_start: 0,
+                    more_len: 0,
+                    body: [0; 2],
+                    _rest: [0; 3],
+                };
+                if reqs.len() <= 2 {
+                    cell.requires[..reqs.len()].copy_from_slice(reqs);
+                } else {
+                    cell.more_start = more.len() as u32;
+                    cell.more_len = reqs.len() as u32;
+                    more.extend_from_slice(reqs);
+                }
+                slab.push(cell);
+            }
+            black_box((&slab, &more));
+            start.elapsed().as_secs_f64() * 1e9 / n as f64
+        })
+        // The first build grows the slab: a pool's first use, left out.
+        .skip(1)
+        .fold(f64::MAX, f64::min)
+}
+
 /// Prints the floor for the four Taskflow shapes of `jobs` jobs, beside the scheduler's
 /// build and the batch's total measured earlier in this process.
 pub fn section(results: &Results, jobs: usize, reps: usize) {
+    let cell = std::mem::size_of::<Cell>();
     let (job_bytes, job) = peak_bytes(|| Job::new(|_| ()));
     drop(job);
     let stand_in = std::mem::size_of::<StandIn>() + 2 * std::mem::size_of::<usize>();
@@ -60,25 +172,35 @@ pub fn section(results: &Results, jobs: usize, reps: usize) {
         "\n== the floor under a handle's job: each job its own Arc of {stand_in} bytes (an empty closure job: {job_bytes}), its requirements counted, nothing scheduled; ns per job, window 2"
     );
     println!(
-        "{:<26} {:>12} {:>16} {:>16} {:>14}",
-        "shape", "floor build", "scheduler build", "batch b+r", "floor / batch"
+        "(box: the job in a Box, requirements as indices, no counts; cell: a {cell}-byte cell from a slab kept between builds, two requirements inline; +atomic: one fetch_add per requirement)"
     );
-    for name in crate::TASKFLOW {
+    println!(
+        "{:<26} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10} {:>10}",
+        "shape", "Arc", "box", "cell", "+atomic", "scheduler", "taskflow", "batch"
+    );
+    println!(
+        "{:<26} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10} {:>10}",
+        "", "build", "build", "build", "build", "build", "build", "b+r"
+    );
+    let all = crate::SHAPES;
+    for name in all {
         let shape = common::by_name(name, jobs).expect("a known shape");
         let n = shape.len();
         let floor = floor_build(&shape, reps);
-        let get = |front: Front| results.get(EMPTY, name, 2, 0, n, front.system());
-        let (Some(scheduler), Some(batch)) = (get(Front::Scheduler), get(Front::Batch)) else {
-            continue;
+        let boxed = boxed_build(&shape, reps);
+        let plain = pool_build(&shape, reps, false);
+        let atomic = pool_build(&shape, reps, true);
+        let get = |system: &str| results.get(EMPTY, name, 2, 0, n, system);
+        let show = |m: Option<crate::Measure>, total: bool| {
+            m.map_or("-".into(), |m| {
+                format!("{:.1}", if total { m.total } else { m.build })
+            })
         };
         println!(
-            "{name:<26} {floor:>12.1} {:>16.1} {:>16.1} {:>13.2}x",
-            scheduler.build,
-            batch.total,
-            floor / batch.total
+            "{name:<26} {floor:>8.1} {boxed:>8.1} {plain:>8.1} {atomic:>9.1} {:>10} {:>10} {:>10}",
+            show(get(Front::Scheduler.system()), false),
+            show(get("taskflow"), false),
+            show(get(Front::Batch.system()), true),
         );
     }
-    println!(
-        "(the target of at most 2x a batch job leaves a handle's job, once allocated and counted, 2x minus 'floor / batch' of a batch job for everything else: adding, checking, running, sealing)"
-    );
 }

@@ -6,12 +6,14 @@
 //! targets are checked for each.
 //!
 //! Peers: a DAG on rayon (same process, `benches/common`), oneTBB's `flow_graph` (a C++
-//! driver built here with g++ against Debian's `libtbb-dev`) and asynciojobs 0.21.3 (in
-//! a venv created under the target directory). A peer that cannot be set up is skipped
-//! with a line that says why.
+//! driver built here with g++ against Debian's `libtbb-dev`), Taskflow 4.1.0 (a C++
+//! driver built here with g++ against its headers in `../shared/peers/taskflow-4.1.0`,
+//! or `$TASKFLOW_DIR`) and asynciojobs 0.21.3 (in a venv created under the target
+//! directory). A peer that cannot be set up is skipped with a line that says why.
+//! See `tools/compare/README.md`.
 //!
 //! ```text
-//! cargo run --release -p compare -- [--quick] [--pool-only] [--csv FILE]
+//! cargo run --release -p compare -- [--quick] [--pool-only] [--no-tbb] [--no-taskflow] [--no-python] [--csv FILE]
 //! ```
 //!
 //! Times are the best of several repetitions (the machine is shared and noisy; the
@@ -327,7 +329,60 @@ fn tbb_driver(dir: &Path) -> Result<PathBuf, String> {
     Ok(exe)
 }
 
-fn time_tbb(
+/// Where Taskflow's headers are: `$TASKFLOW_DIR`, or `../shared/peers/taskflow-4.1.0`
+/// beside the repository root.
+fn taskflow_dir() -> PathBuf {
+    std::env::var_os("TASKFLOW_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/peers/taskflow-4.1.0"))
+}
+
+/// Builds the Taskflow driver against the headers of [`taskflow_dir`]; nothing is
+/// installed: without the headers or g++ the peer is skipped.
+fn taskflow_driver(dir: &Path) -> Result<PathBuf, String> {
+    let source = workspace_root().join("tools/compare/taskflow_driver.cpp");
+    let include = taskflow_dir();
+    if !include.join("taskflow/taskflow.hpp").exists() {
+        return Err(format!(
+            "no taskflow/taskflow.hpp under {} (set TASKFLOW_DIR to Taskflow's folder)",
+            include.display()
+        ));
+    }
+    let exe = dir.join("taskflow_driver");
+    // The binary is kept while it is newer than its source and than the headers' main file.
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let fresh = [source.clone(), include.join("taskflow/taskflow.hpp")]
+        .iter()
+        .all(|p| matches!((modified(&exe), modified(p)), (Some(e), Some(s)) if e >= s));
+    if fresh {
+        return Ok(exe);
+    }
+    if !succeeds(Command::new("g++").arg("--version")) {
+        return Err("g++ missing".into());
+    }
+    let out = Command::new("g++")
+        .args(["-O2", "-std=c++20", "-pthread", "-I"])
+        .arg(&include)
+        .arg("-o")
+        .arg(&exe)
+        .arg(&source)
+        .output()
+        .map_err(|e| format!("cannot run g++: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "g++ failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
+        ));
+    }
+    Ok(exe)
+}
+
+/// Runs an external driver (oneTBB's or Taskflow's: same arguments, same output) on
+/// `shape`: the best of its `reps` repetitions, and its peak RSS growth per job.
+fn time_driver(
     exe: &Path,
     dir: &Path,
     shape: &Shape,
@@ -434,6 +489,9 @@ const SHAPES: [&str; 5] = [
 /// Taskflow's four shapes: the first four of [`SHAPES`], those the targets name.
 const TASKFLOW: [&str; 4] = [SHAPES[0], SHAPES[1], SHAPES[2], SHAPES[3]];
 
+/// The systems of the main tables, in their order.
+const SYSTEMS: [&str; 5] = ["jobgraph", "jobgraph-batch", "rayon", "onetbb", "taskflow"];
+
 /// Section numbers: what a row measures.
 const EMPTY: u8 = 0;
 const FUTURE: u8 = 1;
@@ -442,7 +500,7 @@ const PYTHON: u8 = 3;
 
 fn main() {
     let matches = clap::Command::new("compare")
-        .about("jobgraph (Scheduler and Batch) against rayon, oneTBB flow_graph and asynciojobs: ns and bytes per job")
+        .about("jobgraph (Scheduler and Batch) against rayon, oneTBB flow_graph, Taskflow and asynciojobs: ns and bytes per job")
         .arg(
             Arg::new("quick")
                 .long("quick")
@@ -462,6 +520,12 @@ fn main() {
                 .help("skip oneTBB"),
         )
         .arg(
+            Arg::new("no-taskflow")
+                .long("no-taskflow")
+                .action(ArgAction::SetTrue)
+                .help("skip Taskflow"),
+        )
+        .arg(
             Arg::new("pool-only")
                 .long("pool-only")
                 .action(ArgAction::SetTrue)
@@ -475,24 +539,6 @@ fn main() {
         )
         .get_matches();
     let quick = matches.get_flag("quick");
-    if matches.get_flag("pool-only") {
-        standing::section(quick);
-        return;
-    }
-    let jobs = if quick { 100_000 } else { 1_000_000 };
-    let memory_jobs = 1_000_000;
-    // Best of several: the rayon DAG in particular runs in a fast and a slow mode from
-    // one run to the next (whether its second worker steals), and the best is its own.
-    let reps = if quick { 5 } else { 9 };
-    let windows = if quick { vec![2] } else { common::windows() };
-    // asynciojobs' cost per job grows with n: the target is judged at 100k, the size of
-    // the reference figures and of the quick table.
-    let python_sizes: &[usize] = if quick {
-        &[100_000]
-    } else {
-        &[10_000, 100_000]
-    };
-
     let dir = work_dir();
     std::fs::create_dir_all(&dir).expect("cannot create the work directory");
     let tbb = if matches.get_flag("no-tbb") {
@@ -507,6 +553,45 @@ fn main() {
             }
         }
     };
+    let taskflow = if matches.get_flag("no-taskflow") {
+        println!("skipping Taskflow: --no-taskflow");
+        None
+    } else {
+        match taskflow_driver(&dir) {
+            Ok(exe) => Some(exe),
+            Err(why) => {
+                println!("skipping Taskflow: {why}");
+                None
+            }
+        }
+    };
+    // The external peers, by the name their rows carry.
+    let drivers: Vec<(&'static str, PathBuf)> = [("onetbb", tbb), ("taskflow", taskflow)]
+        .into_iter()
+        .filter_map(|(name, exe)| Some((name, exe?)))
+        .collect();
+    if matches.get_flag("pool-only") {
+        standing::section(quick, &dir, &drivers);
+        return;
+    }
+    let jobs = if quick { 100_000 } else { 1_000_000 };
+    let memory_jobs = 1_000_000;
+    // Best of several: the rayon DAG in particular runs in a fast and a slow mode from
+    // one run to the next (whether its second worker steals), and the best is its own.
+    let reps = if quick { 5 } else { 9 };
+    // The 1M pass of a quick run: few repetitions, but more than one, so that no system
+    // is judged on its first build alone (Taskflow's node pool and every allocator's
+    // caches are cold then).
+    let memory_reps = if quick { 3 } else { reps };
+    let windows = if quick { vec![2] } else { common::windows() };
+    // asynciojobs' cost per job grows with n: the target is judged at 100k, the size of
+    // the reference figures and of the quick table.
+    let python_sizes: &[usize] = if quick {
+        &[100_000]
+    } else {
+        &[10_000, 100_000]
+    };
+
     let python = if matches.get_flag("no-python") {
         println!("skipping asynciojobs: --no-python");
         None
@@ -556,7 +641,7 @@ fn main() {
                     let bytes = front.bytes(mem_shape, window);
                     if big.is_some() {
                         // The memory pass is a run of its own: record it at its size.
-                        let mut mm = front.time(mem_shape, window, Work::Empty, 1);
+                        let mut mm = front.time(mem_shape, window, Work::Empty, memory_reps);
                         mm.bytes = Some(bytes);
                         let big_n = mem_shape.len();
                         results.put(key(EMPTY, name, window, 0, big_n, front.system()), mm);
@@ -570,7 +655,7 @@ fn main() {
             if window == 2 {
                 let bytes = bytes_rayon(mem_shape, pool);
                 if big.is_some() {
-                    let mut mr = time_rayon(mem_shape, pool, Work::Empty, 1);
+                    let mut mr = time_rayon(mem_shape, pool, Work::Empty, memory_reps);
                     mr.bytes = Some(bytes);
                     results.put(key(EMPTY, name, window, 0, mem_shape.len(), "rayon"), mr);
                 } else {
@@ -578,14 +663,16 @@ fn main() {
                 }
             }
             results.put(key(EMPTY, name, window, 0, n, "rayon"), r);
-            if let Some(exe) = &tbb {
-                match time_tbb(exe, &dir, &shape, window, Work::Empty, reps) {
-                    Ok(t) => results.put(key(EMPTY, name, window, 0, n, "onetbb"), t),
-                    Err(e) => println!("oneTBB failed on {name}: {e}"),
+            for (system, exe) in &drivers {
+                match time_driver(exe, &dir, &shape, window, Work::Empty, reps) {
+                    Ok(t) => results.put(key(EMPTY, name, window, 0, n, system), t),
+                    Err(e) => println!("{system} failed on {name}: {e}"),
                 }
                 if window == 2 && big.is_some() {
-                    if let Ok(t) = time_tbb(exe, &dir, mem_shape, window, Work::Empty, 1) {
-                        results.put(key(EMPTY, name, window, 0, mem_shape.len(), "onetbb"), t);
+                    let big_n = mem_shape.len();
+                    match time_driver(exe, &dir, mem_shape, window, Work::Empty, memory_reps) {
+                        Ok(t) => results.put(key(EMPTY, name, window, 0, big_n, system), t),
+                        Err(e) => println!("{system} failed on {name} ({big_n}): {e}"),
                     }
                 }
             }
@@ -609,9 +696,9 @@ fn main() {
                 }
                 let r = time_rayon(&busy, &pools[&window], w, reps);
                 results.put(key(BUSY, name, window, 1_000, b, "rayon"), r);
-                if let Some(exe) = &tbb {
-                    if let Ok(t) = time_tbb(exe, &dir, &busy, window, w, reps) {
-                        results.put(key(BUSY, name, window, 1_000, b, "onetbb"), t);
+                for (system, exe) in &drivers {
+                    if let Ok(t) = time_driver(exe, &dir, &busy, window, w, reps) {
+                        results.put(key(BUSY, name, window, 1_000, b, system), t);
                     }
                 }
             }
@@ -639,7 +726,7 @@ fn main() {
     print_tables(&results, &windows, jobs, memory_jobs);
     print_targets(&results, jobs, memory_jobs);
     floor::section(&results, jobs, reps);
-    standing::section(quick);
+    standing::section(quick, &dir, &drivers);
     if let Some(file) = matches.get_one::<String>("csv") {
         write_csv(&results, Path::new(file));
         println!("\nwrote {file}");
@@ -676,6 +763,14 @@ fn print_tables(results: &Results, windows: &[usize], jobs: usize, memory_jobs: 
             bytes(m)
         );
     };
+    // The main tables: a second ratio, to Taskflow, when it ran.
+    let wide_header = format!("{header} {:>9}", "/taskflow");
+    let wide_row =
+        |out: &mut String, shape: &str, system: &str, m: &Measure, base: f64, tf: Option<f64>| {
+            row(out, shape, system, m, base);
+            out.pop();
+            let _ = writeln!(out, " {:>9}", tf.map_or("-".into(), |t| ratio(m.total, t)));
+        };
     for &window in windows {
         for &n in &[jobs, memory_jobs] {
             let mut out = String::new();
@@ -684,17 +779,20 @@ fn print_tables(results: &Results, windows: &[usize], jobs: usize, memory_jobs: 
                 let Some(base) = results.get(EMPTY, name, window, 0, n, "jobgraph") else {
                     continue;
                 };
-                for system in ["jobgraph", "jobgraph-batch", "rayon", "onetbb"] {
+                let tf = results
+                    .get(EMPTY, name, window, 0, n, "taskflow")
+                    .map(|t| t.total);
+                for system in SYSTEMS {
                     if let Some(m) = results.get(EMPTY, name, window, 0, n, system) {
-                        row(&mut out, name, system, &m, base.total);
+                        wide_row(&mut out, name, system, &m, base.total, tf);
                     }
                 }
             }
             if !out.is_empty() {
                 println!(
-                    "\n== empty closure jobs, window {window}, ~{n} jobs: ns per job; ratio = system / jobgraph (total)"
+                    "\n== empty closure jobs, window {window}, ~{n} jobs: ns per job; ratio = system / jobgraph (total); /taskflow = system / Taskflow (total)"
                 );
-                println!("{header}\n{out}");
+                println!("{wide_header}\n{out}");
             }
             if jobs == memory_jobs {
                 break;
@@ -723,7 +821,7 @@ fn print_tables(results: &Results, windows: &[usize], jobs: usize, memory_jobs: 
     );
     for name in SHAPES {
         let n = common::by_name(name, 100_000).map_or(100_000, |s| s.len());
-        for system in ["jobgraph", "jobgraph-batch", "rayon", "onetbb"] {
+        for system in SYSTEMS {
             if let (Some(one), Some(two)) = (
                 results.get(BUSY, name, 1, 1_000, n, system),
                 results.get(BUSY, name, 2, 1_000, n, system),
@@ -801,13 +899,6 @@ fn print_front_targets(results: &Results, front: Front, jobs: usize, memory_jobs
             continue;
         };
         check(format!("{name}: ns/job"), j.total, limit, true);
-        if let (Front::Scheduler, Some(b)) = (
-            front,
-            results.get(EMPTY, name, 2, 0, n, Front::Batch.system()),
-        ) {
-            // The standing pool's issue: a handle's job at most twice a batch's.
-            check(format!("{name}: / batch"), j.total / b.total, 2.0, true);
-        }
         if let Some(t) = results.get(EMPTY, name, 2, 0, n, "onetbb") {
             check(format!("{name}: / oneTBB"), j.total / t.total, 0.5, true);
         }
@@ -831,11 +922,40 @@ fn print_front_targets(results: &Results, front: Front, jobs: usize, memory_jobs
             .and_then(|m| m.bytes)
         {
             check(format!("{name}: bytes/job at 1M"), b, 96.0, true);
-            if let Front::Scheduler = front {
+        }
+    }
+    // Against Taskflow, on every shape at both sizes: a scheduler at most as slow, a
+    // batch at most half; and a batch at most as slow as the rayon DAG on the random DAG.
+    let against_taskflow = match front {
+        Front::Scheduler => 1.0,
+        Front::Batch => 0.5,
+    };
+    let sizes: &[usize] = if jobs == memory_jobs {
+        &[jobs]
+    } else {
+        &[jobs, memory_jobs]
+    };
+    for &size in sizes {
+        for name in SHAPES {
+            let n = common::by_name(name, size).map_or(size, |s| s.len());
+            let Some(j) = results.get(EMPTY, name, 2, 0, n, me) else {
+                continue;
+            };
+            if let Some(t) = results.get(EMPTY, name, 2, 0, n, "taskflow") {
                 check(
-                    format!("{name}: bytes/job at 1M, with handles"),
-                    b,
-                    110.0,
+                    format!("{name} ({n}): / Taskflow"),
+                    j.total / t.total,
+                    against_taskflow,
+                    true,
+                );
+            }
+            if let (Front::Batch, "random_dag", Some(r)) =
+                (front, name, results.get(EMPTY, name, 2, 0, n, "rayon"))
+            {
+                check(
+                    format!("{name} ({n}): / rayon"),
+                    j.total / r.total,
+                    1.0,
                     true,
                 );
             }
@@ -881,12 +1001,21 @@ fn print_front_targets(results: &Results, front: Front, jobs: usize, memory_jobs
 }
 
 fn write_csv(results: &Results, path: &Path) {
-    let mut out = String::from("system,shape,jobs,window,work_ns,phase,ns_per_job,bytes_per_job\n");
+    // The table a row belongs to: the same system, shape and size can be measured for
+    // two tables (a closure beside its future, a closure beside asynciojobs).
+    let mut out =
+        String::from("table,system,shape,jobs,window,work_ns,phase,ns_per_job,bytes_per_job\n");
     for (k, m) in &results.rows {
+        let table = match k.section {
+            EMPTY => "empty",
+            FUTURE => "future",
+            BUSY => "busy",
+            _ => "asynciojobs",
+        };
         for (phase, ns) in [("build", m.build), ("run", m.run), ("total", m.total)] {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{phase},{ns:.2},{}",
+                "{table},{},{},{},{},{},{phase},{ns:.2},{}",
                 k.system,
                 k.shape,
                 k.jobs,
