@@ -121,7 +121,8 @@ impl Pictures {
 
 fn main() {
     let pictures = Pictures::new();
-    let watch = Watch::new("");
+    // Started silently: asynciojobs' `Watch()` prints an empty `000.000` line first.
+    let watch = Watch::start();
 
     title("Example A: running in parallel");
     let (a1, a2, a3) = (

@@ -88,6 +88,13 @@ impl AnyJob {
     }
 
     /// Running now (or still running when its run gave up on it).
+    ///
+    /// asynciojobs' `is_running()` stays true once a job has started, done jobs
+    /// included; this one is true only while the job runs, which is what a program
+    /// waiting for a job's end (the runner waits for its cancelled commands this way)
+    /// needs to read. A job that started and ended is [`is_done`](AnyJob::is_done) or
+    /// [`is_cancelled`](AnyJob::is_cancelled); the listings show asynciojobs' `☉` for
+    /// both, as asynciojobs does.
     pub fn is_running(&self) -> bool {
         self.state() == JobState::Running
     }

@@ -188,16 +188,15 @@ mod tests {
     fn dot_is_not_found_in_an_empty_search_path() {
         assert_eq!(find_dot_in(Some(OsStr::new(""))), None);
         assert_eq!(find_dot_in(None), None);
-        let empty = std::env::temp_dir().join(format!("jobgraph-no-dot-{}", std::process::id()));
-        std::fs::create_dir_all(&empty).unwrap();
-        assert_eq!(find_dot_in(Some(empty.as_os_str())), None);
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(find_dot_in(Some(empty.path().as_os_str())), None);
     }
 
     #[cfg(feature = "pictures")]
     #[test]
     fn a_missing_dot_is_a_clear_error_and_the_dot_file_is_still_written() {
-        let dir = std::env::temp_dir().join(format!("jobgraph-missing-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
         let text = "digraph { a }".to_string();
         let error = export(text, &dir.join("g"), "png", None).unwrap_err();
         assert!(matches!(error, Error::GraphvizMissing { .. }), "{error}");

@@ -27,7 +27,7 @@ pub(crate) enum Output {
 ///
 /// ```text
 /// 000.001  SCHEDULER 0D + 0R + 4I = 4: entering run() with 4 jobs
-/// 000.001  0D + 1R + 3I = 4 STARTING: 1 ⚠ ☉ ↺   <Job `a`> [not done]
+/// 000.001  0D + 0R + 4I = 4 STARTING: 1 ⚠   ⚐   <Job `a`> [not done]
 /// 000.102  1D + 0R + 3I = 4 DONE    : 1 ⚠ ☉ ☓   <Job `a`> [[ -> 1]]
 /// ```
 pub(crate) struct Verbose {
@@ -74,6 +74,17 @@ impl Verbose {
         stats_line(self.jobs.iter().map(AnyJob::state))
     }
 
+    /// The counts as they were just before `starting` started: that job still idle.
+    fn stats_before(&self, starting: &AnyJob) -> String {
+        stats_line(self.jobs.iter().map(|job| {
+            if job == starting {
+                JobState::Idle
+            } else {
+                job.state()
+            }
+        }))
+    }
+
     fn time(&self) -> String {
         match &self.watch {
             Some(watch) => format!("{}  ", watch.elapsed()),
@@ -84,6 +95,10 @@ impl Verbose {
     /// `{id} {badge} {main} {result} {requires}`, as asynciojobs' verbose lines show a
     /// job.
     fn job_line(&self, i: usize) -> String {
+        self.job_line_as(i, Badge::of(&self.jobs[i]))
+    }
+
+    fn job_line_as(&self, i: usize, badge: Badge) -> String {
         let job = &self.jobs[i];
         let mut requires = String::new();
         let requirements = job.requirements();
@@ -100,7 +115,7 @@ impl Verbose {
         format!(
             "{} {} {} {} {requires}",
             self.ids[i],
-            Badge::of(job).symbols(self.symbols),
+            badge.symbols(self.symbols),
             repr_main(job),
             repr_result(job, Some(VALUE_WIDTH))
         )
@@ -113,6 +128,21 @@ impl Verbose {
             self.time(),
             self.stats(),
             self.job_line(i)
+        ))
+    }
+
+    /// `STARTING`, as asynciojobs prints it: the job as it was just before it started
+    /// (idle, `[not done]`, not yet counted as running), before its body runs.
+    fn starting(&self, job: &AnyJob) -> Option<String> {
+        let &i = self.index.get(job)?;
+        let mut badge = Badge::of(job);
+        badge.state = JobState::Idle;
+        Some(format!(
+            "{}{} {:8}: {}",
+            self.time(),
+            self.stats_before(job),
+            "STARTING",
+            self.job_line_as(i, badge)
         ))
     }
 
@@ -137,9 +167,7 @@ impl Verbose {
             (EventKind::RunStarted { jobs }, _) => {
                 vec![self.scheduler_line(&format!("entering run() with {jobs} jobs"))]
             }
-            (EventKind::Started, Some(job)) => {
-                self.job_event("STARTING", job).into_iter().collect()
-            }
+            (EventKind::Started, Some(job)) => self.starting(job).into_iter().collect(),
             (EventKind::Done, Some(job)) => self.job_event("DONE", job).into_iter().collect(),
             (EventKind::Failed(_), Some(job)) => {
                 let which = if job.is_critical() {

@@ -100,6 +100,8 @@ pub(crate) struct Conf {
     pub(crate) grace: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) verbose: bool,
+    /// Calls the shutdown hooks at the end of each run it starts.
+    pub(crate) shutdown_after_run: bool,
     pub(crate) watch: Option<Watch>,
     pub(crate) observers: Vec<Observer>,
     pub(crate) stall_timeout: Option<Duration>,
@@ -160,6 +162,7 @@ impl Scheduler {
                 grace: DEFAULT_GRACE,
                 shutdown_timeout: Duration::from_secs(1),
                 verbose: false,
+                shutdown_after_run: false,
                 watch: None,
                 observers: Vec::new(),
                 stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
@@ -272,6 +275,30 @@ impl Scheduler {
     /// they take.
     pub fn shutdown_timeout(self, timeout: Duration) -> Self {
         self.inner.conf.lock().shutdown_timeout = timeout;
+        self
+    }
+
+    /// Whether [`run`](Scheduler::run) (and [`run_async`](Scheduler::run_async)) calls
+    /// [`shutdown`](Scheduler::shutdown) when the run ends, whatever its outcome.
+    ///
+    /// Off by default, as in the asynciojobs this crate follows (0.14.2), where shutdown
+    /// is the caller's to ask for once it has read the results; later asynciojobs calls
+    /// it at the end of each run, which this setting gives. A nested scheduler's hooks
+    /// are its parent's to call.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use jobgraph::{Job, Scheduler};
+    /// let closed = Arc::new(AtomicBool::new(false));
+    /// let seen = closed.clone();
+    /// let job = Job::new(|_| 1).on_shutdown(move || seen.store(true, Ordering::SeqCst));
+    /// let s = Scheduler::new().shutdown_after_run(true).with(&job);
+    /// assert!(s.run().unwrap());
+    /// assert!(closed.load(Ordering::SeqCst));
+    /// ```
+    pub fn shutdown_after_run(self, shutdown: bool) -> Self {
+        self.inner.conf.lock().shutdown_after_run = shutdown;
         self
     }
 
@@ -463,7 +490,17 @@ impl Scheduler {
     /// [`result`](Scheduler::result) answer for this run, as they do for a nested
     /// scheduler's.
     pub fn run(&self) -> Result<bool, Error> {
-        self.inner.run_top(None)
+        let result = self.inner.run_top(None);
+        self.shutdown_if_asked();
+        result
+    }
+
+    /// After a run it started: [`shutdown`](Scheduler::shutdown) when
+    /// [`shutdown_after_run`](Scheduler::shutdown_after_run) asks for it.
+    pub(crate) fn shutdown_if_asked(&self) {
+        if self.inner.conf.lock().shutdown_after_run {
+            self.shutdown();
+        }
     }
 
     /// Whether the last run stopped because a critical job failed.
@@ -516,14 +553,16 @@ impl Scheduler {
     /// schedulers. True when nothing had to change.
     ///
     /// A [verbose](Scheduler::verbose) scheduler prints, as asynciojobs'
-    /// `sanitize(verbose=True)` does, one line for each job that lost requirements:
+    /// `sanitize(verbose=True)` does, one line for each job that lost requirements,
+    /// in nested schedulers too, naming the scheduler that held it:
     /// `********** WARNING: job <Job `b`> in NOLABEL had 1 requirements removed`.
     /// [`sanitize_removed`](Scheduler::sanitize_removed) returns them instead.
     pub fn sanitize(&self) -> bool {
         let removed = self.sanitize_removed();
+        let verbose = self.is_verbose();
         for (job, requirements) in &removed {
             let scheduler = self.find_owner(job);
-            if scheduler.is_verbose() {
+            if verbose || scheduler.is_verbose() {
                 println!(
                     "********** WARNING: job <{} `{}`> in {} had {} requirements removed",
                     job.kind(),
@@ -618,6 +657,18 @@ impl Scheduler {
             return answer;
         }
         let timeout = self.inner.conf.lock().shutdown_timeout;
+        if self.is_verbose() {
+            // asynciojobs' line, time-stamped as the run's lines are.
+            let watch = self.get_watch();
+            let stamp = match &watch {
+                Some(watch) => format!("{}  ", watch.elapsed()),
+                None => String::new(),
+            };
+            println!(
+                "{stamp}SCHEDULER {}: scheduler is shutting down...",
+                self.stats()
+            );
+        }
         let hooked: Vec<AnyJob> = self
             .iterate_jobs()
             .into_iter()

@@ -123,7 +123,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("STARTING: 1 ⚠ ☉ ↺   <Job `a`> [not done]"),
+            text.contains("STARTING: 1 ⚠   ⚐   <Job `a`> [not done]"),
             "{text}"
         );
         assert!(

@@ -20,7 +20,7 @@ impl Scheduler {
     /// asynciojobs' `list(details=True)` is `list().details()`: each job's
     /// [`details`](crate::AnyJob::details) on the line after it; its
     /// `list(silence_done_jobs=True)` is `list().silence_done_jobs()`: the jobs that are
-    /// done left out. Values longer than [`Listing::width`] (120 characters by default)
+    /// done left out. Values longer than [`Listing::width`] ([`VALUE_WIDTH`](crate::VALUE_WIDTH), 100 characters, by default)
     /// are cut with `…`; [`Job::result`](crate::Job::result) gives the whole value.
     ///
     /// It works on any graph: jobs on a cycle come last, a requirement outside the

@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::engine::{no_worker, Pool, Reason, Run};
 use crate::error::Error;
-use crate::scheduler::{SchedInner, Scheduler};
+use crate::scheduler::Scheduler;
 use crate::sync::Mutex;
 
 /// The future of [`Scheduler::run_async`]: resolves to what [`Scheduler::run`] returns.
@@ -41,7 +41,7 @@ use crate::sync::Mutex;
 /// Polled again after it resolved, it gives the same result again.
 #[must_use = "a run does nothing until its future is polled (awaited)"]
 pub struct RunFuture {
-    inner: Arc<SchedInner>,
+    scheduler: Scheduler,
     /// `None` until the first poll starts the run.
     shared: Option<Arc<Shared>>,
 }
@@ -144,7 +144,7 @@ impl Scheduler {
     /// how to run tokio's own (timers, sockets) from a job, is told there.
     pub fn run_async(&self) -> RunFuture {
         RunFuture {
-            inner: self.inner.clone(),
+            scheduler: self.clone(),
             shared: None,
         }
     }
@@ -155,7 +155,8 @@ impl RunFuture {
     fn start(&self, waker: &Waker) -> Result<Arc<Shared>, Error> {
         let shared = Arc::new(Shared::default());
         shared.state.lock().waker = Some(waker.clone());
-        let inner = self.inner.clone();
+        let scheduler = self.scheduler.clone();
+        let inner = scheduler.inner.clone();
         let theirs = shared.clone();
         // With `tracing`, the run reports to the subscriber in effect where it is awaited.
         #[cfg(feature = "tracing")]
@@ -165,7 +166,11 @@ impl RunFuture {
             #[cfg(feature = "tracing")]
             let _dispatch = tracing::dispatcher::set_default(&dispatch);
             let attach = |run: &Arc<Run>| theirs.attach(run);
-            let result = catch_unwind(AssertUnwindSafe(|| inner.run_top(Some(&attach))));
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                let result = inner.run_top(Some(&attach));
+                scheduler.shutdown_if_asked();
+                result
+            }));
             theirs.complete(result);
         }))
         .map_err(no_worker)?;
@@ -236,7 +241,7 @@ impl std::fmt::Debug for RunFuture {
                 }
             }
         };
-        write!(f, "RunFuture(`{}`, {state})", self.inner.label())
+        write!(f, "RunFuture(`{}`, {state})", self.scheduler.inner.label())
     }
 }
 
@@ -320,7 +325,7 @@ mod loom_models {
             let shared = Arc::new(Shared::default());
             let awaiting = Awaiting {
                 future: RunFuture {
-                    inner: scheduler.inner.clone(),
+                    scheduler: scheduler.clone(),
                     shared: Some(shared.clone()),
                 },
                 shared,
@@ -339,7 +344,7 @@ mod loom_models {
             let scheduler = Scheduler::new();
             let shared = Arc::new(Shared::default());
             let future = RunFuture {
-                inner: scheduler.inner.clone(),
+                scheduler: scheduler.clone(),
                 shared: Some(shared.clone()),
             };
             let settings = Settings {
