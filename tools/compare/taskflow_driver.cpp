@@ -12,6 +12,8 @@
 // The taskflow is destroyed after the clock stops, as the other systems' graphs are.
 #include <taskflow/taskflow.hpp>
 
+#include "driver_common.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -22,45 +24,16 @@
 #include <string>
 #include <vector>
 
-using clk = std::chrono::steady_clock;
-
-static long status_kb(const char* key) {
-    std::ifstream f("/proc/self/status");
-    std::string line;
-    size_t len = std::strlen(key);
-    while (std::getline(f, line)) {
-        if (line.compare(0, len, key) == 0) return std::atol(line.c_str() + len + 1);
-    }
-    return 0;
-}
-
-static inline void spin(long ns) {
-    if (ns <= 0) return;
-    auto end = clk::now() + std::chrono::nanoseconds(ns);
-    while (clk::now() < end) {
-    }
-}
 
 int main(int argc, char** argv) {
-    if (argc != 5) {
-        std::fprintf(stderr, "usage: %s SHAPE_FILE THREADS WORK_NS REPS\n", argv[0]);
-        return 2;
-    }
-    std::ifstream in(argv[1], std::ios::binary);
-    uint32_t head[2];
-    in.read(reinterpret_cast<char*>(head), sizeof head);
-    uint32_t n = head[0], edges = head[1];
-    std::vector<uint32_t> start(n + 1), reqs(edges);
-    in.read(reinterpret_cast<char*>(start.data()), 4 * (n + 1));
-    in.read(reinterpret_cast<char*>(reqs.data()), 4 * edges);
-    if (!in) {
-        std::fprintf(stderr, "cannot read %s\n", argv[1]);
-        return 2;
-    }
-    int threads = std::atoi(argv[2]);
-    long work = std::atol(argv[3]);
-    int reps = std::atoi(argv[4]);
-    if (threads < 1) threads = 1;
+    Shape shape;
+    if (!read_shape(argc, argv, shape)) return 2;
+    const uint32_t n = shape.n;
+    const std::vector<uint32_t>& start = shape.start;
+    const std::vector<uint32_t>& reqs = shape.reqs;
+    const int threads = shape.threads;
+    const long work = shape.work;
+    const int reps = shape.reps;
     long rss_before = status_kb("VmRSS:");
     tf::Executor executor(static_cast<size_t>(threads));
     long rss_growth = 0;

@@ -562,72 +562,7 @@ pub fn keep_targets(scenario: &mut Scenario, targets: &[String]) -> Result<(), S
     if targets.is_empty() {
         return Ok(());
     }
-    // Every node: id -> (parent group id or "", is a group, requirements, members).
-    #[derive(Default)]
-    struct Node {
-        parent: String,
-        requires: Vec<String>,
-        members: Vec<String>,
-    }
-    let mut nodes: HashMap<String, Node> = HashMap::new();
-    fn walk(
-        jobs: &[JobDef],
-        groups: &[GroupDef],
-        sequences: &[SequenceDef],
-        parent: &str,
-        nodes: &mut HashMap<String, Node>,
-    ) {
-        for job in jobs {
-            nodes.insert(
-                job.id.get_ref().clone(),
-                Node {
-                    parent: parent.to_string(),
-                    requires: job.requires.iter().map(|r| r.get_ref().clone()).collect(),
-                    members: Vec::new(),
-                },
-            );
-        }
-        for group in groups {
-            let members = group
-                .jobs
-                .iter()
-                .map(|j| j.id.get_ref().clone())
-                .chain(group.groups.iter().map(|g| g.id.get_ref().clone()))
-                .collect();
-            nodes.insert(
-                group.id.get_ref().clone(),
-                Node {
-                    parent: parent.to_string(),
-                    requires: group.requires.iter().map(|r| r.get_ref().clone()).collect(),
-                    members,
-                },
-            );
-            walk(
-                &group.jobs,
-                &group.groups,
-                &group.sequences,
-                group.id.get_ref(),
-                nodes,
-            );
-        }
-        for sequence in sequences {
-            for pair in sequence.steps.windows(2) {
-                for later in &pair[1] {
-                    if let Some(node) = nodes.get_mut(later.get_ref()) {
-                        node.requires
-                            .extend(pair[0].iter().map(|r| r.get_ref().clone()));
-                    }
-                }
-            }
-        }
-    }
-    walk(
-        &scenario.jobs,
-        &scenario.groups,
-        &scenario.sequences,
-        "",
-        &mut nodes,
-    );
+    let nodes = crate::scenario::graph(scenario);
     let mut templates = Templates::new();
     walk_templates(&scenario.jobs, &scenario.groups, &mut templates);
     let mut wanted = Vec::new();
@@ -657,7 +592,7 @@ pub fn keep_targets(scenario: &mut Scenario, targets: &[String]) -> Result<(), S
             stack.extend(node.members.iter().map(|m| (m.clone(), true)));
         }
         if new {
-            stack.extend(node.requires.iter().map(|r| (r.clone(), true)));
+            stack.extend(node.after.iter().map(|r| (r.clone(), true)));
             if !node.parent.is_empty() {
                 stack.push((node.parent.clone(), false));
             }

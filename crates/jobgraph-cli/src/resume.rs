@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use jobgraph_command::Program;
 
 use crate::journal::{hash, job_key, Journal};
-use crate::scenario::{GroupDef, JobDef, Scenario, SequenceDef};
+use crate::scenario::{graph, JobDef, Node, Scenario};
 
 /// A job's keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,71 +33,6 @@ pub enum Decision {
     Skip,
     /// Runs, for this reason.
     Run(String),
-}
-
-/// One node of the graph the keys are computed on: a job or a group.
-struct Node<'a> {
-    job: Option<&'a JobDef>,
-    /// What it comes after, in its scope.
-    after: Vec<String>,
-    /// The group it is in ("" at the top level).
-    parent: String,
-    /// A group's members.
-    members: Vec<String>,
-}
-
-fn nodes<'a>(
-    jobs: &'a [JobDef],
-    groups: &'a [GroupDef],
-    sequences: &'a [SequenceDef],
-    parent: &str,
-    out: &mut BTreeMap<String, Node<'a>>,
-) {
-    for job in jobs {
-        out.insert(
-            job.id.get_ref().clone(),
-            Node {
-                job: Some(job),
-                after: job.requires.iter().map(|r| r.get_ref().clone()).collect(),
-                parent: parent.to_string(),
-                members: Vec::new(),
-            },
-        );
-    }
-    for group in groups {
-        let members = group
-            .jobs
-            .iter()
-            .map(|j| j.id.get_ref().clone())
-            .chain(group.groups.iter().map(|g| g.id.get_ref().clone()))
-            .collect();
-        out.insert(
-            group.id.get_ref().clone(),
-            Node {
-                job: None,
-                after: group.requires.iter().map(|r| r.get_ref().clone()).collect(),
-                parent: parent.to_string(),
-                members,
-            },
-        );
-        nodes(
-            &group.jobs,
-            &group.groups,
-            &group.sequences,
-            group.id.get_ref(),
-            out,
-        );
-    }
-    for sequence in sequences {
-        for pair in sequence.steps.windows(2) {
-            for later in &pair[1] {
-                if let Some(node) = out.get_mut(later.get_ref()) {
-                    node.after
-                        .extend(pair[0].iter().map(|r| r.get_ref().clone()));
-                }
-            }
-        }
-    }
 }
 
 /// What a job runs, for its key: its argv or shell text; a copy or a script as words
@@ -150,14 +85,7 @@ pub fn own_key(job: &JobDef) -> String {
 
 /// The keys of every job of a checked scenario, by id.
 pub fn keys(scenario: &Scenario) -> HashMap<String, Keys> {
-    let mut graph = BTreeMap::new();
-    nodes(
-        &scenario.jobs,
-        &scenario.groups,
-        &scenario.sequences,
-        "",
-        &mut graph,
-    );
+    let graph = graph(scenario);
     let mut full: HashMap<String, String> = HashMap::new();
     fn full_key(
         id: &str,
@@ -240,14 +168,7 @@ pub fn keys(scenario: &Scenario) -> HashMap<String, Keys> {
 /// Whether each job runs when resuming from `journal`, and why, by id.
 pub fn decide(scenario: &Scenario, journal: &Journal) -> HashMap<String, Decision> {
     let keys = keys(scenario);
-    let mut graph = BTreeMap::new();
-    nodes(
-        &scenario.jobs,
-        &scenario.groups,
-        &scenario.sequences,
-        "",
-        &mut graph,
-    );
+    let graph = graph(scenario);
     /// Whether a node runs: a job by its own record, a group when a member runs; and
     /// anything whose predecessors (its own, and its groups') run.
     fn runs(

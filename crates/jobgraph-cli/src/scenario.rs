@@ -443,6 +443,87 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+/// A job or a group of a checked scenario, with what it comes after in its scope.
+pub struct Node<'a> {
+    /// The job, or `None` for a group.
+    pub job: Option<&'a JobDef>,
+    /// What it comes after, in its scope.
+    pub after: Vec<String>,
+    /// The group it is in ("" at the top level).
+    pub parent: String,
+    /// A group's members.
+    pub members: Vec<String>,
+}
+
+fn nodes<'a>(
+    jobs: &'a [JobDef],
+    groups: &'a [GroupDef],
+    sequences: &'a [SequenceDef],
+    parent: &str,
+    out: &mut BTreeMap<String, Node<'a>>,
+) {
+    for job in jobs {
+        out.insert(
+            job.id.get_ref().clone(),
+            Node {
+                job: Some(job),
+                after: job.requires.iter().map(|r| r.get_ref().clone()).collect(),
+                parent: parent.to_string(),
+                members: Vec::new(),
+            },
+        );
+    }
+    for group in groups {
+        let members = group
+            .jobs
+            .iter()
+            .map(|j| j.id.get_ref().clone())
+            .chain(group.groups.iter().map(|g| g.id.get_ref().clone()))
+            .collect();
+        out.insert(
+            group.id.get_ref().clone(),
+            Node {
+                job: None,
+                after: group.requires.iter().map(|r| r.get_ref().clone()).collect(),
+                parent: parent.to_string(),
+                members,
+            },
+        );
+        nodes(
+            &group.jobs,
+            &group.groups,
+            &group.sequences,
+            group.id.get_ref(),
+            out,
+        );
+    }
+    for sequence in sequences {
+        for pair in sequence.steps.windows(2) {
+            for later in &pair[1] {
+                if let Some(node) = out.get_mut(later.get_ref()) {
+                    node.after
+                        .extend(pair[0].iter().map(|r| r.get_ref().clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Every job and group of a checked scenario, by id: what each comes after (its
+/// `requires` and the step before it in a sequence), the group it is in, and a group's
+/// members.
+pub fn graph(scenario: &Scenario) -> BTreeMap<String, Node<'_>> {
+    let mut out = BTreeMap::new();
+    nodes(
+        &scenario.jobs,
+        &scenario.groups,
+        &scenario.sequences,
+        "",
+        &mut out,
+    );
+    out
+}
+
 /// Line and column (1-based) of a byte offset.
 fn position(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());

@@ -199,21 +199,6 @@ impl CommandJob {
         &self.program
     }
 
-    /// Sets an environment variable for the command (the rest is inherited). The name
-    /// must be a variable name ([`is_env_name`]) and the value hold no NUL byte: else
-    /// the job fails with [`CommandError::Invalid`] before anything starts
-    /// ([`check`](CommandJob::check) tells it earlier).
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.options.env.push((key.into(), value.into()));
-        self
-    }
-
-    /// Runs the command in this directory.
-    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
-        self.options.cwd = Some(dir.as_ref().to_path_buf());
-        self
-    }
-
     /// Gives the command this text on its standard input.
     pub fn stdin_str(mut self, text: impl Into<String>) -> Self {
         self.options.input = Input::Bytes(text.into().into_bytes().into());
@@ -226,32 +211,17 @@ impl CommandJob {
         self
     }
 
-    /// Keeps at most this many bytes of each stream, the last ones (default
-    /// [`DEFAULT_CAPTURE_LIMIT`]); 0 keeps none (lines still go to the sink).
-    pub fn capture_limit(mut self, bytes: usize) -> Self {
-        self.options.capture_limit = bytes;
-        self
-    }
-
-    /// Passes each line of output to `sink` as it comes.
-    pub fn sink(mut self, sink: Sink) -> Self {
-        self.options.sink = Some(sink);
-        self
-    }
-
-    /// How long a cancelled or timed-out command has between SIGTERM and SIGKILL
-    /// (default [`DEFAULT_GRACE`]). Give the scheduler a
-    /// [`grace`](jobgraph::Scheduler::grace) at least this long so that it waits for it.
-    pub fn grace(mut self, grace: Duration) -> Self {
-        self.options.grace = grace;
-        self
-    }
-
-    /// Kills the command once it has run this long; the job then fails with
-    /// [`CommandError::TimedOut`].
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = Some(timeout);
-        self
+    option_setters! {
+        env: "Sets an environment variable for the command (the rest is inherited). The name \
+              must be a variable name ([`is_env_name`]) and the value hold no NUL byte: else \
+              the job fails with [`CommandError::Invalid`] before anything starts \
+              ([`check`](CommandJob::check) tells it earlier).",
+        cwd: "Runs the command in this directory.",
+        grace: "How long a cancelled or timed-out command has between SIGTERM and SIGKILL \
+                (default [`DEFAULT_GRACE`]). Give the scheduler a \
+                [`grace`](jobgraph::Scheduler::grace) at least this long so that it waits for it.",
+        timeout: "Kills the command once it has run this long; the job then fails with \
+                  [`CommandError::TimedOut`].",
     }
 
     /// The command as a shell would run it, the way `jobgraph check` and listings

@@ -62,6 +62,51 @@
 
 #![warn(missing_docs)]
 
+/// The setters that command, ssh and Slurm jobs share, on their `options`: `env`,
+/// `cwd`, `capture_limit`, `sink`, `grace` and `timeout`, each with the doc that says
+/// what it means for that kind of job.
+macro_rules! option_setters {
+    (env: $env:literal, cwd: $cwd:literal, grace: $grace:literal, timeout: $timeout:literal $(,)?) => {
+        #[doc = $env]
+        pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+            self.options.env.push((key.into(), value.into()));
+            self
+        }
+
+        #[doc = $cwd]
+        pub fn cwd(mut self, dir: impl AsRef<std::path::Path>) -> Self {
+            self.options.cwd = Some(dir.as_ref().to_path_buf());
+            self
+        }
+
+        /// Keeps at most this many bytes of each stream, the last ones (default
+        /// [`DEFAULT_CAPTURE_LIMIT`](crate::DEFAULT_CAPTURE_LIMIT)); 0 keeps none (lines
+        /// still go to the sink).
+        pub fn capture_limit(mut self, bytes: usize) -> Self {
+            self.options.capture_limit = bytes;
+            self
+        }
+
+        /// Passes each line of output to `sink` as it comes.
+        pub fn sink(mut self, sink: crate::Sink) -> Self {
+            self.options.sink = Some(sink);
+            self
+        }
+
+        #[doc = $grace]
+        pub fn grace(mut self, grace: std::time::Duration) -> Self {
+            self.options.grace = grace;
+            self
+        }
+
+        #[doc = $timeout]
+        pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.options.timeout = Some(timeout);
+            self
+        }
+    };
+}
+
 mod command;
 mod host;
 mod output;

@@ -904,44 +904,14 @@ impl SlurmJob {
         self
     }
 
-    /// Sets an environment variable for the program (the rest of this process's
-    /// environment is passed on, as `sbatch` and `srun` do by default).
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.options.env.push((key.into(), value.into()));
-        self
-    }
-
-    /// Runs the program in this directory (as seen by the compute node).
-    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
-        self.options.cwd = Some(dir.as_ref().to_path_buf());
-        self
-    }
-
-    /// Keeps at most this many bytes of each stream, the last ones (see
-    /// [`CommandJob::capture_limit`](crate::CommandJob::capture_limit)).
-    pub fn capture_limit(mut self, bytes: usize) -> Self {
-        self.options.capture_limit = bytes;
-        self
-    }
-
-    /// Passes each line of output to `sink` as it is written.
-    pub fn sink(mut self, sink: Sink) -> Self {
-        self.options.sink = Some(sink);
-        self
-    }
-
-    /// For a step: how long srun has between SIGTERM and SIGKILL when cancelled (at
-    /// least [`STEP_GRACE`]).
-    pub fn grace(mut self, grace: Duration) -> Self {
-        self.options.grace = grace;
-        self
-    }
-
-    /// Cancels the job once it has run this long (counted from its submission); also
-    /// Slurm's time limit unless [`Slurm::time`] is set.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = Some(timeout);
-        self
+    option_setters! {
+        env: "Sets an environment variable for the program (the rest of this process's \
+              environment is passed on, as `sbatch` and `srun` do by default).",
+        cwd: "Runs the program in this directory (as seen by the compute node).",
+        grace: "For a step: how long srun has between SIGTERM and SIGKILL when cancelled (at \
+                least [`STEP_GRACE`]).",
+        timeout: "Cancels the job once it has run this long (counted from its submission); also \
+                  Slurm's time limit unless [`Slurm::time`] is set.",
     }
 
     /// Whether the job can be submitted: what

@@ -1,15 +1,13 @@
 //! [`SshJob`]: a command on another host, through the system's OpenSSH client and the
 //! host's shared connection.
 
-use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use jobgraph::{AbstractJob, Context};
 
 use crate::command::{run_with, short, Options};
 use crate::host::SshHost;
-use crate::output::{CommandError, CommandOutput, Sink};
+use crate::output::{CommandError, CommandOutput};
 use crate::quote::{quote, quote_words};
 use crate::Program;
 
@@ -64,41 +62,11 @@ impl SshJob {
         }
     }
 
-    /// Sets an environment variable for the remote command (with `env` there).
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.options.env.push((key.into(), value.into()));
-        self
-    }
-
-    /// Runs the remote command in this directory (of the remote host).
-    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
-        self.options.cwd = Some(dir.as_ref().to_path_buf());
-        self
-    }
-
-    /// Keeps at most this many bytes of each stream (see
-    /// [`CommandJob::capture_limit`](crate::CommandJob::capture_limit)).
-    pub fn capture_limit(mut self, bytes: usize) -> Self {
-        self.options.capture_limit = bytes;
-        self
-    }
-
-    /// Passes each line of output to `sink` as it comes.
-    pub fn sink(mut self, sink: Sink) -> Self {
-        self.options.sink = Some(sink);
-        self
-    }
-
-    /// Between SIGTERM and SIGKILL of the local ssh, when cancelled.
-    pub fn grace(mut self, grace: Duration) -> Self {
-        self.options.grace = grace;
-        self
-    }
-
-    /// Kills the command once it has run this long.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = Some(timeout);
-        self
+    option_setters! {
+        env: "Sets an environment variable for the remote command (with `env` there).",
+        cwd: "Runs the remote command in this directory (of the remote host).",
+        grace: "Between SIGTERM and SIGKILL of the local ssh, when cancelled.",
+        timeout: "Kills the command once it has run this long.",
     }
 
     /// Whether the remote command gets a pty (default true; see above).

@@ -282,16 +282,25 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// What the C++ drivers share (the shape file, the arguments, a busy wait).
+fn common_header() -> PathBuf {
+    workspace_root().join("tools/compare/driver_common.hpp")
+}
+
+/// Whether a driver built earlier is newer than every file it was built from.
+fn fresh(exe: &Path, inputs: &[PathBuf]) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    inputs
+        .iter()
+        .all(|p| matches!((modified(exe), modified(p)), (Some(e), Some(s)) if e >= s))
+}
+
 /// Builds the oneTBB driver, installing `libtbb-dev` and `g++` first when missing and
 /// allowed to.
 fn tbb_driver(dir: &Path) -> Result<PathBuf, String> {
     let source = workspace_root().join("tools/compare/tbb_driver.cpp");
     let exe = dir.join("tbb_driver");
-    let fresh = |exe: &Path| {
-        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        matches!((modified(exe), modified(&source)), (Some(e), Some(s)) if e >= s)
-    };
-    if fresh(&exe) {
+    if fresh(&exe, &[source.clone(), common_header()]) {
         return Ok(exe);
     }
     let header = Path::new("/usr/include/oneapi/tbb/flow_graph.h");
@@ -349,12 +358,12 @@ fn taskflow_driver(dir: &Path) -> Result<PathBuf, String> {
         ));
     }
     let exe = dir.join("taskflow_driver");
-    // The binary is kept while it is newer than its source and than the headers' main file.
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let fresh = [source.clone(), include.join("taskflow/taskflow.hpp")]
-        .iter()
-        .all(|p| matches!((modified(&exe), modified(p)), (Some(e), Some(s)) if e >= s));
-    if fresh {
+    let inputs = [
+        source.clone(),
+        common_header(),
+        include.join("taskflow/taskflow.hpp"),
+    ];
+    if fresh(&exe, &inputs) {
         return Ok(exe);
     }
     if !succeeds(Command::new("g++").arg("--version")) {
