@@ -11,7 +11,7 @@ use std::time::Duration;
 use criterion::Criterion;
 use jobgraph::Pool;
 
-mod common;
+use jobgraph_shapes as common;
 
 fn bench(c: &mut Criterion) {
     let global = Pool::global();

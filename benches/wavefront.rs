@@ -1,7 +1,7 @@
 //! Taskflow's `wavefront` benchmark: jobgraph against a rayon DAG, build and run timed
 //! apart and together (see `common/driver.rs`).
 
-mod common;
+use jobgraph_shapes as common;
 #[path = "common/driver.rs"]
 mod driver;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 
-use crate::common::{self, Shape, Work};
+use jobgraph_shapes::{self as common, Shape, Work};
 
 fn sizes() -> Vec<usize> {
     match std::env::var("JOBGRAPH_BENCH_SIZES") {
@@ -60,7 +60,7 @@ fn time<T>(phase: Phase, iters: u64, build: impl Fn() -> T, run: impl Fn(&mut T)
 }
 
 /// Benchmarks the shape `make` builds, at every size, window, job kind and phase.
-pub fn bench_shape(c: &mut Criterion, name: &str, make: fn(usize) -> Shape) {
+pub(crate) fn bench_shape(c: &mut Criterion, name: &str, make: fn(usize) -> Shape) {
     let shapes: Vec<Shape> = sizes().into_iter().map(make).collect();
     let kinds = [Work::Empty, Work::Future, Work::Busy(1_000)];
     for window in common::windows() {

@@ -39,6 +39,7 @@ pub struct JobInfo {
 }
 
 /// The scenario as schedulers, ready to run.
+#[derive(Debug)]
 pub struct Built {
     /// The top scheduler.
     pub scheduler: Scheduler,
@@ -111,6 +112,18 @@ pub fn uses_slurm(scenario: &Scenario, all: bool) -> bool {
     any(&scenario.jobs, &scenario.groups, &|def| {
         slurm_settings(defaults, def, all).is_some()
     })
+}
+
+impl std::fmt::Debug for BuildOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildOptions")
+            .field("window", &self.window)
+            .field("timeout", &self.timeout)
+            .field("resume", &self.resume.map(|decisions| decisions.len()))
+            .field("on_failure", &self.on_failure)
+            .field("slurm", &self.slurm)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BuildOptions<'_> {

@@ -75,6 +75,7 @@ pub struct Record {
 }
 
 /// A journal being written, and what it held when opened.
+#[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
     file: Mutex<File>,

@@ -19,6 +19,7 @@ use jobgraph_command::{Line, Sink, Stream};
 const COLOURS: [&str; 6] = ["36", "33", "35", "32", "34", "31"];
 
 /// One log file: open, or given up on after an error (said once).
+#[derive(Debug)]
 struct LogFile {
     path: PathBuf,
     file: Option<File>,
@@ -28,6 +29,7 @@ struct LogFile {
 type LogFiles = (LogFile, LogFile);
 
 /// Prints job output and progress.
+#[derive(Debug)]
 pub struct Printer {
     colour: bool,
     quiet: bool,

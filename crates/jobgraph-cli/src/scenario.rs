@@ -444,6 +444,7 @@ pub struct Loaded {
 }
 
 /// A job or a group of a checked scenario, with what it comes after in its scope.
+#[derive(Debug)]
 pub struct Node<'a> {
     /// The job, or `None` for a group.
     pub job: Option<&'a JobDef>,

@@ -48,6 +48,20 @@ pub(crate) struct Options {
     pub timeout: Option<Duration>,
 }
 
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("env", &self.env)
+            .field("cwd", &self.cwd)
+            .field("input", &self.input)
+            .field("capture_limit", &self.capture_limit)
+            .field("sink", &self.sink.as_ref().map(|_| "Fn(&Line)"))
+            .field("grace", &self.grace)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -164,7 +178,7 @@ pub(crate) fn short(text: &str) -> String {
 /// assert!(Scheduler::new().add((&hello, &count)).run().unwrap());
 /// assert_eq!(count.result().unwrap().stdout.text().trim(), "2");
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 #[must_use = "a job does nothing until a scheduler runs it (Job::custom)"]
 pub struct CommandJob {
     program: Program,

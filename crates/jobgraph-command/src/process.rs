@@ -186,6 +186,7 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
 fn has_exited(pid: i32) -> bool {
     // SAFETY: siginfo_t is plain data; waitid writes into it.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid siginfo_t for waitid to write; the pid is ours.
     let rc = unsafe {
         libc::waitid(
             libc::P_PID,

@@ -17,7 +17,7 @@ use crate::ssh::SshJob;
 use crate::Program;
 
 /// Where the script comes from.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 enum Source {
     /// A local file, read when the job starts.
     File(PathBuf),
@@ -68,6 +68,7 @@ const REMOVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// s.shutdown();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[derive(Debug)]
 #[must_use = "a job does nothing until a scheduler runs it (Job::custom)"]
 pub struct SshScript {
     source: Source,

@@ -854,6 +854,17 @@ pub struct SlurmJob {
     on_submit: Option<Submitted>,
 }
 
+impl fmt::Debug for SlurmJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlurmJob")
+            .field("program", &self.program)
+            .field("options", &self.options)
+            .field("slurm", &self.slurm)
+            .field("on_submit", &self.on_submit.as_ref().map(|_| "Fn(&str)"))
+            .finish()
+    }
+}
+
 /// What learns a batch job's Slurm id once `sbatch` gave it: a runner that prints it,
 /// records it, or cancels it by name later.
 pub type Submitted = Arc<dyn Fn(&str) + Send + Sync>;

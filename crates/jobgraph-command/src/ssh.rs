@@ -26,6 +26,7 @@ use crate::Program;
 ///
 /// Exit status 255 is ssh's own failure (the host unreachable, the key refused); the
 /// error quotes what ssh said.
+#[derive(Debug)]
 #[must_use = "a job does nothing until a scheduler runs it (Job::custom)"]
 pub struct SshJob {
     host: SshHost,

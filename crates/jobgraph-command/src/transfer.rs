@@ -26,7 +26,7 @@ use crate::output::{CommandError, CommandOutput, Sink};
 use crate::quote::quote;
 
 /// What push and pull share: the host, scp's flags and how the copy ends.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct Transfer {
     host: SshHost,
     recursive: bool,
@@ -271,7 +271,7 @@ macro_rules! copy_options {
 /// s.shutdown();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 #[must_use = "a job does nothing until a scheduler runs it (Job::custom)"]
 pub struct SshPush {
     copy: Transfer,
@@ -407,7 +407,7 @@ impl AbstractJob for SshPush {
 /// assert!(Scheduler::new().add(&pull).run()?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 #[must_use = "a job does nothing until a scheduler runs it (Job::custom)"]
 pub struct SshPull {
     copy: Transfer,

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running sshd, and what a client needs to log in to it.
+#[derive(Debug)]
 pub struct Sshd {
     child: Child,
     dir: tempfile::TempDir,

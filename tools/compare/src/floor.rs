@@ -163,7 +163,7 @@ fn pool_build(shape: &common::Shape, reps: usize, atomic: bool) -> f64 {
 
 /// Prints the floor for the four Taskflow shapes of `jobs` jobs, beside the scheduler's
 /// build and the batch's total measured earlier in this process.
-pub fn section(results: &Results, jobs: usize, reps: usize) {
+pub(crate) fn section(results: &Results, jobs: usize, reps: usize) {
     let cell = std::mem::size_of::<Cell>();
     let (job_bytes, job) = peak_bytes(|| Job::new(|_| ()));
     drop(job);

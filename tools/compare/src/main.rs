@@ -21,8 +21,7 @@
 //! of live heap bytes during build and run, counted by this binary's global allocator;
 //! for the external peers, the growth of peak RSS over build and run.
 
-#[path = "../../../benches/common/mod.rs"]
-mod common;
+use jobgraph_shapes as common;
 mod floor;
 mod standing;
 

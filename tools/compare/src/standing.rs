@@ -48,7 +48,7 @@ fn best_ns_per_job(n: usize, reps: usize, mut f: impl FnMut()) -> f64 {
 
 /// Prints the standing pool's table and its targets; `quick` measures fewer runs.
 /// `drivers` are the external peers that could be built, by the name of their rows.
-pub fn section(quick: bool, dir: &Path, drivers: &[(&'static str, PathBuf)]) {
+pub(crate) fn section(quick: bool, dir: &Path, drivers: &[(&'static str, PathBuf)]) {
     let reps = if quick { 2_000 } else { 10_000 };
     let global = Pool::global();
     let cold = Pool::new().keep_alive(Duration::ZERO);

@@ -9,13 +9,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How a run of the binary ended.
-pub struct Run {
+pub(crate) struct Run {
     /// Its exit code (`None`: killed by a signal).
-    pub code: Option<i32>,
+    pub(crate) code: Option<i32>,
     /// What it printed.
-    pub stdout: String,
+    pub(crate) stdout: String,
     /// What it printed on stderr.
-    pub stderr: String,
+    pub(crate) stderr: String,
 }
 
 impl fmt::Display for Run {
@@ -29,7 +29,7 @@ impl fmt::Display for Run {
 }
 
 /// The binary, with a clean environment for colours.
-pub fn command(args: &[&str], cwd: &Path) -> Command {
+pub(crate) fn command(args: &[&str], cwd: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_jobgraph"));
     command
         .args(args)
@@ -42,7 +42,7 @@ pub fn command(args: &[&str], cwd: &Path) -> Command {
 }
 
 /// Waits for `child` at most `limit`, killing it after that; collects its output.
-pub fn finish(mut child: Child, limit: Duration) -> Run {
+pub(crate) fn finish(mut child: Child, limit: Duration) -> Run {
     let stdout = child.stdout.take();
     let mut stderr = child.stderr.take().unwrap();
     let out = std::thread::spawn(move || {
@@ -80,19 +80,19 @@ pub fn finish(mut child: Child, limit: Duration) -> Run {
 }
 
 /// Runs the binary to its end (at most 60 s).
-pub fn jobgraph(args: &[&str], cwd: &Path) -> Run {
+pub(crate) fn jobgraph(args: &[&str], cwd: &Path) -> Run {
     let child = command(args, cwd).spawn().expect("the binary runs");
     finish(child, Duration::from_secs(60))
 }
 
 /// Writes a scenario file in `dir`.
-pub fn scenario(dir: &Path, text: &str) -> PathBuf {
+pub(crate) fn scenario(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("scenario.toml");
     std::fs::write(&path, text).unwrap();
     path
 }
 
 /// Waits (at most 5 s) for a process to be gone; true when it is.
-pub fn gone(pid: i32) -> bool {
+pub(crate) fn gone(pid: i32) -> bool {
     jobgraph_test_support::gone(pid, Duration::from_secs(5))
 }

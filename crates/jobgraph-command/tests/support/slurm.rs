@@ -62,7 +62,7 @@ fn why_not() -> Option<String> {
 }
 
 /// Whether the test can use a cluster; prints why not, or panics when one is required.
-pub fn available(test: &str) -> bool {
+pub(crate) fn available(test: &str) -> bool {
     static WHY_NOT: OnceLock<Option<String>> = OnceLock::new();
     match WHY_NOT.get_or_init(why_not) {
         None => true,
@@ -77,7 +77,7 @@ pub fn available(test: &str) -> bool {
 }
 
 /// `squeue`'s view of a job: its state, or `None` once it is gone.
-pub fn state_of(id: &str) -> Option<String> {
+pub(crate) fn state_of(id: &str) -> Option<String> {
     let output = Command::new("squeue")
         .args([
             "--noheader",
@@ -92,7 +92,7 @@ pub fn state_of(id: &str) -> Option<String> {
 }
 
 /// Whether the job is still pending, running or ending in Slurm's view.
-pub fn is_active(id: &str) -> bool {
+pub(crate) fn is_active(id: &str) -> bool {
     matches!(
         state_of(id).as_deref(),
         Some("PENDING" | "RUNNING" | "COMPLETING" | "CONFIGURING" | "SUSPENDED")
@@ -100,7 +100,7 @@ pub fn is_active(id: &str) -> bool {
 }
 
 /// The steps of a job that are running now (`ID.N`, without the batch step).
-pub fn running_steps(id: &str) -> Vec<String> {
+pub(crate) fn running_steps(id: &str) -> Vec<String> {
     let output = Command::new("squeue")
         .args([
             "--noheader",
@@ -118,7 +118,7 @@ pub fn running_steps(id: &str) -> Vec<String> {
 }
 
 /// Waits, at most `within`, for `done`; whether it came.
-pub fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+pub(crate) fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
     loop {
         if done() {
@@ -133,14 +133,14 @@ pub fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
 
 /// An allocation of `cpus` CPUs held by a batch job that sleeps, for steps to run in;
 /// cancelled when dropped.
-pub struct Allocation {
+pub(crate) struct Allocation {
     /// Its Slurm job id.
-    pub id: String,
+    pub(crate) id: String,
 }
 
 impl Allocation {
     /// Submits it and waits (at most 60 s) until it runs.
-    pub fn new(cpus: u32) -> Allocation {
+    pub(crate) fn new(cpus: u32) -> Allocation {
         let output = Command::new("sbatch")
             .args([
                 "--parsable",

@@ -10,8 +10,7 @@
 //! Arguments: `scheduler`, `scheduler-build` (build only, then drop) or `batch`; a shape;
 //! its size; seconds. Prints the mean build and run in ns per job.
 
-#[path = "../../../../benches/common/mod.rs"]
-mod common;
+use jobgraph_shapes as common;
 
 use std::time::{Duration, Instant};
 

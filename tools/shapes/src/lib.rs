@@ -10,7 +10,6 @@
 //! * `wavefront`: a √n × √n grid, each cell requires its upper and left neighbours;
 //! * `random_dag`: each job requires 4 distinct random earlier jobs (fixed seed);
 //! * `fan_in_fan_out`: one source, n − 2 jobs that require it, one sink that requires them.
-#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -19,6 +18,7 @@ use jobgraph::{Batch, Job, Pool, Scheduler};
 
 /// A DAG as requirement lists: job `i` requires `reqs[start[i]..start[i + 1]]`, all
 /// earlier jobs (so index order is a topological order).
+#[derive(Debug)]
 pub struct Shape {
     pub name: &'static str,
     pub start: Vec<u32>,
@@ -28,6 +28,10 @@ pub struct Shape {
 impl Shape {
     pub fn len(&self) -> usize {
         self.start.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     pub fn requirements(&self, i: usize) -> &[u32] {
@@ -301,6 +305,15 @@ pub struct RayonDag {
     pending: Vec<AtomicU32>,
     roots: Vec<u32>,
     tasks: Vec<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for RayonDag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RayonDag")
+            .field("jobs", &self.tasks.len())
+            .field("roots", &self.roots.len())
+            .finish_non_exhaustive()
+    }
 }
 
 pub fn build_rayon(shape: &Shape, work: Work) -> RayonDag {
