@@ -5,7 +5,7 @@
 //! (`jobgraph`) and a `Batch` (`jobgraph-batch`); ratios are to the scheduler, and the
 //! targets are checked for each.
 //!
-//! Peers: a DAG on rayon (same process, `benches/common`), oneTBB's `flow_graph` (a C++
+//! Peers: a DAG on rayon (same process, `tools/shapes`), oneTBB's `flow_graph` (a C++
 //! driver built here with g++ against Debian's `libtbb-dev`), Taskflow 4.1.0 (a C++
 //! driver built here with g++ against its headers in `../shared/peers/taskflow-4.1.0`,
 //! or `$TASKFLOW_DIR`) and asynciojobs 0.21.3 (in a venv created under the target
