@@ -194,6 +194,72 @@ fn failure_status(error: &jobgraph::JobError) -> String {
     }
 }
 
+/// Tasks (processes and threads) this user has now, as `ulimit -u` counts them.
+fn tasks_of_this_user() -> Option<u64> {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let mut tasks = 0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        if field("Uid:") == Some(u64::from(uid)) {
+            tasks += field("Threads:").unwrap_or(1);
+        }
+    }
+    Some(tasks)
+}
+
+/// The window, within what `ulimit -u` leaves: each running command costs a worker
+/// thread of the runner and a process (more if it starts others), so a window wider
+/// than half the room left would make commands fail to start. Said once when it is
+/// narrowed.
+fn within_process_budget(window: Option<usize>) -> Option<usize> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut limit) };
+    // Root is not held to RLIMIT_NPROC.
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if rc != 0 || limit.rlim_cur == libc::RLIM_INFINITY || unsafe { libc::geteuid() } == 0 {
+        return window;
+    }
+    let Some(used) = tasks_of_this_user() else {
+        return window;
+    };
+    // A few tasks of the runner's own (its main and signal threads, an ssh master).
+    let room = limit.rlim_cur.saturating_sub(used + 8) / 2;
+    let room = room.max(1) as usize;
+    let wanted = window
+        .filter(|w| *w > 0)
+        .unwrap_or(jobgraph::UNLIMITED_WINDOW_WORKERS);
+    if wanted <= room {
+        return window;
+    }
+    errln!(
+        "jobgraph: warning: `ulimit -u {}` leaves room for {room} command(s) at once ({used} processes and threads of this user run already; each command costs one of each): the window is {room}",
+        limit.rlim_cur
+    );
+    Some(room)
+}
+
 /// Runs a checked scenario; returns the exit code.
 pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
     if let Some(dir) = &options.logs {
@@ -265,10 +331,15 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
                 .insert(id.clone(), slurm_id.to_string());
         }))
     };
+    let window = within_process_budget(
+        options
+            .window
+            .or(loaded.scenario.window.as_ref().map(|w| *w.get_ref())),
+    );
     let built = build(
         loaded,
         &BuildOptions {
-            window: options.window,
+            window,
             timeout: options.timeout,
             sink: &sink,
             resume: decisions.as_ref(),

@@ -293,3 +293,52 @@ fn a_second_runner_on_a_journal_in_use_exits_2_naming_the_holder() {
         "{text}"
     );
 }
+
+/// Under `ulimit -u`, which counts threads too, the runner narrows its window to what
+/// the limit leaves for commands, and says so, instead of failing commands at spawn.
+#[test]
+fn a_low_process_limit_narrows_the_window_instead_of_failing_commands() {
+    // Root is not held to the limit: run the binary as `nobody`, as a user would be.
+    // SAFETY: getuid has no preconditions.
+    let root = unsafe { libc::getuid() } == 0;
+    let tools = ["setpriv", "prlimit"].iter().all(|t| {
+        std::process::Command::new(t)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok()
+    });
+    if !root || !tools {
+        println!("not run: needs root (to become `nobody`) and util-linux's setpriv and prlimit");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..300 {
+        text.push_str(&format!("[[job]]\nid = \"t{i}\"\ncommand = [\"true\"]\n"));
+    }
+    let file = scenario(dir.path(), &text);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(["prlimit", "--nproc=40:40"])
+        .arg(env!("CARGO_BIN_EXE_jobgraph"))
+        .args(["run", file.to_str().unwrap(), "--quiet"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let run = Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_code(&run, 0);
+    assert!(
+        run.stderr.contains("`ulimit -u 40` leaves room for"),
+        "{run}"
+    );
+    assert!(run.stdout.contains("300 ok, 0 failed, 0 not run"), "{run}");
+}
