@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -22,7 +22,9 @@ const COLOURS: [&str; 6] = ["36", "33", "35", "32", "34", "31"];
 #[derive(Debug)]
 struct LogFile {
     path: PathBuf,
-    file: Option<File>,
+    /// Buffered: a command's lines are written in blocks, and flushed when the job
+    /// ends (or the buffer fills).
+    file: Option<BufWriter<File>>,
 }
 
 /// A job's stdout and stderr log files.
@@ -96,10 +98,25 @@ impl Printer {
         self
     }
 
-    /// One more job ended.
-    pub fn job_ended(&self) {
+    /// One more job ended: its log files are flushed.
+    pub fn job_ended(&self, id: &str) {
         if let Some(bar) = &self.progress {
             bar.inc(1);
+        }
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((out, err)) = files.get_mut(id) {
+            for log in [out, err] {
+                self.flush(log);
+            }
+        }
+    }
+
+    fn flush(&self, log: &mut LogFile) {
+        if let Some(file) = &mut log.file {
+            if let Err(e) = file.flush() {
+                log.file = None;
+                self.log_failed(&log.path, "write", &e);
+            }
         }
     }
 
@@ -110,10 +127,15 @@ impl Printer {
         }
     }
 
-    /// Removes the progress bar.
+    /// Removes the progress bar, and flushes every log file.
     pub fn finish(&self) {
         if let Some(bar) = &self.progress {
             bar.finish_and_clear();
+        }
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        for (out, err) in files.values_mut() {
+            self.flush(out);
+            self.flush(err);
         }
     }
 
@@ -213,7 +235,7 @@ impl Printer {
         let open = |stream: &str| {
             let path = dir.join(format!("{}.{stream}", file_name(id)));
             let file = match File::create(&path) {
-                Ok(file) => Some(file),
+                Ok(file) => Some(BufWriter::with_capacity(64 * 1024, file)),
                 Err(e) => {
                     self.log_failed(&path, "create", &e);
                     None

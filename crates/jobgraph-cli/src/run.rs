@@ -397,7 +397,7 @@ fn run_built(
                     }
                 }
                 kind if event.is_job_end() => {
-                    printer.job_ended();
+                    printer.job_ended(&info.id);
                     let status = match kind {
                         EventKind::Done => Some("0".to_string()),
                         EventKind::Failed(error) => Some(failure_status(error)),
