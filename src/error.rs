@@ -71,6 +71,14 @@ impl JobError {
         }
     }
 
+    /// Whether the job ran past its own timeout ([`Error::JobTimedOut`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self.downcast_ref::<Error>(),
+            Some(Error::JobTimedOut { .. })
+        )
+    }
+
     /// Whether the job panicked rather than returned an error.
     pub fn is_panic(&self) -> bool {
         matches!(*self.0, Repr::Panic(_))
@@ -179,6 +187,18 @@ pub enum Error {
         /// What the job returned or panicked with.
         #[source]
         source: JobError,
+    },
+    /// A job ran past its own timeout ([`Job::timeout`](crate::Job::timeout)): its run
+    /// cancelled it, and it ended as timed out. This is the job's failure (read it with
+    /// [`AnyJob::raised_exception`](crate::AnyJob::raised_exception) and
+    /// [`JobError::downcast_ref`]), and the error a critical scheduler returns when the
+    /// job is critical.
+    #[error("job `{label}` timed out after {timeout:?}: its run cancelled it; give it a longer timeout(), or make it look at ctx.is_cancelled() to stop sooner")]
+    JobTimedOut {
+        /// The job's label.
+        label: String,
+        /// Its own timeout, counted from its start.
+        timeout: Duration,
     },
     /// A critical scheduler ran past its timeout.
     #[error("critical scheduler `{label}` took too long: timed out after {timeout:?}")]

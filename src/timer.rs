@@ -1,5 +1,6 @@
-//! The timer thread behind [`sleep`]: one per process, started when a sleep first waits,
-//! gone again as soon as no sleep is pending.
+//! The timer thread behind [`sleep`] and the engine's alarms (a job's own timeout): one
+//! per process, started when a sleep first waits, gone again as soon as nothing is
+//! pending.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -77,53 +78,90 @@ impl Future for Sleep {
             self.forget();
             return Poll::Ready(());
         }
-        let mut timers = TIMERS.lock();
-        let key = match self.key {
-            Some(key) => key,
-            None => {
-                timers.next_id += 1;
-                let key = (deadline, timers.next_id);
-                self.key = Some(key);
-                key
-            }
-        };
-        timers.wakers.insert(key, cx.waker().clone());
         ARMED.with(|armed| armed.set(true));
-        let earliest = timers.wakers.keys().next() == Some(&key);
-        if !timers.thread_running {
-            timers.thread_running = true;
-            if thread::Builder::new()
-                .name("jobgraph-timer".into())
-                .spawn(serve)
-                .is_err()
-            {
-                // No thread to wait for us: poll again soon rather than never.
-                timers.thread_running = false;
-                drop(timers);
-                thread::sleep(Duration::from_millis(1));
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-        } else if earliest {
-            CHANGED.notify_one();
+        if !arm(&mut self.key, deadline, cx.waker()) {
+            // No thread to wait for us: poll again soon rather than never.
+            thread::sleep(Duration::from_millis(1));
+            cx.waker().wake_by_ref();
         }
         Poll::Pending
     }
 }
 
+/// Registers `waker` to be woken at `deadline` (under `key`, made on the first call),
+/// starting the timer thread if it is not running. False when that thread could not
+/// be started.
+fn arm(key: &mut Option<(Instant, u64)>, deadline: Instant, waker: &Waker) -> bool {
+    let mut timers = TIMERS.lock();
+    let key = match *key {
+        Some(key) => key,
+        None => {
+            timers.next_id += 1;
+            let made = (deadline, timers.next_id);
+            *key = Some(made);
+            made
+        }
+    };
+    timers.wakers.insert(key, waker.clone());
+    let earliest = timers.wakers.keys().next() == Some(&key);
+    if !timers.thread_running {
+        timers.thread_running = true;
+        if thread::Builder::new()
+            .name("jobgraph-timer".into())
+            .spawn(serve)
+            .is_err()
+        {
+            timers.thread_running = false;
+            timers.wakers.remove(&key);
+            return false;
+        }
+    } else if earliest {
+        CHANGED.notify_one();
+    }
+    true
+}
+
+/// Forgets the registration under `key`, if it is still there.
+fn forget(key: &mut Option<(Instant, u64)>) {
+    if let Some(key) = key.take() {
+        let mut timers = TIMERS.lock();
+        let earliest = timers.wakers.keys().next() == Some(&key);
+        timers.wakers.remove(&key);
+        // The timer thread waits for the earliest deadline: when that sleep goes
+        // (dropped before its time, as a cancelled job's is), tell it to wait for
+        // the next one, or to return when none is left, rather than linger.
+        if earliest && timers.thread_running {
+            CHANGED.notify_one();
+        }
+    }
+}
+
+/// A waker woken by the timer thread at an instant, unless this is dropped first: how
+/// the engine is told that a job's own timeout, or the grace after it, has passed.
+pub(crate) struct Alarm {
+    key: Option<(Instant, u64)>,
+}
+
+impl Alarm {
+    /// Wakes `waker` at `at`. When no timer thread can be started (the OS refused a
+    /// thread), nothing wakes it: a job's own deadline is then seen only by its
+    /// context, when the job looks or returns, never earlier than it is due.
+    pub(crate) fn set(at: Instant, waker: Waker) -> Alarm {
+        let mut key = None;
+        arm(&mut key, at, &waker);
+        Alarm { key }
+    }
+}
+
+impl Drop for Alarm {
+    fn drop(&mut self) {
+        forget(&mut self.key)
+    }
+}
+
 impl Sleep {
     fn forget(&mut self) {
-        if let Some(key) = self.key.take() {
-            let mut timers = TIMERS.lock();
-            let earliest = timers.wakers.keys().next() == Some(&key);
-            timers.wakers.remove(&key);
-            // The timer thread waits for the earliest deadline: when that sleep goes
-            // (dropped before its time, as a cancelled job's is), tell it to wait for
-            // the next one, or to return when none is left, rather than linger.
-            if earliest && timers.thread_running {
-                CHANGED.notify_one();
-            }
-        }
+        forget(&mut self.key)
     }
 }
 

@@ -918,6 +918,7 @@ fn badges_of_the_twenty_combinations_match_the_seed_legend() {
                 forever,
                 state,
                 raised,
+                timed_out: false,
                 symbols: Symbols::Unicode,
             };
             lines.push(format!(
@@ -934,10 +935,32 @@ fn badges_of_the_twenty_combinations_match_the_seed_legend() {
         forever: true,
         state: JobState::Cancelled,
         raised: false,
+        timed_out: false,
         symbols: Symbols::Unicode,
     };
     assert_eq!(cancelled.to_string(), "⚠ ☉ ↺ ∞");
     assert_eq!(cancelled.symbols(Symbols::Ascii).to_string(), "! :) o 8");
+    // A job that timed out (beyond asynciojobs): `⧖` once back, `⧗` while its thread,
+    // given up on, still runs.
+    let timed_out = Badge {
+        critical: false,
+        forever: false,
+        state: JobState::Done,
+        raised: true,
+        timed_out: true,
+        symbols: Symbols::Unicode,
+    };
+    assert_eq!(timed_out.to_string(), "  ★ ⧖  ");
+    assert_eq!(timed_out.symbols(Symbols::Ascii).to_string(), "  :( T  ");
+    let still_running = Badge {
+        state: JobState::Running,
+        ..timed_out
+    };
+    assert_eq!(still_running.to_string(), "  ★ ⧗  ");
+    assert_eq!(
+        still_running.symbols(Symbols::Ascii).to_string(),
+        "  :( t  "
+    );
 }
 
 #[test]

@@ -155,6 +155,9 @@ struct Cells<T: 'static> {
     slots: Vec<Slot<T>>,
     /// Labels given, by index: most jobs of a big batch have none.
     labels: HashMap<u32, Box<str>>,
+    /// Timeouts given, by index, and the failure of a job that timed out, made when
+    /// first asked for.
+    timeouts: HashMap<u32, (Duration, std::sync::OnceLock<JobError>)>,
 }
 
 impl<T: 'static> Default for Cells<T> {
@@ -163,6 +166,7 @@ impl<T: 'static> Default for Cells<T> {
             batch: 0,
             slots: Vec::new(),
             labels: HashMap::new(),
+            timeouts: HashMap::new(),
         }
     }
 }
@@ -199,6 +203,11 @@ impl<T: Send + Sync + Debug + 'static> Table for Cells<T> {
         self.slots[i].abandon()
     }
 
+    fn give_up(&self, i: usize, _: JobError) -> bool {
+        // Its failure is made when asked for (see `error`).
+        self.slots[i].give_up()
+    }
+
     fn label(&self, i: usize) -> String {
         Cells::label(self, i)
     }
@@ -221,9 +230,21 @@ impl<T: Send + Sync + Debug + 'static> Table for Cells<T> {
     }
 
     fn error(&self, i: usize) -> Option<&JobError> {
-        match self.slots.get(i)?.outcome() {
-            Some(Err(error)) => Some(error),
-            _ => None,
+        let slot = self.slots.get(i)?;
+        match slot.lifecycle().load(Ordering::Acquire) {
+            state::TIMED_OUT | state::TIMED_OUT_RUNNING => {
+                let (timeout, error) = self.timeouts.get(&(i as u32))?;
+                Some(error.get_or_init(|| {
+                    JobError::new(Error::JobTimedOut {
+                        label: self.label(i),
+                        timeout: *timeout,
+                    })
+                }))
+            }
+            _ => match slot.outcome() {
+                Some(Err(error)) => Some(error),
+                _ => None,
+            },
         }
     }
 
@@ -258,6 +279,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
                 batch: id,
                 slots: Vec::with_capacity(jobs),
                 labels: HashMap::new(),
+                timeouts: HashMap::new(),
             },
             ran: None,
             graph: None,
@@ -512,9 +534,13 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
                     .filter(|&i| self.flags[i] & CRITICAL != 0)
                     .find_map(|i| cells.error(i).map(|error| (i, error)));
                 match failed {
-                    Some((i, error)) => Err(Error::JobFailed {
-                        label: cells.label(i),
-                        source: error.clone(),
+                    Some((i, error)) => Err(match error.downcast_ref::<Error>() {
+                        // A critical job that timed out: its own error, as a scheduler's.
+                        Some(timed_out @ Error::JobTimedOut { .. }) => timed_out.clone(),
+                        _ => Error::JobFailed {
+                            label: cells.label(i),
+                            source: error.clone(),
+                        },
                     }),
                     None => Ok(false),
                 }
@@ -599,7 +625,10 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
                 });
             }
         }
-        let frozen = graph::from_sorted_pairs(self.flags.clone(), &self.pairs);
+        let mut frozen = graph::from_sorted_pairs(self.flags.clone(), &self.pairs);
+        let timeouts = &self.building.timeouts;
+        frozen.timeouts = timeouts.iter().map(|(&i, &(t, _))| (i, t)).collect();
+        frozen.timeouts.sort_unstable();
         if !frozen.forward {
             if let Some(cycle) = graph::find_cycle(&frozen) {
                 return Err(Error::Cycle {
@@ -639,6 +668,21 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         Some(JobState::from_code(lifecycle))
     }
 
+    /// Whether a job ended by its own timeout (see [`JobMut::timeout`]): then it is
+    /// [done](JobState::Done), or [running](JobState::Running) while its thread, given
+    /// up on after the grace, still runs.
+    pub fn is_timed_out(&self, id: JobId) -> bool {
+        let Ok(i) = self.index(id) else {
+            return false;
+        };
+        self.cells().slots.get(i).is_some_and(|slot| {
+            matches!(
+                slot.lifecycle().load(Ordering::Acquire),
+                state::TIMED_OUT | state::TIMED_OUT_RUNNING
+            )
+        })
+    }
+
     /// A job's value, once it is done without failure; otherwise an error that says
     /// why, as [`Job::result`](crate::Job::result) does.
     pub fn result(&self, id: JobId) -> Result<&T, Error> {
@@ -649,6 +693,13 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             Some(Err(error)) => Err(Error::JobFailed {
                 label: cells.label(i),
                 source: error.clone(),
+            }),
+            None if cells.error(i).is_some() => Err(Error::JobFailed {
+                label: cells.label(i),
+                source: cells
+                    .error(i)
+                    .cloned()
+                    .unwrap_or_else(JobError::nothing_kept),
             }),
             None => Err(Error::NotDone {
                 label: cells.label(i),
@@ -788,6 +839,35 @@ impl<T: Send + Sync + Debug + 'static> JobMut<'_, T> {
     /// every other job has ended (default: false). No job may require it.
     pub fn forever(self, forever: bool) -> Self {
         self.set(FOREVER, forever)
+    }
+
+    /// A timeout of the job's own, counted from its start, as
+    /// [`Job::timeout`](crate::Job::timeout) gives a scheduler's job: at its deadline
+    /// the job is cancelled, it ends as timed out (a failure, its error
+    /// [`Error::JobTimedOut`]; see [`Batch::is_timed_out`]), and it is given up on if it
+    /// has not returned once the batch's grace has passed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jobgraph::{Batch, Error, JobState};
+    /// let mut batch = Batch::new();
+    /// let slow = batch
+    ///     .add(|ctx| {
+    ///         ctx.sleep(Duration::from_secs(60));
+    ///     })
+    ///     .label("slow")
+    ///     .timeout(Duration::from_millis(20))
+    ///     .id();
+    /// assert!(matches!(batch.run(), Err(Error::JobTimedOut { .. })));
+    /// assert_eq!(batch.state(slow).unwrap(), JobState::Done);
+    /// assert!(batch.is_timed_out(slow));
+    /// ```
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.batch.changed |= self.batch.ran.is_some();
+        let index = self.index;
+        let timeouts = &mut self.batch.building.timeouts;
+        timeouts.insert(index, (timeout, std::sync::OnceLock::new()));
+        self.set(graph::OWN_TIMEOUT, true)
     }
 
     fn set(self, flag: u8, on: bool) -> Self {

@@ -71,7 +71,7 @@ impl<T: 'static> Slot<T> {
             false => caught(|| body.call(ctx)),
             true => Err(JobError::nothing_kept()),
         };
-        let (end, status) = Status::ending(ctx.halted(), &result);
+        let (end, status) = Status::ending(&ctx.halt(), &result);
         let kept = end == state::DONE;
         // What is not kept (a cancelled job's value) is dropped after the end is
         // published, and a `Drop` that panics is caught (`drop_caught`).
@@ -94,7 +94,7 @@ impl<T: 'static> Slot<T> {
                 drop_caught(unkept);
                 status
             }
-            Err(_) => {
+            Err(now) => {
                 if kept {
                     // SAFETY: written just above; the run gave up on the job first, so
                     // the lifecycle never says `DONE` and nobody else reads or drops it:
@@ -103,9 +103,14 @@ impl<T: 'static> Slot<T> {
                 }
                 drop_caught(unkept);
                 // The job is back, what it returned dropped: its batch may run it again
-                // (see `returned`).
-                self.lifecycle
-                    .store(state::ABANDONED | RETURNED, Ordering::Release);
+                // (see `returned`). One given up on for its timeout is now timed out, no
+                // longer running.
+                let back = if now == state::TIMED_OUT_RUNNING {
+                    state::TIMED_OUT
+                } else {
+                    state::ABANDONED | RETURNED
+                };
+                self.lifecycle.store(back, Ordering::Release);
                 Status::Lost
             }
         }
@@ -117,7 +122,9 @@ impl<T: 'static> Slot<T> {
     /// is free to be called again.
     pub(super) fn returned(&self) -> bool {
         let lifecycle = self.lifecycle.load(Ordering::Acquire);
-        lifecycle != state::RUNNING && lifecycle != state::ABANDONED
+        lifecycle != state::RUNNING
+            && lifecycle != state::ABANDONED
+            && lifecycle != state::TIMED_OUT_RUNNING
     }
 
     /// Makes the job idle again, for a new run of its batch: drops what its last run
@@ -135,6 +142,20 @@ impl<T: 'static> Slot<T> {
             // lifecycle says `IDLE` from here, so it is dropped once.
             unsafe { (*self.outcome.get()).assume_init_drop() }
         }
+    }
+
+    /// Gives up on the job if it still runs after its own timeout and grace: it is
+    /// reported as timed out and still running, and its own end, when it returns, is
+    /// lost. False when it had ended first.
+    pub(super) fn give_up(&self) -> bool {
+        self.lifecycle
+            .compare_exchange(
+                state::RUNNING,
+                state::TIMED_OUT_RUNNING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
     }
 
     pub(super) fn abandon(&self) {

@@ -28,8 +28,9 @@ pub(crate) type Observer = Arc<dyn Fn(&Event) + Send + Sync + 'static>;
 /// For each job: [`Scheduled`](EventKind::Scheduled) when its requirements are all done,
 /// [`Started`](EventKind::Started) when a worker takes it, then one end event:
 /// [`Done`](EventKind::Done), [`Failed`](EventKind::Failed),
-/// [`Cancelled`](EventKind::Cancelled), or [`Abandoned`](EventKind::Abandoned) (still
-/// running after the grace, see [`Scheduler::grace`](crate::Scheduler::grace)). A job
+/// [`Cancelled`](EventKind::Cancelled), [`TimedOut`](EventKind::TimedOut) (its own
+/// timeout), or [`Abandoned`](EventKind::Abandoned) (still running after the grace, see
+/// [`Scheduler::grace`](crate::Scheduler::grace)). A job
 /// that never starts gets no end event. For the run:
 /// [`RunStarted`](EventKind::RunStarted) first, [`RunStopping`](EventKind::RunStopping)
 /// when it decides to end (all done, or running jobs are being cancelled), and
@@ -37,9 +38,10 @@ pub(crate) type Observer = Arc<dyn Fn(&Event) + Send + Sync + 'static>;
 /// event comes before the [`Started`](EventKind::Started) of any job that requires it.
 ///
 /// Observers are called synchronously, as things happen, on the thread where they
-/// happen: mostly jobgraph's workers, and the thread that ends the run (its
+/// happen: mostly jobgraph's workers, the thread that ends the run (its
 /// coordinator, or the one that drops the future of
-/// [`Scheduler::run_async`](crate::Scheduler::run_async)). Keep them short (count, send
+/// [`Scheduler::run_async`](crate::Scheduler::run_async)), and jobgraph's timer thread
+/// for a job given up on after its own timeout. Keep them short (count, send
 /// on a channel, update a progress bar): the worker waits for them. An observer that
 /// panics is not called again, and the run goes on. A run without observers, verbose
 /// mode or `tracing` builds no event at all; with observers, building and delivering
@@ -97,6 +99,15 @@ pub enum EventKind {
     /// The job was still running when the run gave up waiting for it; whatever it
     /// returns later is dropped.
     Abandoned,
+    /// The job's own timeout passed ([`Job::timeout`](crate::Job::timeout)): it was
+    /// cancelled and ended as timed out, a failure
+    /// ([`Error::JobTimedOut`](crate::Error::JobTimedOut)). `still_running` when it had
+    /// not returned within the grace after its deadline: the run gave up on it and goes
+    /// on without it, while its thread still runs.
+    TimedOut {
+        /// The job's thread had not returned.
+        still_running: bool,
+    },
     /// The run decided to end: nothing new starts, running jobs are being cancelled.
     RunStopping(RunEnd),
     /// The run is over: its workers have returned (or were abandoned).
@@ -132,6 +143,12 @@ impl fmt::Display for EventKind {
             EventKind::Failed(error) => write!(f, "failed: {error}"),
             EventKind::Cancelled => f.write_str("cancelled"),
             EventKind::Abandoned => f.write_str("abandoned"),
+            EventKind::TimedOut {
+                still_running: false,
+            } => f.write_str("timed out"),
+            EventKind::TimedOut {
+                still_running: true,
+            } => f.write_str("timed out, still running"),
             EventKind::RunStopping(end) => write!(f, "run stopping ({end:?})"),
             EventKind::RunEnded(end) => write!(f, "run ended ({end:?})"),
         }
@@ -139,11 +156,15 @@ impl fmt::Display for EventKind {
 }
 
 impl Event {
-    /// Whether this event ends a job: done, failed, cancelled or abandoned.
+    /// Whether this event ends a job: done, failed, cancelled, timed out or abandoned.
     pub fn is_job_end(&self) -> bool {
         matches!(
             self.kind,
-            EventKind::Done | EventKind::Failed(_) | EventKind::Cancelled | EventKind::Abandoned
+            EventKind::Done
+                | EventKind::Failed(_)
+                | EventKind::Cancelled
+                | EventKind::TimedOut { .. }
+                | EventKind::Abandoned
         )
     }
 }
@@ -327,6 +348,9 @@ impl Emitter {
                 None => EventKind::Done,
             },
             Status::Cancelled => EventKind::Cancelled,
+            Status::TimedOut => EventKind::TimedOut {
+                still_running: false,
+            },
             // Abandoned: its end event was sent when its run gave up on it.
             Status::Lost => return None,
         };
@@ -339,6 +363,17 @@ impl Emitter {
     /// A job its run gave up on.
     pub(crate) fn abandoned(&self, job: &AnyJob) {
         self.deliver(EventKind::Abandoned, Some(job), None);
+    }
+
+    /// A job its run gave up on after its own timeout and grace.
+    pub(crate) fn timed_out_running(&self, job: &AnyJob) {
+        self.deliver(
+            EventKind::TimedOut {
+                still_running: true,
+            },
+            Some(job),
+            None,
+        );
     }
 }
 
@@ -364,6 +399,9 @@ fn trace(run: &tracing::Span, kind: &EventKind, job: Option<&AnyJob>) {
         EventKind::Cancelled => tracing::info!(target: "jobgraph", job = label, "cancelled"),
         EventKind::Abandoned => {
             tracing::warn!(target: "jobgraph", parent: run, job = label, "abandoned")
+        }
+        EventKind::TimedOut { still_running } => {
+            tracing::warn!(target: "jobgraph", job = label, still_running, "timed out")
         }
         EventKind::RunStopping(end) => {
             tracing::info!(target: "jobgraph", parent: run, reason = ?end, "run stopping")

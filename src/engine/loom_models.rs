@@ -129,7 +129,7 @@ fn loom_cancellation_races_a_jobs_end() {
             Status::Done => assert!(!cancelled && end == state::DONE),
             Status::Cancelled => assert!(cancelled && end == state::CANCELLED),
             Status::Lost => assert_eq!(end, state::ABANDONED),
-            Status::Failed => unreachable!("the job returned Ok"),
+            Status::Failed | Status::TimedOut => unreachable!("the job returned Ok in time"),
         }
     });
 }
@@ -583,5 +583,68 @@ fn loom_a_job_that_ends_after_the_deadline_does_not_complete_its_run() {
         if race.reason == Some(Reason::Finished) {
             assert_eq!(race.status, Status::Done);
         }
+    });
+}
+
+/// A job's own timeout: at the end of its grace the run gives up on the job (mirror of
+/// `Run::give_up`, with its real `Outcome::give_up`, `Timed::hand_place` and the order
+/// of its steps) just as the job returns on its worker (mirror of the worker's end of a
+/// timed job, with the real `Timed::was_given_up`, `Timed::keep_place` and
+/// `returned_late`). Exactly one side ends the job for its run (its successors
+/// released, its count subtracted), the worker's place in the window is given back
+/// exactly once, and a job whose thread is back is never left reported as still
+/// running.
+#[test]
+fn loom_giving_up_on_a_timed_out_job_races_its_return() {
+    use super::timed::Timed;
+    use super::timeout::returned_late;
+    use crate::error::JobError;
+
+    check("give-up vs a job's return", || {
+        let timed = Arc::new(Timed::new(0, Duration::ZERO));
+        let lifecycle = Arc::new(AtomicU8::new(state::RUNNING));
+        let outcome = Arc::new(Outcome::<u32>::new());
+        // The worker's place in the window, and how many times the job was ended.
+        let workers = Arc::new(AtomicUsize::new(1));
+        let ended = Arc::new(AtomicUsize::new(0));
+        let worker = {
+            let (timed, lifecycle, outcome) = (timed.clone(), lifecycle.clone(), outcome.clone());
+            let (workers, ended) = (workers.clone(), ended.clone());
+            thread::spawn(move || {
+                let status = outcome.seal(&*lifecycle, false, Ok(7));
+                if status == Status::Lost && timed.was_given_up() {
+                    returned_late(&lifecycle);
+                    if !timed.keep_place() {
+                        // Handed over: it leaves without giving its place back.
+                        return;
+                    }
+                } else {
+                    ended.fetch_add(1, Ordering::SeqCst);
+                }
+                // It leaves the run later, giving its place back.
+                workers.fetch_sub(1, Ordering::SeqCst);
+            })
+        };
+        if lifecycle.load(Ordering::Acquire) == state::RUNNING {
+            timed.given_up.store(true, Ordering::SeqCst);
+            if outcome.give_up(&lifecycle, JobError::new("timed out")) {
+                ended.fetch_add(1, Ordering::SeqCst);
+                if timed.hand_place() {
+                    workers.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+        }
+        worker.join().unwrap();
+        assert_eq!(ended.load(Ordering::SeqCst), 1, "ended once");
+        assert_eq!(
+            workers.load(Ordering::SeqCst),
+            0,
+            "its place given back once"
+        );
+        let end = lifecycle.load(Ordering::Acquire);
+        assert!(
+            end == state::DONE || end == state::TIMED_OUT,
+            "a job whose thread is back reads {end}"
+        );
     });
 }

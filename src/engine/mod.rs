@@ -40,6 +40,8 @@ mod run;
 pub(crate) mod settings;
 pub(crate) mod stall;
 mod table;
+mod timed;
+mod timeout;
 mod worker;
 
 pub(crate) use control::CancelRun;

@@ -10,6 +10,7 @@ use super::pool::Pool;
 use super::settings::{Reason, Settings, UNLIMITED_WINDOW_WORKERS};
 use super::stall;
 use super::table::Table;
+use super::timed::Timed;
 use crate::graph::{is_forever, Frozen};
 use crate::job::{state, AnyJob};
 use crate::sync::{
@@ -53,7 +54,8 @@ pub(crate) struct Run<J: Table = Vec<AnyJob>> {
     pub(super) deadline: Option<Deadline>,
     /// Workers in the window: hired, and not left yet.
     pub(super) workers: AtomicUsize,
-    /// Deques made so far (numbered from 0, never more than `max_workers`).
+    /// Deques made so far (numbered from 0, never more than `stealers` holds: the
+    /// window, and one more per job with a timeout of its own).
     pub(super) numbers: AtomicUsize,
     /// The deques of workers that left, empty, for the workers hired later.
     pub(super) free: Mutex<Vec<(usize, Worker<u32>)>>,
@@ -75,6 +77,14 @@ pub(crate) struct Run<J: Table = Vec<AnyJob>> {
     /// Observers, verbose mode, tracing; `None` when nobody listens.
     pub(super) events: Option<Arc<Emitter>>,
     pub(crate) stall: stall::Stall,
+    /// How long a cancelled job is waited for: by the run's end, and after a job's own
+    /// deadline.
+    pub(super) grace: std::time::Duration,
+    /// The jobs with a timeout of their own, by index (see `timeout`); empty when none.
+    pub(super) timed: Box<[Timed]>,
+    /// Jobs made ready outside the workers (see `timeout`), and how many there are.
+    pub(super) injected: Mutex<std::collections::VecDeque<u32>>,
+    pub(super) injected_len: AtomicUsize,
 }
 
 impl<J: Table> Run<J> {
@@ -94,8 +104,20 @@ impl<J: Table> Run<J> {
             .max_workers
             .clamp(1, jobs.len().max(1))
             .min(UNLIMITED_WINDOW_WORKERS);
+        let timed: Box<[Timed]> = graph
+            .timeouts
+            .iter()
+            .map(|&(i, timeout)| Timed::new(i, timeout))
+            .collect();
+        // A worker left in a job given up on for its timeout keeps its deque, and the
+        // worker that takes its place needs one: one more deque per such job.
+        let deques = max_workers + timed.len();
         Arc::new(Run {
-            stealers: (0..max_workers).map(|_| OnceLock::new()).collect(),
+            stealers: (0..deques).map(|_| OnceLock::new()).collect(),
+            grace: settings.grace,
+            timed,
+            injected: Mutex::new(std::collections::VecDeque::new()),
+            injected_len: AtomicUsize::new(0),
             pool: settings.pool.clone(),
             // Counted from now: the run starts as it is made.
             deadline: settings.timeout.and_then(Deadline::after),
@@ -267,6 +289,7 @@ impl<J: Table> Run<J> {
         let entries = self.entries.get().map_or(0, Vec::len);
         let unclaimed = entries.saturating_sub(self.claimed.load(Ordering::Acquire));
         unclaimed
+            + self.injected_len.load(Ordering::Acquire)
             + self
                 .stealers
                 .iter()
@@ -345,8 +368,9 @@ impl<J: Table> Run<J> {
                 None => wakers.push((index, waker.clone())),
             }
         }
-        // `finish` sets the flag before it takes the wakers: we see one or the other.
-        if self.cancelled.load(Ordering::SeqCst) {
+        // `finish` sets the flag before it takes the wakers: we see one or the other;
+        // so does `expire`, with the job's own flag.
+        if self.cancelled.load(Ordering::SeqCst) || self.expired(index) {
             waker.wake_by_ref();
         }
     }

@@ -24,6 +24,9 @@ pub(crate) trait Table: Send + Sync + 'static {
     unsafe fn execute(&self, i: usize, ctx: &Context<'_>) -> Status;
     /// Gives up on job `i` if it still runs once its run has ended.
     fn abandon(&self, i: usize);
+    /// Gives up on job `i` if it still runs after its own timeout and grace: it ends
+    /// with `error`, as timed out and still running. False when it had ended first.
+    fn give_up(&self, i: usize, error: JobError) -> bool;
     fn label(&self, i: usize) -> String;
     /// Job `i`'s handle, for events and `Context::job`; `None` for a batch's jobs.
     fn handle(&self, i: usize) -> Option<&AnyJob>;
@@ -55,6 +58,10 @@ impl Table for Vec<AnyJob> {
         self[i].node().abandon()
     }
 
+    fn give_up(&self, i: usize, error: JobError) -> bool {
+        self[i].node().give_up(error)
+    }
+
     fn label(&self, i: usize) -> String {
         self[i].text_label()
     }
@@ -65,7 +72,9 @@ impl Table for Vec<AnyJob> {
 
     fn ended_earlier(&self, i: usize) -> Status {
         let node = self[i].node();
-        let (end, earlier) = if node.error().is_some() {
+        let (end, earlier) = if node.error().is_some_and(JobError::is_timeout) {
+            (state::TIMED_OUT, Status::TimedOut)
+        } else if node.error().is_some() {
             (state::DONE, Status::Failed)
         } else if node.value().is_some() {
             (state::DONE, Status::Done)

@@ -117,6 +117,9 @@ impl<J: Table> Run<J> {
         let mut next: Option<u32> = None;
         // Non-forever jobs ended here and not yet subtracted from `remaining`.
         let mut ended = 0;
+        // Its place in the window was handed to another worker while it was in a job
+        // given up on for its timeout.
+        let mut handed = false;
         loop {
             let index = match next.take().or_else(|| local.pop()) {
                 Some(index) => index,
@@ -148,24 +151,45 @@ impl<J: Table> Run<J> {
             {
                 break;
             }
+            let timed = self.timed(i);
+            // A job with a timeout may be given up on while it runs: its worker owes the
+            // run nothing then (the run may end without it).
+            if timed.is_some() && ended > 0 && self.count_ended(std::mem::take(&mut ended)) {
+                break;
+            }
             let job = self.jobs.handle(i);
             self.jobs.state(i).store(state::RUNNING, Ordering::Release);
             let span = match (&self.events, job) {
                 (Some(events), Some(job)) => Some(events.started(index, job)),
                 _ => None,
             };
-            let ctx = Context::new(&*self, &self.cancelled, self.deadline.as_ref(), index, job);
+            let own = timed.map(|timed| self.arm(timed));
+            let ctx = Context::new(&*self, &self.cancelled, self.deadline.as_ref(), index, job)
+                .with_own(own);
             // SAFETY: this worker holds index `i` alone, and it is never handed out
             // again in this run, nor is a table run twice (`Table::execute`'s
             // contract): an entry job comes from a claimed chunk (disjoint ranges of one
             // `fetch_add`), any other from its requirements' ends, once, by the
             // decrement that brought its counter to zero or by the one execution of its
-            // single requirement.
+            // single requirement (or by the run giving up on a requirement, for its
+            // timeout, which that execution then does not do: its seal fails).
             shift.running(Some(index));
             #[allow(unsafe_code)]
             let mut status = unsafe { self.jobs.execute(i, &ctx) };
             shift.running(None);
             drop(ctx);
+            if let Some(timed) = timed {
+                timed.disarm();
+                if status == Status::Lost && timed.was_given_up() {
+                    // The run ended this job without it, for its timeout (`timeout.rs`).
+                    self.returned_late(i);
+                    if timed.keep_place() {
+                        continue;
+                    }
+                    handed = true;
+                    break;
+                }
+            }
             if status == Status::Lost && !self.exit.load(Ordering::Acquire) {
                 // Not given up on by this run (that happens only once it ended): the job
                 // was sealed by an earlier run, in a scheduler it was removed from. It
@@ -177,11 +201,11 @@ impl<J: Table> Run<J> {
                 _ => None,
             };
             match status {
-                Status::Failed if self.graph.flags[i] & CRITICAL != 0 => {
+                Status::Failed | Status::TimedOut if self.graph.flags[i] & CRITICAL != 0 => {
                     self.finish(Reason::Critical);
                     break;
                 }
-                Status::Done | Status::Failed => {
+                Status::Done | Status::Failed | Status::TimedOut => {
                     let mut pushed = 0;
                     for &s in self.graph.successors(i) {
                         // A job with one requirement is ready now: no counter to touch.
@@ -210,9 +234,18 @@ impl<J: Table> Run<J> {
             }
         }
         drop(shift);
-        // Leaves the run: its deque for a later worker, then its place in the window.
+        // Leaves the run: its deque for a later worker, then its place in the window
+        // (unless that was handed over already).
+        let left = local.len();
         self.free.lock().push((number, local));
-        self.workers.fetch_sub(1, Ordering::AcqRel);
+        if handed {
+            if left > 0 {
+                // Jobs it pushed before the job it was given up on: workers for them.
+                self.announce(left);
+            }
+        } else {
+            self.workers.fetch_sub(1, Ordering::AcqRel);
+        }
         // Back among the idle threads before the run counts this worker out: a run
         // that follows at once finds this thread, rather than starting another.
         leave.now();
@@ -272,6 +305,9 @@ impl<J: Table> Run<J> {
     /// atomic add per chunk, where a steal moves another worker's cache lines.
     fn steal(&self, number: usize, local: &Worker<u32>) -> Option<u32> {
         if let Some(index) = self.claim_entries(local) {
+            return Some(index);
+        }
+        if let Some(index) = self.take_injected() {
             return Some(index);
         }
         loop {

@@ -4,7 +4,7 @@
 
 use crate::error::Error;
 use crate::job::{warm_ahead, AnyJob};
-use crate::job::{CRITICAL, FOREVER, NESTED};
+use crate::job::{CRITICAL, FOREVER, NESTED, TIMED};
 use crate::sync::Ordering;
 
 /// A checked graph, ready to run.
@@ -20,7 +20,13 @@ pub(crate) struct Frozen {
     /// Every job requires only jobs added before it: insertion order is a topological
     /// order, and there is no cycle to look for.
     pub(crate) forward: bool,
+    /// The jobs with a timeout of their own ([`OWN_TIMEOUT`]) and that timeout, by
+    /// index; empty (no allocation) when no job has one.
+    pub(crate) timeouts: Vec<(u32, std::time::Duration)>,
 }
+
+/// A job with a timeout of its own, in `Frozen::timeouts` (a bit of `Frozen::flags`).
+pub(crate) const OWN_TIMEOUT: u8 = 0x40;
 
 /// A job with exactly one requirement: the end of that requirement makes it ready, with
 /// no counter to decrement (a bit of `Frozen::flags`).
@@ -65,11 +71,22 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
     // Most graphs have about as many edges as jobs: one reservation, not a dozen.
     let mut preds: Vec<u32> = Vec::with_capacity(n);
     let mut forward = true;
+    let mut timeouts = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
         warm_ahead(jobs, i);
         let core = job.node().core();
-        flags.push(core.flags.load(Ordering::Relaxed) & (CRITICAL | FOREVER | NESTED));
+        let bits = core.flags.load(Ordering::Relaxed);
         let meta = core.meta.lock();
+        let timeout = if bits & TIMED != 0 {
+            meta.timeout()
+        } else {
+            None
+        };
+        if let Some(timeout) = timeout {
+            timeouts.push((i as u32, timeout));
+        }
+        let own = if timeout.is_some() { OWN_TIMEOUT } else { 0 };
+        flags.push(bits & (CRITICAL | FOREVER | NESTED) | own);
         for required in &meta.requires {
             let found = required.node().core().place.load(Ordering::Relaxed);
             let j = (found & u64::from(u32::MAX)) as usize;
@@ -115,7 +132,9 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
         requirements.iter().rev().map(move |&from| (i as u32, from))
     });
     let succ = fill(&mut succ_start, preds.len(), pairs);
-    Ok(finish(flags, pending, succ_start, succ, forward))
+    let mut frozen = finish(flags, pending, succ_start, succ, forward);
+    frozen.timeouts = timeouts;
+    Ok(frozen)
 }
 
 /// Builds the dense graph of the jobs whose `flags` are given, from requirement pairs
@@ -174,6 +193,7 @@ fn finish(
         pending,
         flags,
         forward,
+        timeouts: Vec::new(),
     }
 }
 

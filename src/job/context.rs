@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::handle::{AnyJob, Job};
 use super::id::JobId;
-use crate::error::Error;
+use super::outcome::Halt;
+use crate::error::{Error, JobError};
 use crate::sync::{thread, AtomicBool, Deadline, Ordering};
 
 /// What a running job can ask of its run: whether it is cancelled, a sleep that
@@ -20,8 +21,21 @@ pub struct Context<'a> {
     index: u32,
     /// `None` for a job of a [`Batch`](crate::Batch).
     job: Option<&'a AnyJob>,
+    /// The job's own timeout, when it has one.
+    own: Option<Own<'a>>,
     /// Whether this job left a waker in the run's cancellation registry.
     registered: AtomicBool,
+}
+
+/// A job's own timeout, as its context sees it: the flag its run sets at the job's
+/// deadline, and that deadline.
+pub(crate) struct Own<'a> {
+    /// Set by the run at the deadline (or by the context that sees it passed).
+    pub(crate) expired: &'a AtomicBool,
+    /// Counted from the job's start; `None` when too far to count.
+    pub(crate) deadline: Option<Deadline>,
+    /// The timeout, for the job's error.
+    pub(crate) timeout: Duration,
 }
 
 impl<'a> Context<'a> {
@@ -39,16 +53,59 @@ impl<'a> Context<'a> {
             deadline,
             index,
             job,
+            own: None,
             registered: AtomicBool::new(false),
         }
     }
 
-    /// Whether the run asked this job to stop: a timeout, a critical failure elsewhere,
-    /// or, for a forever job, the end of all other jobs. A long job should look now and
-    /// then, and return early when it is.
+    /// The same context, for a job with a timeout of its own.
+    #[inline]
+    pub(crate) fn with_own(mut self, own: Option<Own<'a>>) -> Self {
+        self.own = own;
+        self
+    }
+
+    /// Whether the run asked this job to stop: a timeout (the run's, or the job's
+    /// own), a critical failure elsewhere, or, for a forever job, the end of all other
+    /// jobs. A long job should look now and then, and return early when it is.
     #[inline]
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
+            || self
+                .own
+                .as_ref()
+                .is_some_and(|own| own.expired.load(Ordering::Acquire))
+    }
+
+    /// Whether the job's own timeout has passed (the run's flag, or this reading of
+    /// the clock, which then sets the flag).
+    #[inline]
+    fn expired(&self) -> bool {
+        let Some(own) = &self.own else {
+            return false;
+        };
+        if own.expired.load(Ordering::Acquire) {
+            return true;
+        }
+        if own.deadline.as_ref().is_some_and(Deadline::passed) {
+            own.expired.store(true, Ordering::SeqCst);
+            return true;
+        }
+        false
+    }
+
+    /// Whether the job is to stop, and why: [`halted`](Context::halted), with the
+    /// job's own timeout told apart from its run's cancellation. A job past its own
+    /// deadline has timed out, even if its run was cancelled meanwhile.
+    pub(crate) fn halt(&self) -> Halt {
+        if self.expired() {
+            let timeout = self.own.as_ref().map_or(Duration::ZERO, |own| own.timeout);
+            return Halt::TimedOut(JobError::new(Error::JobTimedOut {
+                label: self.run.label(self.index),
+                timeout,
+            }));
+        }
+        Halt::from(self.halted_by_run())
     }
 
     /// Whether the job is to stop, without waiting for its run's coordinator: its run
@@ -58,9 +115,17 @@ impl<'a> Context<'a> {
     /// again once the body has returned, before its end is sealed (a job halted then is
     /// cancelled, what it returned not kept): a job that returns after the deadline has
     /// not ended in time, whether or not its run's coordinator has woken up yet.
+    ///
+    /// A job with a timeout of its own is halted by it too (see [`halt`](Context::halt)).
     #[inline]
     pub(crate) fn halted(&self) -> bool {
-        if self.is_cancelled() {
+        self.expired() || self.halted_by_run()
+    }
+
+    /// [`halted`](Context::halted), by the run alone.
+    #[inline]
+    fn halted_by_run(&self) -> bool {
+        if self.cancelled.load(Ordering::Acquire) {
             return true;
         }
         if self.deadline.is_some_and(Deadline::passed) {

@@ -25,6 +25,8 @@ pub(crate) const CRITICAL: u8 = 1;
 pub(crate) const FOREVER: u8 = 2;
 /// The job is a nested scheduler (set once, at its creation).
 pub(crate) const NESTED: u8 = 4;
+/// The job has a timeout of its own (`Meta::timeout`).
+pub(crate) const TIMED: u8 = 0x80;
 
 #[derive(Default)]
 pub(crate) struct Meta {
@@ -39,6 +41,8 @@ struct Extra {
     label: Option<Box<str>>,
     /// Given with `on_shutdown`, until `Scheduler::shutdown` calls it.
     on_shutdown: Option<ShutdownHook>,
+    /// Given with `timeout`: counted from the job's start.
+    timeout: Option<std::time::Duration>,
 }
 
 impl Meta {
@@ -53,6 +57,17 @@ impl Meta {
 
     pub(crate) fn set_shutdown(&mut self, hook: ShutdownHook) {
         self.extra.get_or_insert_with(Default::default).on_shutdown = Some(hook);
+    }
+
+    /// The job's own timeout, if it has one.
+    pub(crate) fn timeout(&self) -> Option<std::time::Duration> {
+        self.extra.as_ref()?.timeout
+    }
+
+    pub(crate) fn set_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        if timeout.is_some() || self.extra.is_some() {
+            self.extra.get_or_insert_with(Default::default).timeout = timeout;
+        }
     }
 
     pub(crate) fn has_shutdown(&self) -> bool {

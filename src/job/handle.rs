@@ -6,12 +6,14 @@ use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::core::{
     count_requirements_added, release_from, requirements_changed, CRITICAL, FOREVER, ON_CYCLE,
+    TIMED,
 };
 use super::jobs::Jobs;
-use super::lifecycle::JobState;
+use super::lifecycle::{timed_out, JobState};
 use super::node::Node;
 use crate::error::{Error, JobError};
 use crate::sync::Ordering;
@@ -87,7 +89,7 @@ impl AnyJob {
         self.state() == JobState::Scheduled
     }
 
-    /// Running now (or still running when its run gave up on it).
+    /// Running now (or still running when its run gave up on it, timed out or not).
     ///
     /// asynciojobs' `is_running()` stays true once a job has started, done jobs
     /// included; this one is true only while the job runs, which is what a program
@@ -97,6 +99,15 @@ impl AnyJob {
     /// both, as asynciojobs does.
     pub fn is_running(&self) -> bool {
         self.state() == JobState::Running
+    }
+
+    /// Ended by its own timeout (see [`Job::timeout`]): a failure, its error
+    /// [`Error::JobTimedOut`]. Such a job is [done](AnyJob::is_done) once its thread
+    /// has returned, and [running](AnyJob::is_running) while its thread, given up on
+    /// after the grace, still runs: timed out and still running, never reported as
+    /// stopped.
+    pub fn is_timed_out(&self) -> bool {
+        timed_out(self.0.core().state.load(Ordering::Acquire)).is_some()
     }
 
     /// Ended, with a value or a failure. A cancelled job is not done.
@@ -204,6 +215,22 @@ impl AnyJob {
     pub fn set_forever(&self, forever: bool) -> &Self {
         self.0.core().set_flag(FOREVER, forever);
         self
+    }
+
+    /// Gives the job a timeout of its own, counted from its start (`None`: none, the
+    /// default); see [`Job::timeout`]. On a nested scheduler this bounds it as a job of
+    /// its parent, from its start; its own [`Scheduler::timeout`](crate::Scheduler::timeout)
+    /// bounds its run.
+    pub fn set_timeout(&self, timeout: impl Into<Option<Duration>>) -> &Self {
+        let timeout = timeout.into();
+        self.0.core().meta.lock().set_timeout(timeout);
+        self.0.core().set_flag(TIMED, timeout.is_some());
+        self
+    }
+
+    /// The job's own timeout, if it has one (see [`Job::timeout`]).
+    pub fn job_timeout(&self) -> Option<Duration> {
+        self.0.core().meta.lock().timeout()
     }
 
     /// The typed handle of this job, when its value has type `T`.
@@ -320,6 +347,47 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
     /// it, and cancels it once all other jobs are done.
     pub fn forever(self, forever: bool) -> Self {
         self.any.set_forever(forever);
+        self
+    }
+
+    /// A timeout of the job's own, counted from its start (the time it waited for its
+    /// requirements and for a slot in the window does not count).
+    ///
+    /// At its deadline the run cancels the job, as it cancels any job: a closure sees
+    /// it through [`Context::is_cancelled`](crate::Context::is_cancelled) and is woken
+    /// from [`Context::sleep`](crate::Context::sleep), a future is dropped at its next
+    /// pending poll, a job of your own type sees it through its context, and a nested
+    /// scheduler's run is cancelled. The job then ends as *timed out*: a failure, with
+    /// [`Error::JobTimedOut`] as its error, whatever it returned; it is
+    /// [done](AnyJob::is_done), and [`is_timed_out`](AnyJob::is_timed_out) says how. A job that returns after its
+    /// deadline has timed out too, even if it never looked.
+    ///
+    /// A job still running once the scheduler's [`grace`](crate::Scheduler::grace) has
+    /// passed after its deadline is given up on: its run goes on without it (its slot in
+    /// the window is given to another worker), and it is reported as timed out and
+    /// still running ([`is_running`](AnyJob::is_running) and
+    /// [`is_timed_out`](AnyJob::is_timed_out)) until its thread returns; what it returns
+    /// then is dropped.
+    ///
+    /// As any failure: a critical job that times out stops its run (a critical
+    /// scheduler returns [`Error::JobTimedOut`]); a non-critical one counts as done and
+    /// its successors run. The scheduler's own timeout still bounds the whole run.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jobgraph::{Job, Scheduler};
+    /// let slow = Job::new(|ctx| ctx.sleep(Duration::from_secs(60)))
+    ///     .label("slow")
+    ///     .timeout(Duration::from_millis(20))
+    ///     .critical(false);
+    /// let s = Scheduler::new();
+    /// s.add(&slow);
+    /// assert!(s.run().unwrap()); // a non-critical failure
+    /// assert!(slow.is_done() && slow.is_timed_out());
+    /// assert!(slow.raised_exception().unwrap().is_timeout());
+    /// ```
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.any.set_timeout(timeout);
         self
     }
 

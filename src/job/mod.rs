@@ -36,10 +36,10 @@ pub use output::JobOutput;
 pub use print::PrintJob;
 
 pub(crate) use self::core::{
-    release_unreachable, requirements_added, warm_ahead, Core, CRITICAL, FOREVER, NESTED,
+    release_unreachable, requirements_added, warm_ahead, Core, CRITICAL, FOREVER, NESTED, TIMED,
     WARM_AHEAD,
 };
-pub(crate) use context::{link_to_running_job, Control, Shift};
+pub(crate) use context::{link_to_running_job, Control, Own, Shift};
 pub(crate) use future::drive;
 pub(crate) use group::Group;
 pub(crate) use lifecycle::state;

@@ -24,6 +24,10 @@ pub(crate) trait Node: Send + Sync + 'static {
     /// Gives up on the job if it is still running when its run ends: it stays reported
     /// as running, and what it returns later is dropped.
     fn abandon(&self);
+    /// Gives up on the job if it is still running after its own timeout and grace: it
+    /// ends with `error`, reported as timed out and still running, and what it returns
+    /// later is dropped. False when it had ended first.
+    fn give_up(&self, error: JobError) -> bool;
     fn kind(&self) -> &'static str;
     fn default_label(&self) -> Option<String>;
     fn details(&self) -> Option<String>;
@@ -130,11 +134,15 @@ impl<B: Body> Node for Cell<B> {
             }
             body.run(ctx)
         });
-        self.outcome.seal(&self.core.state, ctx.halted(), result)
+        self.outcome.seal(&self.core.state, ctx.halt(), result)
     }
 
     fn abandon(&self) {
         self.outcome.abandon(&self.core.state)
+    }
+
+    fn give_up(&self, error: JobError) -> bool {
+        self.outcome.give_up(&self.core.state, error)
     }
 
     fn kind(&self) -> &'static str {

@@ -13,18 +13,45 @@ pub(crate) enum Status {
     Done,
     Failed,
     Cancelled,
+    /// Its own timeout passed: cancelled, and ended as timed out (a failure).
+    TimedOut,
     /// The run had given up on the job before it returned; nothing was recorded.
     Lost,
 }
 
+/// Whether a job is to stop, and why: what its context says as the job starts and as
+/// it ends (see `Context::halt`).
+#[derive(Debug, Clone)]
+pub(crate) enum Halt {
+    /// Neither its run nor its own timeout stopped it.
+    Go,
+    /// Its run cancelled it (or the run's deadline passed).
+    Cancelled,
+    /// Its own timeout passed: the failure it ends with.
+    TimedOut(JobError),
+}
+
+impl From<bool> for Halt {
+    /// `true`: cancelled by its run.
+    fn from(cancelled: bool) -> Self {
+        if cancelled {
+            Halt::Cancelled
+        } else {
+            Halt::Go
+        }
+    }
+}
+
 impl Status {
     /// How a job that returned `result` ends, and the state that says so: cancelled
-    /// when its run cancelled it meanwhile, whatever it returned.
-    pub(crate) fn ending<T>(cancelled: bool, result: &Result<T, JobError>) -> (u8, Status) {
-        match (cancelled, result) {
-            (true, _) => (state::CANCELLED, Status::Cancelled),
-            (false, Ok(_)) => (state::DONE, Status::Done),
-            (false, Err(_)) => (state::DONE, Status::Failed),
+    /// (or timed out) when its run cancelled it (or its timeout passed) meanwhile,
+    /// whatever it returned.
+    pub(crate) fn ending<T>(halt: &Halt, result: &Result<T, JobError>) -> (u8, Status) {
+        match (halt, result) {
+            (Halt::TimedOut(_), _) => (state::TIMED_OUT, Status::TimedOut),
+            (Halt::Cancelled, _) => (state::CANCELLED, Status::Cancelled),
+            (Halt::Go, Ok(_)) => (state::DONE, Status::Done),
+            (Halt::Go, Err(_)) => (state::DONE, Status::Failed),
         }
     }
 }
@@ -63,17 +90,21 @@ impl<T> Outcome<T> {
     /// returned) is dropped after the seal, on this thread, outside the cell: a `Drop`
     /// that blocks holds back neither the run's `abandon` nor a reader, and one that
     /// panics neither poisons the cell nor unwinds the worker (see [`drop_caught`]).
+    ///
+    /// A job that timed out keeps its timeout as its failure, and drops what it
+    /// returned.
     pub(crate) fn seal(
         &self,
         lifecycle: &AtomicU8,
-        cancelled: bool,
+        halt: impl Into<Halt>,
         result: Result<T, JobError>,
     ) -> Status {
-        let (end, status) = Status::ending(cancelled, &result);
-        let (kept, unkept) = if cancelled {
-            (Err(JobError::nothing_kept()), Some(result))
-        } else {
-            (result, None)
+        let halt = halt.into();
+        let (end, status) = Status::ending(&halt, &result);
+        let (kept, unkept) = match halt {
+            Halt::Go => (result, None),
+            Halt::Cancelled => (Err(JobError::nothing_kept()), Some(result)),
+            Halt::TimedOut(error) => (Err(error), Some(result)),
         };
         let mut kept = Some(kept);
         self.0
@@ -105,6 +136,24 @@ impl<T> Outcome<T> {
         if sealed {
             lifecycle.store(state::ABANDONED, Ordering::Release);
         }
+    }
+
+    /// Gives up on a job still running after its own timeout and the grace that
+    /// followed: it ends with `error` (its timeout), reported as timed out and still
+    /// running, and its own seal, when it returns, fails. False when it had ended
+    /// first.
+    pub(crate) fn give_up(&self, lifecycle: &AtomicU8, error: JobError) -> bool {
+        if lifecycle.load(Ordering::Acquire) != state::RUNNING {
+            return false;
+        }
+        let mut error = Some(error);
+        self.0
+            .call_once(|| Err(error.take().unwrap_or_else(JobError::nothing_kept)));
+        let sealed = error.is_none();
+        if sealed {
+            lifecycle.store(state::TIMED_OUT_RUNNING, Ordering::Release);
+        }
+        sealed
     }
 
     /// Moves out what the job returned, once it ended and its run kept it: for the

@@ -9,10 +9,12 @@ use crate::job::{AnyJob, JobState};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Symbols {
     /// asynciojobs' symbols: `⚠` critical, `★` failed, `☉` went fine, `☓` done,
-    /// `↺` running, `⚑` scheduled, `⚐` idle, `∞` forever.
+    /// `↺` running, `⚑` scheduled, `⚐` idle, `∞` forever; and, beyond asynciojobs,
+    /// `⧖` timed out (its own timeout), `⧗` timed out and still running.
     Unicode,
     /// Their ASCII stand-ins, as asynciojobs prints them when its output cannot
-    /// encode the symbols: `!`, `:(`, `:)`, `x`, `o`, `.`, `>`, `8`.
+    /// encode the symbols: `!`, `:(`, `:)`, `x`, `o`, `.`, `>`, `8`; `T` timed out,
+    /// `t` timed out and still running.
     Ascii,
 }
 
@@ -71,10 +73,14 @@ pub struct Badge {
     /// Whether the job runs forever (`∞`).
     pub forever: bool,
     /// Where the job is in its lifecycle (`⚐ ⚑ ↺ ☓`; a cancelled job shows `↺`, as a
-    /// cancelled task does in asynciojobs: it started, and is not done).
+    /// cancelled task does in asynciojobs: it started, and is not done; `⧖` a job that
+    /// timed out, `⧗` one that timed out and still runs).
     pub state: JobState,
     /// Whether the job failed (`★`); otherwise a job that started shows `☉`.
     pub raised: bool,
+    /// Whether the job ended by its own timeout: its lifecycle shows `⧖` (`T`) when
+    /// done, `⧗` (`t`) while its thread, given up on, still runs.
+    pub timed_out: bool,
     /// The characters to use.
     pub symbols: Symbols,
 }
@@ -87,6 +93,7 @@ impl Badge {
             forever: job.is_forever(),
             state: job.state(),
             raised: job.node().error().is_some(),
+            timed_out: job.is_timed_out(),
             symbols: Symbols::detect(),
         }
     }
@@ -119,6 +126,10 @@ impl Display for Badge {
             (false, false, true) => "  ",
         };
         let state = match (self.state, ascii) {
+            (JobState::Done, false) if self.timed_out => "⧖",
+            (JobState::Done, true) if self.timed_out => "T",
+            (JobState::Running, false) if self.timed_out => "⧗",
+            (JobState::Running, true) if self.timed_out => "t",
             (JobState::Done, false) => "☓",
             (JobState::Done, true) => "x",
             (JobState::Running | JobState::Cancelled, false) => "↺",

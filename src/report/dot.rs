@@ -24,12 +24,16 @@ use crate::job::{AnyJob, Group, JobState};
 enum Outcome {
     Done,
     Failed,
+    TimedOut,
     Cancelled,
     NotRun,
 }
 
 impl Outcome {
     fn of(job: &AnyJob) -> Outcome {
+        if job.is_timed_out() {
+            return Outcome::TimedOut;
+        }
         if job.node().error().is_some() {
             return Outcome::Failed;
         }
@@ -52,6 +56,7 @@ impl Outcome {
         match self {
             Outcome::Done => "palegreen",
             Outcome::Failed => "lightcoral",
+            Outcome::TimedOut => "orange",
             Outcome::Cancelled => "khaki",
             Outcome::NotRun => "lightgrey",
         }
@@ -62,6 +67,7 @@ impl Outcome {
         match self {
             Outcome::Done => "#eafbea",
             Outcome::Failed => "#fdeaea",
+            Outcome::TimedOut => "#fff0d6",
             Outcome::Cancelled => "#fbf6dc",
             Outcome::NotRun => "#f3f3f3",
         }
@@ -77,6 +83,10 @@ impl Outcome {
         ),
         (Outcome::NotRun, "legend_not_run", "not started"),
     ];
+
+    /// The legend's entry for jobs that timed out, shown when one did.
+    const TIMED_OUT: (Outcome, &'static str, &'static str) =
+        (Outcome::TimedOut, "legend_timed_out", "timed out");
 }
 
 /// A DOT string literal: quotes, backslashes and newlines escaped, carriage returns
@@ -150,6 +160,8 @@ struct Dot<'a> {
     numbering: &'a Numbering,
     /// Colour outcomes: the scheduler has run.
     outcomes: bool,
+    /// A job timed out: the legend says which colour that is.
+    timed_out: bool,
     out: String,
 }
 
@@ -207,6 +219,7 @@ impl Dot<'_> {
             let job = &level.dense.jobs[i];
             let id = self.id(job).to_string();
             let outcome = self.outcomes.then(|| Outcome::of(job));
+            self.timed_out |= matches!(outcome, Some(Outcome::TimedOut));
             let nested = level.nested.get(&i);
             let head = match nested {
                 Some(nested) => {
@@ -260,7 +273,11 @@ impl Dot<'_> {
                 ("penwidth", "0.5".to_string()),
             ])
         );
-        for (outcome, name, label) in Outcome::LEGEND {
+        let mut legend = Outcome::LEGEND.to_vec();
+        if self.timed_out {
+            legend.insert(2, Outcome::TIMED_OUT);
+        }
+        for &(outcome, name, label) in &legend {
             let _ = writeln!(
                 self.out,
                 "{name} [{}]",
@@ -273,7 +290,7 @@ impl Dot<'_> {
                 ])
             );
         }
-        let names: Vec<&str> = Outcome::LEGEND.iter().map(|(_, name, _)| *name).collect();
+        let names: Vec<&str> = legend.iter().map(|(_, name, _)| *name).collect();
         let _ = writeln!(self.out, "{} [style=\"invis\"];", names.join(" -> "));
         self.out.push_str("}\n");
     }
@@ -286,6 +303,7 @@ pub(crate) fn dot_text(group: &dyn Group) -> String {
     let mut dot = Dot {
         numbering: &numbering,
         outcomes: group.ran(),
+        timed_out: false,
         out: String::from("digraph asynciojobs"),
     };
     dot.body(&numbering.root, "", None);

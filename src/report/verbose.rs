@@ -186,6 +186,14 @@ impl Verbose {
             (EventKind::Abandoned, Some(job)) => {
                 self.job_event("ABANDONED", job).into_iter().collect()
             }
+            (EventKind::TimedOut { still_running }, Some(job)) => {
+                let what = if *still_running {
+                    "TIMED OUT, still running"
+                } else {
+                    "TIMED OUT"
+                };
+                self.job_event(what, job).into_iter().collect()
+            }
             (EventKind::RunStopping(RunEnd::Finished), _) => {
                 self.pending_jobs("TIDYING forever", true)
             }

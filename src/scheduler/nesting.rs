@@ -22,11 +22,15 @@ impl Node for SchedInner {
                 .map_err(JobError::new),
             true => Err(JobError::nothing_kept()),
         };
-        self.outcome.seal(&self.core.state, ctx.halted(), result)
+        self.outcome.seal(&self.core.state, ctx.halt(), result)
     }
 
     fn abandon(&self) {
         self.outcome.abandon(&self.core.state)
+    }
+
+    fn give_up(&self, error: JobError) -> bool {
+        self.outcome.give_up(&self.core.state, error)
     }
 
     fn kind(&self) -> &'static str {

@@ -1,0 +1,255 @@
+//! Random DAGs with per-job policies (timeouts: jobs that heed cancellation, jobs that
+//! ignore it and are given up on, quick jobs, failing jobs; critical or not; windows 1
+//! to 4) against what the run reports: requirements hold, each body runs at most once,
+//! the window is kept (a job given up on leaves it), and each job's report tells the
+//! truth about what its body did.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jobgraph::{Error, Job, JobState, Scheduler};
+use proptest::prelude::*;
+use support::{poll_until, quiet_job_panics};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    /// Returns at once.
+    Quick,
+    /// Sleeps this many ms through its context (cut short when cancelled).
+    Sleeps(u64),
+    /// Sleeps this many ms ignoring cancellation.
+    Deaf(u64),
+    /// Returns an error at once.
+    Fails,
+}
+
+#[derive(Clone, Debug)]
+struct Spec {
+    requires: Vec<usize>,
+    kind: Kind,
+    critical: bool,
+    timeout: Option<Duration>,
+}
+
+fn graph() -> impl Strategy<Value = Vec<Spec>> {
+    let spec = (
+        prop::collection::vec(any::<prop::sample::Index>(), 0..3),
+        (0u8..10, 1u64..25),
+        prop::bool::weighted(0.2),
+        prop::option::weighted(0.6, 2u64..15),
+    );
+    prop::collection::vec(spec, 1..24).prop_map(|specs| {
+        specs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (picks, (kind, ms), critical, timeout))| Spec {
+                requires: if i == 0 {
+                    vec![]
+                } else {
+                    let mut picked: Vec<usize> = picks.iter().map(|p| p.index(i)).collect();
+                    picked.sort_unstable();
+                    picked.dedup();
+                    picked
+                },
+                kind: match kind {
+                    0..=2 => Kind::Quick,
+                    3..=5 => Kind::Sleeps(ms),
+                    6..=8 => Kind::Deaf(ms),
+                    _ => Kind::Fails,
+                },
+                critical,
+                timeout: timeout.map(Duration::from_millis),
+            })
+            .collect()
+    })
+}
+
+/// What a body did: when it ended (on the trace's tick), and how long it took.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    end: usize,
+    took: Duration,
+}
+
+#[derive(Default)]
+struct Trace {
+    tick: AtomicUsize,
+    running: AtomicUsize,
+    max_running: AtomicUsize,
+    runs: Vec<AtomicUsize>,
+    starts: Mutex<Vec<Option<usize>>>,
+    spans: Mutex<Vec<Option<Span>>>,
+}
+
+fn body(i: usize, kind: Kind, trace: &Trace, ctx: &jobgraph::Context<'_>) -> Result<usize, String> {
+    let began = Instant::now();
+    trace.runs[i].fetch_add(1, Ordering::SeqCst);
+    let start = trace.tick.fetch_add(1, Ordering::SeqCst);
+    trace.starts.lock().unwrap()[i] = Some(start);
+    let now = trace.running.fetch_add(1, Ordering::SeqCst) + 1;
+    trace.max_running.fetch_max(now, Ordering::SeqCst);
+    match kind {
+        Kind::Sleeps(ms) => {
+            ctx.sleep(Duration::from_millis(ms));
+        }
+        Kind::Deaf(ms) => std::thread::sleep(Duration::from_millis(ms)),
+        Kind::Quick | Kind::Fails => {}
+    }
+    let took = began.elapsed();
+    trace.running.fetch_sub(1, Ordering::SeqCst);
+    let end = trace.tick.fetch_add(1, Ordering::SeqCst);
+    trace.spans.lock().unwrap()[i] = Some(Span { end, took });
+    match kind {
+        Kind::Fails => Err(format!("job{i} failed")),
+        _ => Ok(i),
+    }
+}
+
+fn check(specs: Vec<Spec>, window: usize) -> Result<(), TestCaseError> {
+    let n = specs.len();
+    let trace = Arc::new(Trace {
+        runs: (0..n).map(|_| AtomicUsize::new(0)).collect(),
+        starts: Mutex::new(vec![None; n]),
+        spans: Mutex::new(vec![None; n]),
+        ..Trace::default()
+    });
+    // A run that never ends is a failure (its timeout), not a hung test.
+    let s = Scheduler::new()
+        .window(window)
+        .grace(Duration::from_millis(5))
+        .timeout(Duration::from_secs(10));
+    let mut jobs: Vec<Job<usize>> = Vec::with_capacity(n);
+    for (i, spec) in specs.iter().enumerate() {
+        let trace = trace.clone();
+        let kind = spec.kind;
+        let job = Job::new(move |ctx| body(i, kind, &trace, ctx))
+            .label(format!("job{i}"))
+            .critical(spec.critical)
+            .requires(
+                spec.requires
+                    .iter()
+                    .map(|&r| jobs[r].any())
+                    .collect::<Vec<_>>(),
+            );
+        if let Some(timeout) = spec.timeout {
+            job.set_timeout(timeout);
+        }
+        s.add(&job);
+        jobs.push(job);
+    }
+    let result = s.run();
+    // Bodies given up on still run: wait for them, so that every span is in.
+    prop_assert!(poll_until(
+        Duration::from_secs(20),
+        Duration::from_millis(1),
+        || trace.running.load(Ordering::SeqCst) == 0
+    ));
+    let starts = trace.starts.lock().unwrap().clone();
+    let spans = trace.spans.lock().unwrap().clone();
+
+    // Each body ran at most once.
+    for (i, runs) in trace.runs.iter().enumerate() {
+        prop_assert!(runs.load(Ordering::SeqCst) <= 1, "job{} ran twice", i);
+    }
+    // Requirements hold: a job starts after each of its requirements started, and
+    // after its body ended unless the run gave up on it for its timeout.
+    for (i, spec) in specs.iter().enumerate() {
+        let Some(start) = starts[i] else { continue };
+        for &r in &spec.requires {
+            let Some(r_start) = starts[r] else {
+                // Timed out before its body began (its worker held past its deadline).
+                prop_assert!(jobs[r].is_timed_out(), "job{} started before job{}", i, r);
+                continue;
+            };
+            prop_assert!(r_start < start);
+            let ended_before = spans[r].is_some_and(|span| span.end < start);
+            prop_assert!(
+                ended_before || jobs[r].is_timed_out(),
+                "job{} started while job{} ran, and job{} was not given up on",
+                i,
+                r,
+                r
+            );
+        }
+    }
+    // The window: jobs given up on leave it, so at most one more body per such job.
+    let timed_out_deaf = (0..n)
+        .filter(|&i| jobs[i].is_timed_out() && matches!(specs[i].kind, Kind::Deaf(_)))
+        .count();
+    prop_assert!(trace.max_running.load(Ordering::SeqCst) <= window + timed_out_deaf);
+
+    // Each report tells the truth.
+    let mut critical_failed = false;
+    for (i, spec) in specs.iter().enumerate() {
+        let job = &jobs[i];
+        if job.is_timed_out() {
+            prop_assert!(
+                spec.timeout.is_some(),
+                "job{} timed out without a timeout",
+                i
+            );
+            let error = job.raised_exception().unwrap();
+            prop_assert!(error.is_timeout());
+            prop_assert!(job.result().is_err());
+            critical_failed |= spec.critical;
+            continue;
+        }
+        match job.state() {
+            JobState::Done => {
+                let Some(span) = spans[i] else {
+                    return Err(TestCaseError::fail(format!("job{i} done without its body")));
+                };
+                if let Some(timeout) = spec.timeout {
+                    // Its deadline was armed before its body began, and read after it
+                    // returned: a job done in time took less than its timeout.
+                    prop_assert!(
+                        span.took < timeout,
+                        "job{} done but took {:?}",
+                        i,
+                        span.took
+                    );
+                }
+                match spec.kind {
+                    Kind::Fails => {
+                        prop_assert!(job.raised_exception().is_some());
+                        critical_failed |= spec.critical;
+                    }
+                    _ => prop_assert_eq!(*job.result().unwrap(), i),
+                }
+            }
+            JobState::Idle | JobState::Scheduled => prop_assert!(starts[i].is_none()),
+            // Stopped by the run (a critical failure elsewhere).
+            JobState::Cancelled => prop_assert!(result.is_err()),
+            // Given up on when the run ended (a critical failure elsewhere).
+            JobState::Running => prop_assert!(result.is_err(), "job{} left running", i),
+        }
+    }
+    match &result {
+        Ok(fine) => {
+            prop_assert!(*fine);
+            prop_assert!(
+                !critical_failed,
+                "a critical job failed, yet the run is fine"
+            );
+        }
+        Err(Error::JobTimedOut { label, .. }) | Err(Error::JobFailed { label, .. }) => {
+            let i: usize = label.trim_start_matches("job").parse().unwrap();
+            prop_assert!(specs[i].critical);
+        }
+        Err(other) => prop_assert!(false, "unexpected error {:?}", other),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(jobgraph_test_support::seeded(64))]
+
+    #[test]
+    fn random_graphs_with_timeouts_keep_their_rules(specs in graph(), window in 1usize..5) {
+        quiet_job_panics();
+        check(specs, window)?;
+    }
+}
