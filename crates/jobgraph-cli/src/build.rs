@@ -272,8 +272,9 @@ pub fn build(loaded: &Loaded, options: &BuildOptions<'_>) -> Built {
     }
 }
 
-/// A command or ssh job set up as its definition says (the two builders share these
-/// setters, not a type): the runner's grace, env, cwd, timeout and output sink.
+/// A command, ssh or Slurm job set up as its definition says (the builders share these
+/// setters, not a type): the runner's grace, env, cwd and output sink. A job's
+/// `timeout` is the scheduler's per-job timeout (see `Builder::job`).
 macro_rules! set_up {
     ($job:expr, $def:expr, $sink:expr) => {{
         let mut job = $job.grace(GRACE);
@@ -282,9 +283,6 @@ macro_rules! set_up {
         }
         if let Some(cwd) = &$def.cwd {
             job = job.cwd(cwd.get_ref());
-        }
-        if let Some(timeout) = $def.timeout {
-            job = job.timeout(timeout.0);
         }
         if let Some(sink) = $sink {
             job = job.sink(sink);
@@ -461,9 +459,6 @@ impl Builder<'_> {
                         .recursive(push.recursive)
                         .preserve(push.preserve)
                         .grace(GRACE);
-                    if let Some(timeout) = def.timeout {
-                        job = job.timeout(timeout.0);
-                    }
                     if let Some(sink) = sink {
                         job = job.sink(sink);
                     }
@@ -475,9 +470,6 @@ impl Builder<'_> {
                         .recursive(pull.recursive)
                         .preserve(pull.preserve)
                         .grace(GRACE);
-                    if let Some(timeout) = def.timeout {
-                        job = job.timeout(timeout.0);
-                    }
                     if let Some(sink) = sink {
                         job = job.sink(sink);
                     }
@@ -493,6 +485,10 @@ impl Builder<'_> {
             let program = program.expect("checked when loaded: Slurm runs a command");
             let sink = (self.options.sink)(&id, &label);
             let mut job = SlurmJob::from_program(program).slurm(settings.builder());
+            // Also Slurm's own time limit (`--time`), unless `[slurm]` sets one.
+            if let Some(timeout) = def.timeout {
+                job = job.timeout(timeout.0);
+            }
             if let Some(submitted) = (self.options.submitted)(&id, &label) {
                 job = job.on_submit(submitted);
             }
@@ -507,6 +503,12 @@ impl Builder<'_> {
             )
         };
         job.set_label(label);
+        // The scheduler's per-job timeout: at its deadline the job is cancelled (its
+        // command's process group killed) and ends timed out, as listings, the
+        // debrief, the events and the journal say.
+        if let Some(timeout) = def.timeout {
+            job.set_timeout(timeout.0);
+        }
         job.set_critical(match self.options.on_failure {
             OnFailure::AsWritten => critical,
             OnFailure::KeepGoing => false,

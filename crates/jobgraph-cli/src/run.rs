@@ -176,6 +176,9 @@ fn watch_signals(main: Thread) -> Arc<AtomicUsize> {
 }
 
 fn failure_status(error: &jobgraph::JobError) -> String {
+    if error.is_timeout() {
+        return "timeout".into();
+    }
     match error.downcast_ref::<CommandError>() {
         Some(CommandError::Failed { status, .. }) => match status.code() {
             Some(code) => code.to_string(),
@@ -401,6 +404,7 @@ fn run_built(
                     let status = match kind {
                         EventKind::Done => Some("0".to_string()),
                         EventKind::Failed(error) => Some(failure_status(error)),
+                        EventKind::TimedOut { .. } => Some("timeout".to_string()),
                         _ => None,
                     };
                     if let (Some(journal), Some(status)) = (&journal, &status) {
@@ -499,7 +503,11 @@ fn run_built(
     }
     match &result {
         // The debrief above tells these already.
-        Some(Err(jobgraph::Error::JobFailed { .. } | jobgraph::Error::Timeout { .. })) => {}
+        Some(Err(
+            jobgraph::Error::JobFailed { .. }
+            | jobgraph::Error::JobTimedOut { .. }
+            | jobgraph::Error::Timeout { .. },
+        )) => {}
         Some(Err(error)) => outln!("jobgraph: {error}"),
         _ => {}
     }

@@ -477,3 +477,33 @@ fn check_shows_commands_as_a_shell_would_run_them() {
         "{run}"
     );
 }
+
+#[test]
+fn a_jobs_timeout_is_the_schedulers_and_the_journal_says_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "[[job]]\nid = \"slow\"\nshell = \"sleep 30\"\ntimeout = \"300ms\"\ncritical = false\n\
+         [[job]]\nid = \"after\"\ncommand = [\"true\"]\nrequires = [\"slow\"]\n",
+    );
+    let journal = dir.path().join("journal");
+    let run = jobgraph(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    // Not critical: the run succeeds, and tells the timeout.
+    assert_code(&run, 0);
+    assert!(run.stdout.contains("timed out after 300ms"), "{run}");
+    assert!(
+        run.stdout
+            .contains("1 ok, 1 failed (non-critical), 0 not run"),
+        "{run}"
+    );
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(text.contains(" timeout slow\n"), "{text}");
+}
