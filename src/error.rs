@@ -200,6 +200,15 @@ pub enum Error {
         /// Its own timeout, counted from its start.
         timeout: Duration,
     },
+    /// A job's policies (its retries, its backoff) cannot be carried out: found before
+    /// anything runs.
+    #[error("job `{job}` cannot run as set up: {problem}")]
+    Policy {
+        /// The job.
+        job: String,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
     /// A critical scheduler ran past its timeout.
     #[error("critical scheduler `{label}` took too long: timed out after {timeout:?}")]
     Timeout {

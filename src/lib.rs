@@ -103,8 +103,8 @@ pub use engine::settings::{DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDO
 pub use engine::{Event, EventKind, Pool, RunEnd, DEFAULT_KEEP_ALIVE};
 pub use error::{BoxError, Error, JobError};
 pub use job::{
-    AbstractJob, AnyJob, Context, Inputs, IntoInputs, Job, JobId, JobOutput, JobState, Jobs,
-    PrintJob,
+    AbstractJob, AnyJob, Backoff, Context, Inputs, IntoInputs, Job, JobId, JobOutput, JobState,
+    Jobs, PrintJob, RetryOn, MAX_RETRIES,
 };
 pub use report::{find_dot, printable, Badge, Debrief, Listing, Symbols, VALUE_WIDTH};
 pub use scheduler::{RunFuture, Scheduler, Sequence};

@@ -1,8 +1,9 @@
 //! Random DAGs with per-job policies (timeouts: jobs that heed cancellation, jobs that
-//! ignore it and are given up on, quick jobs, failing jobs; critical or not; windows 1
-//! to 4) against what the run reports: requirements hold, each body runs at most once,
-//! the window is kept (a job given up on leaves it), and each job's report tells the
-//! truth about what its body did.
+//! ignore it and are given up on, quick jobs, failing jobs; retries of jobs that fail
+//! their first attempts; critical or not; windows 1 to 4) against what the run
+//! reports: requirements hold, each attempt runs at most once, the window is kept (a
+//! job given up on leaves it), and each job's report tells the truth about what its
+//! body did.
 
 mod support;
 
@@ -32,6 +33,9 @@ struct Spec {
     kind: Kind,
     critical: bool,
     timeout: Option<Duration>,
+    retries: u32,
+    /// Its first attempts fail, this many of them.
+    fail_first: u32,
 }
 
 fn graph() -> impl Strategy<Value = Vec<Spec>> {
@@ -40,29 +44,34 @@ fn graph() -> impl Strategy<Value = Vec<Spec>> {
         (0u8..10, 1u64..25),
         prop::bool::weighted(0.2),
         prop::option::weighted(0.6, 2u64..15),
+        (prop::option::weighted(0.4, 1u32..3), 0u32..3),
     );
     prop::collection::vec(spec, 1..24).prop_map(|specs| {
         specs
             .into_iter()
             .enumerate()
-            .map(|(i, (picks, (kind, ms), critical, timeout))| Spec {
-                requires: if i == 0 {
-                    vec![]
-                } else {
-                    let mut picked: Vec<usize> = picks.iter().map(|p| p.index(i)).collect();
-                    picked.sort_unstable();
-                    picked.dedup();
-                    picked
+            .map(
+                |(i, (picks, (kind, ms), critical, timeout, (retries, fail_first)))| Spec {
+                    requires: if i == 0 {
+                        vec![]
+                    } else {
+                        let mut picked: Vec<usize> = picks.iter().map(|p| p.index(i)).collect();
+                        picked.sort_unstable();
+                        picked.dedup();
+                        picked
+                    },
+                    kind: match kind {
+                        0..=2 => Kind::Quick,
+                        3..=5 => Kind::Sleeps(ms),
+                        6..=8 => Kind::Deaf(ms),
+                        _ => Kind::Fails,
+                    },
+                    critical,
+                    timeout: timeout.map(Duration::from_millis),
+                    retries: retries.unwrap_or(0),
+                    fail_first,
                 },
-                kind: match kind {
-                    0..=2 => Kind::Quick,
-                    3..=5 => Kind::Sleeps(ms),
-                    6..=8 => Kind::Deaf(ms),
-                    _ => Kind::Fails,
-                },
-                critical,
-                timeout: timeout.map(Duration::from_millis),
-            })
+            )
             .collect()
     })
 }
@@ -84,11 +93,19 @@ struct Trace {
     spans: Mutex<Vec<Option<Span>>>,
 }
 
-fn body(i: usize, kind: Kind, trace: &Trace, ctx: &jobgraph::Context<'_>) -> Result<usize, String> {
+/// One attempt of job `i`: its `call`-th (from 1); the first `fail_first` fail.
+fn body(
+    i: usize,
+    kind: Kind,
+    call: u32,
+    fail_first: u32,
+    trace: &Trace,
+    ctx: &jobgraph::Context<'_>,
+) -> Result<usize, String> {
     let began = Instant::now();
     trace.runs[i].fetch_add(1, Ordering::SeqCst);
     let start = trace.tick.fetch_add(1, Ordering::SeqCst);
-    trace.starts.lock().unwrap()[i] = Some(start);
+    trace.starts.lock().unwrap()[i].get_or_insert(start);
     let now = trace.running.fetch_add(1, Ordering::SeqCst) + 1;
     trace.max_running.fetch_max(now, Ordering::SeqCst);
     match kind {
@@ -104,6 +121,7 @@ fn body(i: usize, kind: Kind, trace: &Trace, ctx: &jobgraph::Context<'_>) -> Res
     trace.spans.lock().unwrap()[i] = Some(Span { end, took });
     match kind {
         Kind::Fails => Err(format!("job{i} failed")),
+        _ if call <= fail_first => Err(format!("job{i} failed attempt {call}")),
         _ => Ok(i),
     }
 }
@@ -124,16 +142,21 @@ fn check(specs: Vec<Spec>, window: usize) -> Result<(), TestCaseError> {
     let mut jobs: Vec<Job<usize>> = Vec::with_capacity(n);
     for (i, spec) in specs.iter().enumerate() {
         let trace = trace.clone();
-        let kind = spec.kind;
-        let job = Job::new(move |ctx| body(i, kind, &trace, ctx))
-            .label(format!("job{i}"))
-            .critical(spec.critical)
-            .requires(
-                spec.requires
-                    .iter()
-                    .map(|&r| jobs[r].any())
-                    .collect::<Vec<_>>(),
-            );
+        let (kind, fail_first) = (spec.kind, spec.fail_first);
+        let mut calls = 0;
+        let job = Job::new_mut(move |ctx| {
+            calls += 1;
+            body(i, kind, calls, fail_first, &trace, ctx)
+        })
+        .label(format!("job{i}"))
+        .critical(spec.critical)
+        .retries(spec.retries)
+        .requires(
+            spec.requires
+                .iter()
+                .map(|&r| jobs[r].any())
+                .collect::<Vec<_>>(),
+        );
         if let Some(timeout) = spec.timeout {
             job.set_timeout(timeout);
         }
@@ -150,9 +173,25 @@ fn check(specs: Vec<Spec>, window: usize) -> Result<(), TestCaseError> {
     let starts = trace.starts.lock().unwrap().clone();
     let spans = trace.spans.lock().unwrap().clone();
 
-    // Each body ran at most once.
+    // Each attempt ran at most once: no more bodies than attempts, nor attempts than
+    // retries allow.
     for (i, runs) in trace.runs.iter().enumerate() {
-        prop_assert!(runs.load(Ordering::SeqCst) <= 1, "job{} ran twice", i);
+        let runs = runs.load(Ordering::SeqCst);
+        let attempts = jobs[i].attempts();
+        prop_assert!(
+            runs <= attempts,
+            "job{} ran {} times in {} attempts",
+            i,
+            runs,
+            attempts
+        );
+        prop_assert!(
+            attempts <= specs[i].retries as usize + 1,
+            "job{} made {} attempts",
+            i,
+            attempts
+        );
+        prop_assert!(jobs[i].failed_attempts().len() <= specs[i].retries as usize);
     }
     // Requirements hold: a job starts after each of its requirements started, and
     // after its body ended unless the run gave up on it for its timeout.
@@ -212,12 +251,19 @@ fn check(specs: Vec<Spec>, window: usize) -> Result<(), TestCaseError> {
                         span.took
                     );
                 }
-                match spec.kind {
-                    Kind::Fails => {
+                let runs = trace.runs[i].load(Ordering::SeqCst) as u32;
+                match job.result() {
+                    Ok(&value) => {
+                        prop_assert_eq!(value, i);
+                        prop_assert!(spec.kind != Kind::Fails);
+                        // Its last attempt ran past the attempts that fail.
+                        prop_assert!(runs > spec.fail_first, "job{} done after {} runs", i, runs);
+                    }
+                    Err(_) => {
                         prop_assert!(job.raised_exception().is_some());
+                        prop_assert!(spec.kind == Kind::Fails || spec.fail_first > 0);
                         critical_failed |= spec.critical;
                     }
-                    _ => prop_assert_eq!(*job.result().unwrap(), i),
                 }
             }
             JobState::Idle | JobState::Scheduled => prop_assert!(starts[i].is_none()),

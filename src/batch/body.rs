@@ -216,6 +216,9 @@ mod tests {
         fn on_cancel(&self, _: u32, _: &Waker) {}
         fn forget_waker(&self, _: u32) {}
         fn time_out(&self) {}
+        fn retry(&self, _: u32, _: &crate::error::JobError) -> bool {
+            false
+        }
         fn label(&self, _: u32) -> String {
             String::new()
         }

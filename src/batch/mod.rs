@@ -19,12 +19,12 @@ use crate::engine::{
 use crate::error::{Error, JobError};
 use crate::graph;
 use crate::job::{
-    drive, link_to_running_job, state, AnyJob, Context, JobId, JobOutput, JobState, Status,
-    CRITICAL, FOREVER,
+    drive, link_to_running_job, state, AnyJob, Backoff, Context, JobId, JobOutput, JobState,
+    Policy, RetryOn, Status, CRITICAL, FOREVER,
 };
 use crate::report::{run_stats, why_line};
 use crate::sync::global::AtomicU32;
-use crate::sync::{AtomicU8, Ordering};
+use crate::sync::{AtomicU8, Mutex, Ordering};
 
 mod body;
 mod slot;
@@ -33,6 +33,10 @@ use body::Body;
 use slot::{Slot, RETURNED};
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+/// A bit of a batch's own flags (masked out of its frozen graph): the job's body runs
+/// once (added with `add` or `add_future`), so it cannot be retried.
+const ONCE: u8 = 0x08;
 
 /// How many of a job's requirements given together are checked for repeats as they
 /// come; past that, they are checked when the batch is frozen.
@@ -155,9 +159,11 @@ struct Cells<T: 'static> {
     slots: Vec<Slot<T>>,
     /// Labels given, by index: most jobs of a big batch have none.
     labels: HashMap<u32, Box<str>>,
-    /// Timeouts given, by index, and the failure of a job that timed out, made when
-    /// first asked for.
-    timeouts: HashMap<u32, (Duration, std::sync::OnceLock<JobError>)>,
+    /// Policies given (a timeout, retries), by index, and the failure of a job that
+    /// timed out, made when first asked for.
+    policies: HashMap<u32, (Policy, std::sync::OnceLock<JobError>)>,
+    /// The failures of the attempts that were tried again, by index, in the last run.
+    failed: Mutex<HashMap<u32, Vec<JobError>>>,
 }
 
 impl<T: 'static> Default for Cells<T> {
@@ -166,7 +172,8 @@ impl<T: 'static> Default for Cells<T> {
             batch: 0,
             slots: Vec::new(),
             labels: HashMap::new(),
-            timeouts: HashMap::new(),
+            policies: HashMap::new(),
+            failed: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -222,6 +229,10 @@ impl<T: Send + Sync + Debug + 'static> Table for Cells<T> {
         Status::Lost
     }
 
+    fn failed_attempt(&self, i: usize, error: JobError) {
+        self.failed.lock().entry(i as u32).or_default().push(error);
+    }
+
     fn value(&self, i: usize) -> Option<&(dyn Any + Send + Sync)> {
         match self.slots.get(i)?.outcome() {
             Some(Ok(value)) => Some(value),
@@ -233,11 +244,11 @@ impl<T: Send + Sync + Debug + 'static> Table for Cells<T> {
         let slot = self.slots.get(i)?;
         match slot.lifecycle().load(Ordering::Acquire) {
             state::TIMED_OUT | state::TIMED_OUT_RUNNING => {
-                let (timeout, error) = self.timeouts.get(&(i as u32))?;
+                let (policy, error) = self.policies.get(&(i as u32))?;
                 Some(error.get_or_init(|| {
                     JobError::new(Error::JobTimedOut {
                         label: self.label(i),
-                        timeout: *timeout,
+                        timeout: policy.timeout.unwrap_or_default(),
                     })
                 }))
             }
@@ -279,7 +290,8 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
                 batch: id,
                 slots: Vec::with_capacity(jobs),
                 labels: HashMap::new(),
-                timeouts: HashMap::new(),
+                policies: HashMap::new(),
+                failed: Mutex::new(HashMap::new()),
             },
             ran: None,
             graph: None,
@@ -408,10 +420,12 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         // Numbered across runs: a job added after the first run is not mistaken for one
         // of the jobs that ran (it never runs: the batch cannot run again).
         self.changed |= self.ran.is_some();
-        self.one_shot |= !body.again();
+        let once = !body.again();
+        self.one_shot |= once;
         let index = self.flags.len() as u32;
         self.building.slots.push(Slot::new(body));
-        self.flags.push(CRITICAL);
+        self.flags
+            .push(if once { CRITICAL | ONCE } else { CRITICAL });
         JobMut { batch: self, index }
     }
 
@@ -599,6 +613,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
                 std::thread::yield_now();
             }
         }
+        cells.failed.lock().clear();
         for slot in &cells.slots {
             // SAFETY: every job of the last run has returned and every worker of that
             // run has left its job loop (above): no execution of a slot is in flight,
@@ -625,10 +640,24 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
                 });
             }
         }
-        let mut frozen = graph::from_sorted_pairs(self.flags.clone(), &self.pairs);
-        let timeouts = &self.building.timeouts;
-        frozen.timeouts = timeouts.iter().map(|(&i, &(t, _))| (i, t)).collect();
-        frozen.timeouts.sort_unstable();
+        // `ONCE` is the batch's own: not a bit of the frozen graph.
+        let flags = self.flags.iter().map(|&flags| flags & !ONCE).collect();
+        let mut frozen = graph::from_sorted_pairs(flags, &self.pairs);
+        for (&i, (policy, _)) in &self.building.policies {
+            if let Some(problem) = graph::policy_problem(policy, self.flags[i as usize] & ONCE == 0)
+            {
+                return Err(Error::Policy {
+                    job: self.building.label(i as usize),
+                    problem,
+                });
+            }
+        }
+        let policies = self.building.policies.iter();
+        frozen.policies = policies
+            .filter(|(_, (policy, _))| !policy.is_empty())
+            .map(|(&i, (policy, _))| (i, policy.clone()))
+            .collect();
+        frozen.policies.sort_unstable_by_key(|(i, _)| *i);
         if !frozen.forward {
             if let Some(cycle) = graph::find_cycle(&frozen) {
                 return Err(Error::Cycle {
@@ -666,6 +695,32 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             None => state::IDLE,
         };
         Some(JobState::from_code(lifecycle))
+    }
+
+    /// How many attempts a job made in the last run: its failed attempts that were
+    /// tried again (see [`JobMut::retries`]), and the one that ended it. 0 when it never
+    /// started.
+    pub fn attempts(&self, id: JobId) -> usize {
+        let Ok(i) = self.index(id) else {
+            return 0;
+        };
+        let cells = self.cells();
+        let failed = cells.failed.lock().get(&(i as u32)).map_or(0, Vec::len);
+        let started = matches!(
+            self.state(id),
+            Some(JobState::Running | JobState::Done | JobState::Cancelled)
+        );
+        failed + usize::from(started)
+    }
+
+    /// The failures of a job's attempts that were tried again in the last run, in
+    /// order.
+    pub fn failed_attempts(&self, id: JobId) -> Vec<JobError> {
+        let Ok(i) = self.index(id) else {
+            return Vec::new();
+        };
+        let failed = self.cells().failed.lock();
+        failed.get(&(i as u32)).cloned().unwrap_or_default()
     }
 
     /// Whether a job ended by its own timeout (see [`JobMut::timeout`]): then it is
@@ -863,11 +918,57 @@ impl<T: Send + Sync + Debug + 'static> JobMut<'_, T> {
     /// assert!(batch.is_timed_out(slow));
     /// ```
     pub fn timeout(self, timeout: Duration) -> Self {
+        self.policy(|policy| policy.timeout = Some(timeout))
+    }
+
+    /// Tries the job again, up to `retries` more times, after a failure, as
+    /// [`Job::retries`](crate::Job::retries) does for a scheduler's job: the job must
+    /// be one whose body runs again ([`Batch::add_mut`]), or the run is refused
+    /// ([`Error::Policy`]).
+    ///
+    /// ```
+    /// use jobgraph::Batch;
+    /// let mut batch = Batch::new();
+    /// let mut tries = 0;
+    /// let flaky = batch
+    ///     .add_mut(move |_| {
+    ///         tries += 1;
+    ///         if tries < 3 { Err("not yet") } else { Ok(tries) }
+    ///     })
+    ///     .retries(5)
+    ///     .id();
+    /// assert!(batch.run().unwrap());
+    /// assert_eq!(*batch.result(flaky).unwrap(), 3);
+    /// assert_eq!(batch.attempts(flaky), 3);
+    /// ```
+    pub fn retries(self, retries: u32) -> Self {
+        self.policy(|policy| {
+            Arc::make_mut(policy.retry.get_or_insert_with(Default::default)).times = retries
+        })
+    }
+
+    /// How long the job waits before each next attempt (see [`JobMut::retries`]).
+    pub fn backoff(self, backoff: Backoff) -> Self {
+        self.policy(|policy| {
+            Arc::make_mut(policy.retry.get_or_insert_with(Default::default)).backoff = backoff
+        })
+    }
+
+    /// Which failures the job is tried again after (see [`JobMut::retries`]).
+    pub fn retry_on(self, on: RetryOn) -> Self {
+        self.policy(|policy| {
+            Arc::make_mut(policy.retry.get_or_insert_with(Default::default)).on = on
+        })
+    }
+
+    fn policy(self, change: impl FnOnce(&mut Policy)) -> Self {
         self.batch.changed |= self.batch.ran.is_some();
         let index = self.index;
-        let timeouts = &mut self.batch.building.timeouts;
-        timeouts.insert(index, (timeout, std::sync::OnceLock::new()));
-        self.set(graph::OWN_TIMEOUT, true)
+        let policies = &mut self.batch.building.policies;
+        let (policy, _) = policies.entry(index).or_default();
+        change(policy);
+        let set = !policy.is_empty();
+        self.set(graph::POLICY, set)
     }
 
     fn set(self, flag: u8, on: bool) -> Self {

@@ -61,17 +61,25 @@ impl<T: 'static> Slot<T> {
     /// # Safety
     ///
     /// At most one call in the slot's life, from one thread, while its lifecycle is
-    /// `RUNNING` (as the engine's `Table::execute` contract says).
+    /// `RUNNING` (as the engine's `Table::execute` contract says); another only after
+    /// one that returned `Retry`, never while one is in flight.
     pub(super) unsafe fn execute(&self, ctx: &Context<'_>) -> Status {
-        // SAFETY: this is the job's one execution (the caller's contract): nothing else
-        // touches the body, ever.
+        // SAFETY: this is the job's one execution in flight (the caller's contract):
+        // nothing else touches the body meanwhile.
         let body = unsafe { &mut *self.body.get() };
         // The last look at the run before the body starts (see `Context::halted`).
         let result = match ctx.halted() {
             false => caught(|| body.call(ctx)),
             true => Err(JobError::nothing_kept()),
         };
-        let (end, status) = Status::ending(&ctx.halt(), &result);
+        let halt = ctx.halt();
+        if ctx.try_again(&halt, &result) {
+            // Not sealed: the job runs again later (its body is `FnMut`: retries are
+            // refused before the run for one that is not). What it returned is dropped.
+            drop_caught(result);
+            return Status::Retry;
+        }
+        let (end, status) = Status::ending(&halt, &result);
         let kept = end == state::DONE;
         // What is not kept (a cancelled job's value) is dropped after the end is
         // published, and a `Drop` that panics is caught (`drop_caught`).

@@ -27,6 +27,9 @@ impl<J: Table> Control for Run<J> {
     fn time_out(&self) {
         self.finish(Reason::Timeout)
     }
+    fn retry(&self, index: u32, error: &crate::error::JobError) -> bool {
+        Run::retry(self, index, error)
+    }
     fn label(&self, index: u32) -> String {
         self.jobs.label(index as usize)
     }

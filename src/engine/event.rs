@@ -108,6 +108,18 @@ pub enum EventKind {
         /// The job's thread had not returned.
         still_running: bool,
     },
+    /// An attempt of a job with [`retries`](crate::Job::retries) failed, and the job
+    /// is tried again after a wait, holding no worker meanwhile: `Scheduled` and
+    /// `Started` follow when its next attempt starts. Not an end: the job's end event
+    /// comes after its last attempt.
+    Retrying {
+        /// The number of the attempt that failed (1 for the first).
+        attempt: u32,
+        /// How long the job waits before its next attempt.
+        after: Duration,
+        /// What the attempt failed with.
+        error: JobError,
+    },
     /// The run decided to end: nothing new starts, running jobs are being cancelled.
     RunStopping(RunEnd),
     /// The run is over: its workers have returned (or were abandoned).
@@ -149,6 +161,14 @@ impl fmt::Display for EventKind {
             EventKind::TimedOut {
                 still_running: true,
             } => f.write_str("timed out, still running"),
+            EventKind::Retrying {
+                attempt,
+                after,
+                error,
+            } => write!(
+                f,
+                "attempt {attempt} failed: {error}; retrying in {after:?}"
+            ),
             EventKind::RunStopping(end) => write!(f, "run stopping ({end:?})"),
             EventKind::RunEnded(end) => write!(f, "run ended ({end:?})"),
         }
@@ -353,11 +373,18 @@ impl Emitter {
             },
             // Abandoned: its end event was sent when its run gave up on it.
             Status::Lost => return None,
+            // Not an end: `Retrying` is sent by its worker.
+            Status::Retry => return None,
         };
         let at = self.deliver(kind, Some(job), None);
         // The job's span (with `tracing`) is left here, after its end event.
         let _ = span;
         at
+    }
+
+    /// Any other event of a job.
+    pub(crate) fn job(&self, kind: EventKind, job: &AnyJob) {
+        self.deliver(kind, Some(job), None);
     }
 
     /// A job its run gave up on.
@@ -402,6 +429,13 @@ fn trace(run: &tracing::Span, kind: &EventKind, job: Option<&AnyJob>) {
         }
         EventKind::TimedOut { still_running } => {
             tracing::warn!(target: "jobgraph", job = label, still_running, "timed out")
+        }
+        EventKind::Retrying {
+            attempt,
+            after,
+            error,
+        } => {
+            tracing::warn!(target: "jobgraph", parent: run, job = label, attempt, after = ?after, error = %error, "retrying")
         }
         EventKind::RunStopping(end) => {
             tracing::info!(target: "jobgraph", parent: run, reason = ?end, "run stopping")

@@ -129,7 +129,9 @@ fn loom_cancellation_races_a_jobs_end() {
             Status::Done => assert!(!cancelled && end == state::DONE),
             Status::Cancelled => assert!(cancelled && end == state::CANCELLED),
             Status::Lost => assert_eq!(end, state::ABANDONED),
-            Status::Failed | Status::TimedOut => unreachable!("the job returned Ok in time"),
+            Status::Failed | Status::TimedOut | Status::Retry => {
+                unreachable!("the job returned Ok in time")
+            }
         }
     });
 }
@@ -587,21 +589,21 @@ fn loom_a_job_that_ends_after_the_deadline_does_not_complete_its_run() {
 }
 
 /// A job's own timeout: at the end of its grace the run gives up on the job (mirror of
-/// `Run::give_up`, with its real `Outcome::give_up`, `Timed::hand_place` and the order
+/// `Run::give_up`, with its real `Outcome::give_up`, `Rules::hand_place` and the order
 /// of its steps) just as the job returns on its worker (mirror of the worker's end of a
-/// timed job, with the real `Timed::was_given_up`, `Timed::keep_place` and
-/// `returned_late`). Exactly one side ends the job for its run (its successors
+/// timed job, with the real `Outcome::seal_raced`, `Rules::was_given_up`,
+/// `Rules::keep_place` and `returned_late`). Exactly one side ends the job for its run (its successors
 /// released, its count subtracted), the worker's place in the window is given back
 /// exactly once, and a job whose thread is back is never left reported as still
 /// running.
 #[test]
 fn loom_giving_up_on_a_timed_out_job_races_its_return() {
-    use super::timed::Timed;
+    use super::rules::Rules;
     use super::timeout::returned_late;
     use crate::error::JobError;
 
     check("give-up vs a job's return", || {
-        let timed = Arc::new(Timed::new(0, Duration::ZERO));
+        let timed = Arc::new(Rules::new(0, &crate::job::Policy::default()));
         let lifecycle = Arc::new(AtomicU8::new(state::RUNNING));
         let outcome = Arc::new(Outcome::<u32>::new());
         // The worker's place in the window, and how many times the job was ended.
@@ -611,7 +613,7 @@ fn loom_giving_up_on_a_timed_out_job_races_its_return() {
             let (timed, lifecycle, outcome) = (timed.clone(), lifecycle.clone(), outcome.clone());
             let (workers, ended) = (workers.clone(), ended.clone());
             thread::spawn(move || {
-                let status = outcome.seal(&*lifecycle, false, Ok(7));
+                let status = outcome.seal_raced(&lifecycle, crate::job::Halt::Go, Ok(7));
                 if status == Status::Lost && timed.was_given_up() {
                     returned_late(&lifecycle);
                     if !timed.keep_place() {
@@ -646,5 +648,56 @@ fn loom_giving_up_on_a_timed_out_job_races_its_return() {
             end == state::DONE || end == state::TIMED_OUT,
             "a job whose thread is back reads {end}"
         );
+    });
+}
+
+/// A job with a timeout and retries: its attempt fails just as the run gives up on it
+/// after its grace. The worker takes the job back to try it again (mirror of
+/// `Run::retry`, with the real `take_back`), else seals its failure (the real
+/// `Outcome::seal`); the run gives up on it (mirror of `Run::give_up`, with the real
+/// `Outcome::give_up`). The job is tried again, or given up on, or ended by its worker:
+/// exactly one of them, and its state says which.
+#[test]
+fn loom_a_retry_races_the_give_up() {
+    use super::retry::take_back;
+    use super::rules::Rules;
+    use crate::error::JobError;
+    use crate::job::Policy;
+
+    check("retry vs give-up", || {
+        let rules = Arc::new(Rules::new(0, &Policy::default()));
+        let lifecycle = Arc::new(AtomicU8::new(state::RUNNING));
+        let outcome = Arc::new(Outcome::<u32>::new());
+        let worker = {
+            let (rules, lifecycle, outcome) = (rules.clone(), lifecycle.clone(), outcome.clone());
+            thread::spawn(move || {
+                if take_back(&lifecycle) {
+                    return (true, false);
+                }
+                let status = outcome.seal_raced(
+                    &lifecycle,
+                    crate::job::Halt::Go,
+                    Err(JobError::new("failed")),
+                );
+                if status == Status::Lost {
+                    assert!(rules.was_given_up());
+                    return (false, false);
+                }
+                (false, true)
+            })
+        };
+        rules.given_up.store(true, Ordering::SeqCst);
+        let given_up = outcome.give_up(&lifecycle, JobError::new("timed out"));
+        let (retried, sealed) = worker.join().unwrap();
+        let ends = [retried, given_up, sealed];
+        assert_eq!(ends.iter().filter(|&&end| end).count(), 1, "{ends:?}");
+        let end = lifecycle.load(Ordering::Acquire);
+        if retried {
+            assert_eq!(end, state::SCHEDULED);
+        } else if given_up {
+            assert_eq!(end, state::TIMED_OUT_RUNNING);
+        } else {
+            assert_eq!(end, state::DONE);
+        }
     });
 }

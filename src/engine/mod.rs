@@ -36,11 +36,12 @@ pub(crate) mod event;
 #[cfg(all(test, loom))]
 pub(crate) mod loom_models;
 mod pool;
+mod retry;
+mod rules;
 mod run;
 pub(crate) mod settings;
 pub(crate) mod stall;
 mod table;
-mod timed;
 mod timeout;
 mod worker;
 

@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use super::event::{Emitter, EventKind};
 use super::pool::Pool;
+use super::rules::Rules;
 use super::settings::{Reason, Settings, UNLIMITED_WINDOW_WORKERS};
 use super::stall;
 use super::table::Table;
-use super::timed::Timed;
 use crate::graph::{is_forever, Frozen};
 use crate::job::{state, AnyJob};
 use crate::sync::{
@@ -80,8 +80,9 @@ pub(crate) struct Run<J: Table = Vec<AnyJob>> {
     /// How long a cancelled job is waited for: by the run's end, and after a job's own
     /// deadline.
     pub(super) grace: std::time::Duration,
-    /// The jobs with a timeout of their own, by index (see `timeout`); empty when none.
-    pub(super) timed: Box<[Timed]>,
+    /// The jobs with policies of their own (a timeout, retries), by index (see
+    /// `timeout`, `retry`); empty when none.
+    pub(super) rules: Box<[Rules]>,
     /// Jobs made ready outside the workers (see `timeout`), and how many there are.
     pub(super) injected: Mutex<std::collections::VecDeque<u32>>,
     pub(super) injected_len: AtomicUsize,
@@ -104,18 +105,18 @@ impl<J: Table> Run<J> {
             .max_workers
             .clamp(1, jobs.len().max(1))
             .min(UNLIMITED_WINDOW_WORKERS);
-        let timed: Box<[Timed]> = graph
-            .timeouts
+        let rules: Box<[Rules]> = graph
+            .policies
             .iter()
-            .map(|&(i, timeout)| Timed::new(i, timeout))
+            .map(|(i, policy)| Rules::new(*i, policy))
             .collect();
         // A worker left in a job given up on for its timeout keeps its deque, and the
         // worker that takes its place needs one: one more deque per such job.
-        let deques = max_workers + timed.len();
+        let deques = max_workers + rules.iter().filter(|r| r.timeout.is_some()).count();
         Arc::new(Run {
             stealers: (0..deques).map(|_| OnceLock::new()).collect(),
             grace: settings.grace,
-            timed,
+            rules,
             injected: Mutex::new(std::collections::VecDeque::new()),
             injected_len: AtomicUsize::new(0),
             pool: settings.pool.clone(),
@@ -254,6 +255,7 @@ impl<J: Table> Run<J> {
                 }
             }
         }
+        self.stop_waiting_attempts();
         self.emit_run(EventKind::RunEnded(reason.into()));
         Ok(reason)
     }

@@ -19,8 +19,9 @@ pub(crate) trait Table: Send + Sync + 'static {
     /// # Safety
     ///
     /// At most once per index in the table's life, from one thread, once the engine
-    /// has stored `RUNNING` in its state: a batch's cells rely on it to reach the job's
-    /// body and outcome without a lock.
+    /// has stored `RUNNING` in its state; again only after an execution that returned
+    /// `Retry` (it sealed nothing), never while one is in flight: a batch's cells rely
+    /// on it to reach the job's body and outcome without a lock.
     unsafe fn execute(&self, i: usize, ctx: &Context<'_>) -> Status;
     /// Gives up on job `i` if it still runs once its run has ended.
     fn abandon(&self, i: usize);
@@ -33,6 +34,8 @@ pub(crate) trait Table: Send + Sync + 'static {
     /// Job `i` was sealed by an earlier run (its seal returned `Lost` while this run
     /// went on): restores the state it ended in then, and says how it ended.
     fn ended_earlier(&self, i: usize) -> Status;
+    /// An attempt of job `i` failed with `error`, and the job is tried again.
+    fn failed_attempt(&self, i: usize, error: JobError);
     /// Job `i`'s value, once it is done without failure.
     fn value(&self, i: usize) -> Option<&(dyn Any + Send + Sync)>;
     /// Job `i`'s failure, once it failed.
@@ -83,6 +86,10 @@ impl Table for Vec<AnyJob> {
         };
         node.core().state.store(end, crate::sync::Ordering::Release);
         earlier
+    }
+
+    fn failed_attempt(&self, i: usize, error: JobError) {
+        self[i].node().core().meta.lock().push_failed_attempt(error);
     }
 
     fn value(&self, i: usize) -> Option<&(dyn Any + Send + Sync)> {

@@ -1,5 +1,5 @@
 //! A job's own timeout ([`Job::timeout`](crate::Job::timeout)), as a run carries it
-//! out: the deadline armed when the job starts, the cancellation at that deadline, and
+//! out (and the alarms that its retries share, see `retry.rs`): the deadline armed when the job starts, the cancellation at that deadline, and
 //! the give-up after the grace, which ends the job for its run while its thread still
 //! runs.
 //!
@@ -32,22 +32,35 @@ use std::sync::{Arc, Weak};
 use std::task::{Wake, Waker};
 use std::time::Instant;
 
+use super::rules::{Armed, Rules};
 use super::run::Run;
 use super::settings::Reason;
 use super::table::Table;
-use super::timed::{Armed, Timed};
 use crate::error::{Error, JobError};
-use crate::graph::{is_forever, OWN_TIMEOUT, SINGLE};
+use crate::graph::{is_forever, POLICY, SINGLE};
 use crate::job::{state, Own, CRITICAL};
 
 use crate::sync::{thread, AtomicU8, Deadline, Ordering};
 use crate::timer::Alarm;
 
-/// What the timer thread wakes for a job: its deadline, or the end of its grace.
+/// Why the timer thread wakes a run for a job.
+#[derive(Clone, Copy)]
+pub(super) enum Ring {
+    /// Its deadline: it is cancelled.
+    Deadline,
+    /// The end of the grace after its deadline: it is given up on if still running.
+    Grace,
+    /// The end of its wait before its next attempt: it is pushed again.
+    Retry,
+}
+
+/// What the timer thread wakes for a job.
 struct Expiry<J: Table> {
     run: Weak<Run<J>>,
     index: u32,
-    give_up: bool,
+    /// The attempt it was armed for: a later attempt ignores it.
+    attempt: u32,
+    ring: Ring,
 }
 
 impl<J: Table> Wake for Expiry<J> {
@@ -55,68 +68,83 @@ impl<J: Table> Wake for Expiry<J> {
         let Some(run) = self.run.upgrade() else {
             return;
         };
-        if self.give_up {
-            run.give_up(self.index);
-        } else {
-            run.expire(self.index);
+        let current = run
+            .rules(self.index as usize)
+            .map(|rules| rules.retried.load(Ordering::Acquire));
+        if current != Some(self.attempt) {
+            // An alarm of an earlier attempt, ringing late.
+            return;
+        }
+        match self.ring {
+            Ring::Deadline => run.expire(self.index, self.attempt),
+            Ring::Grace => run.give_up(self.index),
+            Ring::Retry => run.again(self.index),
         }
     }
 }
 
 impl<J: Table> Run<J> {
-    /// Job `i`'s own timeout in this run, when it has one.
+    /// Job `i`'s own policies in this run, when it has some.
     #[inline]
-    pub(super) fn timed(&self, i: usize) -> Option<&Timed> {
-        if self.graph.flags[i] & OWN_TIMEOUT == 0 {
+    pub(super) fn rules(&self, i: usize) -> Option<&Rules> {
+        if self.graph.flags[i] & POLICY == 0 {
             return None;
         }
         let k = self
-            .timed
+            .rules
             .binary_search_by_key(&(i as u32), |t| t.index)
             .ok()?;
-        self.timed.get(k)
+        self.rules.get(k)
     }
 
     /// Whether job `index`'s own timeout has passed (its run then cancels it).
     pub(super) fn expired(&self, index: u32) -> bool {
-        self.timed(index as usize)
+        self.rules(index as usize)
             .is_some_and(|t| t.expired.load(Ordering::SeqCst))
     }
 
-    /// Arms the alarm of a job that starts now, and what its context needs to know.
-    pub(super) fn arm<'a>(self: &Arc<Self>, timed: &'a Timed) -> Own<'a> {
-        let deadline = Deadline::after(timed.timeout);
-        if let Some(deadline) = &deadline {
-            let alarm = self.alarm(deadline.at(), timed.index, false);
-            let old = std::mem::replace(
-                &mut *timed.alarm.lock(),
-                Armed {
-                    alarm: Some(alarm),
-                    over: false,
-                },
-            );
-            drop(old);
-        }
+    /// Arms the alarm of a job that starts now (an attempt of it), and what its context
+    /// needs to know.
+    pub(super) fn arm<'a>(self: &Arc<Self>, rules: &'a Rules) -> Own<'a> {
+        // A new attempt: not expired, whatever the last one was.
+        rules.expired.store(false, Ordering::SeqCst);
+        let deadline = rules.timeout.and_then(Deadline::after);
+        let alarm = deadline.as_ref().map(|deadline| {
+            let attempt = rules.retried.load(Ordering::Acquire);
+            self.alarm(deadline.at(), rules.index, attempt, Ring::Deadline)
+        });
+        let old = std::mem::replace(&mut *rules.alarm.lock(), Armed { alarm, over: false });
+        drop(old);
         Own {
-            expired: &timed.expired,
+            expired: &rules.expired,
             deadline,
-            timeout: timed.timeout,
+            timeout: rules.timeout.unwrap_or_default(),
+            retries: rules.retry.is_some(),
         }
     }
 
-    fn alarm(self: &Arc<Self>, at: Instant, index: u32, give_up: bool) -> Alarm {
+    /// An alarm for attempt `attempt` (counted from 0) of job `index`.
+    pub(super) fn alarm(
+        self: &Arc<Self>,
+        at: Instant,
+        index: u32,
+        attempt: u32,
+        ring: Ring,
+    ) -> Alarm {
         let expiry = Expiry {
             run: Arc::downgrade(self),
             index,
-            give_up,
+            attempt,
+            ring,
         };
         Alarm::set(at, Waker::from(Arc::new(expiry)))
     }
 
-    /// Job `index`'s deadline: it is cancelled, and given the grace to return.
-    fn expire(self: &Arc<Self>, index: u32) {
+    /// Job `index`'s deadline, in its attempt `attempt`: it is cancelled, and given the
+    /// grace to return.
+    fn expire(self: &Arc<Self>, index: u32, attempt: u32) {
         let i = index as usize;
-        let Some(timed) = self.timed(i) else {
+        let Some(timed) = self.rules(i) else {
             return;
         };
         if self.jobs.state(i).load(Ordering::Acquire) != state::RUNNING {
@@ -137,8 +165,12 @@ impl<J: Table> Run<J> {
             return;
         };
         let mut armed = timed.alarm.lock();
-        if !armed.over {
-            let rung = armed.alarm.replace(self.alarm(at, index, true));
+        // Not if the attempt returned meanwhile: its worker disarmed it, and may have
+        // armed the wait before its next attempt, which this must not replace.
+        if !armed.over && timed.retried.load(Ordering::Acquire) == attempt {
+            let rung = armed
+                .alarm
+                .replace(self.alarm(at, index, attempt, Ring::Grace));
             drop(armed);
             drop(rung);
         }
@@ -148,7 +180,7 @@ impl<J: Table> Run<J> {
     /// and goes on without it.
     fn give_up(self: &Arc<Self>, index: u32) {
         let i = index as usize;
-        let Some(timed) = self.timed(i) else {
+        let Some(timed) = self.rules(i) else {
             return;
         };
         if self.jobs.state(i).load(Ordering::Acquire) != state::RUNNING {
@@ -157,7 +189,7 @@ impl<J: Table> Run<J> {
         timed.given_up.store(true, Ordering::SeqCst);
         let error = JobError::new(Error::JobTimedOut {
             label: self.jobs.label(i),
-            timeout: timed.timeout,
+            timeout: timed.timeout.unwrap_or_default(),
         });
         if !self.jobs.give_up(i, error) {
             return;
@@ -205,8 +237,9 @@ impl<J: Table> Run<J> {
     }
 
     /// Job `i` made ready from outside the workers (the timer thread, giving up on a
-    /// job): workers take it as they take entry jobs.
-    fn inject(&self, i: u32) {
+    /// job or pushing a job again for its next attempt): workers take it as they take
+    /// entry jobs.
+    pub(super) fn inject(&self, i: u32) {
         let mut injected = self.injected.lock();
         injected.push_back(i);
         self.injected_len.store(injected.len(), Ordering::SeqCst);

@@ -151,10 +151,10 @@ impl<J: Table> Run<J> {
             {
                 break;
             }
-            let timed = self.timed(i);
+            let rules = self.rules(i);
             // A job with a timeout may be given up on while it runs: its worker owes the
             // run nothing then (the run may end without it).
-            if timed.is_some() && ended > 0 && self.count_ended(std::mem::take(&mut ended)) {
+            if rules.is_some() && ended > 0 && self.count_ended(std::mem::take(&mut ended)) {
                 break;
             }
             let job = self.jobs.handle(i);
@@ -163,7 +163,7 @@ impl<J: Table> Run<J> {
                 (Some(events), Some(job)) => Some(events.started(index, job)),
                 _ => None,
             };
-            let own = timed.map(|timed| self.arm(timed));
+            let own = rules.map(|rules| self.arm(rules));
             let ctx = Context::new(&*self, &self.cancelled, self.deadline.as_ref(), index, job)
                 .with_own(own);
             // SAFETY: this worker holds index `i` alone, and it is never handed out
@@ -172,18 +172,19 @@ impl<J: Table> Run<J> {
             // `fetch_add`), any other from its requirements' ends, once, by the
             // decrement that brought its counter to zero or by the one execution of its
             // single requirement (or by the run giving up on a requirement, for its
-            // timeout, which that execution then does not do: its seal fails).
+            // timeout, which that execution then does not do: its seal fails); or
+            // pushed again after its last execution returned `Retry` (`retry.rs`).
             shift.running(Some(index));
             #[allow(unsafe_code)]
             let mut status = unsafe { self.jobs.execute(i, &ctx) };
             shift.running(None);
             drop(ctx);
-            if let Some(timed) = timed {
-                timed.disarm();
-                if status == Status::Lost && timed.was_given_up() {
+            if let Some(rules) = rules {
+                rules.disarm();
+                if status == Status::Lost && rules.was_given_up() {
                     // The run ended this job without it, for its timeout (`timeout.rs`).
                     self.returned_late(i);
-                    if timed.keep_place() {
+                    if rules.keep_place() {
                         continue;
                     }
                     handed = true;
@@ -228,6 +229,12 @@ impl<J: Table> Run<J> {
                     }
                     if !is_forever(&self.graph, i) {
                         ended += 1;
+                    }
+                }
+                Status::Retry => {
+                    // Tried again after its wait, on whichever worker (`retry.rs`).
+                    if let Some(rules) = rules {
+                        self.retry_later(i, rules);
                     }
                 }
                 Status::Cancelled | Status::Lost => {}

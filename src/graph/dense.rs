@@ -84,7 +84,7 @@ impl Dense {
                 flags,
                 // Not known here: cycles are looked for.
                 forward: false,
-                timeouts: Vec::new(),
+                policies: Vec::new(),
             },
             pred_start,
             pred,

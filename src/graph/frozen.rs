@@ -4,7 +4,7 @@
 
 use crate::error::Error;
 use crate::job::{warm_ahead, AnyJob};
-use crate::job::{CRITICAL, FOREVER, NESTED, TIMED};
+use crate::job::{Policy, CRITICAL, FOREVER, NESTED};
 use crate::sync::Ordering;
 
 /// A checked graph, ready to run.
@@ -20,13 +20,13 @@ pub(crate) struct Frozen {
     /// Every job requires only jobs added before it: insertion order is a topological
     /// order, and there is no cycle to look for.
     pub(crate) forward: bool,
-    /// The jobs with a timeout of their own ([`OWN_TIMEOUT`]) and that timeout, by
-    /// index; empty (no allocation) when no job has one.
-    pub(crate) timeouts: Vec<(u32, std::time::Duration)>,
+    /// The jobs with policies of their own ([`POLICY`]: a timeout, retries), by
+    /// index; empty (no allocation) when no job has any.
+    pub(crate) policies: Vec<(u32, Policy)>,
 }
 
-/// A job with a timeout of its own, in `Frozen::timeouts` (a bit of `Frozen::flags`).
-pub(crate) const OWN_TIMEOUT: u8 = 0x40;
+/// A job with policies of its own, in `Frozen::policies` (a bit of `Frozen::flags`).
+pub(crate) const POLICY: u8 = 0x40;
 
 /// A job with exactly one requirement: the end of that requirement makes it ready, with
 /// no counter to decrement (a bit of `Frozen::flags`).
@@ -71,21 +71,28 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
     // Most graphs have about as many edges as jobs: one reservation, not a dozen.
     let mut preds: Vec<u32> = Vec::with_capacity(n);
     let mut forward = true;
-    let mut timeouts = Vec::new();
+    let mut policies = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
         warm_ahead(jobs, i);
         let core = job.node().core();
         let bits = core.flags.load(Ordering::Relaxed);
         let meta = core.meta.lock();
-        let timeout = if bits & TIMED != 0 {
-            meta.timeout()
+        let policy = if bits & crate::job::POLICY != 0 {
+            meta.policy().cloned()
         } else {
             None
         };
-        if let Some(timeout) = timeout {
-            timeouts.push((i as u32, timeout));
+        let own = if policy.is_some() { POLICY } else { 0 };
+        if let Some(policy) = policy {
+            if let Some(problem) = policy_problem(&policy, job.node().runs_again()) {
+                drop(meta);
+                return Err(Error::Policy {
+                    job: job.text_label(),
+                    problem,
+                });
+            }
+            policies.push((i as u32, policy));
         }
-        let own = if timeout.is_some() { OWN_TIMEOUT } else { 0 };
         flags.push(bits & (CRITICAL | FOREVER | NESTED) | own);
         for required in &meta.requires {
             let found = required.node().core().place.load(Ordering::Relaxed);
@@ -133,8 +140,24 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
     });
     let succ = fill(&mut succ_start, preds.len(), pairs);
     let mut frozen = finish(flags, pending, succ_start, succ, forward);
-    frozen.timeouts = timeouts;
+    frozen.policies = policies;
     Ok(frozen)
+}
+
+/// What makes a job's policies impossible to carry out, if anything; `runs_again`:
+/// whether its body can be called again.
+pub(crate) fn policy_problem(policy: &Policy, runs_again: bool) -> Option<String> {
+    let retry = policy.retry.as_ref()?;
+    if let Some(problem) = retry.problem() {
+        return Some(problem);
+    }
+    if retry.times > 0 && !runs_again {
+        return Some(format!(
+            "it has retries({}), but its body runs once (a closure given to Job::new, a future given to Job::future, a nested scheduler): make it with Job::new_mut, Job::future_from or a type of your own (Job::custom), or a batch job with add_mut",
+            retry.times
+        ));
+    }
+    None
 }
 
 /// Builds the dense graph of the jobs whose `flags` are given, from requirement pairs
@@ -193,7 +216,7 @@ fn finish(
         pending,
         flags,
         forward,
-        timeouts: Vec::new(),
+        policies: Vec::new(),
     }
 }
 

@@ -21,21 +21,24 @@ pub struct Context<'a> {
     index: u32,
     /// `None` for a job of a [`Batch`](crate::Batch).
     job: Option<&'a AnyJob>,
-    /// The job's own timeout, when it has one.
+    /// The job's own policies (a timeout, retries), when it has some.
     own: Option<Own<'a>>,
     /// Whether this job left a waker in the run's cancellation registry.
     registered: AtomicBool,
 }
 
-/// A job's own timeout, as its context sees it: the flag its run sets at the job's
-/// deadline, and that deadline.
+/// A job's own policies, as its context sees them: the flag its run sets at the job's
+/// deadline, that deadline, and whether it may be tried again.
 pub(crate) struct Own<'a> {
     /// Set by the run at the deadline (or by the context that sees it passed).
     pub(crate) expired: &'a AtomicBool,
-    /// Counted from the job's start; `None` when too far to count.
+    /// Counted from the job's start; `None` when it has no timeout, or one too far to
+    /// count.
     pub(crate) deadline: Option<Deadline>,
     /// The timeout, for the job's error.
     pub(crate) timeout: Duration,
+    /// Whether the job may be tried again (it has retries left): its run decides.
+    pub(crate) retries: bool,
 }
 
 impl<'a> Context<'a> {
@@ -58,7 +61,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// The same context, for a job with a timeout of its own.
+    /// The same context, for a job with policies of its own.
     #[inline]
     pub(crate) fn with_own(mut self, own: Option<Own<'a>>) -> Self {
         self.own = own;
@@ -92,6 +95,27 @@ impl<'a> Context<'a> {
             return true;
         }
         false
+    }
+
+    /// Whether the job's run may give up on it after its own timeout: its seal then
+    /// races that give-up (see `Outcome::seal_raced`).
+    #[inline]
+    pub(crate) fn may_be_given_up(&self) -> bool {
+        self.own.as_ref().is_some_and(|own| own.deadline.is_some())
+    }
+
+    /// Whether the job, which ended as `halt` and `result` say, is to be tried again
+    /// rather than sealed: asked of its run, for a failure (an error, a panic, its own
+    /// timeout), never for a cancellation by its run. The run records the failure.
+    pub(crate) fn try_again<T>(&self, halt: &Halt, result: &Result<T, JobError>) -> bool {
+        if !self.own.as_ref().is_some_and(|own| own.retries) {
+            return false;
+        }
+        let error = match (halt, result) {
+            (Halt::Go, Err(error)) | (Halt::TimedOut(error), _) => error,
+            _ => return false,
+        };
+        self.run.retry(self.index, error)
     }
 
     /// Whether the job is to stop, and why: [`halted`](Context::halted), with the
@@ -248,6 +272,9 @@ pub(crate) trait Control: Sync {
     /// Ends the run by its timeout (a job saw the deadline passed); nothing when it has
     /// ended already.
     fn time_out(&self);
+    /// Job `index` failed with `error`: whether it is to be tried again (its retries,
+    /// which failures they cover, the run still going); if so, the failure is recorded.
+    fn retry(&self, index: u32, error: &JobError) -> bool;
     fn label(&self, index: u32) -> String;
     /// The value of job `other` of batch `batch`, for job `index` that requires it.
     fn input(

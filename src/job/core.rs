@@ -25,8 +25,8 @@ pub(crate) const CRITICAL: u8 = 1;
 pub(crate) const FOREVER: u8 = 2;
 /// The job is a nested scheduler (set once, at its creation).
 pub(crate) const NESTED: u8 = 4;
-/// The job has a timeout of its own (`Meta::timeout`).
-pub(crate) const TIMED: u8 = 0x80;
+/// The job has policies of its own (`Meta::policy`: a timeout, retries).
+pub(crate) const POLICY: u8 = 0x80;
 
 #[derive(Default)]
 pub(crate) struct Meta {
@@ -41,8 +41,10 @@ struct Extra {
     label: Option<Box<str>>,
     /// Given with `on_shutdown`, until `Scheduler::shutdown` calls it.
     on_shutdown: Option<ShutdownHook>,
-    /// Given with `timeout`: counted from the job's start.
-    timeout: Option<std::time::Duration>,
+    /// Given with `timeout`, `retries`, `backoff`, `retry_on`.
+    policy: super::retry::Policy,
+    /// The failures of the attempts that were tried again, in its last run.
+    failed: Vec<crate::error::JobError>,
 }
 
 impl Meta {
@@ -59,15 +61,28 @@ impl Meta {
         self.extra.get_or_insert_with(Default::default).on_shutdown = Some(hook);
     }
 
-    /// The job's own timeout, if it has one.
-    pub(crate) fn timeout(&self) -> Option<std::time::Duration> {
-        self.extra.as_ref()?.timeout
+    /// The job's own policies, if it has any.
+    pub(crate) fn policy(&self) -> Option<&super::retry::Policy> {
+        let policy = &self.extra.as_ref()?.policy;
+        (!policy.is_empty()).then_some(policy)
     }
 
-    pub(crate) fn set_timeout(&mut self, timeout: Option<std::time::Duration>) {
-        if timeout.is_some() || self.extra.is_some() {
-            self.extra.get_or_insert_with(Default::default).timeout = timeout;
-        }
+    /// The failures of the attempts that were tried again, in its last run.
+    pub(crate) fn failed_attempts(&self) -> &[crate::error::JobError] {
+        self.extra.as_ref().map_or(&[], |extra| &extra.failed)
+    }
+
+    /// An attempt failed, and the job is tried again.
+    pub(crate) fn push_failed_attempt(&mut self, error: crate::error::JobError) {
+        self.extra
+            .get_or_insert_with(Default::default)
+            .failed
+            .push(error);
+    }
+
+    /// The job's own policies, to change them.
+    pub(crate) fn policy_mut(&mut self) -> &mut super::retry::Policy {
+        &mut self.extra.get_or_insert_with(Default::default).policy
     }
 
     pub(crate) fn has_shutdown(&self) -> bool {

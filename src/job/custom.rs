@@ -116,6 +116,8 @@ impl<J: AbstractJob> Body for CustomBody<J> {
 
     const HAS_SHUTDOWN: bool = true;
 
+    const AGAIN: bool = true;
+
     fn shutdown(&mut self) {
         self.0.shutdown()
     }

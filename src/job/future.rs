@@ -44,6 +44,35 @@ where
     }
 }
 
+/// The body of a future job made again for each attempt: [`Job::future_from`].
+pub(crate) struct FactoryBody<F> {
+    make: F,
+}
+
+impl<F, Fut> Body for FactoryBody<F>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: JobOutput,
+{
+    type Value = <Fut::Output as JobOutput>::Value;
+    type Desc = Named<Fut>;
+
+    fn run(&mut self, ctx: &Context<'_>) -> Result<Self::Value, JobError> {
+        match drive((self.make)(), ctx) {
+            Some(output) => output.into_result(),
+            // Cancelled: the future is dropped; `execute` records the cancellation.
+            None => Err(JobError::new("cancelled")),
+        }
+    }
+
+    const AGAIN: bool = true;
+
+    fn describe(&self) -> Named<Fut> {
+        Named(PhantomData)
+    }
+}
+
 /// Drives a future to completion on this thread, or until the run is cancelled.
 ///
 /// A first poll with a no-op waker finishes a future that is ready at once without any
@@ -179,5 +208,24 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
         Job::from_body(FutureBody {
             future: Some(future),
         })
+    }
+
+    /// A job that drives, at each attempt, a future that `make` makes: what a future
+    /// job with [`retries`](Job::retries) needs. Otherwise as [`Job::future`] (the
+    /// future need not be `Send`: it is made and driven on the job's worker).
+    ///
+    /// ```
+    /// use jobgraph::{Job, Scheduler};
+    /// let job = Job::future_from(|| async { 6 * 7 }).retries(2);
+    /// Scheduler::new().add(&job).run().unwrap();
+    /// assert_eq!(*job.result().unwrap(), 42);
+    /// ```
+    pub fn future_from<F, Fut>(make: F) -> Self
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: JobOutput<Value = T>,
+    {
+        Job::from_body(FactoryBody { make })
     }
 }

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use super::core::{
     count_requirements_added, release_from, requirements_changed, CRITICAL, FOREVER, ON_CYCLE,
-    TIMED,
+    POLICY,
 };
 use super::jobs::Jobs;
 use super::lifecycle::{timed_out, JobState};
 use super::node::Node;
+use super::retry::{Backoff, Policy, RetryOn};
 use crate::error::{Error, JobError};
 use crate::sync::Ordering;
 
@@ -223,14 +224,71 @@ impl AnyJob {
     /// bounds its run.
     pub fn set_timeout(&self, timeout: impl Into<Option<Duration>>) -> &Self {
         let timeout = timeout.into();
-        self.0.core().meta.lock().set_timeout(timeout);
-        self.0.core().set_flag(TIMED, timeout.is_some());
-        self
+        self.change_policy(|policy| policy.timeout = timeout)
     }
 
     /// The job's own timeout, if it has one (see [`Job::timeout`]).
     pub fn job_timeout(&self) -> Option<Duration> {
-        self.0.core().meta.lock().timeout()
+        self.0.core().meta.lock().policy()?.timeout
+    }
+
+    /// How many times the job is tried again after a failure (see [`Job::retries`]).
+    pub fn set_retries(&self, retries: u32) -> &Self {
+        self.change_policy(|policy| {
+            std::sync::Arc::make_mut(policy.retry.get_or_insert_with(Default::default)).times =
+                retries
+        })
+    }
+
+    /// How long the job waits before each next attempt (see [`Job::backoff`]).
+    pub fn set_backoff(&self, backoff: Backoff) -> &Self {
+        self.change_policy(|policy| {
+            std::sync::Arc::make_mut(policy.retry.get_or_insert_with(Default::default)).backoff =
+                backoff
+        })
+    }
+
+    /// Which failures the job is tried again after (see [`Job::retry_on`]).
+    pub fn set_retry_on(&self, on: RetryOn) -> &Self {
+        self.change_policy(|policy| {
+            std::sync::Arc::make_mut(policy.retry.get_or_insert_with(Default::default)).on = on
+        })
+    }
+
+    /// How many times the job may be tried again after a failure (0 unless
+    /// [`retries`](Job::retries) was given).
+    pub fn retries(&self) -> u32 {
+        let meta = self.0.core().meta.lock();
+        meta.policy()
+            .and_then(|policy| policy.retry.as_ref())
+            .map_or(0, |retry| retry.times)
+    }
+
+    /// The failures of the attempts that were tried again, in order, in the job's last
+    /// run: empty when its first attempt was its last.
+    pub fn failed_attempts(&self) -> Vec<JobError> {
+        self.0.core().meta.lock().failed_attempts().to_vec()
+    }
+
+    /// How many attempts the job made in its last run: its failed attempts that were
+    /// tried again, and the one that ended it (or runs now). 0 when it never started.
+    pub fn attempts(&self) -> usize {
+        let failed = self.0.core().meta.lock().failed_attempts().len();
+        let started = matches!(
+            self.state(),
+            JobState::Running | JobState::Done | JobState::Cancelled
+        );
+        failed + usize::from(started)
+    }
+
+    fn change_policy(&self, change: impl FnOnce(&mut Policy)) -> &Self {
+        let mut meta = self.0.core().meta.lock();
+        let policy = meta.policy_mut();
+        change(policy);
+        let set = !policy.is_empty();
+        drop(meta);
+        self.0.core().set_flag(POLICY, set);
+        self
     }
 
     /// The typed handle of this job, when its value has type `T`.
@@ -388,6 +446,58 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
     /// ```
     pub fn timeout(self, timeout: Duration) -> Self {
         self.any.set_timeout(timeout);
+        self
+    }
+
+    /// Tries the job again, up to `retries` more times, after a failure (an error, a
+    /// panic, or its own [`timeout`](Job::timeout); which ones: [`retry_on`](Job::retry_on)),
+    /// waiting as its [`backoff`](Job::backoff) says between attempts (no wait by
+    /// default). A job that succeeds on a retry is a success; one whose last attempt
+    /// fails ends with that failure, the earlier ones kept in
+    /// [`failed_attempts`](AnyJob::failed_attempts).
+    ///
+    /// A job waiting for its next attempt holds no worker and no slot in the window: it
+    /// is pushed again when its wait is over. Each attempt has the job's own timeout, and
+    /// the run's timeout bounds them all (no attempt starts after it). Each retry is an
+    /// event ([`EventKind::Retrying`](crate::EventKind::Retrying)), and listings show
+    /// how many attempts a job made.
+    ///
+    /// Only a job whose body can run again may have retries: one made with
+    /// [`Job::new_mut`], [`Job::future_from`] or [`Job::custom`]. Retries on a
+    /// [`Job::new`] (a closure called once) or a [`Job::future`] (a future polled once),
+    /// or more than [`MAX_RETRIES`](crate::MAX_RETRIES), are an error before the run
+    /// starts ([`Error::Policy`]).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    /// use jobgraph::{Backoff, Job, Scheduler};
+    /// let tries = AtomicU32::new(0);
+    /// let flaky = Job::new_mut(move |_| match tries.fetch_add(1, Ordering::SeqCst) {
+    ///     0 | 1 => Err("not yet"),
+    ///     _ => Ok("done"),
+    /// })
+    /// .retries(3)
+    /// .backoff(Backoff::exponential(Duration::from_millis(1), 2.0));
+    /// Scheduler::new().add(&flaky).run().unwrap();
+    /// assert_eq!(*flaky.result().unwrap(), "done");
+    /// assert_eq!(flaky.attempts(), 3);
+    /// ```
+    pub fn retries(self, retries: u32) -> Self {
+        self.any.set_retries(retries);
+        self
+    }
+
+    /// How long to wait before each next attempt (see [`retries`](Job::retries)).
+    pub fn backoff(self, backoff: Backoff) -> Self {
+        self.any.set_backoff(backoff);
+        self
+    }
+
+    /// Which failures to try again after (see [`retries`](Job::retries)); [`RetryOn::Any`]
+    /// by default.
+    pub fn retry_on(self, on: RetryOn) -> Self {
+        self.any.set_retry_on(on);
         self
     }
 

@@ -52,7 +52,9 @@ fn seal_against_abandon(cancelled: bool) {
         Status::Done => assert!(!cancelled && end == state::DONE),
         Status::Cancelled => assert!(cancelled && end == state::CANCELLED),
         Status::Lost => assert_eq!(end, state::ABANDONED),
-        Status::Failed | Status::TimedOut => unreachable!("the job returned Ok in time"),
+        Status::Failed | Status::TimedOut | Status::Retry => {
+            unreachable!("the job returned Ok in time")
+        }
     }
 }
 

@@ -24,6 +24,7 @@ mod node;
 mod outcome;
 mod output;
 mod print;
+mod retry;
 
 pub use after::{Inputs, IntoInputs};
 pub use context::Context;
@@ -34,9 +35,10 @@ pub use jobs::Jobs;
 pub use lifecycle::JobState;
 pub use output::JobOutput;
 pub use print::PrintJob;
+pub use retry::{Backoff, RetryOn, MAX_RETRIES};
 
 pub(crate) use self::core::{
-    release_unreachable, requirements_added, warm_ahead, Core, CRITICAL, FOREVER, NESTED, TIMED,
+    release_unreachable, requirements_added, warm_ahead, Core, CRITICAL, FOREVER, NESTED, POLICY,
     WARM_AHEAD,
 };
 pub(crate) use context::{link_to_running_job, Control, Own, Shift};
@@ -44,4 +46,7 @@ pub(crate) use future::drive;
 pub(crate) use group::Group;
 pub(crate) use lifecycle::state;
 pub(crate) use node::Node;
+#[cfg(all(test, loom))]
+pub(crate) use outcome::Halt;
 pub(crate) use outcome::{caught, drop_caught, Outcome, Status};
+pub(crate) use retry::{Policy, Retry};

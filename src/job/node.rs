@@ -12,7 +12,7 @@ use super::context::Context;
 use super::core::Core;
 use super::group::Group;
 use super::handle::{AnyJob, Job};
-use super::outcome::{caught, Outcome, Status};
+use super::outcome::{caught, drop_caught, Outcome, Status};
 use crate::error::{drop_payload, JobError};
 use crate::sync::SpinLock;
 
@@ -61,6 +61,10 @@ pub(crate) trait Node: Send + Sync + 'static {
     fn group(&self) -> Option<&dyn Group> {
         None
     }
+    /// Whether its body can run again after it returned: what retries need.
+    fn runs_again(&self) -> bool {
+        false
+    }
 }
 
 /// The body of a job: closure, future or user type.
@@ -72,6 +76,8 @@ pub(crate) trait Body: Send + 'static {
     /// Whether `shutdown` does anything (a user's job type may).
     const HAS_SHUTDOWN: bool = false;
     fn shutdown(&mut self) {}
+    /// Whether `run` may be called again after it returned (for retries).
+    const AGAIN: bool = false;
     fn describe(&self) -> Self::Desc;
 }
 
@@ -134,7 +140,16 @@ impl<B: Body> Node for Cell<B> {
             }
             body.run(ctx)
         });
-        self.outcome.seal(&self.core.state, ctx.halt(), result)
+        let halt = ctx.halt();
+        if ctx.try_again(&halt, &result) {
+            // Not sealed: the job runs again later. What it returned is dropped here.
+            drop_caught(result);
+            return Status::Retry;
+        }
+        if ctx.may_be_given_up() {
+            return self.outcome.seal_raced(&self.core.state, halt, result);
+        }
+        self.outcome.seal(&self.core.state, halt, result)
     }
 
     fn abandon(&self) {
@@ -143,6 +158,10 @@ impl<B: Body> Node for Cell<B> {
 
     fn give_up(&self, error: JobError) -> bool {
         self.outcome.give_up(&self.core.state, error)
+    }
+
+    fn runs_again(&self) -> bool {
+        B::AGAIN
     }
 
     fn kind(&self) -> &'static str {

@@ -15,6 +15,8 @@ pub(crate) enum Status {
     Cancelled,
     /// Its own timeout passed: cancelled, and ended as timed out (a failure).
     TimedOut,
+    /// It failed, and is to be tried again: nothing was sealed.
+    Retry,
     /// The run had given up on the job before it returned; nothing was recorded.
     Lost,
 }
@@ -99,7 +101,29 @@ impl<T> Outcome<T> {
         halt: impl Into<Halt>,
         result: Result<T, JobError>,
     ) -> Status {
-        let halt = halt.into();
+        self.seal_as(lifecycle, halt.into(), result, false)
+    }
+
+    /// [`seal`](Outcome::seal) for a job that its run may give up on after its own
+    /// timeout ([`give_up`](Outcome::give_up), which swaps its state first): the end
+    /// is published by a swap, which that compare-and-swap cannot be ordered after
+    /// (a plain store could be, in the model checker's eyes at least).
+    pub(crate) fn seal_raced(
+        &self,
+        lifecycle: &AtomicU8,
+        halt: Halt,
+        result: Result<T, JobError>,
+    ) -> Status {
+        self.seal_as(lifecycle, halt, result, true)
+    }
+
+    fn seal_as(
+        &self,
+        lifecycle: &AtomicU8,
+        halt: Halt,
+        result: Result<T, JobError>,
+        raced: bool,
+    ) -> Status {
         let (end, status) = Status::ending(&halt, &result);
         let (kept, unkept) = match halt {
             Halt::Go => (result, None),
@@ -110,7 +134,9 @@ impl<T> Outcome<T> {
         self.0
             .call_once(|| kept.take().unwrap_or_else(|| Err(JobError::nothing_kept())));
         let sealed = kept.is_none();
-        if sealed {
+        if sealed && raced {
+            lifecycle.swap(end, Ordering::AcqRel);
+        } else if sealed {
             lifecycle.store(end, Ordering::Release);
         }
         drop_caught(kept);
@@ -143,17 +169,25 @@ impl<T> Outcome<T> {
     /// running, and its own seal, when it returns, fails. False when it had ended
     /// first.
     pub(crate) fn give_up(&self, lifecycle: &AtomicU8, error: JobError) -> bool {
-        if lifecycle.load(Ordering::Acquire) != state::RUNNING {
+        // The state first: a job that its run is about to try again (`RUNNING` to
+        // `SCHEDULED`, see `engine::retry`) is not given up on, nor the reverse.
+        if lifecycle
+            .compare_exchange(
+                state::RUNNING,
+                state::TIMED_OUT_RUNNING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
             return false;
         }
         let mut error = Some(error);
         self.0
             .call_once(|| Err(error.take().unwrap_or_else(JobError::nothing_kept)));
-        let sealed = error.is_none();
-        if sealed {
-            lifecycle.store(state::TIMED_OUT_RUNNING, Ordering::Release);
-        }
-        sealed
+        // When the job sealed its own end first, it publishes its state next, over this
+        // one (read meanwhile as timed out, for a few instructions).
+        error.is_none()
     }
 
     /// Moves out what the job returned, once it ended and its run kept it: for the

@@ -215,7 +215,19 @@ pub(crate) fn within(text: String, max_chars: Option<usize>) -> String {
 /// `[[ -> value]]`, `!! CRIT. EXC. => Type:message!!`, `!! exception => …!!` or
 /// `[not done]`: asynciojobs' `repr_result()`, the value or the error cut to
 /// `max_chars` characters when given.
+///
+/// A job tried again after failures ([`Job::retries`](crate::Job::retries)) says how
+/// many attempts it made: `[[ -> 7]] (3 attempts)`.
 pub(crate) fn repr_result(job: &AnyJob, max_chars: Option<usize>) -> String {
+    let result = repr_outcome(job, max_chars);
+    let failed = job.node().core().meta.lock().failed_attempts().len();
+    if failed == 0 {
+        return result;
+    }
+    format!("{result} ({} attempts)", job.attempts())
+}
+
+fn repr_outcome(job: &AnyJob, max_chars: Option<usize>) -> String {
     if let Some(error) = job.node().error() {
         let which = if job.is_critical() {
             "CRIT. EXC."

@@ -469,6 +469,7 @@ impl Display for Debrief {
             }
         }
         collect(&numbering.root, &mut failed);
+        write_retried(f, &numbering.root)?;
         if failed.is_empty() {
             return Ok(());
         }
@@ -517,6 +518,45 @@ impl Display for Debrief {
         }
         Ok(())
     }
+}
+
+/// The attempts that failed and were tried again, here and in nested schedulers, in
+/// listing order: `===== 1 job(s) tried again`, then one line per failed attempt.
+fn write_retried(f: &mut Formatter<'_>, root: &Level) -> fmt::Result {
+    fn collect(level: &Level, out: &mut Vec<(AnyJob, Vec<crate::error::JobError>)>) {
+        for &i in &level.order {
+            let job = &level.dense.jobs[i];
+            let failed = job.failed_attempts();
+            if !failed.is_empty() {
+                out.push((job.clone(), failed));
+            }
+            if let Some(nested) = level.nested.get(&i) {
+                collect(nested, out);
+            }
+        }
+    }
+    let mut retried = Vec::new();
+    collect(root, &mut retried);
+    if retried.is_empty() {
+        return Ok(());
+    }
+    writeln!(f, "===== {} job(s) tried again", retried.len())?;
+    for (job, failed) in retried {
+        let label = printable(&job.text_label()).into_owned();
+        for (k, error) in failed.iter().enumerate() {
+            let message = match error.panic_message() {
+                Some(message) => format!("panicked: {message}"),
+                None => format!("{}: {error}", error.type_name()),
+            };
+            writeln!(
+                f,
+                "{label}: attempt {} failed: {}",
+                k + 1,
+                printable_lines(&message)
+            )?;
+        }
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Debrief {

@@ -186,6 +186,13 @@ impl Verbose {
             (EventKind::Abandoned, Some(job)) => {
                 self.job_event("ABANDONED", job).into_iter().collect()
             }
+            (EventKind::Retrying { attempt, after, .. }, Some(job)) => self
+                .job_event(
+                    &format!("RETRYING after attempt {attempt} failed, in {after:?}"),
+                    job,
+                )
+                .into_iter()
+                .collect(),
             (EventKind::TimedOut { still_running }, Some(job)) => {
                 let what = if *still_running {
                     "TIMED OUT, still running"

@@ -22,7 +22,11 @@ impl Node for SchedInner {
                 .map_err(JobError::new),
             true => Err(JobError::nothing_kept()),
         };
-        self.outcome.seal(&self.core.state, ctx.halt(), result)
+        let halt = ctx.halt();
+        if ctx.may_be_given_up() {
+            return self.outcome.seal_raced(&self.core.state, halt, result);
+        }
+        self.outcome.seal(&self.core.state, halt, result)
     }
 
     fn abandon(&self) {

@@ -1,21 +1,31 @@
-//! What a run keeps for one job with a timeout of its own: its flags, the hand-over of
-//! its worker's place in the window, and its alarm. How they are used is told in
-//! `timeout.rs`.
+//! What a run keeps for one job with policies of its own (a timeout, retries): its
+//! flags, the hand-over of its worker's place in the window, its alarm, and its
+//! attempts. How they are used is told in `timeout.rs` and `retry.rs`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::sync::{AtomicBool, AtomicU8, Mutex, Ordering};
+use crate::job::{Policy, Retry};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU8, Mutex, Ordering};
 use crate::timer::Alarm;
 
-/// The worker kept its place in the window (see `Timed::slot`).
+/// The worker kept its place in the window (see `Rules::slot`).
 const BACK: u8 = 1;
 /// The run handed the worker's place in the window to another worker.
 const HANDED: u8 = 2;
 
-/// One job with a timeout of its own, in one run.
-pub(crate) struct Timed {
+/// One job with policies of its own, in one run.
+pub(crate) struct Rules {
     pub(super) index: u32,
-    pub(super) timeout: Duration,
+    /// Its own timeout, counted from the start of each attempt.
+    pub(super) timeout: Option<Duration>,
+    /// Its retries.
+    pub(super) retry: Option<Arc<Retry>>,
+    /// How many of its attempts failed and were tried again: the number of the attempt
+    /// running now, less one.
+    pub(super) retried: AtomicU32,
+    /// The failure of the attempt that is tried again, for its `Retrying` event.
+    pub(super) failure: Mutex<Option<crate::error::JobError>>,
     /// Set at the job's deadline: the job is cancelled.
     pub(super) expired: AtomicBool,
     /// Set once the run tries to give up on the job (see `timeout.rs`).
@@ -23,7 +33,8 @@ pub(crate) struct Timed {
     /// Who keeps the worker's place in the window once the job was given up on: 0
     /// until decided, then `BACK` or `HANDED`.
     pub(super) slot: AtomicU8,
-    /// The alarm armed for the job: its deadline, then the end of its grace.
+    /// The alarm armed for the job: its deadline, then the end of its grace; or the end
+    /// of its wait before its next attempt.
     pub(super) alarm: Mutex<Armed>,
 }
 
@@ -34,11 +45,14 @@ pub(super) struct Armed {
     pub(super) over: bool,
 }
 
-impl Timed {
-    pub(super) fn new(index: u32, timeout: Duration) -> Timed {
-        Timed {
+impl Rules {
+    pub(super) fn new(index: u32, policy: &Policy) -> Rules {
+        Rules {
             index,
-            timeout,
+            timeout: policy.timeout,
+            retry: policy.retry.clone().filter(|retry| retry.times > 0),
+            retried: AtomicU32::new(0),
+            failure: Mutex::new(None),
             expired: AtomicBool::new(false),
             given_up: AtomicBool::new(false),
             slot: AtomicU8::new(0),
