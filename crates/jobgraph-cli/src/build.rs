@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use jobgraph::{AbstractJob, AnyJob, BoxError, Context, Job, Scheduler};
+use jobgraph::{AbstractJob, AnyJob, BoxError, Context, Job, RetryOn, Scheduler};
 use jobgraph_command::{
     CommandJob, CommandOutput, Program, Sink, SlurmJob, SshHost, SshJob, SshPull, SshPush,
     SshScript, SshTarget, Submitted,
@@ -11,7 +11,8 @@ use jobgraph_command::{
 
 use crate::resume::{keys, Decision, Keys};
 use crate::scenario::{
-    GroupDef, JobDef, Loaded, Scenario, SequenceDef, SlurmChoice, SlurmSettings, SshSettings,
+    GroupDef, JobDef, Loaded, RetryOnDef, Scenario, SequenceDef, SlurmChoice, SlurmSettings,
+    SshSettings,
 };
 
 /// How long a cancelled command has between SIGTERM and SIGKILL.
@@ -509,6 +510,15 @@ impl Builder<'_> {
         if let Some(timeout) = def.timeout {
             job.set_timeout(timeout.0);
         }
+        if let Some(retries) = &def.retries {
+            job.set_retries(*retries.get_ref());
+            if let Some(delay) = &def.retry_delay {
+                job.set_backoff(delay.get_ref().backoff());
+            }
+            if let Some(on) = &def.retry_on {
+                job.set_retry_on(retry_on(on.get_ref()));
+            }
+        }
         job.set_critical(match self.options.on_failure {
             OnFailure::AsWritten => critical,
             OnFailure::KeepGoing => false,
@@ -533,6 +543,25 @@ fn expand_home(path: &str) -> String {
     match (path.strip_prefix("~/"), std::env::var("HOME")) {
         (Some(rest), Ok(home)) => format!("{home}/{rest}"),
         _ => path.to_string(),
+    }
+}
+
+/// What a job's `retry_on` means to the scheduler.
+fn retry_on(def: &RetryOnDef) -> RetryOn {
+    match def {
+        RetryOnDef::Kind(kind) if kind == "failure" => RetryOn::Failure,
+        RetryOnDef::Kind(kind) if kind == "timeout" => RetryOn::Timeout,
+        RetryOnDef::Kind(_) => RetryOn::Any,
+        RetryOnDef::Statuses(statuses) => {
+            let statuses = statuses.clone();
+            RetryOn::when(move |error| {
+                let status = error
+                    .downcast_ref::<jobgraph_command::CommandError>()
+                    .and_then(|e| e.status())
+                    .and_then(|s| s.code());
+                status.is_some_and(|code| statuses.contains(&code))
+            })
+        }
     }
 }
 

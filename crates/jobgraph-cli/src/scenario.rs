@@ -267,6 +267,61 @@ impl SlurmSettings {
     }
 }
 
+/// A job's `retry_delay`: a duration (the same wait each time), or a backoff table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RetryDelay {
+    /// The same wait before each attempt.
+    Fixed(Dur),
+    /// A wait that grows: `{ first = "1s", factor = 2, max = "1m", jitter = 0.1 }`.
+    Backoff(BackoffDef),
+}
+
+/// A growing wait between attempts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackoffDef {
+    /// The first wait.
+    pub first: Dur,
+    /// Each wait is the one before times this (at least 1; default 2).
+    pub factor: Option<f64>,
+    /// No wait is longer.
+    pub max: Option<Dur>,
+    /// Each wait is shortened by a random fraction up to this (0 to 1).
+    pub jitter: Option<f64>,
+}
+
+impl RetryDelay {
+    /// The library's backoff for it.
+    pub fn backoff(&self) -> jobgraph::Backoff {
+        match self {
+            RetryDelay::Fixed(delay) => jobgraph::Backoff::fixed(delay.0),
+            RetryDelay::Backoff(def) => {
+                let mut backoff =
+                    jobgraph::Backoff::exponential(def.first.0, def.factor.unwrap_or(2.0));
+                if let Some(max) = def.max {
+                    backoff = backoff.max(max.0);
+                }
+                if let Some(jitter) = def.jitter {
+                    backoff = backoff.jitter(jitter);
+                }
+                backoff
+            }
+        }
+    }
+}
+
+/// A job's `retry_on`: a kind of failure, or the exit statuses to try again on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RetryOnDef {
+    /// `"failure"` (an exit status other than 0, a failure to start), `"timeout"` (the
+    /// job's own), or `"any"` (the default).
+    Kind(String),
+    /// Only these exit statuses.
+    Statuses(Vec<i32>),
+}
+
 /// A job's `slurm` key: `true` (the `[slurm]` table's settings), `false` (run here
 /// even under `--slurm`), or a table of settings over the `[slurm]` table's.
 #[derive(Debug, Clone, Deserialize)]
@@ -318,6 +373,13 @@ pub struct JobDef {
     pub args: Vec<String>,
     /// Whether Slurm runs it, and with what.
     pub slurm: Option<Spanned<SlurmChoice>>,
+    /// How many times it is tried again after a failure.
+    pub retries: Option<Spanned<u32>>,
+    /// The wait before each new attempt: a duration, or a growing backoff.
+    pub retry_delay: Option<Spanned<RetryDelay>>,
+    /// Which failures are tried again: `"failure"`, `"timeout"`, `"any"`, or a list of
+    /// exit statuses.
+    pub retry_on: Option<Spanned<RetryOnDef>>,
     /// One instance per element of the product of these lists.
     pub matrix: Option<Spanned<BTreeMap<String, toml::Value>>>,
     /// The template and parameters this job is an instance of (set by the expansion).
@@ -768,6 +830,50 @@ fn check_job(checker: &Checker<'_>, job: &JobDef) -> Result<(), ScenarioError> {
                 slurm.span().start,
                 format!("job `{id}`: a job runs on a `host` or on Slurm, not both"),
             ));
+        }
+    }
+    if let Some(retries) = &job.retries {
+        if *retries.get_ref() > jobgraph::MAX_RETRIES {
+            return Err(checker.error(
+                retries.span().start,
+                format!("job `{id}`: `retries` is at most {}", jobgraph::MAX_RETRIES),
+            ));
+        }
+    }
+    if job.retries.is_none() && (job.retry_delay.is_some() || job.retry_on.is_some()) {
+        let at = job
+            .retry_delay
+            .as_ref()
+            .map(|d| d.span().start)
+            .or(job.retry_on.as_ref().map(|r| r.span().start))
+            .unwrap_or(at);
+        return Err(checker.error(
+            at,
+            format!("job `{id}`: `retry_delay` and `retry_on` need `retries`"),
+        ));
+    }
+    if let Some(delay) = &job.retry_delay {
+        if let RetryDelay::Backoff(def) = delay.get_ref() {
+            let factor_ok = def.factor.is_none_or(|f| f.is_finite() && f >= 1.0);
+            let jitter_ok = def.jitter.is_none_or(|j| (0.0..=1.0).contains(&j));
+            if !factor_ok || !jitter_ok {
+                return Err(checker.error(
+                    delay.span().start,
+                    format!(
+                        "job `{id}`: a backoff's `factor` is at least 1, its `jitter` from 0 to 1"
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(on) = &job.retry_on {
+        if let RetryOnDef::Kind(kind) = on.get_ref() {
+            if !["failure", "timeout", "any"].contains(&kind.as_str()) {
+                return Err(checker.error(
+                    on.span().start,
+                    format!("job `{id}`: `retry_on` is \"failure\", \"timeout\", \"any\" or a list of exit statuses, not `{kind}`"),
+                ));
+            }
         }
     }
     if !job.args.is_empty() && job.script.is_none() {

@@ -507,3 +507,59 @@ fn a_jobs_timeout_is_the_schedulers_and_the_journal_says_timeout() {
     let text = std::fs::read_to_string(&journal).unwrap();
     assert!(text.contains(" timeout slow\n"), "{text}");
 }
+
+#[test]
+fn a_flaky_command_is_tried_again_and_retry_on_names_what_is_worth_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    // Fails twice (exit 75), then succeeds.
+    let flaky = format!(
+        "echo x >> {d}/tries; [ $(wc -l < {d}/tries) -ge 3 ] || exit 75; echo third time lucky"
+    );
+    let file = scenario(
+        dir.path(),
+        &format!(
+            "[[job]]\nid = \"flaky\"\nshell = \"{flaky}\"\nretries = 3\nretry_delay = {{ first = \"10ms\", factor = 2, max = \"1s\" }}\nretry_on = [75]\n\
+             [[job]]\nid = \"after\"\nshell = \"echo after\"\nrequires = [\"flaky\"]\n"
+        ),
+    );
+    let run = jobgraph(&["run", file.to_str().unwrap(), "--verbose"], dir.path());
+    assert_code(&run, 0);
+    assert!(run.stdout.contains("[flaky] third time lucky"), "{run}");
+    assert!(run.stdout.contains("(3 attempts)"), "{run}");
+    assert_eq!(count(dir.path(), "tries"), 3);
+
+    // An exit status not listed is not tried again.
+    std::fs::remove_file(dir.path().join("tries")).unwrap();
+    let other = scenario(
+        dir.path(),
+        &format!("[[job]]\nid = \"once\"\nshell = \"echo x >> {d}/tries; exit 4\"\nretries = 3\nretry_on = [75]\n"),
+    );
+    let run = jobgraph(&["run", other.to_str().unwrap()], dir.path());
+    assert_code(&run, 1);
+    assert_eq!(count(dir.path(), "tries"), 1);
+
+    // Mistakes are refused where they are.
+    for (text, what) in [
+        ("retries = 5000", "`retries` is at most 1000"),
+        ("retry_delay = \"1s\"", "need `retries`"),
+        ("retries = 1\nretry_on = \"sometimes\"", "`retry_on` is"),
+        (
+            "retries = 1\nretry_delay = { first = \"1s\", factor = 0.5 }",
+            "`factor` is at least 1",
+        ),
+    ] {
+        let bad = scenario(
+            dir.path(),
+            &format!("[[job]]\nid = \"j\"\ncommand = [\"true\"]\n{text}\n"),
+        );
+        let run = jobgraph(&["check", bad.to_str().unwrap()], dir.path());
+        assert_code(&run, 2);
+        // At the key's line: the fourth or, for two keys, the fifth.
+        assert!(
+            run.stderr.contains("scenario.toml:4:") || run.stderr.contains("scenario.toml:5:"),
+            "{what}: {run}"
+        );
+        assert!(run.stderr.contains(what), "{what}: {run}");
+    }
+}
