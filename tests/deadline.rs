@@ -38,11 +38,11 @@ mod hold {
 
     /// A thread that a job can hold off the CPU.
     #[derive(Clone, Copy)]
-    pub struct Holdable(libc::pthread_t);
+    pub(crate) struct Holdable(libc::pthread_t);
 
     impl Holdable {
         /// The calling thread (the coordinator of the runs it starts).
-        pub fn this_thread() -> Holdable {
+        pub(crate) fn this_thread() -> Holdable {
             static INSTALL: std::sync::Once = std::sync::Once::new();
             INSTALL.call_once(|| {
                 // SAFETY: a zeroed `sigaction` is a valid start; the handler only sleeps.
@@ -62,7 +62,7 @@ mod hold {
         }
 
         /// Holds that thread for [`super::HELD`], from now.
-        pub fn hold(self) {
+        pub(crate) fn hold(self) {
             // SAFETY: the thread is alive: it is in `run`, waiting for this job.
             assert_eq!(unsafe { libc::pthread_kill(self.0, libc::SIGUSR1) }, 0);
             // The handler starts at once on another CPU, or as soon as this one yields.

@@ -153,6 +153,14 @@ pub struct JobMut<'a, T: 'static> {
     index: u32,
 }
 
+impl<T: 'static> std::fmt::Debug for JobMut<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobMut")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A batch's jobs, as its run sees them.
 struct Cells<T: 'static> {
     batch: u32,

@@ -175,6 +175,9 @@ impl<J: Table> Run<J> {
             // timeout, which that execution then does not do: its seal fails); or
             // pushed again after its last execution returned `Retry` (`retry.rs`).
             shift.running(Some(index));
+            // SAFETY: `Table::execute`'s contract, each index executed at most once at a
+            // time and never after its last execution returned anything but `Retry`,
+            // is what the comment above shows this loop keeps.
             #[allow(unsafe_code)]
             let mut status = unsafe { self.jobs.execute(i, &ctx) };
             shift.running(None);

@@ -27,6 +27,15 @@ pub struct Context<'a> {
     registered: AtomicBool,
 }
 
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("index", &self.index)
+            .field("job", &self.job)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A job's own policies, as its context sees them: the flag its run sets at the job's
 /// deadline, that deadline, and whether it may be tried again.
 pub(crate) struct Own<'a> {

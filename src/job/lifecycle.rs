@@ -12,20 +12,20 @@ pub(crate) fn timed_out(code: u8) -> Option<bool> {
 
 /// The values of `Core::state`.
 pub(crate) mod state {
-    pub const IDLE: u8 = 0;
-    pub const SCHEDULED: u8 = 1;
-    pub const RUNNING: u8 = 2;
-    pub const DONE: u8 = 3;
-    pub const CANCELLED: u8 = 4;
+    pub(crate) const IDLE: u8 = 0;
+    pub(crate) const SCHEDULED: u8 = 1;
+    pub(crate) const RUNNING: u8 = 2;
+    pub(crate) const DONE: u8 = 3;
+    pub(crate) const CANCELLED: u8 = 4;
     /// Still running when its run ended: reported as running, its outcome never kept.
-    pub const ABANDONED: u8 = 5;
+    pub(crate) const ABANDONED: u8 = 5;
     /// Done, its value since moved out (a batch job's, by `Batch::take`).
-    pub const MOVED: u8 = 6;
+    pub(crate) const MOVED: u8 = 6;
     /// Ended by its own timeout: cancelled at its deadline, and returned.
-    pub const TIMED_OUT: u8 = 7;
+    pub(crate) const TIMED_OUT: u8 = 7;
     /// Ended by its own timeout, and given up on after the grace while its thread still
     /// runs: reported as timed out and still running; `TIMED_OUT` once it returns.
-    pub const TIMED_OUT_RUNNING: u8 = 8;
+    pub(crate) const TIMED_OUT_RUNNING: u8 = 8;
 }
 
 /// Where a job is in its lifecycle: idle → scheduled → running → done (or cancelled).
