@@ -115,6 +115,7 @@ const LET_GO: Duration = Duration::from_secs(1);
 /// assert_eq!(*batch.result(double).unwrap(), 40);
 /// assert_eq!(*batch.result(rest[999]).unwrap(), 999);
 /// ```
+#[must_use = "a batch does nothing until it runs (Batch::run)"]
 pub struct Batch<T: 'static> {
     id: u32,
     label: String,
