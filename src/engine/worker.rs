@@ -165,7 +165,7 @@ impl<J: Table> Run<J> {
             };
             let own = rules.map(|rules| self.arm(rules));
             let ctx = Context::new(&*self, &self.cancelled, self.deadline.as_ref(), index, job)
-                .with_own(own);
+                .with_own(own.as_ref());
             // SAFETY: this worker holds index `i` alone, and it is never handed out
             // again in this run, nor is a table run twice (`Table::execute`'s
             // contract): an entry job comes from a claimed chunk (disjoint ranges of one

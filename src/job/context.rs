@@ -22,7 +22,8 @@ pub struct Context<'a> {
     /// `None` for a job of a [`Batch`](crate::Batch).
     job: Option<&'a AnyJob>,
     /// The job's own policies (a timeout, retries), when it has some.
-    own: Option<Own<'a>>,
+    /// A reference, so that a context without them stays as small as it was.
+    own: Option<&'a Own<'a>>,
     /// Whether this job left a waker in the run's cancellation registry.
     registered: AtomicBool,
 }
@@ -72,7 +73,7 @@ impl<'a> Context<'a> {
 
     /// The same context, for a job with policies of its own.
     #[inline]
-    pub(crate) fn with_own(mut self, own: Option<Own<'a>>) -> Self {
+    pub(crate) fn with_own(mut self, own: Option<&'a Own<'a>>) -> Self {
         self.own = own;
         self
     }
@@ -93,7 +94,7 @@ impl<'a> Context<'a> {
     /// the clock, which then sets the flag).
     #[inline]
     fn expired(&self) -> bool {
-        let Some(own) = &self.own else {
+        let Some(own) = self.own else {
             return false;
         };
         if own.expired.load(Ordering::Acquire) {
