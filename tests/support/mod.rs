@@ -35,7 +35,11 @@ pub(crate) fn record_events(s: Scheduler) -> (Scheduler, Arc<Mutex<Vec<Event>>>)
 }
 
 /// Calls `ready` every `every` until it holds or `within` has passed; whether it held.
-pub(crate) fn poll_until(within: Duration, every: Duration, mut ready: impl FnMut() -> bool) -> bool {
+pub(crate) fn poll_until(
+    within: Duration,
+    every: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> bool {
     let deadline = Instant::now() + within;
     loop {
         if ready() {
