@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::engine::{
     no_worker, CancelRun, Pool, Reason, Run, Settings, Table, Workers, DEFAULT_GRACE,
-    DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS,
+    DEFAULT_STALL_TIMEOUT,
 };
 use crate::error::{Error, JobError};
 use crate::graph;
@@ -519,18 +519,15 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         self.ran = Some(Arc::clone(&cells));
         self.graph = Some(Arc::clone(&frozen));
         self.ending = None;
-        let settings = Settings {
-            max_workers: match self.window {
-                0 => UNLIMITED_WINDOW_WORKERS,
-                window => window,
-            },
-            timeout: self.timeout,
-            grace: self.grace,
-            label: self.label.clone(),
-            events: None,
-            stall_timeout: self.stall_timeout,
-            pool: self.pool.clone().unwrap_or_else(Pool::current),
-        };
+        let settings = Settings::for_run(
+            self.window,
+            self.timeout,
+            self.grace,
+            self.label.clone(),
+            None,
+            self.stall_timeout,
+            self.pool.clone(),
+        );
         let run = Run::new(cells, frozen, &settings);
         let workers: Arc<dyn Workers> = run.clone();
         self.last_run = Some(Arc::downgrade(&workers));

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::event::{Emitter, EventKind};
 use super::pool::Pool;
 use super::rules::Rules;
-use super::settings::{Reason, Settings, UNLIMITED_WINDOW_WORKERS};
+use super::settings::{Reason, Settings};
 use super::stall;
 use super::table::Table;
 use crate::graph::{is_forever, Frozen};
@@ -101,10 +101,9 @@ impl<J: Table> Run<J> {
             None => graph.pending.iter().map(|&n| AtomicU32::new(n)).collect(),
         };
         let remaining = (0..jobs.len()).filter(|&i| !is_forever(&graph, i)).count();
-        let max_workers = settings
-            .max_workers
-            .clamp(1, jobs.len().max(1))
-            .min(UNLIMITED_WINDOW_WORKERS);
+        // The window, already within UNLIMITED_WINDOW_WORKERS (`Settings::for_run`), and
+        // no more workers than there are jobs.
+        let max_workers = settings.max_workers.clamp(1, jobs.len().max(1));
         let rules: Box<[Rules]> = graph
             .policies
             .iter()

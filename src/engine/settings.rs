@@ -53,6 +53,35 @@ pub(crate) struct Settings {
     pub(crate) pool: Pool,
 }
 
+impl Settings {
+    /// A front door's settings for one run, made in this one place: `window` 0 (no
+    /// limit) and any window wider than [`UNLIMITED_WINDOW_WORKERS`] mean that many
+    /// workers at most, and a run without a pool of its own takes the pool of the
+    /// thread that starts it ([`Pool::current`]).
+    pub(crate) fn for_run(
+        window: usize,
+        timeout: Option<Duration>,
+        grace: Duration,
+        label: String,
+        events: Option<Arc<Emitter>>,
+        stall_timeout: Option<Duration>,
+        pool: Option<Pool>,
+    ) -> Settings {
+        Settings {
+            max_workers: match window {
+                0 => UNLIMITED_WINDOW_WORKERS,
+                window => window.min(UNLIMITED_WINDOW_WORKERS),
+            },
+            timeout,
+            grace,
+            label,
+            events,
+            stall_timeout,
+            pool: pool.unwrap_or_else(Pool::current),
+        }
+    }
+}
+
 impl From<Reason> for RunEnd {
     fn from(reason: Reason) -> Self {
         match reason {

@@ -5,10 +5,7 @@
 use std::sync::Arc;
 
 use super::{Conf, Prepared, SchedInner};
-use crate::engine::{
-    no_worker, CancelRun, Emitter, Event, Observer, Pool, Reason, Run, Settings,
-    UNLIMITED_WINDOW_WORKERS,
-};
+use crate::engine::{no_worker, CancelRun, Emitter, Event, Observer, Reason, Run, Settings};
 use crate::error::{Error, JobError};
 use crate::graph;
 use crate::job::{link_to_running_job, requirements_added, state, AnyJob, Context, CRITICAL};
@@ -130,19 +127,15 @@ impl SchedInner {
         let label = self.label();
         let Prepared { jobs, frozen } = prepared;
         let conf = self.conf.lock().clone();
-        let settings = Settings {
-            max_workers: if conf.window == 0 {
-                UNLIMITED_WINDOW_WORKERS
-            } else {
-                conf.window
-            },
-            timeout: conf.timeout,
-            grace: conf.grace,
-            label: label.clone(),
-            events: Emitter::new(&label, &self.observers(&conf, &jobs, &frozen), jobs.len()),
-            stall_timeout: conf.stall_timeout,
-            pool: conf.pool.clone().unwrap_or_else(Pool::current),
-        };
+        let settings = Settings::for_run(
+            conf.window,
+            conf.timeout,
+            conf.grace,
+            label.clone(),
+            Emitter::new(&label, &self.observers(&conf, &jobs, &frozen), jobs.len()),
+            conf.stall_timeout,
+            conf.pool.clone(),
+        );
         let run = Run::new(jobs.clone(), Arc::new(frozen), &settings);
         if let Some(attach) = attach {
             attach(&run);
