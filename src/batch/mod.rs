@@ -330,7 +330,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     }
 
     /// At most this many jobs run at once; 0 (the default) means as many as there are
-    /// ready jobs, up to [`UNLIMITED_WINDOW_WORKERS`] worker threads.
+    /// ready jobs, up to [`UNLIMITED_WINDOW_WORKERS`](crate::UNLIMITED_WINDOW_WORKERS) worker threads.
     pub fn window(mut self, window: usize) -> Self {
         self.window = window;
         self
