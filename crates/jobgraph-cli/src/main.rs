@@ -213,6 +213,25 @@ fn list(jobs: &[JobDef], groups: &[GroupDef], depth: usize) {
     }
 }
 
+/// Reads a submitted scenario's state and does `what` with it: exit 2 when the state
+/// cannot be read, 1 when Slurm cannot be asked.
+fn with_state(
+    dir: &std::path::Path,
+    what: impl FnOnce(&submit::State) -> Result<i32, String>,
+) -> i32 {
+    let state = match submit::read_state(dir) {
+        Ok((_, state)) => state,
+        Err(e) => {
+            errln!("jobgraph: error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    what(&state).unwrap_or_else(|e| {
+        errln!("jobgraph: error: {e}");
+        EXIT_FAILED
+    })
+}
+
 fn main_code(cli: Cli) -> i32 {
     match cli.command {
         Commands::Run {
@@ -325,42 +344,16 @@ fn main_code(cli: Cli) -> i32 {
                 }
             }
         }
-        Commands::Status { state } => match submit::read_state(&state) {
-            Ok((_, state)) => match submit::status(&state) {
-                Ok((text, bad)) => {
-                    out!("{text}");
-                    if bad {
-                        EXIT_FAILED
-                    } else {
-                        EXIT_OK
-                    }
-                }
-                Err(e) => {
-                    errln!("jobgraph: error: {e}");
-                    EXIT_FAILED
-                }
-            },
-            Err(e) => {
-                errln!("jobgraph: error: {e}");
-                EXIT_USAGE
-            }
-        },
-        Commands::Cancel { state } => match submit::read_state(&state) {
-            Ok((_, state)) => match submit::cancel(&state) {
-                Ok(n) => {
-                    outln!("cancelled {n} job(s) that had not ended");
-                    EXIT_OK
-                }
-                Err(e) => {
-                    errln!("jobgraph: error: {e}");
-                    EXIT_FAILED
-                }
-            },
-            Err(e) => {
-                errln!("jobgraph: error: {e}");
-                EXIT_USAGE
-            }
-        },
+        Commands::Status { state } => with_state(&state, |state| {
+            let (text, bad) = submit::status(state)?;
+            out!("{text}");
+            Ok(if bad { EXIT_FAILED } else { EXIT_OK })
+        }),
+        Commands::Cancel { state } => with_state(&state, |state| {
+            let n = submit::cancel(state)?;
+            outln!("cancelled {n} job(s) that had not ended");
+            Ok(EXIT_OK)
+        }),
         Commands::Graph { source, output } => {
             let loaded = match load_or_report(&source) {
                 Ok(loaded) => loaded,

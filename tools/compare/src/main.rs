@@ -318,23 +318,28 @@ fn tbb_driver(dir: &Path) -> Result<PathBuf, String> {
             return Err("apt-get install -y libtbb-dev g++ failed".into());
         }
     }
-    let out = Command::new("g++")
-        .args(["-O2", "-std=c++17", "-o"])
+    let mut gxx = Command::new("g++");
+    gxx.args(["-O2", "-std=c++17", "-o"])
         .arg(&exe)
         .arg(&source)
-        .args(["-ltbb", "-lpthread"])
-        .output()
-        .map_err(|e| format!("cannot run g++: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "g++ failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .next()
-                .unwrap_or("")
-        ));
-    }
+        .args(["-ltbb", "-lpthread"]);
+    compile(gxx)?;
     Ok(exe)
+}
+
+/// Runs g++ as `gxx` says; its first line of errors when it fails.
+fn compile(mut gxx: Command) -> Result<(), String> {
+    let out = gxx.output().map_err(|e| format!("cannot run g++: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "g++ failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .next()
+            .unwrap_or("")
+    ))
 }
 
 /// Where Taskflow's headers are: `$TASKFLOW_DIR`, or `../shared/peers/taskflow-4.1.0`
@@ -368,23 +373,13 @@ fn taskflow_driver(dir: &Path) -> Result<PathBuf, String> {
     if !succeeds(Command::new("g++").arg("--version")) {
         return Err("g++ missing".into());
     }
-    let out = Command::new("g++")
-        .args(["-O2", "-std=c++20", "-pthread", "-I"])
+    let mut gxx = Command::new("g++");
+    gxx.args(["-O2", "-std=c++20", "-pthread", "-I"])
         .arg(&include)
         .arg("-o")
         .arg(&exe)
-        .arg(&source)
-        .output()
-        .map_err(|e| format!("cannot run g++: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "g++ failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .next()
-                .unwrap_or("")
-        ));
-    }
+        .arg(&source);
+    compile(gxx)?;
     Ok(exe)
 }
 
