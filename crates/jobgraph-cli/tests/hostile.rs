@@ -321,10 +321,14 @@ fn a_low_process_limit_narrows_the_window_instead_of_failing_commands() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // A copy of the binary that `nobody` can reach, wherever the checkout is.
+    let binary = dir.path().join("jobgraph");
+    std::fs::copy(env!("CARGO_BIN_EXE_jobgraph"), &binary).unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .args(["prlimit", "--nproc=40:40"])
-        .arg(env!("CARGO_BIN_EXE_jobgraph"))
+        .arg(&binary)
         .args(["run", file.to_str().unwrap(), "--quiet"])
         .current_dir(dir.path())
         .env("NO_COLOR", "1")
