@@ -209,6 +209,31 @@ fn a_job_waiting_for_its_next_attempt_holds_no_worker_and_no_slot() {
     assert!(other_done <= second);
 }
 
+/// The next attempt is pushed by the timer thread, outside the window: when it comes
+/// just as the window's only worker leaves the run (its last look done, its place not
+/// yet given back), that worker looks again once its place is back, or the attempt
+/// would wait for nobody until the run's timeout (2 runs in 3,000 did before).
+#[test]
+fn a_next_attempt_pushed_as_the_last_worker_leaves_is_not_stranded() {
+    let mut stranded = Vec::new();
+    for round in 0..1_500u64 {
+        // Waits of 0 to 59 µs: the end of one lands, now and then, in that moment.
+        let job = Job::new_mut(flaky(3))
+            .retries(3)
+            .backoff(Backoff::fixed(Duration::from_micros(round % 60)));
+        let s = Scheduler::new().window(1).timeout(Duration::from_secs(5));
+        s.add(&job);
+        let result = s.run();
+        if !matches!(result, Ok(true)) || job.result().ok() != Some(&4) {
+            stranded.push((round, result));
+        }
+    }
+    assert!(
+        stranded.is_empty(),
+        "runs that did not end well: {stranded:?}"
+    );
+}
+
 #[test]
 fn the_runs_timeout_bounds_every_attempt() {
     let job = Job::new_mut(flaky(u32::MAX))

@@ -314,6 +314,42 @@ fn loom_two_pushed_jobs_are_taken_or_get_a_worker() {
     });
 }
 
+/// A job made ready by the timer thread (a retry's next attempt, a give-up's
+/// successors: the real `Run::inject`, `Run::to_hire` and `Run::take_place`) into a full
+/// window whose one worker is leaving (its last looks at the injected list, mirroring
+/// `Run::find`, then the real `Run::give_place`). The announcer, outside the window,
+/// finds no place; the job must not be stranded: the leaving worker takes it, or a
+/// worker is hired for it, by the announcer or by the leaver once its place is back.
+#[test]
+fn loom_a_job_injected_into_a_full_window_is_taken_or_gets_a_worker() {
+    check("inject + announce vs leave", || {
+        // One job: a window of one worker, in the run.
+        let run = run(vec![0], &[]);
+        assert_eq!(run.max_workers, 1);
+        run.workers.store(1, Ordering::Relaxed);
+        let leaver = {
+            let run = Arc::clone(&run);
+            thread::spawn(move || {
+                run.searching.fetch_add(1, Ordering::SeqCst);
+                let found = run.take_injected();
+                run.searching.fetch_sub(1, Ordering::SeqCst);
+                fence(Ordering::SeqCst);
+                match found.or_else(|| run.take_injected()) {
+                    Some(job) => (Some(job), false),
+                    None => (None, run.give_place()),
+                }
+            })
+        };
+        run.inject(7);
+        let hired = (0..run.to_hire(1)).filter(|_| run.take_place()).count();
+        let (taken, rehired) = leaver.join().unwrap();
+        assert!(
+            taken == Some(7) || hired > 0 || rehired,
+            "job 7 stranded: the window was full and its worker left"
+        );
+    });
+}
+
 /// The run's end (the real `Run::finish`) against a worker searching: it leaves.
 #[test]
 fn loom_finish_makes_a_searching_worker_leave() {

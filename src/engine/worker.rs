@@ -47,20 +47,8 @@ impl<J: Table> Run<J> {
     /// full. Its deque is one a worker that left gave back, or a new one: a wide window
     /// costs nothing until its workers are needed.
     pub(super) fn add_worker(self: &Arc<Self>) -> Result<bool, Option<std::io::Error>> {
-        let mut live = self.workers.load(Ordering::Relaxed);
-        loop {
-            if live >= self.max_workers {
-                return Ok(false);
-            }
-            match self.workers.compare_exchange_weak(
-                live,
-                live + 1,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(now) => live = now,
-            }
+        if !self.take_place() {
+            return Ok(false);
         }
         let given_back = self.free.lock().pop();
         let (number, deque) = match given_back {
@@ -107,6 +95,41 @@ impl<J: Table> Run<J> {
                 Err(error)
             }
         }
+    }
+
+    /// Takes a place in the window for a worker about to be hired: false when it is
+    /// full.
+    pub(super) fn take_place(&self) -> bool {
+        let mut live = self.workers.load(Ordering::Relaxed);
+        loop {
+            if live >= self.max_workers {
+                return false;
+            }
+            match self.workers.compare_exchange_weak(
+                live,
+                live + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => live = now,
+            }
+        }
+    }
+
+    /// A worker leaving the run gives its place in the window back: true when jobs
+    /// made ready outside the workers wait, and a worker is to be hired for them.
+    ///
+    /// A job injected by the timer thread (a retry's next attempt, a give-up's
+    /// successors) is announced by a thread outside the window, which may find the
+    /// window full of workers that are leaving (their last look came before the
+    /// job): so each one looks again once its place is back. Either the announcer's
+    /// `take_place` (after its fence) sees this place given back, or this look (after
+    /// this fence) sees the job.
+    pub(super) fn give_place(&self) -> bool {
+        self.workers.fetch_sub(1, Ordering::AcqRel);
+        fence(Ordering::SeqCst);
+        self.injected_len.load(Ordering::SeqCst) > 0
     }
 
     /// A worker's life: run jobs until the run ends.
@@ -253,8 +276,8 @@ impl<J: Table> Run<J> {
                 // Jobs it pushed before the job it was given up on: workers for them.
                 self.announce(left);
             }
-        } else {
-            self.workers.fetch_sub(1, Ordering::AcqRel);
+        } else if self.give_place() {
+            let _ = self.add_worker();
         }
         // Back among the idle threads before the run counts this worker out: a run
         // that follows at once finds this thread, rather than starting another.
@@ -390,17 +413,25 @@ impl<J: Table> Run<J> {
     /// searching for work, and hires new workers for the rest, as far as the window
     /// allows.
     pub(super) fn announce(self: &Arc<Self>, pushed: usize) {
-        fence(Ordering::SeqCst);
-        // A searching worker finds a job, or counts itself out and looks once more
-        // before it leaves: either way the job is taken.
-        let searching = self.searching.load(Ordering::SeqCst);
-        for _ in 0..pushed.saturating_sub(searching) {
+        for _ in 0..self.to_hire(pushed) {
             // A full window, or a refused thread: the workers already there take the
             // jobs.
             if !matches!(self.add_worker(), Ok(true)) {
                 return;
             }
         }
+    }
+}
+
+impl<J: Table> Run<J> {
+    /// How many workers to hire for `pushed` jobs just made ready: those beyond the
+    /// workers searching for work.
+    pub(super) fn to_hire(&self, pushed: usize) -> usize {
+        fence(Ordering::SeqCst);
+        // A searching worker finds a job, or counts itself out and looks once more
+        // before it leaves: either way the job is taken.
+        let searching = self.searching.load(Ordering::SeqCst);
+        pushed.saturating_sub(searching)
     }
 }
 
