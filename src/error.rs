@@ -209,6 +209,15 @@ pub enum Error {
         /// What is wrong, and what to do.
         problem: String,
     },
+    /// A scheduler's named limit cannot be kept (see
+    /// [`Scheduler::limit`](crate::Scheduler::limit)): found before anything runs.
+    #[error("scheduler `{scheduler}` cannot run as set up: {problem}")]
+    Limit {
+        /// The scheduler.
+        scheduler: String,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
     /// A critical scheduler ran past its timeout.
     #[error("critical scheduler `{label}` took too long: timed out after {timeout:?}")]
     Timeout {

@@ -83,6 +83,7 @@
 // only the front doors' report methods use. `tests/layers.rs` checks that every
 // `use crate::` points down.
 mod error;
+mod limits;
 mod sync;
 mod timer;
 mod watch;

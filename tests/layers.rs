@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const LEAVES: [&str; 4] = ["error", "sync", "timer", "watch"];
+const LEAVES: [&str; 5] = ["error", "limits", "sync", "timer", "watch"];
 
 /// The one knot of types that name each other, and so cannot be split into files
 /// that use each other one way: a handle is a shared pointer to a node, a node's

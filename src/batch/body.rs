@@ -222,6 +222,9 @@ mod tests {
         fn label(&self, _: u32) -> String {
             String::new()
         }
+        fn limits(&self) -> Option<Arc<crate::limits::Limits>> {
+            None
+        }
         fn input(
             &self,
             _: u32,

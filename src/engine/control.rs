@@ -33,6 +33,9 @@ impl<J: Table> Control for Run<J> {
     fn label(&self, index: u32) -> String {
         self.jobs.label(index as usize)
     }
+    fn limits(&self) -> Option<Arc<crate::limits::Limits>> {
+        self.limits.clone()
+    }
 
     fn input(
         &self,

@@ -52,6 +52,7 @@ fn run(flags: Vec<u8>, pairs: &[(u32, u32)]) -> Arc<Run> {
         events: None,
         stall_timeout: None,
         pool: Threads::new(),
+        limits: None,
     };
     let run = Run::new(
         Arc::new(Vec::<AnyJob>::new()),
@@ -557,6 +558,7 @@ fn job_end_against_deadline() -> DeadlineRace {
         events: None,
         stall_timeout: None,
         pool: Threads::new(),
+        limits: None,
     };
     let run = Run::new(
         Arc::new(vec![job.any()]),
@@ -735,5 +737,60 @@ fn loom_a_retry_races_the_give_up() {
         } else {
             assert_eq!(end, state::DONE);
         }
+    });
+}
+
+/// A job waiting for a named limit is granted its share (the real `Limits::give_back`
+/// and `Granted::wake`, on another thread) while its run ends (the real `Run::finish`
+/// and `Run::give_shares_back`): whichever comes first, once the run has ended the
+/// share is free again: given back by the grant, which sees the end, or by the run's
+/// sweep, which sees the grant; never kept by a job that will not start.
+#[test]
+fn loom_a_grant_that_races_the_runs_end_leaves_nothing_in_use() {
+    use crate::graph::POLICY;
+    use crate::job::Policy;
+    use crate::limits::Limits;
+    check("grant vs run end", || {
+        let limits = Arc::new(Limits::new(vec![("gpu".into(), 1)]));
+        let mut frozen = from_sorted_pairs(vec![POLICY], &[]);
+        frozen.policies = vec![(
+            0,
+            Policy {
+                uses: vec![("gpu".into(), 1)],
+                ..Policy::default()
+            },
+        )];
+        frozen.shares = vec![(0, vec![(0u32, 1u32)].into_boxed_slice())];
+        let settings = Settings {
+            max_workers: 1,
+            timeout: None,
+            grace: Duration::ZERO,
+            label: String::new(),
+            events: None,
+            stall_timeout: None,
+            pool: Threads::new(),
+            limits: Some(Arc::clone(&limits)),
+        };
+        let run = Run::new(Arc::new(Vec::<AnyJob>::new()), Arc::new(frozen), &settings);
+        // The window is full: a grant hires nobody.
+        run.workers.store(1, Ordering::Relaxed);
+        // Another job holds the gpu; job 0 waits for it.
+        assert!(limits.take_or_wait(&[(0, 1)], (0, 9), Waker::noop().clone()));
+        assert!(!run.take_share(0, run.rules(0).unwrap()));
+        let holder = {
+            let limits = Arc::clone(&limits);
+            thread::spawn(move || limits.give_back(&[(0, 1)]))
+        };
+        run.finish(Reason::Critical);
+        run.give_shares_back();
+        holder.join().unwrap();
+        let rules = run.rules(0).unwrap();
+        assert_eq!(
+            limits.in_use(0),
+            0,
+            "a share kept after the run ended: holding {}, injected {}",
+            *rules.holding.lock(),
+            run.injected_len.load(Ordering::SeqCst)
+        );
     });
 }

@@ -40,6 +40,7 @@ mod retry;
 mod rules;
 mod run;
 pub(crate) mod settings;
+mod share;
 pub(crate) mod stall;
 mod table;
 mod timeout;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::job::{Policy, Retry};
+use crate::limits::Share;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU8, Mutex, Ordering};
 use crate::timer::Alarm;
 
@@ -36,6 +37,11 @@ pub(crate) struct Rules {
     /// The alarm armed for the job: its deadline, then the end of its grace; or the end
     /// of its wait before its next attempt.
     pub(super) alarm: Mutex<Armed>,
+    /// Its share of named limits (`(slot, amount)`); empty when it uses none.
+    pub(super) share: Box<Share>,
+    /// It holds its share now (taken when it was about to start, or for it while it
+    /// waited): whoever sets this back to false gives the share back (see `share.rs`).
+    pub(super) holding: Mutex<bool>,
 }
 
 #[derive(Default)]
@@ -57,7 +63,15 @@ impl Rules {
             given_up: AtomicBool::new(false),
             slot: AtomicU8::new(0),
             alarm: Mutex::new(Armed::default()),
+            share: Box::default(),
+            holding: Mutex::new(false),
         }
+    }
+
+    /// The rules, with the share of named limits the job takes when it starts.
+    pub(super) fn sharing(mut self, share: &Share) -> Rules {
+        self.share = share.into();
+        self
     }
 
     /// The job returned: its alarm goes (dropped outside the lock).

@@ -13,6 +13,7 @@ use super::stall;
 use super::table::Table;
 use crate::graph::{is_forever, Frozen};
 use crate::job::{state, AnyJob};
+use crate::limits::Limits;
 use crate::sync::{
     wait_until_or_notified, AtomicBool, AtomicU32, AtomicUsize, Condvar, Deadline, Mutex, Ordering,
     Stealer, Worker,
@@ -86,6 +87,8 @@ pub(crate) struct Run<J: Table = Vec<AnyJob>> {
     /// Jobs made ready outside the workers (see `timeout`), and how many there are.
     pub(super) injected: Mutex<std::collections::VecDeque<u32>>,
     pub(super) injected_len: AtomicUsize,
+    /// The named limits its jobs use (see `share.rs`); `None` when none does.
+    pub(super) limits: Option<Arc<Limits>>,
 }
 
 impl<J: Table> Run<J> {
@@ -107,7 +110,7 @@ impl<J: Table> Run<J> {
         let rules: Box<[Rules]> = graph
             .policies
             .iter()
-            .map(|(i, policy)| Rules::new(*i, policy))
+            .map(|(i, policy)| Rules::new(*i, policy).sharing(graph.share(*i)))
             .collect();
         // A worker left in a job given up on for its timeout keeps its deque, and the
         // worker that takes its place needs one: one more deque per such job.
@@ -118,6 +121,7 @@ impl<J: Table> Run<J> {
             rules,
             injected: Mutex::new(std::collections::VecDeque::new()),
             injected_len: AtomicUsize::new(0),
+            limits: settings.limits.clone(),
             pool: settings.pool.clone(),
             // Counted from now: the run starts as it is made.
             deadline: settings.timeout.and_then(Deadline::after),
@@ -255,6 +259,7 @@ impl<J: Table> Run<J> {
             }
         }
         self.stop_waiting_attempts();
+        self.give_shares_back();
         self.emit_run(EventKind::RunEnded(reason.into()));
         Ok(reason)
     }

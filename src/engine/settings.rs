@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::event::{Emitter, RunEnd};
 use super::pool::Pool;
+use crate::limits::Limits;
 
 /// How many workers one run uses at most, whatever its window: a scheduler with an
 /// unlimited window (`window(0)`, the default) or a window wider than this runs this
@@ -51,6 +52,9 @@ pub(crate) struct Settings {
     pub(crate) stall_timeout: Option<Duration>,
     /// Where its workers come from.
     pub(crate) pool: Pool,
+    /// The named limits its jobs use, shared with the runs nested in it; `None` when
+    /// no job uses one.
+    pub(crate) limits: Option<Arc<Limits>>,
 }
 
 impl Settings {
@@ -78,6 +82,7 @@ impl Settings {
             events,
             stall_timeout,
             pool: pool.unwrap_or_else(Pool::current),
+            limits: None,
         }
     }
 }

@@ -194,6 +194,8 @@ impl<J: Table> Run<J> {
         if !self.jobs.give_up(i, error) {
             return;
         }
+        // Its thread runs on, but the job has ended: its named limits are free.
+        self.give_share(timed);
         if let (Some(events), Some(job)) = (&self.events, self.jobs.handle(i)) {
             events.timed_out_running(job);
         }

@@ -175,6 +175,12 @@ impl<J: Table> Run<J> {
                 break;
             }
             let rules = self.rules(i);
+            if let Some(rules) = rules {
+                if !self.take_share(index, rules) {
+                    // It waits for a named limit, holding no worker (`share.rs`).
+                    continue;
+                }
+            }
             // A job with a timeout may be given up on while it runs: its worker owes the
             // run nothing then (the run may end without it).
             if rules.is_some() && ended > 0 && self.count_ended(std::mem::take(&mut ended)) {
@@ -207,6 +213,7 @@ impl<J: Table> Run<J> {
             drop(ctx);
             if let Some(rules) = rules {
                 rules.disarm();
+                self.give_share(rules);
                 if status == Status::Lost && rules.was_given_up() {
                     // The run ended this job without it, for its timeout (`timeout.rs`).
                     self.returned_late(i);

@@ -85,6 +85,7 @@ impl Dense {
                 // Not known here: cycles are looked for.
                 forward: false,
                 policies: Vec::new(),
+                shares: Vec::new(),
             },
             pred_start,
             pred,

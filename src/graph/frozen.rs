@@ -23,6 +23,9 @@ pub(crate) struct Frozen {
     /// The jobs with policies of their own ([`POLICY`]: a timeout, retries), by
     /// index; empty (no allocation) when no job has any.
     pub(crate) policies: Vec<(u32, Policy)>,
+    /// The share of named limits each job that uses some takes (`(slot, amount)`), by
+    /// index; resolved by the scheduler, which knows where each name is defined.
+    pub(crate) shares: Vec<(u32, Box<crate::limits::Share>)>,
 }
 
 /// A job with policies of its own, in `Frozen::policies` (a bit of `Frozen::flags`).
@@ -33,6 +36,14 @@ pub(crate) const POLICY: u8 = 0x40;
 pub(crate) const SINGLE: u8 = 0x80;
 
 impl Frozen {
+    /// Job `i`'s share of named limits: empty when it uses none.
+    pub(crate) fn share(&self, i: u32) -> &crate::limits::Share {
+        match self.shares.binary_search_by_key(&i, |(job, _)| *job) {
+            Ok(k) => &self.shares[k].1,
+            Err(_) => &[],
+        }
+    }
+
     #[inline]
     pub(crate) fn successors(&self, i: usize) -> &[u32] {
         &self.succ[self.succ_start[i] as usize..self.succ_start[i + 1] as usize]
@@ -147,6 +158,11 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
 /// What makes a job's policies impossible to carry out, if anything; `runs_again`:
 /// whether its body can be called again.
 pub(crate) fn policy_problem(policy: &Policy, runs_again: bool) -> Option<String> {
+    if let Some((name, _)) = policy.uses.iter().find(|(_, amount)| *amount == 0) {
+        return Some(format!(
+            "it uses 0 of `{name}`: give an amount of at least 1, or do not name the limit"
+        ));
+    }
     let retry = policy.retry.as_ref()?;
     if let Some(problem) = retry.problem() {
         return Some(problem);
@@ -217,6 +233,7 @@ fn finish(
         flags,
         forward,
         policies: Vec::new(),
+        shares: Vec::new(),
     }
 }
 

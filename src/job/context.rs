@@ -71,6 +71,11 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// The named limits of the job's run, which a run nested in the job shares.
+    pub(crate) fn limits(&self) -> Option<std::sync::Arc<crate::limits::Limits>> {
+        self.run.limits()
+    }
+
     /// The same context, for a job with policies of its own.
     #[inline]
     pub(crate) fn with_own(mut self, own: Option<&'a Own<'a>>) -> Self {
@@ -286,6 +291,8 @@ pub(crate) trait Control: Sync {
     /// which failures they cover, the run still going); if so, the failure is recorded.
     fn retry(&self, index: u32, error: &JobError) -> bool;
     fn label(&self, index: u32) -> String;
+    /// The named limits of the run, which the runs nested in it share.
+    fn limits(&self) -> Option<std::sync::Arc<crate::limits::Limits>>;
     /// The value of job `other` of batch `batch`, for job `index` that requires it.
     fn input(
         &self,

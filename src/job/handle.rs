@@ -281,6 +281,29 @@ impl AnyJob {
         failed + usize::from(started)
     }
 
+    /// Makes the job use `amount` of the named limit `name` while it runs (see
+    /// [`Job::uses`]); a second call for the same name replaces the amount.
+    pub fn set_uses(&self, name: &str, amount: u32) -> &Self {
+        self.change_policy(|policy| {
+            match policy.uses.iter_mut().find(|(used, _)| &**used == name) {
+                Some((_, old)) => *old = amount,
+                None => policy.uses.push((name.into(), amount)),
+            }
+        })
+    }
+
+    /// The named limits the job uses, and how much of each (see [`Job::uses`]).
+    pub fn uses_limits(&self) -> Vec<(String, u32)> {
+        let meta = self.0.core().meta.lock();
+        meta.policy().map_or_else(Vec::new, |policy| {
+            policy
+                .uses
+                .iter()
+                .map(|(name, amount)| (name.to_string(), *amount))
+                .collect()
+        })
+    }
+
     fn change_policy(&self, change: impl FnOnce(&mut Policy)) -> &Self {
         let mut meta = self.0.core().meta.lock();
         let policy = meta.policy_mut();
@@ -485,6 +508,36 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
     /// ```
     pub fn retries(self, retries: u32) -> Self {
         self.any.set_retries(retries);
+        self
+    }
+
+    /// Makes the job use `amount` of the named limit `name` while it runs: a
+    /// scheduler that defines it ([`Scheduler::limit`](crate::Scheduler::limit)), or
+    /// one it is nested in, runs at most that limit's worth of such jobs at once, on
+    /// top of its window. Several names per job, amounts above 1; a second call for
+    /// the same name replaces the amount.
+    ///
+    /// The job takes its amounts when it is about to start, never while it waits for
+    /// its requirements, all at once or none; until they are free it waits holding no
+    /// worker, and it gives them back when it ends, fails, times out (even while its
+    /// thread still runs), waits for its next attempt, is cancelled or abandoned.
+    /// Jobs waiting for a limit start in the order they asked, save that a smaller
+    /// amount may pass a larger one that does not fit yet.
+    ///
+    /// Checked before the run, which then fails with [`Error::Policy`](crate::Error::Policy):
+    /// an amount of 0, a name that no scheduler around the job defines, an amount above
+    /// the limit (with what jobs it is nested in hold already).
+    ///
+    /// ```
+    /// use jobgraph::{Job, Scheduler};
+    /// let s = Scheduler::new().window(8).limit("gpu", 2);
+    /// for _ in 0..6 {
+    ///     s.add(Job::new(|_| "trained").uses("gpu", 1));
+    /// }
+    /// assert!(s.run().unwrap());
+    /// ```
+    pub fn uses(self, name: &str, amount: u32) -> Self {
+        self.any.set_uses(name, amount);
         self
     }
 

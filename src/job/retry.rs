@@ -185,16 +185,21 @@ impl Retry {
     }
 }
 
-/// What a job carries into a run beside its body: its own timeout and its retries.
+/// What a job carries into a run beside its body: its own timeout, its retries, and
+/// the named limits it uses.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Policy {
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry: Option<Arc<Retry>>,
+    /// `(name, amount)`, each name once, in the order given.
+    pub(crate) uses: Vec<(Box<str>, u32)>,
 }
 
 impl Policy {
     /// Whether it asks for nothing.
     pub(crate) fn is_empty(&self) -> bool {
-        self.timeout.is_none() && self.retry.as_ref().is_none_or(|retry| retry.times == 0)
+        self.timeout.is_none()
+            && self.retry.as_ref().is_none_or(|retry| retry.times == 0)
+            && self.uses.is_empty()
     }
 }

@@ -24,6 +24,7 @@ use crate::watch::Watch;
 
 mod graph_ops;
 mod jobs;
+mod limits;
 mod nesting;
 mod observe;
 mod reports;
@@ -90,6 +91,9 @@ pub(crate) struct SchedInner {
 pub(crate) struct Prepared {
     jobs: Arc<Vec<AnyJob>>,
     frozen: graph::Frozen,
+    /// The named limits of the tree it heads; `None` for a nested scheduler (it
+    /// shares its parent's) or a tree whose jobs use none.
+    limits: Option<Arc<crate::limits::Limits>>,
 }
 
 #[derive(Clone)]
@@ -106,6 +110,8 @@ pub(crate) struct Conf {
     pub(crate) stall_timeout: Option<Duration>,
     /// `None`: the pool of the thread that runs it (see `Pool::current`).
     pub(crate) pool: Option<Pool>,
+    /// Named limits it defines, `(name, limit)`, each name once.
+    pub(crate) limits: Vec<(Box<str>, u32)>,
 }
 
 #[derive(Default)]
@@ -166,6 +172,7 @@ impl Scheduler {
                 observers: Vec::new(),
                 stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
                 pool: None,
+                limits: Vec::new(),
             }),
             jobs: Mutex::new(Arc::new(Vec::new())),
             problems: Mutex::new(Vec::new()),
@@ -267,6 +274,52 @@ impl Scheduler {
     pub fn stall_timeout(self, timeout: Option<Duration>) -> Self {
         self.inner.conf.lock().stall_timeout = timeout;
         self
+    }
+
+    /// A named limit: at most `limit` of `name` in use at once, over the jobs that use
+    /// it ([`Job::uses`](crate::Job::uses)), on top of the window. The jobs of the
+    /// schedulers nested in this one share it (one of theirs that defines the same
+    /// name has a limit of its own). A second call for the same name replaces the
+    /// limit; a limit of 0 is refused before the run ([`Error::Limit`]).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use jobgraph::{Job, Scheduler};
+    ///
+    /// let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    /// let s = Scheduler::new().window(8).limit("gpu", 2);
+    /// for _ in 0..8 {
+    ///     let (now, most) = (now.clone(), most.clone());
+    ///     s.add(Job::new(move |ctx| {
+    ///         most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+    ///         ctx.sleep(std::time::Duration::from_millis(5));
+    ///         now.fetch_sub(1, Ordering::SeqCst);
+    ///     })
+    ///     .uses("gpu", 1));
+    /// }
+    /// assert!(s.run().unwrap());
+    /// assert!(most.load(Ordering::SeqCst) <= 2);
+    /// ```
+    pub fn limit(self, name: &str, limit: u32) -> Self {
+        {
+            let mut conf = self.inner.conf.lock();
+            match conf.limits.iter_mut().find(|(old, _)| &**old == name) {
+                Some((_, old)) => *old = limit,
+                None => conf.limits.push((name.into(), limit)),
+            }
+        }
+        self
+    }
+
+    /// The named limits this scheduler defines, `(name, limit)` (see
+    /// [`limit`](Scheduler::limit)).
+    pub fn limits(&self) -> Vec<(String, u32)> {
+        let conf = self.inner.conf.lock();
+        conf.limits
+            .iter()
+            .map(|(name, limit)| (name.to_string(), *limit))
+            .collect()
     }
 
     /// How long [`shutdown`](Scheduler::shutdown) waits for the jobs' hooks (default 1 s).

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::limits::Scope;
 use super::{Conf, Prepared, SchedInner};
 use crate::engine::{no_worker, CancelRun, Emitter, Event, Observer, Reason, Run, Settings};
 use crate::error::{Error, JobError};
@@ -42,6 +43,15 @@ impl SchedInner {
     /// keeps each one's frozen graph for its run: a nested scheduler is checked with
     /// the whole tree, before anything starts, and not again when it runs.
     pub(crate) fn validate(&self) -> Result<Prepared, Error> {
+        let mut scope = Scope::default();
+        let mut prepared = self.validate_in(&mut scope)?;
+        prepared.limits = scope.into_limits();
+        Ok(prepared)
+    }
+
+    /// [`validate`](Self::validate), within the named limits of the schedulers around
+    /// this one.
+    fn validate_in(&self, scope: &mut Scope) -> Result<Prepared, Error> {
         if let Some(problem) = self.problems.lock().first() {
             return Err(problem.clone());
         }
@@ -52,7 +62,10 @@ impl SchedInner {
         }
         let added = requirements_added();
         let jobs = self.jobs.lock().clone();
-        let frozen = graph::freeze(self.id, &self.label(), &jobs)?;
+        let mut frozen = graph::freeze(self.id, &self.label(), &jobs)?;
+        let limits = self.conf.lock().limits.clone();
+        let defined = scope.enter(&self.label(), &limits)?;
+        frozen.shares = scope.resolve(&jobs, &frozen)?;
         let list = self.jobs.lock();
         // The list frozen is the list now (an `add` or `remove` meanwhile copied it):
         // under its lock, so that one that follows clears this.
@@ -63,13 +76,22 @@ impl SchedInner {
         );
         drop(list);
         let nested = (0..jobs.len()).filter(|&i| graph::is_nested(&frozen, i));
-        for job in nested.map(|i| &jobs[i]) {
+        for i in nested {
+            let job = &jobs[i];
             if let Some(nested) = super::inner_of(job) {
-                let prepared = nested.validate()?;
+                let share = frozen.share(i as u32);
+                scope.hold(job, share);
+                let prepared = nested.validate_in(scope)?;
+                scope.release(share.len());
                 *nested.prepared.lock() = Some(prepared);
             }
         }
-        Ok(Prepared { jobs, frozen })
+        scope.leave(defined);
+        Ok(Prepared {
+            jobs,
+            frozen,
+            limits: None,
+        })
     }
 
     /// Validates the whole tree, then marks this scheduler as run.
@@ -125,9 +147,13 @@ impl SchedInner {
         attach: Option<Attach<'_>>,
     ) -> Result<bool, Error> {
         let label = self.label();
-        let Prepared { jobs, frozen } = prepared;
+        let Prepared {
+            jobs,
+            frozen,
+            limits,
+        } = prepared;
         let conf = self.conf.lock().clone();
-        let settings = Settings::for_run(
+        let mut settings = Settings::for_run(
             conf.window,
             conf.timeout,
             conf.grace,
@@ -136,6 +162,8 @@ impl SchedInner {
             conf.stall_timeout,
             conf.pool.clone(),
         );
+        // A nested scheduler's jobs share the limits of the tree it is in.
+        settings.limits = limits.or_else(|| parent.and_then(Context::limits));
         let run = Run::new(jobs.clone(), Arc::new(frozen), &settings);
         if let Some(attach) = attach {
             attach(&run);

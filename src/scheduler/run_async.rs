@@ -355,6 +355,7 @@ mod loom_models {
                 events: None,
                 stall_timeout: None,
                 pool: Pool::new(),
+                limits: None,
             };
             let run = Run::new(
                 Arc::new(Vec::new()),
