@@ -1,9 +1,9 @@
 //! Random DAGs with per-job policies (timeouts: jobs that heed cancellation, jobs that
 //! ignore it and are given up on, quick jobs, failing jobs; retries of jobs that fail
-//! their first attempts; critical or not; windows 1 to 4) against what the run
-//! reports: requirements hold, each attempt runs at most once, the window is kept (a
-//! job given up on leaves it), and each job's report tells the truth about what its
-//! body did.
+//! their first attempts; critical or not; some using a named limit of 1 to 3; windows
+//! 1 to 4) against what the run reports: requirements hold, each attempt runs at most
+//! once, the window and the limit are kept (a job given up on leaves both), and each
+//! job's report tells the truth about what its body did.
 
 mod support;
 
@@ -36,6 +36,8 @@ struct Spec {
     retries: u32,
     /// Its first attempts fail, this many of them.
     fail_first: u32,
+    /// How much of the `gpu` limit it uses (0: none).
+    gpu: u32,
 }
 
 fn graph() -> impl Strategy<Value = Vec<Spec>> {
@@ -45,13 +47,14 @@ fn graph() -> impl Strategy<Value = Vec<Spec>> {
         prop::bool::weighted(0.2),
         prop::option::weighted(0.6, 2u64..15),
         (prop::option::weighted(0.4, 1u32..3), 0u32..3),
+        prop::option::weighted(0.4, 1u32..3),
     );
     prop::collection::vec(spec, 1..24).prop_map(|specs| {
         specs
             .into_iter()
             .enumerate()
             .map(
-                |(i, (picks, (kind, ms), critical, timeout, (retries, fail_first)))| Spec {
+                |(i, (picks, (kind, ms), critical, timeout, (retries, fail_first), gpu))| Spec {
                     requires: if i == 0 {
                         vec![]
                     } else {
@@ -70,6 +73,7 @@ fn graph() -> impl Strategy<Value = Vec<Spec>> {
                     timeout: timeout.map(Duration::from_millis),
                     retries: retries.unwrap_or(0),
                     fail_first,
+                    gpu: gpu.unwrap_or(0),
                 },
             )
             .collect()
@@ -88,6 +92,8 @@ struct Trace {
     tick: AtomicUsize,
     running: AtomicUsize,
     max_running: AtomicUsize,
+    gpu: AtomicUsize,
+    max_gpu: AtomicUsize,
     runs: Vec<AtomicUsize>,
     starts: Mutex<Vec<Option<usize>>>,
     spans: Mutex<Vec<Option<Span>>>,
@@ -96,6 +102,7 @@ struct Trace {
 /// One attempt of job `i`: its `call`-th (from 1); the first `fail_first` fail.
 fn body(
     i: usize,
+    gpu: u32,
     kind: Kind,
     call: u32,
     fail_first: u32,
@@ -108,6 +115,9 @@ fn body(
     trace.starts.lock().unwrap()[i].get_or_insert(start);
     let now = trace.running.fetch_add(1, Ordering::SeqCst) + 1;
     trace.max_running.fetch_max(now, Ordering::SeqCst);
+    let gpu = gpu as usize;
+    let in_use = trace.gpu.fetch_add(gpu, Ordering::SeqCst) + gpu;
+    trace.max_gpu.fetch_max(in_use, Ordering::SeqCst);
     match kind {
         Kind::Sleeps(ms) => {
             ctx.sleep(Duration::from_millis(ms));
@@ -117,6 +127,7 @@ fn body(
     }
     let took = began.elapsed();
     trace.running.fetch_sub(1, Ordering::SeqCst);
+    trace.gpu.fetch_sub(gpu, Ordering::SeqCst);
     let end = trace.tick.fetch_add(1, Ordering::SeqCst);
     trace.spans.lock().unwrap()[i] = Some(Span { end, took });
     match kind {
@@ -126,7 +137,7 @@ fn body(
     }
 }
 
-fn check(specs: Vec<Spec>, window: usize) -> Result<(), TestCaseError> {
+fn check(specs: Vec<Spec>, window: usize, gpus: u32) -> Result<(), TestCaseError> {
     let n = specs.len();
     let trace = Arc::new(Trace {
         runs: (0..n).map(|_| AtomicUsize::new(0)).collect(),
@@ -138,15 +149,16 @@ fn check(specs: Vec<Spec>, window: usize) -> Result<(), TestCaseError> {
     let s = Scheduler::new()
         .window(window)
         .grace(Duration::from_millis(5))
-        .timeout(Duration::from_secs(10));
+        .timeout(Duration::from_secs(10))
+        .limit("gpu", gpus);
     let mut jobs: Vec<Job<usize>> = Vec::with_capacity(n);
     for (i, spec) in specs.iter().enumerate() {
         let trace = trace.clone();
-        let (kind, fail_first) = (spec.kind, spec.fail_first);
+        let (kind, fail_first, gpu) = (spec.kind, spec.fail_first, spec.gpu.min(gpus));
         let mut calls = 0;
         let job = Job::new_mut(move |ctx| {
             calls += 1;
-            body(i, kind, calls, fail_first, &trace, ctx)
+            body(i, gpu, kind, calls, fail_first, &trace, ctx)
         })
         .label(format!("job{i}"))
         .critical(spec.critical)
@@ -159,6 +171,9 @@ fn check(specs: Vec<Spec>, window: usize) -> Result<(), TestCaseError> {
         );
         if let Some(timeout) = spec.timeout {
             job.set_timeout(timeout);
+        }
+        if gpu > 0 {
+            job.set_uses("gpu", gpu);
         }
         s.add(&job);
         jobs.push(job);
@@ -219,6 +234,17 @@ fn check(specs: Vec<Spec>, window: usize) -> Result<(), TestCaseError> {
         .filter(|&i| jobs[i].is_timed_out() && matches!(specs[i].kind, Kind::Deaf(_)))
         .count();
     prop_assert!(trace.max_running.load(Ordering::SeqCst) <= window + timed_out_deaf);
+    // The limit: jobs given up on give their share back while their bodies run on.
+    let deaf_gpu: usize = (0..n)
+        .filter(|&i| jobs[i].is_timed_out())
+        .map(|i| specs[i].gpu.min(gpus) as usize)
+        .sum();
+    prop_assert!(
+        trace.max_gpu.load(Ordering::SeqCst) <= gpus as usize + deaf_gpu,
+        "{} gpus in use at once, limit {}",
+        trace.max_gpu.load(Ordering::SeqCst),
+        gpus
+    );
 
     // Each report tells the truth.
     let mut critical_failed = false;
@@ -299,8 +325,8 @@ proptest! {
     // `Run::give_place`; modelled by
     // `loom_a_job_injected_into_a_full_window_is_taken_or_gets_a_worker`.
     #[test]
-    fn random_graphs_with_timeouts_keep_their_rules(specs in graph(), window in 1usize..5) {
+    fn random_graphs_with_timeouts_keep_their_rules(specs in graph(), window in 1usize..5, gpus in 1u32..4) {
         quiet_job_panics();
-        check(specs, window)?;
+        check(specs, window, gpus)?;
     }
 }
