@@ -248,6 +248,7 @@ pub fn build(loaded: &Loaded, options: &BuildOptions<'_>) -> Built {
     if let Some(timeout) = options.timeout.or(scenario.timeout.map(|d| d.0)) {
         scheduler = scheduler.timeout(timeout);
     }
+    scheduler = with_limits(scheduler, &scenario.limits);
     let mut builder = Builder {
         options,
         ssh: &scenario.ssh,
@@ -324,6 +325,8 @@ impl Builder<'_> {
             if let Some(window) = &def.window {
                 group = group.window(*window.get_ref());
             }
+            group = with_limits(group, &def.limits);
+            set_uses(&group.any(), &def.uses);
             if let Some(timeout) = def.timeout {
                 group = group.timeout(timeout.0);
             }
@@ -510,6 +513,7 @@ impl Builder<'_> {
         if let Some(timeout) = def.timeout {
             job.set_timeout(timeout.0);
         }
+        set_uses(&job, &def.uses);
         if let Some(retries) = &def.retries {
             job.set_retries(*retries.get_ref());
             if let Some(delay) = &def.retry_delay {
@@ -573,4 +577,30 @@ pub fn no_sink(_id: &str, _prefix: &str) -> Option<Sink> {
 /// Learns no Slurm job id, for building without running.
 pub fn no_submitted(_id: &str, _label: &str) -> Option<Submitted> {
     None
+}
+
+/// `scheduler` with the limits of a `[limits]` table (checked already: from 1 to
+/// `u32::MAX`).
+fn with_limits(
+    mut scheduler: Scheduler,
+    limits: &Option<toml::Spanned<BTreeMap<toml::Spanned<String>, toml::Spanned<i64>>>>,
+) -> Scheduler {
+    for (name, limit) in limits.iter().flat_map(|l| l.get_ref()) {
+        let limit = u32::try_from(*limit.get_ref()).unwrap_or(u32::MAX);
+        scheduler = scheduler.limit(name.get_ref(), limit);
+    }
+    scheduler
+}
+
+/// Gives `job` the amounts of a `uses` table (checked already: from 1 to its limit).
+fn set_uses(
+    job: &AnyJob,
+    uses: &Option<toml::Spanned<BTreeMap<toml::Spanned<String>, toml::Spanned<i64>>>>,
+) {
+    for (name, amount) in uses.iter().flat_map(|u| u.get_ref()) {
+        job.set_uses(
+            name.get_ref(),
+            u32::try_from(*amount.get_ref()).unwrap_or(u32::MAX),
+        );
+    }
 }

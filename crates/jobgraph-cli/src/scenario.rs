@@ -6,6 +6,9 @@
 //! window = 4               # at most 4 jobs at once (default: no limit)
 //! timeout = "10m"          # the whole run (seconds, or "500ms", "30s", "2m", "1h")
 //!
+//! [limits]                 # named limits: at most this much in use at once
+//! gpu = 2
+//!
 //! [ssh]                    # for jobs with a host (all optional)
 //! identity = "~/.ssh/id_ed25519"
 //! options = ["StrictHostKeyChecking=accept-new"]
@@ -23,6 +26,7 @@
 //! env = { CC = "clang" }
 //! cwd = "src"
 //! host = "user@node:2222"  # run over ssh
+//! uses = { gpu = 1 }       # takes 1 of the limit `gpu` while it runs
 //!
 //! [[group]]                # a nested scheduler: a job of its parent
 //! id = "tests"
@@ -380,6 +384,8 @@ pub struct JobDef {
     /// Which failures are tried again: `"failure"`, `"timeout"`, `"any"`, or a list of
     /// exit statuses.
     pub retry_on: Option<Spanned<RetryOnDef>>,
+    /// The named limits it uses while it runs, and how much of each.
+    pub uses: Option<Spanned<BTreeMap<Spanned<String>, Spanned<i64>>>>,
     /// One instance per element of the product of these lists.
     pub matrix: Option<Spanned<BTreeMap<String, toml::Value>>>,
     /// The template and parameters this job is an instance of (set by the expansion).
@@ -430,6 +436,10 @@ pub struct GroupDef {
     /// Ids (of its parent's scope) it requires.
     #[serde(default)]
     pub requires: Vec<Spanned<String>>,
+    /// Named limits of its own (its jobs share its parent's otherwise).
+    pub limits: Option<Spanned<BTreeMap<Spanned<String>, Spanned<i64>>>>,
+    /// The named limits it uses as a job of its parent.
+    pub uses: Option<Spanned<BTreeMap<Spanned<String>, Spanned<i64>>>>,
     /// Its jobs.
     #[serde(default, rename = "job")]
     pub jobs: Vec<JobDef>,
@@ -462,6 +472,8 @@ pub struct Scenario {
     pub window: Option<Spanned<usize>>,
     /// The run's timeout.
     pub timeout: Option<Dur>,
+    /// Named limits: at most this much of each in use at once.
+    pub limits: Option<Spanned<BTreeMap<Spanned<String>, Spanned<i64>>>>,
     /// Variables, for `{name}` in jobs.
     pub vars: Option<Spanned<BTreeMap<String, toml::Value>>>,
     /// ssh settings.
@@ -700,6 +712,13 @@ pub fn load_str_with(
             "`window` must be at least 1 (leave it out for no limit)",
         ));
     }
+    check_limits(
+        &checker,
+        &scenario.limits,
+        &scenario.jobs,
+        &scenario.groups,
+        &mut Vec::new(),
+    )?;
     check_ssh(&checker, &scenario.ssh)?;
     check_slurm(&checker, &scenario)?;
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -730,6 +749,73 @@ fn id_ok(id: &str) -> bool {
 
 /// Every id in the file, with where it is defined and in which scope (the group's id,
 /// or "" at the top level).
+/// A `[limits]` table or a `uses` table, as written.
+type Amounts = Option<Spanned<BTreeMap<Spanned<String>, Spanned<i64>>>>;
+
+/// Each limit at least 1; each job's `uses` names a limit of its scope (its group or a
+/// group around it, or the top level), with an amount from 1 to that limit.
+/// `visible`: the limits of the scopes around, innermost last.
+fn check_limits(
+    checker: &Checker<'_>,
+    limits: &Amounts,
+    jobs: &[JobDef],
+    groups: &[GroupDef],
+    visible: &mut Vec<(String, i64)>,
+) -> Result<(), ScenarioError> {
+    let defined = limits.as_ref().map_or(0, |l| l.get_ref().len());
+    for (name, limit) in limits.iter().flat_map(|l| l.get_ref()) {
+        if !(1..=i64::from(u32::MAX)).contains(limit.get_ref()) {
+            return Err(checker.error(
+                limit.span().start,
+                format!(
+                    "limit `{}` must be a whole number from 1 to {} (a limit of {} would let no job using it start)",
+                    name.get_ref(),
+                    u32::MAX,
+                    limit.get_ref()
+                ),
+            ));
+        }
+        visible.push((name.get_ref().clone(), *limit.get_ref()));
+    }
+    let check_uses = |who: &str, uses: &Amounts, visible: &[(String, i64)]| {
+        for (name, amount) in uses.iter().flat_map(|u| u.get_ref()) {
+            let Some((_, limit)) = visible.iter().rev().find(|(n, _)| n == name.get_ref()) else {
+                return Err(checker.error(
+                    name.span().start,
+                    format!(
+                        "{who} uses `{}`, which no `[limits]` table around it defines",
+                        name.get_ref()
+                    ),
+                ));
+            };
+            if !(1..=*limit).contains(amount.get_ref()) {
+                return Err(checker.error(
+                    amount.span().start,
+                    format!(
+                        "{who} uses {} of `{}`: give from 1 to its limit, {limit}",
+                        amount.get_ref(),
+                        name.get_ref()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    };
+    for job in jobs {
+        check_uses(&format!("job `{}`", job.id.get_ref()), &job.uses, visible)?;
+    }
+    for group in groups {
+        check_uses(
+            &format!("group `{}`", group.id.get_ref()),
+            &group.uses,
+            visible,
+        )?;
+        check_limits(checker, &group.limits, &group.jobs, &group.groups, visible)?;
+    }
+    visible.truncate(visible.len() - defined);
+    Ok(())
+}
+
 fn collect_ids(
     checker: &Checker<'_>,
     jobs: &[JobDef],

@@ -563,3 +563,69 @@ fn a_flaky_command_is_tried_again_and_retry_on_names_what_is_worth_it() {
         assert!(run.stderr.contains(what), "{what}: {run}");
     }
 }
+
+/// `[limits]` and `uses`: jobs that use a limit never overlap beyond it (each marks its
+/// start and end in a shared file, under `flock`), a group shares the top level's
+/// limit, and bad values are refused at their line and column.
+#[test]
+fn a_limits_table_caps_the_jobs_that_use_it_and_bad_values_are_refused_where_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let user = |id: &str| {
+        format!(
+            r#"
+[[job]]
+id = "{id}"
+uses = {{ gpu = 1 }}
+shell = "flock {d}/lock sh -c 'echo + >> {d}/trace'; sleep 0.2; flock {d}/lock sh -c 'echo - >> {d}/trace'"
+"#
+        )
+    };
+    let mut text = "window = 8\n[limits]\ngpu = 1\n".to_string();
+    for id in ["a", "b", "c"] {
+        text.push_str(&user(id));
+    }
+    text.push_str("[[group]]\nid = \"g\"\n");
+    text.push_str(&user("inner").replace("[[job]]", "  [[group.job]]"));
+    let file = scenario(dir.path(), &text);
+    let run = jobgraph(&["run", file.to_str().unwrap()], dir.path());
+    assert_code(&run, 0);
+    let trace = std::fs::read_to_string(dir.path().join("trace")).unwrap();
+    let (mut now, mut most) = (0i32, 0i32);
+    for mark in trace.lines() {
+        now += if mark == "+" { 1 } else { -1 };
+        most = most.max(now);
+    }
+    assert_eq!((trace.lines().count(), most), (8, 1), "{trace}");
+
+    for (bad, at, says) in [
+        (
+            "[limits]\ngpu = 0\n",
+            "2:7",
+            "must be a whole number from 1",
+        ),
+        (
+            "[[job]]\nid = \"a\"\nshell = \"true\"\nuses = { gpu = 1 }\n",
+            "4:10",
+            "no `[limits]` table around it defines",
+        ),
+        (
+            "[limits]\ngpu = 2\n[[job]]\nid = \"a\"\nshell = \"true\"\nuses = { gpu = 3 }\n",
+            "6:16",
+            "give from 1 to its limit, 2",
+        ),
+        (
+            "[limits]\ngpu = 2\n[[job]]\nid = \"a\"\nshell = \"true\"\nuses = { gpu = -1 }\n",
+            "6:16",
+            "uses -1 of `gpu`",
+        ),
+    ] {
+        let file = scenario(dir.path(), bad);
+        let run = jobgraph(&["check", file.to_str().unwrap()], dir.path());
+        assert_code(&run, 2);
+        assert!(
+            run.stderr.contains(&format!(":{at}:")) && run.stderr.contains(says),
+            "{bad}: {run}"
+        );
+    }
+}
