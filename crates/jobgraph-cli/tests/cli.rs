@@ -252,7 +252,7 @@ fn check_prints_the_listing_and_accepts_the_example_scenarios() {
             seen += 1;
         }
     }
-    assert_eq!(seen, 4);
+    assert_eq!(seen, 5);
     // The sweep: 20 instances of its simulation, on Slurm with their resources.
     let run = jobgraph(
         &["check", examples.join("sweep.toml").to_str().unwrap()],
