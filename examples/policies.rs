@@ -100,9 +100,8 @@ fn gpus() -> Result<(), Error> {
         );
     }
     for i in 0..4 {
-        scheduler.add(
-            Job::new(|ctx| ctx.sleep(Duration::from_millis(40))).label(format!("plot {i}")),
-        );
+        scheduler
+            .add(Job::new(|ctx| ctx.sleep(Duration::from_millis(40))).label(format!("plot {i}")));
     }
     let start = Instant::now();
     let fine = scheduler.run()?;

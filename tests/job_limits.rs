@@ -334,6 +334,15 @@ fn misused_limits_are_refused_before_anything_runs() {
     s.add(counted(&ran));
     assert!(problem(&s).contains("is 0"));
 
+    let s = Scheduler::new().limit("gpu", 1);
+    s.add((
+        counted(&ran),
+        Job::new(|ctx| ctx.sleep(Duration::from_secs(60)))
+            .forever(true)
+            .uses("gpu", 1),
+    ));
+    assert!(problem(&s).contains("forever job"));
+
     // A nested scheduler that holds the only gpu while its own jobs want one.
     let inner = Scheduler::new().label("inner");
     inner.add(counted(&ran).uses("gpu", 1));

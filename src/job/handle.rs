@@ -526,7 +526,8 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
     ///
     /// Checked before the run, which then fails with [`Error::Policy`](crate::Error::Policy):
     /// an amount of 0, a name that no scheduler around the job defines, an amount above
-    /// the limit (with what jobs it is nested in hold already).
+    /// the limit (with what jobs it is nested in hold already), a forever job (it would
+    /// hold its share until the run ends).
     ///
     /// ```
     /// use jobgraph::{Job, Scheduler};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::graph::Frozen;
-use crate::job::AnyJob;
+use crate::job::{AnyJob, FOREVER};
 use crate::limits::Limits;
 
 /// The limits seen while checking a tree, from its top down to the scheduler checked
@@ -64,6 +64,12 @@ impl Scope {
                 continue;
             }
             let job = &jobs[*i as usize];
+            if frozen.flags[*i as usize] & FOREVER != 0 {
+                return Err(problem(job, format!(
+                    "it is a forever job and uses `{}`: it would hold it until the run ends, and the jobs waiting for it would wait as long; give the limit to the jobs it serves instead",
+                    policy.uses[0].0
+                )));
+            }
             let mut share = Vec::with_capacity(policy.uses.len());
             for (name, amount) in &policy.uses {
                 let Some(&(_, slot)) = self.visible.iter().rev().find(|(n, _)| n == name) else {

@@ -802,6 +802,15 @@ fn check_limits(
         Ok(())
     };
     for job in jobs {
+        if let (true, Some(uses)) = (job.forever, &job.uses) {
+            return Err(checker.error(
+                uses.span().start,
+                format!(
+                    "job `{}` is forever: it would hold what it `uses` until the run ends; give the limit to the jobs it serves instead",
+                    job.id.get_ref()
+                ),
+            ));
+        }
         check_uses(&format!("job `{}`", job.id.get_ref()), &job.uses, visible)?;
     }
     for group in groups {

@@ -619,6 +619,11 @@ shell = "flock {d}/lock sh -c 'echo + >> {d}/trace'; sleep 0.2; flock {d}/lock s
             "6:16",
             "uses -1 of `gpu`",
         ),
+        (
+            "[limits]\ngpu = 2\n[[job]]\nid = \"a\"\nshell = \"true\"\nforever = true\nuses = { gpu = 1 }\n",
+            "7:8",
+            "is forever",
+        ),
     ] {
         let file = scenario(dir.path(), bad);
         let run = jobgraph(&["check", file.to_str().unwrap()], dir.path());
