@@ -16,7 +16,7 @@ use crate::engine::{
     no_worker, CancelRun, Pool, Reason, Run, Settings, Table, Workers, DEFAULT_GRACE,
     DEFAULT_STALL_TIMEOUT,
 };
-use crate::error::{Error, JobError};
+use crate::error::{Error, JobError, Runner};
 use crate::graph;
 use crate::job::{
     drive, link_to_running_job, state, AnyJob, Backoff, Context, JobId, JobOutput, JobState,
@@ -270,6 +270,10 @@ impl<T: Send + Sync + Debug + 'static> Table for Cells<T> {
 
     fn id(&self) -> u32 {
         self.batch
+    }
+
+    fn runner(&self) -> Runner {
+        Runner::Batch
     }
 }
 
@@ -545,6 +549,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         match ending {
             Reason::Finished => Ok(true),
             Reason::Timeout => Err(Error::Timeout {
+                runner: Runner::Batch,
                 label: self.label.clone(),
                 timeout: self.timeout.unwrap_or_default(),
             }),
@@ -568,6 +573,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             Reason::Stalled => {
                 let (running, ready) = run.stall.seen.lock().take().unwrap_or_default();
                 Err(Error::Stalled {
+                    runner: Runner::Batch,
                     label: self.label.clone(),
                     timeout: self.stall_timeout.unwrap_or_default(),
                     running,
@@ -585,6 +591,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     fn prepare_again(&mut self, cells: &Arc<Cells<T>>) -> Result<Arc<graph::Frozen>, Error> {
         if self.one_shot {
             return Err(Error::AlreadyRan {
+                runner: Runner::Batch,
                 label: self.label.clone(),
             });
         }
@@ -667,6 +674,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         if !frozen.forward {
             if let Some(cycle) = graph::find_cycle(&frozen) {
                 return Err(Error::Cycle {
+                    runner: Runner::Batch,
                     scheduler: self.label.clone(),
                     jobs: cycle.iter().map(|&i| self.building.label(i)).collect(),
                 });
@@ -685,6 +693,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             Ok(id.index())
         } else {
             Err(Error::NotInScheduler {
+                runner: Runner::Batch,
                 job: format!("{id:?}"),
                 scheduler: self.label.clone(),
             })
@@ -1016,6 +1025,7 @@ impl<T: Send + Sync + Debug + 'static> JobMut<'_, T> {
                 }
             }
             Err(_) => batch.problems.push(Error::MissingRequirement {
+                runner: Runner::Batch,
                 scheduler: batch.label.clone(),
                 job: batch.building.label(job as usize),
                 required: format!("{required:?} of another batch"),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{Conf, Prepared, SchedInner};
 use crate::engine::{no_worker, CancelRun, Emitter, Event, Observer, Reason, Run, Settings};
-use crate::error::{Error, JobError};
+use crate::error::{Error, JobError, Runner};
 use crate::graph;
 use crate::job::{link_to_running_job, requirements_added, state, AnyJob, Context, CRITICAL};
 use crate::report::{why_line, Verbose};
@@ -47,6 +47,7 @@ impl SchedInner {
         }
         if self.report.lock().ran {
             return Err(Error::AlreadyRan {
+                runner: Runner::Scheduler,
                 label: self.label(),
             });
         }
@@ -109,6 +110,7 @@ impl SchedInner {
         let mut report = self.report.lock();
         if report.ran {
             return Err(Error::AlreadyRan {
+                runner: Runner::Scheduler,
                 label: self.label(),
             });
         }
@@ -161,7 +163,11 @@ impl SchedInner {
             Reason::Timeout => {
                 report.timed_out = true;
                 match (critical, conf.timeout) {
-                    (true, Some(timeout)) => Err(Error::Timeout { label, timeout }),
+                    (true, Some(timeout)) => Err(Error::Timeout {
+                        runner: Runner::Scheduler,
+                        label,
+                        timeout,
+                    }),
                     _ => Ok(false),
                 }
             }
@@ -170,6 +176,7 @@ impl SchedInner {
                 let (running, ready) = run.stall.seen.lock().take().unwrap_or_default();
                 match (critical, conf.stall_timeout) {
                     (true, Some(timeout)) => Err(Error::Stalled {
+                        runner: Runner::Scheduler,
                         label,
                         timeout,
                         running,
