@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::{
-    no_worker, CancelRun, Pool, Reason, Run, Settings, Table, Workers, DEFAULT_GRACE,
+    answer, no_worker, CancelRun, Door, Pool, Reason, Run, Settings, Table, Workers, DEFAULT_GRACE,
     DEFAULT_STALL_TIMEOUT,
 };
 use crate::error::{Error, JobError, Runner};
@@ -546,42 +546,15 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         };
         let ending = run.execute(&settings).map_err(no_worker)?;
         self.ending = Some(ending);
-        match ending {
-            Reason::Finished => Ok(true),
-            Reason::Timeout => Err(Error::Timeout {
-                runner: Runner::Batch,
-                label: self.label.clone(),
-                timeout: self.timeout.unwrap_or_default(),
-            }),
-            Reason::Critical => {
-                let cells = self.cells();
-                let failed = (0..cells.len())
-                    .filter(|&i| self.flags[i] & CRITICAL != 0)
-                    .find_map(|i| cells.error(i).map(|error| (i, error)));
-                match failed {
-                    Some((i, error)) => Err(match error.downcast_ref::<Error>() {
-                        // A critical job that timed out: its own error, as a scheduler's.
-                        Some(timed_out @ Error::JobTimedOut { .. }) => timed_out.clone(),
-                        _ => Error::JobFailed {
-                            label: cells.label(i),
-                            source: error.clone(),
-                        },
-                    }),
-                    None => Ok(false),
-                }
-            }
-            Reason::Stalled => {
-                let (running, ready) = run.stall.seen.lock().take().unwrap_or_default();
-                Err(Error::Stalled {
-                    runner: Runner::Batch,
-                    label: self.label.clone(),
-                    timeout: self.stall_timeout.unwrap_or_default(),
-                    running,
-                    ready,
-                })
-            }
-            Reason::Cancelled => Ok(false),
-        }
+        let door = Door {
+            runner: Runner::Batch,
+            label: self.label.clone(),
+            critical: true,
+            timeout: Some(self.timeout.unwrap_or_default()),
+            stall_timeout: Some(self.stall_timeout.unwrap_or_default()),
+            unwrap_errors: false,
+        };
+        answer(&run, ending, door, |i| self.flags[i] & CRITICAL != 0)
     }
 
     /// Makes the jobs of the last run idle again for a new one, once that is sound:
