@@ -26,6 +26,8 @@ use crate::sync::{Mutex, Ordering};
 mod body;
 mod cells;
 mod job_mut;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod run;
 mod slot;
 
