@@ -1,4 +1,5 @@
-//! Errors: [`Error`], what a scheduler reports, and [`JobError`], what a job failed with.
+//! Errors: [`Error`], what a scheduler or a batch reports (naming which with a
+//! [`Runner`]), and [`JobError`], what a job failed with.
 
 use std::any::Any;
 use std::fmt;
@@ -172,10 +173,68 @@ fn short_type_name(full: &'static str) -> &'static str {
     head.rsplit("::").next().unwrap_or(head)
 }
 
-/// Everything that can go wrong in building or running a scheduler.
+/// Which front door an [`Error`] comes from: its messages name a scheduler or a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Runner {
+    /// A [`Scheduler`](crate::Scheduler).
+    Scheduler,
+    /// A [`Batch`](crate::Batch).
+    Batch,
+}
+
+impl Runner {
+    /// What ran past its timeout: a scheduler times out as an error only when critical,
+    /// a batch always.
+    fn timed_out(self) -> &'static str {
+        match self {
+            Runner::Scheduler => "critical scheduler",
+            Runner::Batch => "batch",
+        }
+    }
+
+    /// The type whose `stall_timeout` sets how long a run may stay stalled.
+    fn type_name(self) -> &'static str {
+        match self {
+            Runner::Scheduler => "Scheduler",
+            Runner::Batch => "Batch",
+        }
+    }
+
+    /// How to mend a requirement on a job outside the run.
+    fn missing_hint(self) -> &'static str {
+        match self {
+            Runner::Scheduler => {
+                "add it to that scheduler, or call sanitize() to drop such requirements"
+            }
+            Runner::Batch => "require only jobs of the same batch",
+        }
+    }
+
+    /// What a second run is told.
+    fn already_ran(self, label: &str) -> String {
+        match self {
+            Runner::Scheduler => format!("`{label}` has already run: its jobs run once; build a new scheduler to run again (a batch whose jobs were all added with add_mut() runs again)"),
+            Runner::Batch => format!("batch `{label}` has already run: a job added with add() or add_future() runs once; add every job with add_mut() to run a batch again, or build a new batch"),
+        }
+    }
+}
+
+impl fmt::Display for Runner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Runner::Scheduler => "scheduler",
+            Runner::Batch => "batch",
+        })
+    }
+}
+
+/// Everything that can go wrong in building or running a scheduler or a batch.
 ///
 /// Build mistakes (a cycle, a requirement outside the scheduler, ...) are found by
-/// [`Scheduler::run`](crate::Scheduler::run) before any job starts.
+/// [`Scheduler::run`](crate::Scheduler::run) (or [`Batch::run`](crate::Batch::run))
+/// before any job starts. The errors a scheduler and a batch both make name which one
+/// they come from (their `runner`).
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -218,27 +277,33 @@ pub enum Error {
         /// What is wrong, and what to do.
         problem: String,
     },
-    /// A critical scheduler ran past its timeout.
-    #[error("critical scheduler `{label}` took too long: timed out after {timeout:?}")]
+    /// A critical scheduler, or a batch, ran past its timeout.
+    #[error("{} `{label}` took too long: timed out after {timeout:?}", .runner.timed_out())]
     Timeout {
-        /// The scheduler's label.
+        /// The scheduler's or the batch's label.
         label: String,
         /// Its timeout.
         timeout: Duration,
+        /// Whether a scheduler or a batch timed out.
+        runner: Runner,
     },
     /// The requirements form a cycle, so no job on it could ever start.
-    #[error("scheduler `{scheduler}` has a cycle: {} -> (back to the first); remove one of these requirements", .jobs.join(" -> "))]
+    #[error("{runner} `{scheduler}` has a cycle: {} -> (back to the first); remove one of these requirements", .jobs.join(" -> "))]
     Cycle {
-        /// The scheduler's label.
+        /// The scheduler's or the batch's label.
         scheduler: String,
         /// The labels of the jobs on the cycle, each requiring the one before it.
         jobs: Vec<String>,
+        /// Whether a scheduler's or a batch's jobs form the cycle.
+        runner: Runner,
     },
-    /// A job requires a job that is not in the same scheduler.
-    #[error("job `{job}` requires `{required}`, which is not in scheduler `{scheduler}`: add it to that scheduler, or call sanitize() to drop such requirements")]
+    /// A job requires a job that is not in the same scheduler (or batch).
+    #[error("job `{job}` requires `{required}`, which is not in {runner} `{scheduler}`: {}", .runner.missing_hint())]
     MissingRequirement {
-        /// The scheduler's label.
+        /// The scheduler's or the batch's label.
         scheduler: String,
+        /// Whether the job is a scheduler's or a batch's.
+        runner: Runner,
         /// The requiring job.
         job: String,
         /// The job it requires.
@@ -252,13 +317,13 @@ pub enum Error {
         /// The forever job it requires.
         forever: String,
     },
-    /// A scheduler was run a second time.
-    #[error(
-        "`{label}` has already run: its jobs run once; build a new scheduler to run again (a batch whose jobs were all added with add_mut() runs again)"
-    )]
+    /// A scheduler was run a second time, or a batch with a job whose body runs once.
+    #[error("{}", .runner.already_ran(.label))]
     AlreadyRan {
-        /// The scheduler's label.
+        /// The scheduler's or the batch's label.
         label: String,
+        /// Whether a scheduler or a batch was run again.
+        runner: Runner,
     },
     /// A job was added to a second scheduler, or a scheduler into itself.
     #[error("job `{job}` cannot be added to scheduler `{scheduler}`: {reason}")]
@@ -304,13 +369,15 @@ pub enum Error {
         /// The type asked for.
         asked: &'static str,
     },
-    /// A job was named that is not in the scheduler.
-    #[error("job `{job}` is not in scheduler `{scheduler}`")]
+    /// A job was named that is not in the scheduler (or the batch).
+    #[error("job `{job}` is not in {runner} `{scheduler}`")]
     NotInScheduler {
         /// The job.
         job: String,
-        /// The scheduler.
+        /// The scheduler's or the batch's label.
         scheduler: String,
+        /// Whether a scheduler or a batch was asked.
+        runner: Runner,
     },
     /// Graphviz's `dot` program, needed for PNG and SVG pictures, is not installed.
     #[error("cannot make `{path}`: Graphviz's `dot` program is not on the PATH; install Graphviz (`apt-get install graphviz`, `brew install graphviz`, or see https://graphviz.org/download/), or write the DOT text with export_as_dotfile() and convert it elsewhere")]
@@ -335,12 +402,14 @@ pub enum Error {
         #[source]
         source: Arc<std::io::Error>,
     },
-    /// A critical scheduler's run stalled: every running job was a future waiting for
-    /// something no job could provide, and no other job could start.
-    #[error("scheduler `{label}` stalled: its running job(s) {} are futures waiting for something no job of the run can provide, while {ready} ready job(s) cannot start; nothing moved for {timeout:?}. A future job that awaits another job of the same run needs that job running at the same time: widen the window, or make it a requirement; see Scheduler::stall_timeout", .running.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", "))]
+    /// A critical scheduler's (or a batch's) run stalled: every running job was a future
+    /// waiting for something no job could provide, and no other job could start.
+    #[error("{runner} `{label}` stalled: its running job(s) {} are futures waiting for something no job of the run can provide, while {ready} ready job(s) cannot start; nothing moved for {timeout:?}. A future job that awaits another job of the same run needs that job running at the same time: widen the window, or make it a requirement; see {}::stall_timeout", .running.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", "), .runner.type_name())]
     Stalled {
-        /// The scheduler's label.
+        /// The scheduler's or the batch's label.
         label: String,
+        /// Whether a scheduler's or a batch's run stalled.
+        runner: Runner,
         /// Its stall timeout.
         timeout: Duration,
         /// The labels of the jobs that were running (parked futures).

@@ -102,7 +102,7 @@ mod report;
 pub use batch::{Batch, JobMut};
 pub use engine::settings::{DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT, UNLIMITED_WINDOW_WORKERS};
 pub use engine::{Event, EventKind, Pool, RunEnd, DEFAULT_KEEP_ALIVE};
-pub use error::{BoxError, Error, JobError};
+pub use error::{BoxError, Error, JobError, Runner};
 pub use job::{
     AbstractJob, AnyJob, Backoff, Context, Inputs, IntoInputs, Job, JobId, JobOutput, JobState,
     Jobs, PrintJob, RetryOn, MAX_RETRIES,

@@ -1,5 +1,6 @@
-//! Every lock, condition variable, atomic and thread the engine uses comes from here,
-//! so that the run protocol has one place to swap in a model checker's primitives.
+//! Every lock, condition variable, atomic, thread and unsynchronised cell the engine
+//! and the batch use comes from here, so that the run protocol has one place to swap
+//! in a model checker's primitives.
 //!
 //! Normally these are `std`'s and `parking_lot`'s. Built with `RUSTFLAGS="--cfg loom"`,
 //! they are [loom](https://docs.rs/loom)'s, behind thin wrappers with the API the crate
@@ -37,6 +38,32 @@ pub(crate) type SpinLockGuard<'a, T> = spin::mutex::SpinMutexGuard<'a, T, spin::
 #[cfg(not(loom))]
 pub(crate) type Once<T> = spin::once::Once<T, spin::relax::Yield>;
 
+/// A cell reached through raw pointers without synchronisation, as a batch's slot
+/// reaches its body and outcome: std's `UnsafeCell`, reached the way loom's is, through
+/// [`with`](UnsafeCell::with) and [`with_mut`](UnsafeCell::with_mut), so that the same
+/// code builds with loom's, which checks that no two such accesses race.
+#[cfg(not(loom))]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Calls `f` with a pointer to the content, to read through.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Calls `f` with a pointer to the content, to write through.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
 /// Asks the processor to bring the cache line at `at` close, without waiting for it:
 /// for passes over many jobs, each in its own allocation, where a locked instruction
 /// on a line not yet there would wait for that line alone. A hint only, which orders
@@ -67,7 +94,7 @@ pub(crate) use model::check;
 #[cfg(loom)]
 pub(crate) use model::{
     fence, thread, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex,
-    MutexGuard, Once, Ordering, SpinLock, SpinLockGuard,
+    MutexGuard, Once, Ordering, SpinLock, SpinLockGuard, UnsafeCell,
 };
 
 /// A run's deadline: no job starts, and none ends in time, once it has passed.
@@ -174,6 +201,10 @@ mod model {
     pub(crate) use loom::sync::atomic::{
         fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
     };
+
+    /// loom's cell: its `with` and `with_mut` record each access, and a model fails
+    /// when two of them race.
+    pub(crate) use loom::cell::UnsafeCell;
 
     /// loom's threads, and the two timed calls the crate makes, which loom has no time
     /// for.

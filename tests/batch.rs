@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jobgraph::{Batch, Error, JobId, JobState};
+use jobgraph::{Batch, Error, JobId, JobState, Runner};
 use support::quiet_job_panics;
 
 /// Each job records when it ran in `log`.
@@ -200,7 +200,9 @@ fn a_cycle_is_refused_before_anything_runs_and_names_its_jobs() {
     let b = batch.add(|_| 0usize).label("b").requires(a).id();
     batch.job(a).unwrap().requires(b);
     match batch.run() {
-        Err(Error::Cycle { scheduler, jobs }) => {
+        Err(Error::Cycle {
+            scheduler, jobs, ..
+        }) => {
             assert_eq!(scheduler, "loop");
             let mut jobs = jobs;
             jobs.sort();
@@ -254,6 +256,107 @@ fn a_batch_runs_once() {
     assert!(batch.run().unwrap());
     assert!(matches!(batch.run(), Err(Error::AlreadyRan { .. })));
     assert_eq!(*batch.result(job).unwrap(), "once");
+}
+
+/// Says `error` comes from a batch: its message names a batch, never a scheduler.
+fn says_batch(error: &Error) {
+    let message = error.to_string();
+    assert!(message.contains("batch"), "{message}");
+    assert!(!message.to_lowercase().contains("scheduler"), "{message}");
+}
+
+#[test]
+fn a_batch_errors_name_a_batch_not_a_scheduler() {
+    // A cycle.
+    let mut cycle = Batch::<()>::new().label("loop");
+    let a = cycle.add(|_| ()).id();
+    cycle.add(|_| ()).requires(a);
+    let b = cycle.add(|_| ()).requires(a).id();
+    cycle.job(a).unwrap().requires(b);
+    let error = cycle.run().unwrap_err();
+    assert!(matches!(
+        error,
+        Error::Cycle {
+            runner: Runner::Batch,
+            ..
+        }
+    ));
+    says_batch(&error);
+    assert!(
+        error.to_string().starts_with("batch `loop` has a cycle"),
+        "{error}"
+    );
+
+    // Its timeout.
+    let mut slow = Batch::new()
+        .label("slow")
+        .timeout(Duration::from_millis(20));
+    slow.add(|ctx| ctx.sleep(Duration::from_secs(60)));
+    let error = slow.run().unwrap_err();
+    assert!(matches!(
+        error,
+        Error::Timeout {
+            runner: Runner::Batch,
+            ..
+        }
+    ));
+    says_batch(&error);
+
+    // A second run of a batch whose bodies run once.
+    let mut once = Batch::new().label("once");
+    once.add(|_| 1);
+    assert!(once.run().unwrap());
+    let error = once.run().unwrap_err();
+    assert!(matches!(
+        error,
+        Error::AlreadyRan {
+            runner: Runner::Batch,
+            ..
+        }
+    ));
+    says_batch(&error);
+
+    // A job of another batch, named or required.
+    let mut other = Batch::<()>::new();
+    let foreign = other.add(|_| ()).id();
+    let mut mine = Batch::<()>::new().label("mine");
+    says_batch(&mine.job(foreign).unwrap_err());
+    mine.add(|_| ()).requires(foreign);
+    says_batch(&mine.run().unwrap_err());
+
+    // A stall.
+    let (_keep, never) = futures::channel::oneshot::channel::<()>();
+    let mut stuck = Batch::new()
+        .label("stuck")
+        .stall_timeout(Some(Duration::from_millis(50)));
+    stuck.add_future(async move { never.await.is_ok() });
+    let error = stuck.run().unwrap_err();
+    assert!(
+        error.to_string().contains("Batch::stall_timeout"),
+        "{error}"
+    );
+    says_batch(&error);
+}
+
+#[test]
+fn a_scheduler_errors_still_name_a_scheduler() {
+    let s = jobgraph::Scheduler::new().label("s");
+    let a = jobgraph::Job::new(|_| ()).label("a");
+    let b = jobgraph::Job::new(|_| ()).label("b").requires(&a);
+    a.add_requires(&b);
+    s.add(&a).add(&b);
+    let error = s.run().unwrap_err();
+    assert!(matches!(
+        error,
+        Error::Cycle {
+            runner: Runner::Scheduler,
+            ..
+        }
+    ));
+    assert!(
+        error.to_string().starts_with("scheduler `s` has a cycle"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -141,7 +141,9 @@ fn a_cycle_is_found_and_named() {
     let cycle = s.find_cycle().expect("a cycle");
     assert_eq!(sorted(&cycle), ["a", "b", "c"]);
     match s.topological_order() {
-        Err(Error::Cycle { scheduler, jobs }) => {
+        Err(Error::Cycle {
+            scheduler, jobs, ..
+        }) => {
             assert_eq!(scheduler, "cyclic");
             assert_eq!(jobs.len(), 3);
         }

@@ -436,7 +436,7 @@ fn timeout_through_run_async_is_error_timeout() {
         .timeout(Duration::from_millis(100));
     s.add(&slow);
     match rt.block_on(s.run_async()) {
-        Err(Error::Timeout { label, timeout }) => {
+        Err(Error::Timeout { label, timeout, .. }) => {
             assert_eq!(label, "bounded");
             assert_eq!(timeout, Duration::from_millis(100));
         }

@@ -2,34 +2,38 @@
 //! with `&mut`, named by index ([`JobId`]): the scheduler's engine without a handle
 //! per job. Its slots and bodies are the crate's unsafe places (see `slot` and `body`).
 //!
+//! Here the [`Batch`] type, its building and its reading; in `job_mut` the setting up
+//! of one job ([`JobMut`]); in `run` its run; in `cells` its jobs as the engine sees
+//! them; in `slot` and `body` one job's cell and its type-erased body.
+//!
 //! May use: `engine`, `job`, `graph`, `report` (for `why` and `stats`) and the leaves;
 //! never `scheduler`.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::fmt::{self, Debug};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::{
-    no_worker, CancelRun, Pool, Reason, Run, Settings, Table, Workers, DEFAULT_GRACE,
-    DEFAULT_STALL_TIMEOUT,
-};
-use crate::error::{Error, JobError};
+use crate::engine::{Pool, Reason, Table, Workers, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT};
+use crate::error::{Error, JobError, Runner};
 use crate::graph;
-use crate::job::{
-    drive, link_to_running_job, state, AnyJob, Backoff, Context, JobId, JobOutput, JobState,
-    Policy, RetryOn, Status, CRITICAL, FOREVER,
-};
+use crate::job::{drive, state, Context, JobId, JobOutput, JobState, CRITICAL};
 use crate::report::{run_stats, why_line};
 use crate::sync::global::AtomicU32;
-use crate::sync::{AtomicU8, Mutex, Ordering};
+use crate::sync::{Mutex, Ordering};
 
 mod body;
+mod cells;
+mod job_mut;
+#[cfg(all(test, loom))]
+mod loom_models;
+mod run;
 mod slot;
 
 use body::Body;
+use cells::Cells;
+pub use job_mut::JobMut;
 use slot::{Slot, RETURNED};
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
@@ -37,13 +41,6 @@ static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 /// A bit of a batch's own flags (masked out of its frozen graph): the job's body runs
 /// once (added with `add` or `add_future`), so it cannot be retried.
 const ONCE: u8 = 0x08;
-
-/// How many of a job's requirements given together are checked for repeats as they
-/// come; past that, they are checked when the batch is frozen.
-const TIDY_CHECK: usize = 8;
-
-/// How long a new run waits for the workers of the last one to leave it.
-const LET_GO: Duration = Duration::from_secs(1);
 
 /// A graph of many jobs of one value type, built in one go: Taskflow's way of building,
 /// with the scheduler's engine and semantics.
@@ -146,131 +143,6 @@ pub struct Batch<T: 'static> {
     /// Mistakes made while building, reported by `run`.
     problems: Vec<Error>,
     ending: Option<Reason>,
-}
-
-/// A job of a [`Batch`] being set up: from [`Batch::add`] or [`Batch::job`].
-pub struct JobMut<'a, T: 'static> {
-    batch: &'a mut Batch<T>,
-    index: u32,
-}
-
-impl<T: 'static> std::fmt::Debug for JobMut<'_, T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobMut")
-            .field("index", &self.index)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A batch's jobs, as its run sees them.
-struct Cells<T: 'static> {
-    batch: u32,
-    slots: Vec<Slot<T>>,
-    /// Labels given, by index: most jobs of a big batch have none.
-    labels: HashMap<u32, Box<str>>,
-    /// Policies given (a timeout, retries), by index, and the failure of a job that
-    /// timed out, made when first asked for.
-    policies: HashMap<u32, (Policy, std::sync::OnceLock<JobError>)>,
-    /// The failures of the attempts that were tried again, by index, in the last run.
-    failed: Mutex<HashMap<u32, Vec<JobError>>>,
-}
-
-impl<T: 'static> Default for Cells<T> {
-    fn default() -> Self {
-        Cells {
-            batch: 0,
-            slots: Vec::new(),
-            labels: HashMap::new(),
-            policies: HashMap::new(),
-            failed: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-impl<T: 'static> Cells<T> {
-    fn label(&self, i: usize) -> String {
-        match self.labels.get(&(i as u32)) {
-            Some(label) => label.to_string(),
-            None => format!("#{i}"),
-        }
-    }
-}
-
-// `execute` implements `Table`'s unsafe method.
-#[allow(unsafe_code)]
-impl<T: Send + Sync + Debug + 'static> Table for Cells<T> {
-    fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    fn state(&self, i: usize) -> &AtomicU8 {
-        self.slots[i].lifecycle()
-    }
-
-    unsafe fn execute(&self, i: usize, ctx: &Context<'_>) -> Status {
-        // SAFETY: the engine executes each index at most once per run, as `Table`'s
-        // contract asks, and the runs of a batch's cells never overlap: `Batch::run`
-        // takes `&mut`, and runs again only once every job of the last run has returned
-        // (`Batch::prepare_again`).
-        unsafe { self.slots[i].execute(ctx) }
-    }
-
-    fn abandon(&self, i: usize) {
-        self.slots[i].abandon()
-    }
-
-    fn give_up(&self, i: usize, _: JobError) -> bool {
-        // Its failure is made when asked for (see `error`).
-        self.slots[i].give_up()
-    }
-
-    fn label(&self, i: usize) -> String {
-        Cells::label(self, i)
-    }
-
-    fn handle(&self, _: usize) -> Option<&AnyJob> {
-        None
-    }
-
-    fn ended_earlier(&self, _: usize) -> Status {
-        // A batch's jobs are reset before each run: a job sealed earlier than this run
-        // was given up on by it.
-        Status::Lost
-    }
-
-    fn failed_attempt(&self, i: usize, error: JobError) {
-        self.failed.lock().entry(i as u32).or_default().push(error);
-    }
-
-    fn value(&self, i: usize) -> Option<&(dyn Any + Send + Sync)> {
-        match self.slots.get(i)?.outcome() {
-            Some(Ok(value)) => Some(value),
-            _ => None,
-        }
-    }
-
-    fn error(&self, i: usize) -> Option<&JobError> {
-        let slot = self.slots.get(i)?;
-        match slot.lifecycle().load(Ordering::Acquire) {
-            state::TIMED_OUT | state::TIMED_OUT_RUNNING => {
-                let (policy, error) = self.policies.get(&(i as u32))?;
-                Some(error.get_or_init(|| {
-                    JobError::new(Error::JobTimedOut {
-                        label: self.label(i),
-                        timeout: policy.timeout.unwrap_or_default(),
-                    })
-                }))
-            }
-            _ => match slot.outcome() {
-                Some(Err(error)) => Some(error),
-                _ => None,
-            },
-        }
-    }
-
-    fn id(&self) -> u32 {
-        self.batch
-    }
 }
 
 impl<T: Send + Sync + Debug + 'static> Default for Batch<T> {
@@ -458,223 +330,6 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         self.len() == 0
     }
 
-    /// Runs every job, each once all its requirements are done, at most `window` at a
-    /// time; blocks until the end.
-    ///
-    /// `Ok(true)` when every non-forever job completed. `Err` with the failed job's own
-    /// error ([`Error::JobFailed`]) when a critical job failed (the first in index
-    /// order), [`Error::Timeout`] past the timeout, and, before anything starts, for a
-    /// mistake in the graph: a cycle, a requirement on a forever job or on a job of
-    /// another batch, a second run.
-    ///
-    /// Called in the body of a job of another run (a scheduler's or a batch's), the run
-    /// is part of that job, as with [`run_within`](Batch::run_within): it is cancelled
-    /// when that job is, and then returns `Ok(false)`.
-    pub fn run(&mut self) -> Result<bool, Error> {
-        self.run_in(None)
-    }
-
-    /// Runs the batch from inside a job of a scheduler (or of another batch), as a
-    /// nested scheduler runs: on workers of its own, with its own window and timeout,
-    /// and cancelled when that job is (its timeout, a critical failure elsewhere, the
-    /// end of a forever job's run). `Ok(false)` when it was cancelled so; otherwise as
-    /// [`run`](Batch::run).
-    ///
-    /// ```
-    /// use jobgraph::{Batch, Job, Scheduler};
-    ///
-    /// // A job of a scheduler whose value is the batch it ran.
-    /// let squares = Job::new(|ctx| {
-    ///     let mut batch = Batch::new().window(2);
-    ///     let ids: Vec<_> = (0..100u64).map(|i| batch.add(move |_| i * i).id()).collect();
-    ///     let fine = batch.run_within(ctx)?;
-    ///     let sum: u64 = ids.iter().map(|&id| *batch.result(id).unwrap_or(&0)).sum();
-    ///     Ok::<_, jobgraph::Error>((fine, sum))
-    /// });
-    /// Scheduler::new().add(&squares).run().unwrap();
-    /// assert_eq!(*squares.result().unwrap(), (true, 328_350));
-    /// ```
-    pub fn run_within(&mut self, ctx: &Context<'_>) -> Result<bool, Error> {
-        self.run_in(Some(ctx))
-    }
-
-    fn run_in(&mut self, parent: Option<&Context<'_>>) -> Result<bool, Error> {
-        if let Some(problem) = self.problems.first() {
-            return Err(problem.clone());
-        }
-        let (cells, frozen) = match self.ran.take() {
-            None => {
-                let frozen = Arc::new(self.freeze()?);
-                self.pairs = Vec::new();
-                (Arc::new(std::mem::take(&mut self.building)), frozen)
-            }
-            Some(cells) => match self.prepare_again(&cells) {
-                Ok(frozen) => (cells, frozen),
-                Err(error) => {
-                    self.ran = Some(cells);
-                    return Err(error);
-                }
-            },
-        };
-        self.ran = Some(Arc::clone(&cells));
-        self.graph = Some(Arc::clone(&frozen));
-        self.ending = None;
-        let settings = Settings::for_run(
-            self.window,
-            self.timeout,
-            self.grace,
-            self.label.clone(),
-            None,
-            self.stall_timeout,
-            self.pool.clone(),
-        );
-        let run = Run::new(cells, frozen, &settings);
-        let workers: Arc<dyn Workers> = run.clone();
-        self.last_run = Some(Arc::downgrade(&workers));
-        // Cancelled with the job it runs in: the one given, or the job whose body called
-        // `run` on this thread.
-        let _linked = match parent {
-            Some(ctx) => {
-                ctx.on_cancel(&CancelRun::waker(&run));
-                None
-            }
-            None => link_to_running_job(|| CancelRun::waker(&run)),
-        };
-        let ending = run.execute(&settings).map_err(no_worker)?;
-        self.ending = Some(ending);
-        match ending {
-            Reason::Finished => Ok(true),
-            Reason::Timeout => Err(Error::Timeout {
-                label: self.label.clone(),
-                timeout: self.timeout.unwrap_or_default(),
-            }),
-            Reason::Critical => {
-                let cells = self.cells();
-                let failed = (0..cells.len())
-                    .filter(|&i| self.flags[i] & CRITICAL != 0)
-                    .find_map(|i| cells.error(i).map(|error| (i, error)));
-                match failed {
-                    Some((i, error)) => Err(match error.downcast_ref::<Error>() {
-                        // A critical job that timed out: its own error, as a scheduler's.
-                        Some(timed_out @ Error::JobTimedOut { .. }) => timed_out.clone(),
-                        _ => Error::JobFailed {
-                            label: cells.label(i),
-                            source: error.clone(),
-                        },
-                    }),
-                    None => Ok(false),
-                }
-            }
-            Reason::Stalled => {
-                let (running, ready) = run.stall.seen.lock().take().unwrap_or_default();
-                Err(Error::Stalled {
-                    label: self.label.clone(),
-                    timeout: self.stall_timeout.unwrap_or_default(),
-                    running,
-                    ready,
-                })
-            }
-            Reason::Cancelled => Ok(false),
-        }
-    }
-
-    /// Makes the jobs of the last run idle again for a new one, once that is sound:
-    /// every job added with `add_mut` (else [`Error::AlreadyRan`]), none added or set
-    /// up since, every job of the last run returned. The results of the last run stay readable when it is not.
-    #[allow(unsafe_code)] // `Slot::reset`
-    fn prepare_again(&mut self, cells: &Arc<Cells<T>>) -> Result<Arc<graph::Frozen>, Error> {
-        if self.one_shot {
-            return Err(Error::AlreadyRan {
-                label: self.label.clone(),
-            });
-        }
-        let (Some(frozen), false) = (&self.graph, self.changed) else {
-            return Err(Error::ChangedAfterRun {
-                label: self.label.clone(),
-            });
-        };
-        let still_running = |cells: &Cells<T>| {
-            (0..cells.len())
-                .find(|&i| !cells.slots[i].returned())
-                .map(|i| Error::StillRunning {
-                    label: self.label.clone(),
-                    job: cells.label(i),
-                })
-        };
-        if let Some(error) = still_running(cells) {
-            return Err(error);
-        }
-        // A worker of the last run that has not left its job loop yet might still
-        // start a job it took before that run ended (it would be given up on): wait for
-        // them all to leave, which takes microseconds unless one is in a job.
-        if let Some(run) = self.last_run.as_ref().and_then(std::sync::Weak::upgrade) {
-            let waited = std::time::Instant::now();
-            while run.workers_alive() > 0 {
-                if waited.elapsed() >= LET_GO {
-                    return Err(still_running(cells).unwrap_or(Error::StillRunning {
-                        label: self.label.clone(),
-                        job: "a worker of the last run".to_string(),
-                    }));
-                }
-                std::thread::yield_now();
-            }
-        }
-        cells.failed.lock().clear();
-        for slot in &cells.slots {
-            // SAFETY: every job of the last run has returned and every worker of that
-            // run has left its job loop (above): no execution of a slot is in flight,
-            // and nothing starts one until the next run, after this; `&mut self` rules
-            // out a borrowed result.
-            unsafe { slot.reset() }
-        }
-        Ok(Arc::clone(frozen))
-    }
-
-    /// Checks the graph and builds its dense form.
-    fn freeze(&mut self) -> Result<graph::Frozen, Error> {
-        if self.untidy {
-            // Requirements added out of job order, or many to one job: group them by
-            // job, and drop the repeats.
-            self.pairs.sort_unstable();
-            self.pairs.dedup();
-        }
-        for &(job, required) in &self.pairs {
-            if self.flags[required as usize] & FOREVER != 0 {
-                return Err(Error::RequiresForever {
-                    job: self.building.label(job as usize),
-                    forever: self.building.label(required as usize),
-                });
-            }
-        }
-        // `ONCE` is the batch's own: not a bit of the frozen graph.
-        let flags = self.flags.iter().map(|&flags| flags & !ONCE).collect();
-        let mut frozen = graph::from_sorted_pairs(flags, &self.pairs);
-        for (&i, (policy, _)) in &self.building.policies {
-            if let Some(problem) = graph::policy_problem(policy, self.flags[i as usize] & ONCE == 0)
-            {
-                return Err(Error::Policy {
-                    job: self.building.label(i as usize),
-                    problem,
-                });
-            }
-        }
-        let policies = self.building.policies.iter();
-        frozen.policies = policies
-            .filter(|(_, (policy, _))| !policy.is_empty())
-            .map(|(&i, (policy, _))| (i, policy.clone()))
-            .collect();
-        frozen.policies.sort_unstable_by_key(|(i, _)| *i);
-        if !frozen.forward {
-            if let Some(cycle) = graph::find_cycle(&frozen) {
-                return Err(Error::Cycle {
-                    scheduler: self.label.clone(),
-                    jobs: cycle.iter().map(|&i| self.building.label(i)).collect(),
-                });
-            }
-        }
-        Ok(frozen)
-    }
-
     fn cells(&self) -> &Cells<T> {
         self.ran.as_deref().unwrap_or(&self.building)
     }
@@ -685,6 +340,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             Ok(id.index())
         } else {
             Err(Error::NotInScheduler {
+                runner: Runner::Batch,
                 job: format!("{id:?}"),
                 scheduler: self.label.clone(),
             })
@@ -874,161 +530,5 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
 impl<T: 'static> Debug for Batch<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Batch(`{}`, {} jobs)", self.label, self.flags.len())
-    }
-}
-
-impl<T: Send + Sync + Debug + 'static> JobMut<'_, T> {
-    /// The job's id: what names it in its batch.
-    pub fn id(&self) -> JobId {
-        JobId::new(self.batch.id, self.index)
-    }
-
-    /// Labels the job, for errors and results (unlabelled jobs are `#index`).
-    pub fn label(self, label: impl Into<String>) -> Self {
-        self.batch.changed |= self.batch.ran.is_some();
-        let label = label.into().into_boxed_str();
-        self.batch.building.labels.insert(self.index, label);
-        self
-    }
-
-    /// Whether a failure of this job stops the run (default: true).
-    pub fn critical(self, critical: bool) -> Self {
-        self.set(CRITICAL, critical)
-    }
-
-    /// Whether the job runs until the rest is done: never waited for, cancelled once
-    /// every other job has ended (default: false). No job may require it.
-    pub fn forever(self, forever: bool) -> Self {
-        self.set(FOREVER, forever)
-    }
-
-    /// A timeout of the job's own, counted from its start, as
-    /// [`Job::timeout`](crate::Job::timeout) gives a scheduler's job: at its deadline
-    /// the job is cancelled, it ends as timed out (a failure, its error
-    /// [`Error::JobTimedOut`]; see [`Batch::is_timed_out`]), and it is given up on if it
-    /// has not returned once the batch's grace has passed.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use jobgraph::{Batch, Error, JobState};
-    /// let mut batch = Batch::new();
-    /// let slow = batch
-    ///     .add(|ctx| {
-    ///         ctx.sleep(Duration::from_secs(60));
-    ///     })
-    ///     .label("slow")
-    ///     .timeout(Duration::from_millis(20))
-    ///     .id();
-    /// assert!(matches!(batch.run(), Err(Error::JobTimedOut { .. })));
-    /// assert_eq!(batch.state(slow).unwrap(), JobState::Done);
-    /// assert!(batch.is_timed_out(slow));
-    /// ```
-    pub fn timeout(self, timeout: Duration) -> Self {
-        self.policy(|policy| policy.timeout = Some(timeout))
-    }
-
-    /// Tries the job again, up to `retries` more times, after a failure, as
-    /// [`Job::retries`](crate::Job::retries) does for a scheduler's job: the job must
-    /// be one whose body runs again ([`Batch::add_mut`]), or the run is refused
-    /// ([`Error::Policy`]).
-    ///
-    /// ```
-    /// use jobgraph::Batch;
-    /// let mut batch = Batch::new();
-    /// let mut tries = 0;
-    /// let flaky = batch
-    ///     .add_mut(move |_| {
-    ///         tries += 1;
-    ///         if tries < 3 { Err("not yet") } else { Ok(tries) }
-    ///     })
-    ///     .retries(5)
-    ///     .id();
-    /// assert!(batch.run().unwrap());
-    /// assert_eq!(*batch.result(flaky).unwrap(), 3);
-    /// assert_eq!(batch.attempts(flaky), 3);
-    /// ```
-    pub fn retries(self, retries: u32) -> Self {
-        self.policy(|policy| {
-            Arc::make_mut(policy.retry.get_or_insert_with(Default::default)).times = retries
-        })
-    }
-
-    /// How long the job waits before each next attempt (see [`JobMut::retries`]).
-    pub fn backoff(self, backoff: Backoff) -> Self {
-        self.policy(|policy| {
-            Arc::make_mut(policy.retry.get_or_insert_with(Default::default)).backoff = backoff
-        })
-    }
-
-    /// Which failures the job is tried again after (see [`JobMut::retries`]).
-    pub fn retry_on(self, on: RetryOn) -> Self {
-        self.policy(|policy| {
-            Arc::make_mut(policy.retry.get_or_insert_with(Default::default)).on = on
-        })
-    }
-
-    fn policy(self, change: impl FnOnce(&mut Policy)) -> Self {
-        self.batch.changed |= self.batch.ran.is_some();
-        let index = self.index;
-        let policies = &mut self.batch.building.policies;
-        let (policy, _) = policies.entry(index).or_default();
-        change(policy);
-        let set = !policy.is_empty();
-        self.set(graph::POLICY, set)
-    }
-
-    fn set(self, flag: u8, on: bool) -> Self {
-        self.batch.changed |= self.batch.ran.is_some();
-        let flags = &mut self.batch.flags[self.index as usize];
-        if on {
-            *flags |= flag;
-        } else {
-            *flags &= !flag;
-        }
-        self
-    }
-
-    /// Makes the job wait for `required`. Requiring a job twice, or itself, does
-    /// nothing; requiring a job of another batch is an error that `run` reports.
-    pub fn requires(self, required: JobId) -> Self {
-        let job = self.index;
-        let batch = &mut *self.batch;
-        batch.changed |= batch.ran.is_some();
-        match batch.index(required) {
-            Ok(r) if r as u32 == job => {}
-            Ok(r) => {
-                // The common case, a job's few requirements given together and after
-                // those of earlier jobs, is checked for repeats here; any other is
-                // sorted out when the batch is frozen.
-                let mut repeat = false;
-                let mut seen = 0;
-                for &(j, other) in batch.pairs.iter().rev().take(TIDY_CHECK) {
-                    if j != job {
-                        batch.untidy |= j > job;
-                        break;
-                    }
-                    repeat |= other == r as u32;
-                    seen += 1;
-                }
-                batch.untidy |= seen == TIDY_CHECK;
-                if !repeat {
-                    batch.pairs.push((job, r as u32));
-                }
-            }
-            Err(_) => batch.problems.push(Error::MissingRequirement {
-                scheduler: batch.label.clone(),
-                job: batch.building.label(job as usize),
-                required: format!("{required:?} of another batch"),
-            }),
-        }
-        self
-    }
-
-    /// Makes the job wait for each of `required`.
-    pub fn requires_all(mut self, required: impl IntoIterator<Item = JobId>) -> Self {
-        for id in required {
-            self = self.requires(id);
-        }
-        self
     }
 }

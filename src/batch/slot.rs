@@ -10,13 +10,12 @@
 //! keeps for reuse.
 #![allow(unsafe_code)]
 
-use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 
 use super::body::Body;
 use crate::error::JobError;
 use crate::job::{caught, drop_caught, state, Context, Status};
-use crate::sync::{AtomicU8, Ordering};
+use crate::sync::{AtomicU8, Ordering, UnsafeCell};
 
 /// One job of a batch.
 pub(super) struct Slot<T: 'static> {
@@ -64,12 +63,14 @@ impl<T: 'static> Slot<T> {
     /// `RUNNING` (as the engine's `Table::execute` contract says); another only after
     /// one that returned `Retry`, never while one is in flight.
     pub(super) unsafe fn execute(&self, ctx: &Context<'_>) -> Status {
-        // SAFETY: this is the job's one execution in flight (the caller's contract):
-        // nothing else touches the body meanwhile.
-        let body = unsafe { &mut *self.body.get() };
         // The last look at the run before the body starts (see `Context::halted`).
         let result = match ctx.halted() {
-            false => caught(|| body.call(ctx)),
+            false => self.body.with_mut(|body| {
+                // SAFETY: this is the job's one execution in flight (the caller's
+                // contract): nothing else touches the body meanwhile.
+                let body = unsafe { &mut *body };
+                caught(|| body.call(ctx))
+            }),
             true => Err(JobError::nothing_kept()),
         };
         let halt = ctx.halt();
@@ -87,7 +88,8 @@ impl<T: 'static> Slot<T> {
             // SAFETY: only this execution writes the outcome, and nobody reads it until
             // the lifecycle says `DONE`, which the compare-and-swap below stores after
             // this write (release).
-            unsafe { (*self.outcome.get()).write(result) };
+            self.outcome
+                .with_mut(|outcome| unsafe { (*outcome).write(result) });
             None
         } else {
             Some(result)
@@ -107,7 +109,10 @@ impl<T: 'static> Slot<T> {
                     // SAFETY: written just above; the run gave up on the job first, so
                     // the lifecycle never says `DONE` and nobody else reads or drops it:
                     // this moves it out once, and the slot's own drop leaves it alone.
-                    drop_caught(unsafe { (*self.outcome.get()).assume_init_read() });
+                    let result = self
+                        .outcome
+                        .with_mut(|outcome| unsafe { (*outcome).assume_init_read() });
+                    drop_caught(result);
                 }
                 drop_caught(unkept);
                 // The job is back, what it returned dropped: its batch may run it again
@@ -148,7 +153,8 @@ impl<T: 'static> Slot<T> {
             // SAFETY: the outcome is initialised exactly while the lifecycle says `DONE`,
             // and nothing else reads or writes it now (the caller's contract); the
             // lifecycle says `IDLE` from here, so it is dropped once.
-            unsafe { (*self.outcome.get()).assume_init_drop() }
+            self.outcome
+                .with_mut(|outcome| unsafe { (*outcome).assume_init_drop() })
         }
     }
 
@@ -183,7 +189,10 @@ impl<T: 'static> Slot<T> {
         // SAFETY: `DONE` is stored only by `execute`'s release compare-and-swap, after
         // its one write of the outcome, and nothing writes the outcome after it: this
         // acquire load makes the write visible, and no write races this read.
-        Some(unsafe { (*self.outcome.get()).assume_init_ref() })
+        Some(
+            self.outcome
+                .with(|outcome| unsafe { (*outcome).assume_init_ref() }),
+        )
     }
 }
 
@@ -200,7 +209,10 @@ impl<T: 'static> Slot<T> {
         // SAFETY: the outcome is initialised exactly while the lifecycle says `DONE`;
         // `&mut self` means nobody holds a reference to it, and the lifecycle no longer
         // says `DONE`, so it is neither read nor dropped again.
-        Some(unsafe { self.outcome.get_mut().assume_init_read() })
+        Some(
+            self.outcome
+                .with_mut(|outcome| unsafe { (*outcome).assume_init_read() }),
+        )
     }
 }
 
@@ -209,7 +221,8 @@ impl<T: 'static> Drop for Slot<T> {
         if self.lifecycle.load(Ordering::Relaxed) == state::DONE {
             // SAFETY: the outcome is initialised exactly while the lifecycle says `DONE`,
             // and this is its last use.
-            unsafe { self.outcome.get_mut().assume_init_drop() }
+            self.outcome
+                .with_mut(|outcome| unsafe { (*outcome).assume_init_drop() })
         }
     }
 }

@@ -46,6 +46,7 @@ impl<J: Table> Control for Run<J> {
         let o = other as usize;
         if batch != self.jobs.id() || o >= self.jobs.len() {
             return Err(Error::NotInScheduler {
+                runner: self.jobs.runner(),
                 job: format!("#{other}"),
                 scheduler: self.label.clone(),
             });

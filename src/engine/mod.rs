@@ -4,7 +4,8 @@
 //! data. It prints nothing.
 //!
 //! May use: `job`, `graph` and the leaves. Used by the front doors (`scheduler`,
-//! `batch`); the defaults they share live in [`settings`].
+//! `batch`); the defaults they share live in [`settings`], and how a run's end becomes
+//! their answer in `end`.
 //!
 //! # The protocol
 //!
@@ -32,6 +33,7 @@
 //! in `worker.rs`, where it lives.
 
 mod control;
+mod end;
 pub(crate) mod event;
 #[cfg(all(test, loom))]
 pub(crate) mod loom_models;
@@ -47,6 +49,7 @@ mod timeout;
 mod worker;
 
 pub(crate) use control::CancelRun;
+pub(crate) use end::{answer, Door};
 pub(crate) use event::{Emitter, Observer};
 pub use event::{Event, EventKind, RunEnd};
 pub use pool::{Pool, DEFAULT_KEEP_ALIVE};

@@ -5,7 +5,7 @@
 
 use std::any::Any;
 
-use crate::error::JobError;
+use crate::error::{JobError, Runner};
 use crate::job::{state, AnyJob, Context, Status};
 use crate::sync::AtomicU8;
 
@@ -42,6 +42,10 @@ pub(crate) trait Table: Send + Sync + 'static {
     fn error(&self, i: usize) -> Option<&JobError>;
     /// The batch the jobs are, for [`JobId`](crate::JobId)s; 0 for a scheduler's.
     fn id(&self) -> u32;
+    /// Whose jobs these are, for errors: a scheduler's unless said otherwise.
+    fn runner(&self) -> Runner {
+        Runner::Scheduler
+    }
 }
 
 impl Table for Vec<AnyJob> {

@@ -2,7 +2,7 @@
 //! Freezing checks it (foreign requirements, forever requirements, cycles) in
 //! O(jobs + edges) and builds the successor lists the engine walks.
 
-use crate::error::Error;
+use crate::error::{Error, Runner};
 use crate::job::{warm_ahead, AnyJob};
 use crate::job::{Policy, CRITICAL, FOREVER, NESTED};
 use crate::sync::Ordering;
@@ -63,6 +63,7 @@ pub(crate) fn freeze(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Er
     }
     if let Some(cycle) = find_cycle(&frozen) {
         return Err(Error::Cycle {
+            runner: Runner::Scheduler,
             scheduler: label.to_string(),
             jobs: cycle.iter().map(|&i| jobs[i].text_label()).collect(),
         });
@@ -113,6 +114,7 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
                 let required = required.clone();
                 drop(meta);
                 return Err(Error::MissingRequirement {
+                    runner: Runner::Scheduler,
                     scheduler: label.to_string(),
                     job: job.text_label(),
                     required: required.text_label(),

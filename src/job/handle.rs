@@ -8,10 +8,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::core::{
-    count_requirements_added, release_from, requirements_changed, CRITICAL, FOREVER, ON_CYCLE,
-    POLICY,
-};
+use super::core::{count_requirements_added, CRITICAL, FOREVER, POLICY};
+use super::cycle::{release_from, requirements_changed, ON_CYCLE};
 use super::jobs::Jobs;
 use super::lifecycle::{timed_out, JobState};
 use super::node::Node;

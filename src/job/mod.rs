@@ -12,6 +12,7 @@ mod closure;
 mod context;
 mod core;
 mod custom;
+mod cycle;
 mod future;
 mod group;
 mod handle;
@@ -38,10 +39,10 @@ pub use print::PrintJob;
 pub use retry::{Backoff, RetryOn, MAX_RETRIES};
 
 pub(crate) use self::core::{
-    release_unreachable, requirements_added, warm_ahead, Core, CRITICAL, FOREVER, NESTED, POLICY,
-    WARM_AHEAD,
+    requirements_added, warm_ahead, Core, CRITICAL, FOREVER, NESTED, POLICY, WARM_AHEAD,
 };
 pub(crate) use context::{link_to_running_job, Control, Own, Shift};
+pub(crate) use cycle::release_unreachable;
 pub(crate) use future::drive;
 pub(crate) use group::Group;
 pub(crate) use lifecycle::state;

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use super::Scheduler;
-use crate::error::Error;
+use crate::error::{Error, Runner};
 use crate::graph::{self, local_index, Dense};
 use crate::job::{AnyJob, Jobs};
 
@@ -39,6 +39,7 @@ impl Scheduler {
         if !complete {
             let cycle = graph::find_cycle(&dense.frozen).unwrap_or_default();
             return Err(Error::Cycle {
+                runner: Runner::Scheduler,
                 scheduler: self.text_label(),
                 jobs: cycle.iter().map(|&i| dense.jobs[i].text_label()).collect(),
             });
@@ -174,6 +175,7 @@ impl Scheduler {
         let dense = self.dense();
         let Some(i) = local_index(u64::from(self.inner.id), &dense.jobs, job) else {
             return Err(Error::NotInScheduler {
+                runner: Runner::Scheduler,
                 job: job.text_label(),
                 scheduler: self.text_label(),
             });

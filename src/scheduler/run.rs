@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use super::limits::Scope;
 use super::{Conf, Prepared, SchedInner};
-use crate::engine::{no_worker, CancelRun, Emitter, Event, Observer, Reason, Run, Settings};
-use crate::error::{Error, JobError};
+use crate::engine::{
+    answer, no_worker, CancelRun, Door, Emitter, Event, Observer, Reason, Run, Settings,
+};
+use crate::error::{Error, JobError, Runner};
 use crate::graph;
 use crate::job::{link_to_running_job, requirements_added, state, AnyJob, Context, CRITICAL};
 use crate::report::{why_line, Verbose};
@@ -57,6 +59,7 @@ impl SchedInner {
         }
         if self.report.lock().ran {
             return Err(Error::AlreadyRan {
+                runner: Runner::Scheduler,
                 label: self.label(),
             });
         }
@@ -131,6 +134,7 @@ impl SchedInner {
         let mut report = self.report.lock();
         if report.ran {
             return Err(Error::AlreadyRan {
+                runner: Runner::Scheduler,
                 label: self.label(),
             });
         }
@@ -179,52 +183,22 @@ impl SchedInner {
         };
         let ending = run.execute(&settings).map_err(no_worker)?;
         let mut report = self.report.lock();
-        let critical = self.core.has_flag(CRITICAL);
         match ending {
-            Reason::Finished => Ok(true),
-            Reason::Cancelled => {
-                report.cancelled = true;
-                Ok(false)
-            }
-            Reason::Timeout => {
-                report.timed_out = true;
-                match (critical, conf.timeout) {
-                    (true, Some(timeout)) => Err(Error::Timeout { label, timeout }),
-                    _ => Ok(false),
-                }
-            }
-            Reason::Stalled => {
-                report.stalled = true;
-                let (running, ready) = run.stall.seen.lock().take().unwrap_or_default();
-                match (critical, conf.stall_timeout) {
-                    (true, Some(timeout)) => Err(Error::Stalled {
-                        label,
-                        timeout,
-                        running,
-                        ready,
-                    }),
-                    _ => Ok(false),
-                }
-            }
-            Reason::Critical => {
-                report.failed_critical = true;
-                if !critical {
-                    return Ok(false);
-                }
-                for job in jobs.iter().filter(|job| job.is_critical()) {
-                    if let Some(error) = job.raised_exception() {
-                        return Err(match error.downcast_ref::<Error>() {
-                            Some(inner) => inner.clone(),
-                            None => Error::JobFailed {
-                                label: job.text_label(),
-                                source: error,
-                            },
-                        });
-                    }
-                }
-                Ok(false)
-            }
+            Reason::Finished => {}
+            Reason::Cancelled => report.cancelled = true,
+            Reason::Timeout => report.timed_out = true,
+            Reason::Stalled => report.stalled = true,
+            Reason::Critical => report.failed_critical = true,
         }
+        let door = Door {
+            runner: Runner::Scheduler,
+            label,
+            critical: self.core.has_flag(CRITICAL),
+            timeout: conf.timeout,
+            stall_timeout: conf.stall_timeout,
+            unwrap_errors: true,
+        };
+        answer(&run, ending, door, |i| jobs[i].is_critical())
     }
 
     pub(crate) fn shutdown_jobs(&self) {

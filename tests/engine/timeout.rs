@@ -14,7 +14,7 @@ fn a_critical_scheduler_returns_the_timeout_error() {
         .timeout(Duration::from_millis(100));
     s.add(sleeper(&rec, "long", 5_000));
     match s.run() {
-        Err(Error::Timeout { label, timeout }) => {
+        Err(Error::Timeout { label, timeout, .. }) => {
             assert_eq!(label, "slow");
             assert_eq!(timeout, Duration::from_millis(100));
         }

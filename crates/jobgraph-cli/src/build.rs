@@ -1,5 +1,6 @@
 //! A checked scenario made into schedulers and jobs.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use jobgraph_command::{
     SshScript, SshTarget, Submitted,
 };
 
-use crate::resume::{keys, Decision, Keys};
+use crate::resume::{keys, Decision, Keys, Resume};
 use crate::scenario::{
     GroupDef, JobDef, Loaded, RetryOnDef, Scenario, SequenceDef, SlurmChoice, SlurmSettings,
     SshSettings,
@@ -74,8 +75,8 @@ pub struct BuildOptions<'a> {
     pub timeout: Option<Duration>,
     /// Receives every line of output, given the job's id and its output prefix.
     pub sink: &'a dyn Fn(&str, &str) -> Option<Sink>,
-    /// What a resumed run decided for each job, by id.
-    pub resume: Option<&'a HashMap<String, Decision>>,
+    /// What a resumed run decided for each job, and the keys it decided from.
+    pub resume: Option<&'a Resume>,
     /// How a failure changes the run.
     pub on_failure: OnFailure,
     /// Places every command job without a `host` (and without `slurm = false`) on
@@ -120,7 +121,7 @@ impl std::fmt::Debug for BuildOptions<'_> {
         f.debug_struct("BuildOptions")
             .field("window", &self.window)
             .field("timeout", &self.timeout)
-            .field("resume", &self.resume.map(|decisions| decisions.len()))
+            .field("resume", &self.resume.map(|resume| resume.decisions.len()))
             .field("on_failure", &self.on_failure)
             .field("slurm", &self.slurm)
             .finish_non_exhaustive()
@@ -208,7 +209,8 @@ struct Builder<'a> {
     slurm: Option<&'a SlurmSettings>,
     /// The schedulers' grace: long enough for a command's, or a Slurm job's, end.
     grace: Duration,
-    keys: HashMap<String, Keys>,
+    /// Every job's keys: a resumed run's, else computed for this build.
+    keys: Cow<'a, HashMap<String, Keys>>,
     hosts: BTreeMap<String, SshHost>,
     jobs: HashMap<AnyJob, JobInfo>,
     schedulers: Vec<Scheduler>,
@@ -254,7 +256,10 @@ pub fn build(loaded: &Loaded, options: &BuildOptions<'_>) -> Built {
         ssh: &scenario.ssh,
         slurm: scenario.slurm.as_ref().map(|s| s.get_ref()),
         grace,
-        keys: keys(scenario),
+        keys: match options.resume {
+            Some(resume) => Cow::Borrowed(&resume.keys),
+            None => Cow::Owned(keys(scenario)),
+        },
         hosts: BTreeMap::new(),
         jobs: HashMap::new(),
         schedulers: vec![scheduler.clone()],
@@ -423,7 +428,7 @@ impl Builder<'_> {
         let skipped = self
             .options
             .resume
-            .is_some_and(|decisions| decisions.get(&id) == Some(&Decision::Skip));
+            .is_some_and(|resume| resume.decisions.get(&id) == Some(&Decision::Skip));
         let critical = def.critical.unwrap_or(true);
         let keep_going = self.options.on_failure == OnFailure::KeepGoing;
         let groups = self.groups.clone();

@@ -165,8 +165,19 @@ pub fn keys(scenario: &Scenario) -> HashMap<String, Keys> {
     out
 }
 
-/// Whether each job runs when resuming from `journal`, and why, by id.
-pub fn decide(scenario: &Scenario, journal: &Journal) -> HashMap<String, Decision> {
+/// What a resumed run decided: each job's keys, which the build records in the
+/// journal, and whether each job runs, and why.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    /// The keys of every job, by id ([`keys`]).
+    pub keys: HashMap<String, Keys>,
+    /// Whether each job runs, and why, by id.
+    pub decisions: HashMap<String, Decision>,
+}
+
+/// Whether each job runs when resuming from `journal`, and why, with the keys that
+/// decided it: computed once here, for the build to record.
+pub fn decide(scenario: &Scenario, journal: &Journal) -> Resume {
     let keys = keys(scenario);
     let graph = graph(scenario);
     /// Whether a node runs: a job by its own record, a group when a member runs; and
@@ -243,5 +254,8 @@ pub fn decide(scenario: &Scenario, journal: &Journal) -> HashMap<String, Decisio
             out.insert(id.clone(), runs(id, &graph, &keys, journal, &mut memo));
         }
     }
-    out
+    Resume {
+        keys,
+        decisions: out,
+    }
 }

@@ -300,7 +300,7 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
         }
         _ => None,
     };
-    let decisions = journal
+    let resume = journal
         .as_deref()
         .filter(|_| options.resume)
         .map(|journal| decide(&loaded.scenario, journal));
@@ -345,7 +345,7 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
             window,
             timeout: options.timeout,
             sink: &sink,
-            resume: decisions.as_ref(),
+            resume: resume.as_ref(),
             on_failure: options.on_failure,
             slurm: options.slurm,
             submitted: &submitted,
@@ -353,7 +353,7 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
     );
     if options.dry_run {
         outln!("{}", built.scheduler.list().details());
-        if let Some(decisions) = &decisions {
+        if let Some(decisions) = resume.as_ref().map(|resume| &resume.decisions) {
             let mut ids: Vec<&String> = decisions.keys().collect();
             ids.sort();
             for id in ids {

@@ -97,7 +97,7 @@ pub(crate) fn section(quick: bool, dir: &Path, drivers: &[(&'static str, PathBuf
         });
         let mut rows = vec![("jobgraph", s), ("jobgraph-batch", b), ("rayon", r)];
         for (system, exe) in drivers {
-            match crate::time_driver(exe, dir, &shape, 2, Work::Empty, graph_reps) {
+            match crate::peers::time_driver(exe, dir, &shape, 2, Work::Empty, graph_reps) {
                 Ok(m) => rows.push((system, m.total)),
                 Err(e) => println!("{system} failed on {name} (1,000 jobs): {e}"),
             }
