@@ -268,14 +268,16 @@ pub enum Error {
         /// What is wrong, and what to do.
         problem: String,
     },
-    /// A scheduler's named limit cannot be kept (see
-    /// [`Scheduler::limit`](crate::Scheduler::limit)): found before anything runs.
-    #[error("scheduler `{scheduler}` cannot run as set up: {problem}")]
+    /// A named limit cannot be kept (see [`Scheduler::limit`](crate::Scheduler::limit),
+    /// [`Batch::limit`](crate::Batch::limit)): found before anything runs.
+    #[error("{runner} `{scheduler}` cannot run as set up: {problem}")]
     Limit {
-        /// The scheduler.
+        /// The scheduler's or the batch's label.
         scheduler: String,
         /// What is wrong, and what to do.
         problem: String,
+        /// Whether a scheduler's or a batch's limit.
+        runner: Runner,
     },
     /// A critical scheduler, or a batch, ran past its timeout.
     #[error("{} `{label}` took too long: timed out after {timeout:?}", .runner.timed_out())]

@@ -354,3 +354,31 @@ fn misused_limits_are_refused_before_anything_runs() {
 
     assert_eq!(ran.load(Ordering::SeqCst), 0, "nothing ran");
 }
+
+#[test]
+fn a_batch_keeps_its_own_limits_run_after_run_and_refuses_their_misuse() {
+    let gpu = Arc::new(Gauge::default());
+    let mut batch = jobgraph::Batch::new().window(8).limit("gpu", 2);
+    for _ in 0..8 {
+        let gpu = gpu.clone();
+        batch
+            .add_mut(move |ctx| gpu.during(1, || ctx.sleep(NAP)))
+            .uses("gpu", 1);
+    }
+    assert!(batch.run().unwrap());
+    assert!(batch.run().unwrap(), "it runs again with the same limit");
+    assert_eq!(gpu.most(), 2);
+
+    let mut batch = jobgraph::Batch::new().label("b");
+    batch.add(|_| ()).uses("gpu", 1);
+    assert!(
+        matches!(batch.run(), Err(Error::Policy { problem, .. }) if problem.contains("no scheduler around it defines"))
+    );
+    let mut batch = jobgraph::Batch::new().label("b").limit("gpu", 0);
+    batch.add(|_| ()).uses("gpu", 1);
+    let error = batch.run().unwrap_err().to_string();
+    assert!(
+        error.starts_with("batch `b` cannot run") && error.contains("is 0"),
+        "{error}"
+    );
+}

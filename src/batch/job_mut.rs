@@ -117,6 +117,18 @@ impl<T: Send + Sync + Debug + 'static> JobMut<'_, T> {
         })
     }
 
+    /// Makes the job use `amount` of the batch's named limit `name` while it runs (see
+    /// [`Batch::limit`](super::Batch::limit) and [`Job::uses`](crate::Job::uses)); a
+    /// second call for the same name replaces the amount.
+    pub fn uses(self, name: &str, amount: u32) -> Self {
+        self.policy(
+            |policy| match policy.uses.iter_mut().find(|(used, _)| &**used == name) {
+                Some((_, old)) => *old = amount,
+                None => policy.uses.push((name.into(), amount)),
+            },
+        )
+    }
+
     fn policy(self, change: impl FnOnce(&mut Policy)) -> Self {
         self.batch.changed |= self.batch.ran.is_some();
         let index = self.index;

@@ -143,6 +143,8 @@ pub struct Batch<T: 'static> {
     /// Mistakes made while building, reported by `run`.
     problems: Vec<Error>,
     ending: Option<Reason>,
+    /// Named limits, `(name, limit)`, each name once.
+    limits: Vec<(Box<str>, u32)>,
 }
 
 impl<T: Send + Sync + Debug + 'static> Default for Batch<T> {
@@ -185,6 +187,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             untidy: false,
             problems: Vec::new(),
             ending: None,
+            limits: Vec::new(),
         }
     }
 
@@ -198,6 +201,27 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     /// Names the batch in errors.
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = label.into();
+        self
+    }
+
+    /// A named limit: at most `limit` of `name` in use at once by the jobs that use it
+    /// ([`JobMut::uses`]), on top of the window, as
+    /// [`Scheduler::limit`](crate::Scheduler::limit) does; a batch's limits are its own
+    /// (a batch run within a scheduler's job does not share the scheduler's). A second
+    /// call for the same name replaces the limit; a limit of 0 is refused by `run`.
+    ///
+    /// ```
+    /// use jobgraph::Batch;
+    /// let mut batch = Batch::new().window(8).limit("disk", 1);
+    /// let ids: Vec<_> = (0..4u32).map(|i| batch.add(move |_| i).uses("disk", 1).id()).collect();
+    /// assert!(batch.run().unwrap());
+    /// assert_eq!(*batch.result(ids[3]).unwrap(), 3);
+    /// ```
+    pub fn limit(mut self, name: &str, limit: u32) -> Self {
+        match self.limits.iter_mut().find(|(old, _)| &**old == name) {
+            Some((_, old)) => *old = limit,
+            None => self.limits.push((name.into(), limit)),
+        }
         self
     }
 

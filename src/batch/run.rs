@@ -11,6 +11,7 @@ use crate::engine::{answer, no_worker, CancelRun, Door, Run, Settings, Table, Wo
 use crate::error::{Error, Runner};
 use crate::graph;
 use crate::job::{link_to_running_job, Context, CRITICAL, FOREVER};
+use crate::limits::Limits;
 
 /// How long a new run waits for the workers of the last one to leave it.
 const LET_GO: Duration = Duration::from_secs(1);
@@ -77,7 +78,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         self.ran = Some(Arc::clone(&cells));
         self.graph = Some(Arc::clone(&frozen));
         self.ending = None;
-        let settings = Settings::for_run(
+        let mut settings = Settings::for_run(
             self.window,
             self.timeout,
             self.grace,
@@ -86,6 +87,9 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             self.stall_timeout,
             self.pool.clone(),
         );
+        if !self.limits.is_empty() && !frozen.shares.is_empty() {
+            settings.limits = Some(Arc::new(Limits::new(self.limits.clone())));
+        }
         let run = Run::new(cells, frozen, &settings);
         let workers: Arc<dyn Workers> = run.clone();
         self.last_run = Some(Arc::downgrade(&workers));
@@ -198,6 +202,9 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             .map(|(&i, (policy, _))| (i, policy.clone()))
             .collect();
         frozen.policies.sort_unstable_by_key(|(i, _)| *i);
+        let mut scope = graph::Scope::default();
+        scope.enter(Runner::Batch, &self.label, &self.limits)?;
+        frozen.shares = scope.resolve(|i| self.building.label(i as usize), &frozen)?;
         if !frozen.forward {
             if let Some(cycle) = graph::find_cycle(&frozen) {
                 return Err(Error::Cycle {

@@ -8,9 +8,11 @@
 
 mod dense;
 mod frozen;
+mod limits;
 
 pub(crate) use dense::{listing_order, local_index, Dense};
 pub(crate) use frozen::{
     find_cycle, freeze, from_sorted_pairs, is_forever, is_nested, place, policy_problem, Frozen,
     POLICY, SINGLE,
 };
+pub(crate) use limits::Scope;

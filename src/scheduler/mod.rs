@@ -24,7 +24,6 @@ use crate::watch::Watch;
 
 mod graph_ops;
 mod jobs;
-mod limits;
 mod nesting;
 mod observe;
 mod reports;

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use super::limits::Scope;
 use super::{Conf, Prepared, SchedInner};
 use crate::engine::{
     answer, no_worker, CancelRun, Door, Emitter, Event, Observer, Reason, Run, Settings,
@@ -45,7 +44,7 @@ impl SchedInner {
     /// keeps each one's frozen graph for its run: a nested scheduler is checked with
     /// the whole tree, before anything starts, and not again when it runs.
     pub(crate) fn validate(&self) -> Result<Prepared, Error> {
-        let mut scope = Scope::default();
+        let mut scope = graph::Scope::default();
         let mut prepared = self.validate_in(&mut scope)?;
         prepared.limits = scope.into_limits();
         Ok(prepared)
@@ -53,7 +52,7 @@ impl SchedInner {
 
     /// [`validate`](Self::validate), within the named limits of the schedulers around
     /// this one.
-    fn validate_in(&self, scope: &mut Scope) -> Result<Prepared, Error> {
+    fn validate_in(&self, scope: &mut graph::Scope) -> Result<Prepared, Error> {
         if let Some(problem) = self.problems.lock().first() {
             return Err(problem.clone());
         }
@@ -67,8 +66,8 @@ impl SchedInner {
         let jobs = self.jobs.lock().clone();
         let mut frozen = graph::freeze(self.id, &self.label(), &jobs)?;
         let limits = self.conf.lock().limits.clone();
-        let defined = scope.enter(&self.label(), &limits)?;
-        frozen.shares = scope.resolve(&jobs, &frozen)?;
+        let defined = scope.enter(Runner::Scheduler, &self.label(), &limits)?;
+        frozen.shares = scope.resolve(|i| jobs[i as usize].text_label(), &frozen)?;
         let list = self.jobs.lock();
         // The list frozen is the list now (an `add` or `remove` meanwhile copied it):
         // under its lock, so that one that follows clears this.
