@@ -106,7 +106,10 @@ pub use job::{
     AbstractJob, AnyJob, Backoff, Context, Inputs, IntoInputs, Job, JobId, JobOutput, JobState,
     Jobs, PrintJob, RetryOn, MAX_RETRIES,
 };
-pub use report::{find_dot, printable, Badge, Debrief, Listing, Symbols, VALUE_WIDTH};
+pub use report::{
+    find_dot, printable, Attempt, Badge, CriticalPath, Debrief, JobEnd, Listing, Step, Symbols,
+    TimedJob, Timeline, VALUE_WIDTH,
+};
 pub use scheduler::{RunFuture, Scheduler, Sequence};
 pub use timer::{sleep, Sleep};
 pub use watch::Watch;
