@@ -44,7 +44,9 @@ pub(crate) type Observer = Arc<dyn Fn(&Event) + Send + Sync + 'static>;
 /// for a job given up on after its own timeout. Keep them short (count, send
 /// on a channel, update a progress bar): the worker waits for them. An observer that
 /// panics is not called again, and the run goes on. A run without observers, verbose
-/// mode or `tracing` builds no event at all; with observers, building and delivering
+/// mode, a recorded timeline
+/// ([`Scheduler::record_timeline`](crate::Scheduler::record_timeline)) or `tracing`
+/// builds no event at all; with observers, building and delivering
 /// an event costs a clock reading and a few reference counts (no lock, no
 /// allocation), plus what the observers do.
 ///

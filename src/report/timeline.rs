@@ -417,15 +417,17 @@ impl CriticalPath {
     }
 }
 
-/// `812.4ms`, `1.250s`, `35us`: ASCII, short, precise enough to compare.
+/// `812.4ms`, `1.250s`, `35us`, `420ns`: ASCII, short, precise enough to compare.
 pub(crate) fn short(duration: Duration) -> String {
     let micros = duration.as_micros();
     if micros >= 1_000_000 {
         format!("{:.3}s", duration.as_secs_f64())
     } else if micros >= 1_000 {
         format!("{:.1}ms", duration.as_secs_f64() * 1e3)
-    } else {
+    } else if micros >= 1 {
         format!("{micros}us")
+    } else {
+        format!("{}ns", duration.as_nanos())
     }
 }
 
