@@ -519,6 +519,10 @@ impl Recorder {
             }
             return;
         };
+        // Not kept: a job's wait for a worker is read from its requirements' ends.
+        if let EventKind::Scheduled = event.kind {
+            return;
+        }
         let Some(i) = self.index(job) else { return };
         let mut slot = self.slots[i].lock();
         let end = match &event.kind {

@@ -93,6 +93,10 @@ impl Scheduler {
     /// recording was off, or before the run started; while it runs, the timeline so
     /// far (the jobs still running [`Unfinished`](crate::JobEnd::Unfinished)).
     ///
+    /// Times count from the start of this scheduler's run: asked of a nested
+    /// scheduler, from the start of its own run; asked of its parent, the nested
+    /// scheduler's jobs are on the parent's clock.
+    ///
     /// ```
     /// use jobgraph::{Job, JobEnd, Scheduler};
     /// let s = Scheduler::new().record_timeline(true).with(Job::new(|_| 1).label("one"));
