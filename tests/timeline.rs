@@ -304,6 +304,17 @@ fn a_job_that_fails_or_never_runs_says_so() {
     assert_eq!(timeline.jobs()[1].outcome(), JobEnd::NotRun);
     assert!(timeline.jobs()[1].attempts().is_empty());
     assert_eq!(timeline.critical_path().labels(), ["boom"]);
+    // The debrief tells the failure, then ends with the path.
+    let text = s.debrief().to_string();
+    let (failure, path) = (
+        text.find("END stack for CRITICAL JOB")
+            .unwrap_or_else(|| panic!("{text}")),
+        text.find("===== critical path: 1 job(s)")
+            .unwrap_or_else(|| panic!("{text}")),
+    );
+    assert!(failure < path, "{text}");
+    let last = text.trim_end().lines().last().unwrap();
+    assert!(last.trim_start().starts_with("boom "), "{text}");
     let events = events(&timeline.chrome_trace());
     assert_eq!(slices(&events, "boom")[0]["args"]["outcome"], "failed");
     assert!(slices(&events, "never").is_empty());

@@ -479,11 +479,8 @@ impl Display for Debrief {
         }
         collect(&numbering.root, &mut failed);
         write_retried(f, &numbering.root)?;
-        if let Some(path) = &self.critical_path {
-            write!(f, "{path}")?;
-        }
         if failed.is_empty() {
-            return Ok(());
+            return self.write_critical_path(f);
         }
         let critical = failed.iter().filter(|job| job.is_critical()).count();
         writeln!(
@@ -528,7 +525,17 @@ impl Display for Debrief {
                 writeln!(f, "    {line}")?;
             }
         }
-        Ok(())
+        self.write_critical_path(f)
+    }
+}
+
+impl Debrief {
+    /// The critical path, last, when the run recorded its timeline.
+    fn write_critical_path(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match &self.critical_path {
+            Some(path) => write!(f, "{path}"),
+            None => Ok(()),
+        }
     }
 }
 
