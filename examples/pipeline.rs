@@ -4,11 +4,18 @@
 //! "reduce" jobs add pairs of partial counts in a tree, and a last job checks the
 //! total. The window is the number of CPUs, so the map jobs keep every core busy.
 //!
+//! The run records its timeline: it prints the critical path (the chain of jobs that
+//! set the run's length) and writes the run as a Chrome trace,
+//! `target/pipeline/primes.trace.json` (under `CARGO_TARGET_DIR` when it is set), one
+//! track per worker: open it in
+//! <https://ui.perfetto.dev> (drop the file on the page) or in `chrome://tracing`.
+//!
 //! ```text
 //! cargo run --release --example pipeline [-- BOUND CHUNKS]
 //! ```
 
 use jobgraph::{Error, Job, Scheduler, Watch};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Primes in `range`, by trial division: deliberately CPU-bound.
@@ -23,7 +30,10 @@ fn main() -> Result<(), Error> {
     let chunks = args.next().and_then(Result::ok).unwrap_or(64).max(1);
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
 
-    let scheduler = Scheduler::new().label("primes").window(cpus);
+    let scheduler = Scheduler::new()
+        .label("primes")
+        .window(cpus)
+        .record_timeline(true);
     // Map: one job per chunk.
     let step = bound.div_ceil(chunks);
     let mut level: Vec<Job<u64>> = (0..chunks)
@@ -69,6 +79,25 @@ fn main() -> Result<(), Error> {
     watch.print_elapsed(&format!("run() -> {ok}\n"));
     let primes = *total.result()?;
     println!("primes below {bound}: {primes}");
+
+    // Where the time went: the critical path, and the trace of every worker.
+    let timeline = scheduler.timeline().expect("the run recorded its timeline");
+    print!("{}", timeline.critical_path());
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join("pipeline");
+    let trace = dir.join("primes.trace.json");
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::File::create(&trace))
+        .and_then(|file| timeline.write_chrome_trace(std::io::BufWriter::new(file)));
+    match written {
+        Ok(()) => println!(
+            "trace written to {}: open it in https://ui.perfetto.dev or chrome://tracing",
+            trace.display()
+        ),
+        Err(e) => eprintln!("cannot write {}: {e}", trace.display()),
+    }
 
     // The same work on this thread alone, to show what the window bought.
     let started = Instant::now();

@@ -59,7 +59,10 @@
 //! [`Scheduler::stats`] in asynciojobs' layout (`.details()`, `.silence_done_jobs()`
 //! on the listing for its variants; long values cut to [`VALUE_WIDTH`] characters, the
 //! handles giving them whole), [`Scheduler::dot_format`] and, with the `pictures`
-//! feature, PNG and SVG files.
+//! feature, PNG and SVG files. A run that records its [`Timeline`]
+//! ([`Scheduler::record_timeline`]) tells when each job ran and on which worker, its
+//! [critical path](Timeline::critical_path) (in the debrief, bold in the picture), and
+//! writes a [Chrome trace](Timeline::chrome_trace) for Perfetto.
 //!
 //! # Cargo features
 //!
@@ -107,7 +110,10 @@ pub use job::{
     AbstractJob, AnyJob, Backoff, Context, Inputs, IntoInputs, Job, JobId, JobOutput, JobState,
     Jobs, PrintJob, RetryOn, MAX_RETRIES,
 };
-pub use report::{find_dot, printable, Badge, Debrief, Listing, Symbols, VALUE_WIDTH};
+pub use report::{
+    find_dot, printable, Attempt, Badge, CriticalPath, Debrief, JobEnd, Listing, Step, Symbols,
+    TimedJob, Timeline, VALUE_WIDTH,
+};
 pub use scheduler::{RunFuture, Scheduler, Sequence};
 pub use timer::{sleep, Sleep};
 pub use watch::Watch;

@@ -44,7 +44,9 @@ pub(crate) type Observer = Arc<dyn Fn(&Event) + Send + Sync + 'static>;
 /// for a job given up on after its own timeout. Keep them short (count, send
 /// on a channel, update a progress bar): the worker waits for them. An observer that
 /// panics is not called again, and the run goes on. A run without observers, verbose
-/// mode or `tracing` builds no event at all; with observers, building and delivering
+/// mode, a recorded timeline
+/// ([`Scheduler::record_timeline`](crate::Scheduler::record_timeline)) or `tracing`
+/// builds no event at all; with observers, building and delivering
 /// an event costs a clock reading and a few reference counts (no lock, no
 /// allocation), plus what the observers do.
 ///
@@ -71,6 +73,11 @@ pub struct Event {
     pub scheduler: Arc<str>,
     /// The job concerned; `None` for the run's own events.
     pub job: Option<AnyJob>,
+    /// On [`Started`](EventKind::Started), the number of the worker that runs the job,
+    /// counted from 0 in each run and below its window: the same number for each job
+    /// that worker runs, and a worker that leaves the run hands its number to the next
+    /// one hired, so no two jobs running at once share one. `None` for other events.
+    pub worker: Option<usize>,
 }
 
 /// What an [`Event`] reports.
@@ -270,6 +277,7 @@ impl Emitter {
         kind: EventKind,
         job: Option<&AnyJob>,
         at: Option<Instant>,
+        worker: Option<usize>,
     ) -> Option<Instant> {
         #[cfg(feature = "tracing")]
         if !self.span.is_none() {
@@ -285,6 +293,7 @@ impl Emitter {
             elapsed: at.saturating_duration_since(self.start),
             scheduler: self.scheduler.clone(),
             job: job.cloned(),
+            worker,
         };
         for listener in &self.observers {
             if listener.panicked.load(Ordering::Relaxed) {
@@ -310,27 +319,28 @@ impl Emitter {
         match kind {
             EventKind::RunStarted { .. } => {
                 // Delivered under the lock: a concurrent `RunStopping` waits for it.
-                self.deliver(kind, None, None);
+                self.deliver(kind, None, None, None);
                 phase.started = true;
                 if let Some(held) = phase.held.take() {
-                    self.deliver(held, None, None);
+                    self.deliver(held, None, None, None);
                 }
             }
             EventKind::RunStopping(_) if !phase.started => phase.held = Some(kind),
             kind => {
                 drop(phase);
-                self.deliver(kind, None, None);
+                self.deliver(kind, None, None, None);
             }
         }
     }
 
     /// A job became ready: at `at` when known (the end of its last requirement).
     pub(crate) fn scheduled(&self, job: &AnyJob, at: Option<Instant>) {
-        self.deliver(EventKind::Scheduled, Some(job), at);
+        self.deliver(EventKind::Scheduled, Some(job), at, None);
     }
 
-    /// A job starts; the span returned stays entered until [`ended`](Emitter::ended).
-    pub(crate) fn started(&self, index: u32, job: &AnyJob) -> JobSpan {
+    /// A job starts on worker `worker`; the span returned stays entered until
+    /// [`ended`](Emitter::ended).
+    pub(crate) fn started(&self, index: u32, worker: usize, job: &AnyJob) -> JobSpan {
         #[cfg(feature = "tracing")]
         let (span, dispatch) = if self.span.is_none() {
             (tracing::Span::none(), None)
@@ -344,7 +354,7 @@ impl Emitter {
         let _ = index;
         #[cfg(feature = "tracing")]
         let entered = span.entered();
-        self.deliver(EventKind::Started, Some(job), None);
+        self.deliver(EventKind::Started, Some(job), None, Some(worker));
         JobSpan {
             #[cfg(feature = "tracing")]
             _entered: entered,
@@ -376,7 +386,7 @@ impl Emitter {
             // Not an end: `Retrying` is sent by its worker.
             Status::Retry => return None,
         };
-        let at = self.deliver(kind, Some(job), None);
+        let at = self.deliver(kind, Some(job), None, None);
         // The job's span (with `tracing`) is left here, after its end event.
         let _ = span;
         at
@@ -384,12 +394,12 @@ impl Emitter {
 
     /// Any other event of a job.
     pub(crate) fn job(&self, kind: EventKind, job: &AnyJob) {
-        self.deliver(kind, Some(job), None);
+        self.deliver(kind, Some(job), None, None);
     }
 
     /// A job its run gave up on.
     pub(crate) fn abandoned(&self, job: &AnyJob) {
-        self.deliver(EventKind::Abandoned, Some(job), None);
+        self.deliver(EventKind::Abandoned, Some(job), None, None);
     }
 
     /// A job its run gave up on after its own timeout and grace.
@@ -399,6 +409,7 @@ impl Emitter {
                 still_running: true,
             },
             Some(job),
+            None,
             None,
         );
     }

@@ -189,7 +189,7 @@ impl<J: Table> Run<J> {
             let job = self.jobs.handle(i);
             self.jobs.state(i).store(state::RUNNING, Ordering::Release);
             let span = match (&self.events, job) {
-                (Some(events), Some(job)) => Some(events.started(index, job)),
+                (Some(events), Some(job)) => Some(events.started(index, number, job)),
                 _ => None,
             };
             let own = rules.map(|rules| self.arm(rules));

@@ -14,9 +14,11 @@
 //! of a few `String`s per job, attribute and edge; and it needs no dependency (the
 //! pictures run `dot` directly, see `picture.rs`), so the default build stays lean.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use super::listing::{Level, Numbering};
+use super::timeline::Timeline;
 use crate::job::{AnyJob, Group, JobState};
 
 /// A job's outcome, as the picture colours it after a run.
@@ -118,8 +120,9 @@ fn attrs(pairs: &[(&str, String)]) -> String {
         .join(",")
 }
 
-/// asynciojobs' `dot_style()`, plus the outcome's fill after a run.
-fn style(job: &AnyJob, id: &str, cluster: bool, outcome: Option<Outcome>) -> String {
+/// asynciojobs' `dot_style()`, plus the outcome's fill after a run, and thick lines
+/// when the job is on the run's critical path (`bold`).
+fn style(job: &AnyJob, id: &str, cluster: bool, outcome: Option<Outcome>, bold: bool) -> String {
     let mut styles = Vec::new();
     if !cluster {
         styles.push("rounded");
@@ -130,6 +133,9 @@ fn style(job: &AnyJob, id: &str, cluster: bool, outcome: Option<Outcome>) -> Str
     if outcome.is_some() {
         styles.push("filled");
     }
+    if bold {
+        styles.push("bold");
+    }
     let mut pairs = vec![
         ("style", styles.join(",")),
         (
@@ -139,12 +145,15 @@ fn style(job: &AnyJob, id: &str, cluster: bool, outcome: Option<Outcome>) -> Str
         ),
         ("shape", "box".to_string()),
     ];
+    let width = match (bold, job.is_critical()) {
+        (true, _) => PATH_WIDTH,
+        (false, true) => "2",
+        (false, false) => "0.5",
+    };
     if job.is_critical() {
         pairs.push(("color", "red".to_string()));
-        pairs.push(("penwidth", "2".to_string()));
-    } else {
-        pairs.push(("penwidth", "0.5".to_string()));
     }
+    pairs.push(("penwidth", width.to_string()));
     if let Some(outcome) = outcome {
         let fill = if cluster {
             outcome.light()
@@ -156,8 +165,14 @@ fn style(job: &AnyJob, id: &str, cluster: bool, outcome: Option<Outcome>) -> Str
     attrs(&pairs)
 }
 
+/// The line width of the critical path's jobs and edges.
+const PATH_WIDTH: &str = "4";
+
 struct Dot<'a> {
     numbering: &'a Numbering,
+    /// The jobs of the run's critical path, and its edges (required, job).
+    path_jobs: HashSet<AnyJob>,
+    path_edges: HashSet<(AnyJob, AnyJob)>,
     /// Colour outcomes: the scheduler has run.
     outcomes: bool,
     /// A job timed out: the legend says which colour that is.
@@ -221,15 +236,16 @@ impl Dot<'_> {
             let outcome = self.outcomes.then(|| Outcome::of(job));
             self.timed_out |= matches!(outcome, Some(Outcome::TimedOut));
             let nested = level.nested.get(&i);
+            let bold = self.path_jobs.contains(job);
             let head = match nested {
                 Some(nested) => {
-                    let cluster_style = style(job, &id, true, outcome);
+                    let cluster_style = style(job, &id, true, outcome, bold);
                     let _ = write!(self.out, "subgraph cluster_{id}");
                     self.body(nested, &cluster_style, Some(&id));
                     Some(self.entry_node(nested, &id))
                 }
                 None => {
-                    let _ = writeln!(self.out, "{id} [{}]", style(job, &id, false, outcome));
+                    let _ = writeln!(self.out, "{id} [{}]", style(job, &id, false, outcome, bold));
                     None
                 }
             };
@@ -243,16 +259,19 @@ impl Dot<'_> {
                     None => (rid.clone(), None),
                 };
                 let to = head.clone().unwrap_or_else(|| id.clone());
-                let _ = match (&head, ltail) {
-                    (None, None) => writeln!(self.out, "{from} -> {to};"),
-                    (None, Some(tail)) => {
-                        writeln!(self.out, "{from} -> {to} [ltail=cluster_{tail}];")
-                    }
-                    (Some(_), None) => writeln!(self.out, "{from} -> {to} [lhead=cluster_{id}];"),
-                    (Some(_), Some(tail)) => writeln!(
-                        self.out,
-                        "{from} -> {to} [lhead=cluster_{id} ltail=cluster_{tail}];"
-                    ),
+                let mut edge = Vec::new();
+                if head.is_some() {
+                    edge.push(format!("lhead=cluster_{id}"));
+                }
+                if let Some(tail) = ltail {
+                    edge.push(format!("ltail=cluster_{tail}"));
+                }
+                if self.path_edges.contains(&(required.clone(), job.clone())) {
+                    edge.push(format!("style=bold penwidth={PATH_WIDTH}"));
+                }
+                let _ = match edge.is_empty() {
+                    true => writeln!(self.out, "{from} -> {to};"),
+                    false => writeln!(self.out, "{from} -> {to} [{}];", edge.join(" ")),
                 };
             }
         }
@@ -297,11 +316,15 @@ impl Dot<'_> {
 }
 
 /// The DOT text of `group`'s graph (see `Scheduler::dot_format`): with each job's
-/// outcome once the group has run.
-pub(crate) fn dot_text(group: &dyn Group) -> String {
+/// outcome once the group has run, and its critical path bold when its `timeline` was
+/// recorded.
+pub(crate) fn dot_text(group: &dyn Group, timeline: Option<&Timeline>) -> String {
     let numbering = Numbering::of(group);
+    let (path_jobs, path_edges) = timeline.map(Timeline::highlighted).unwrap_or_default();
     let mut dot = Dot {
         numbering: &numbering,
+        path_jobs,
+        path_edges,
         outcomes: group.ran(),
         timed_out: false,
         out: String::from("digraph asynciojobs"),

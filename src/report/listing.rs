@@ -14,6 +14,7 @@ use std::sync::Arc;
 use super::badge::{
     printable, printable_lines, repr_main, repr_result, Badge, Symbols, VALUE_WIDTH,
 };
+use super::timeline::CriticalPath;
 use crate::error::Error;
 use crate::graph::{listing_order, Dense, Frozen};
 use crate::job::{AnyJob, Group, Job};
@@ -376,6 +377,7 @@ impl fmt::Debug for Listing {
 pub struct Debrief {
     listing: Listing,
     headline: Option<String>,
+    critical_path: Option<CriticalPath>,
 }
 
 impl Debrief {
@@ -384,7 +386,14 @@ impl Debrief {
         Debrief {
             listing,
             headline: None,
+            critical_path: None,
         }
+    }
+
+    /// Ends with this critical path, when there is one.
+    pub(crate) fn with_critical_path(mut self, path: Option<CriticalPath>) -> Debrief {
+        self.critical_path = path;
+        self
     }
 
     /// Heads the debrief with this text instead of [`why`](crate::Scheduler::why):
@@ -471,7 +480,7 @@ impl Display for Debrief {
         collect(&numbering.root, &mut failed);
         write_retried(f, &numbering.root)?;
         if failed.is_empty() {
-            return Ok(());
+            return self.write_critical_path(f);
         }
         let critical = failed.iter().filter(|job| job.is_critical()).count();
         writeln!(
@@ -516,7 +525,17 @@ impl Display for Debrief {
                 writeln!(f, "    {line}")?;
             }
         }
-        Ok(())
+        self.write_critical_path(f)
+    }
+}
+
+impl Debrief {
+    /// The critical path, last, when the run recorded its timeline.
+    fn write_critical_path(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match &self.critical_path {
+            Some(path) => write!(f, "{path}"),
+            None => Ok(()),
+        }
     }
 }
 

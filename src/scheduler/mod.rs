@@ -17,7 +17,7 @@ use crate::job::{
     release_unreachable, requirements_added, warm_ahead, AnyJob, Core, Jobs, Outcome, NESTED,
     WARM_AHEAD,
 };
-use crate::report::{run_stats, tally};
+use crate::report::{run_stats, tally, Recorder};
 use crate::sync::global::AtomicU32;
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::watch::Watch;
@@ -79,6 +79,8 @@ pub(crate) struct SchedInner {
     pending_shutdowns: Mutex<Vec<AnyJob>>,
     /// Nested: the graph its parent checked and froze for it, until it runs.
     prepared: Mutex<Option<Prepared>>,
+    /// What records its run's timeline, when it records one (see `record_timeline`).
+    pub(crate) recorder: Mutex<Option<Arc<Recorder>>>,
     /// The list as last frozen had no cycle (every job required only earlier ones)
     /// and has not changed since, when [`requirements_added`] still gives this count;
     /// [`NOT_ACYCLIC`] otherwise: what lets a drop skip looking for cycles. Written
@@ -111,6 +113,8 @@ pub(crate) struct Conf {
     pub(crate) pool: Option<Pool>,
     /// Named limits it defines, `(name, limit)`, each name once.
     pub(crate) limits: Vec<(Box<str>, u32)>,
+    /// Records the run's timeline (see `Scheduler::record_timeline`).
+    pub(crate) timeline: bool,
 }
 
 #[derive(Default)]
@@ -124,6 +128,8 @@ pub(crate) struct Report {
     pub(crate) cancelled: bool,
     /// Run on its own (`run`, `run_async`) rather than as a job of a parent.
     pub(crate) top_level: bool,
+    /// Nested in a scheduler that records its run's timeline: records its own.
+    pub(crate) record_for_parent: bool,
 }
 
 impl Drop for SchedInner {
@@ -131,8 +137,10 @@ impl Drop for SchedInner {
     /// (see `release_unreachable`): a graph refused for its cycle is freed with its
     /// scheduler, once its handles are gone.
     fn drop(&mut self) {
-        // A nested scheduler's graph, checked by its parent and never run, shares the list.
+        // A nested scheduler's graph, checked by its parent and never run, shares the
+        // list, and so does the recorder of a run's timeline.
         drop(self.prepared.get_mut().take());
+        drop(self.recorder.get_mut().take());
         // Shared with a run still going (a job abandoned by it): leave it be.
         if let Some(jobs) = Arc::get_mut(self.jobs.get_mut()) {
             let acyclic = self.acyclic.load(Ordering::Relaxed) == requirements_added();
@@ -172,6 +180,7 @@ impl Scheduler {
                 stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
                 pool: None,
                 limits: Vec::new(),
+                timeline: false,
             }),
             jobs: Mutex::new(Arc::new(Vec::new())),
             problems: Mutex::new(Vec::new()),
@@ -181,6 +190,7 @@ impl Scheduler {
             shutdown: Mutex::new(None),
             pending_shutdowns: Mutex::new(Vec::new()),
             prepared: Mutex::new(None),
+            recorder: Mutex::new(None),
             acyclic: AtomicU64::new(NOT_ACYCLIC),
         });
         let any = AnyJob(inner.clone());
@@ -357,6 +367,25 @@ impl Scheduler {
     pub fn verbose(self, verbose: bool) -> Self {
         self.inner.conf.lock().verbose = verbose;
         self
+    }
+
+    /// Whether `run` records its timeline (off by default): when each job started and
+    /// ended, on which worker, how many attempts it took and how it ended, here and in
+    /// nested schedulers. Read it after the run with [`timeline`](Scheduler::timeline);
+    /// [`debrief`](Scheduler::debrief) then ends with the run's critical path, and
+    /// [`dot_format`](Scheduler::dot_format) draws that path bold.
+    ///
+    /// Recording is an observer of the run's events (see [`Event`](crate::Event)): a
+    /// clock reading and a short lock per event of each job. A run that records
+    /// nothing, and has no other observer, builds no event at all.
+    pub fn record_timeline(self, record: bool) -> Self {
+        self.inner.conf.lock().timeline = record;
+        self
+    }
+
+    /// Whether `run` records its timeline.
+    pub fn is_recording_timeline(&self) -> bool {
+        self.inner.conf.lock().timeline
     }
 
     /// The watch that time-stamps verbose output.

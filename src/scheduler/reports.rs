@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::Scheduler;
+use super::{inner_of, Scheduler};
 use crate::error::Error;
-use crate::report::{self, Debrief, Listing};
+use crate::job::AnyJob;
+use crate::report::{self, Debrief, Listing, Recorder, Timeline};
 
 impl Scheduler {
     /// Every job, one a line, in the order they can run, numbered depth first
@@ -70,8 +71,49 @@ impl Scheduler {
     ///     ******************** END stack for CRITICAL JOB 2 ⚠ ★ ☓   <Job `boom`>
     ///     ********************
     /// ```
+    ///
+    /// When the run recorded its timeline ([`record_timeline`](Scheduler::record_timeline)),
+    /// it ends with the run's [critical path](Timeline::critical_path), as it was when
+    /// the debrief was made:
+    ///
+    /// ```text
+    /// ===== critical path: 3 job(s), 812.4ms of the run's 815.0ms (idle 0.3ms)
+    ///     fetch    101.2ms
+    ///     slow     600.9ms
+    ///     report   110.0ms
+    /// ```
     pub fn debrief(&self) -> Debrief {
-        Debrief::new(self.list())
+        let path = self.timeline().map(|timeline| timeline.critical_path());
+        Debrief::new(self.list()).with_critical_path(path)
+    }
+
+    /// The timeline of the run, when it recorded one
+    /// ([`record_timeline`](Scheduler::record_timeline)): each job's start, end, worker,
+    /// attempts and outcome, nested schedulers' runs inside their jobs. `None` when
+    /// recording was off, or before the run started; while it runs, the timeline so
+    /// far (the jobs still running [`Unfinished`](crate::JobEnd::Unfinished)).
+    ///
+    /// Times count from the start of this scheduler's run: asked of a nested
+    /// scheduler, from the start of its own run; asked of its parent, the nested
+    /// scheduler's jobs are on the parent's clock.
+    ///
+    /// ```
+    /// use jobgraph::{Job, JobEnd, Scheduler};
+    /// let s = Scheduler::new().record_timeline(true).with(Job::new(|_| 1).label("one"));
+    /// assert!(s.timeline().is_none());
+    /// s.run().unwrap();
+    /// let timeline = s.timeline().unwrap();
+    /// assert_eq!(timeline.jobs()[0].outcome(), JobEnd::Done);
+    /// let json = timeline.chrome_trace(); // for ui.perfetto.dev or chrome://tracing
+    /// assert!(json.contains("\"name\":\"one\""));
+    /// ```
+    pub fn timeline(&self) -> Option<Timeline> {
+        let recorder = self.inner.recorder.lock().clone()?;
+        let origin = recorder.origin()?;
+        let nested = |job: &AnyJob| -> Option<Arc<Recorder>> {
+            inner_of(job).and_then(|nested| nested.recorder.lock().clone())
+        };
+        Some(recorder.timeline(self.inner.label(), origin, &nested))
     }
 
     /// The graph in DOT, asynciojobs' `dot_format()`: one box per job, labelled
@@ -79,9 +121,13 @@ impl Scheduler {
     /// forever, thick and red when critical; nested schedulers as `cluster_NN`
     /// subgraphs, edges into and out of them drawn to their border (`lhead`, `ltail`).
     /// Once the scheduler has run, each box is filled with its job's outcome (done,
-    /// failed, cancelled or still running, not run) and a legend is added.
+    /// failed, cancelled or still running, not run) and a legend is added; when the run
+    /// recorded its timeline ([`record_timeline`](Scheduler::record_timeline)), the
+    /// jobs and edges of its [critical path](Timeline::critical_path) are drawn bold
+    /// (`penwidth=4`), along the paths of the nested schedulers on it too.
     pub fn dot_format(&self) -> String {
-        report::dot_text(&*self.inner)
+        let timeline = self.timeline();
+        report::dot_text(&*self.inner, timeline.as_ref())
     }
 
     /// Writes [`dot_format`](Scheduler::dot_format) to `path`; needs no external tool.

@@ -11,7 +11,7 @@ use crate::engine::{
 use crate::error::{Error, JobError, Runner};
 use crate::graph;
 use crate::job::{link_to_running_job, requirements_added, state, AnyJob, Context, CRITICAL};
-use crate::report::{why_line, Verbose};
+use crate::report::{why_line, Recorder, Verbose};
 use crate::sync::Ordering;
 
 impl SchedInner {
@@ -156,12 +156,14 @@ impl SchedInner {
             limits,
         } = prepared;
         let conf = self.conf.lock().clone();
+        let recorder = self.recorder_for(&conf, &jobs, &frozen);
+        let observers = self.observers(&conf, &jobs, &frozen, recorder);
         let mut settings = Settings::for_run(
             conf.window,
             conf.timeout,
             conf.grace,
             label.clone(),
-            Emitter::new(&label, &self.observers(&conf, &jobs, &frozen), jobs.len()),
+            Emitter::new(&label, &observers, jobs.len()),
             conf.stall_timeout,
             conf.pool.clone(),
         );
@@ -209,20 +211,47 @@ impl SchedInner {
 }
 
 impl SchedInner {
-    /// The observers of a run: verbose mode's printer first, when it is on, then the
-    /// user's.
+    /// The recorder of this run's timeline, when it records one: asked for, or nested
+    /// in a scheduler that records. Its nested schedulers then record theirs.
+    fn recorder_for(
+        &self,
+        conf: &Conf,
+        jobs: &Arc<Vec<AnyJob>>,
+        frozen: &graph::Frozen,
+    ) -> Option<Arc<Recorder>> {
+        if !conf.timeline && !self.report.lock().record_for_parent {
+            return None;
+        }
+        for i in (0..jobs.len()).filter(|&i| graph::is_nested(frozen, i)) {
+            if let Some(nested) = super::inner_of(&jobs[i]) {
+                nested.report.lock().record_for_parent = true;
+            }
+        }
+        let recorder = Arc::new(Recorder::new(jobs.clone()));
+        *self.recorder.lock() = Some(recorder.clone());
+        Some(recorder)
+    }
+
+    /// The observers of a run: the timeline's recorder and verbose mode's printer
+    /// first, when they are on, then the user's.
     fn observers(
         &self,
         conf: &Conf,
         jobs: &Arc<Vec<AnyJob>>,
         frozen: &graph::Frozen,
+        recorder: Option<Arc<Recorder>>,
     ) -> Vec<Observer> {
-        if !conf.verbose {
+        if !conf.verbose && recorder.is_none() {
             return conf.observers.clone();
         }
-        let verbose = Verbose::new(conf.watch.clone(), jobs, frozen);
-        let mut observers: Vec<Observer> =
-            vec![Arc::new(move |event: &Event| verbose.print(event))];
+        let mut observers: Vec<Observer> = Vec::new();
+        if let Some(recorder) = recorder {
+            observers.push(Arc::new(move |event: &Event| recorder.observe(event)));
+        }
+        if conf.verbose {
+            let verbose = Verbose::new(conf.watch.clone(), jobs, frozen);
+            observers.push(Arc::new(move |event: &Event| verbose.print(event)));
+        }
         observers.extend(conf.observers.iter().cloned());
         observers
     }

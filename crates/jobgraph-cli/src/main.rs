@@ -61,7 +61,9 @@ enum Commands {
         /// skipped and why each other one runs); runs nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Also prints each job's start and end, and the listing at the end.
+        /// Also prints each job's start and end, and at the end the listing and the
+        /// critical path (the chain of jobs that set the run's length, with their
+        /// durations).
         #[arg(long, short, conflicts_with = "quiet")]
         verbose: bool,
         /// Prints no job output and no progress: only failures and the summary.
@@ -79,6 +81,11 @@ enum Commands {
         /// Records each ended job in FILE (synced as each job ends), locked for the run.
         #[arg(long, value_name = "FILE")]
         journal: Option<PathBuf>,
+        /// Writes the run's timeline to FILE as a Chrome trace (JSON): one track per
+        /// worker, one slice per attempt of each job. Open it in ui.perfetto.dev or
+        /// chrome://tracing.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
         /// Skips each job the journal says succeeded, unless the job changed (its
         /// command, host, env or cwd) or anything it comes after changed or runs again;
         /// needs --journal.
@@ -245,6 +252,7 @@ fn main_code(cli: Cli) -> i32 {
             raw,
             logs,
             journal,
+            trace,
             resume,
             fresh,
             strict,
@@ -269,6 +277,7 @@ fn main_code(cli: Cli) -> i32 {
                 raw,
                 logs,
                 journal,
+                trace,
                 resume,
                 fresh,
                 strict,

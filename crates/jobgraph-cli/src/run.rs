@@ -48,7 +48,8 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// Shows what would run, runs nothing.
     pub dry_run: bool,
-    /// Prints each job's start and end, and the full listing at the end.
+    /// Prints each job's start and end, and the full listing and the critical path at
+    /// the end.
     pub verbose: bool,
     /// Prints no job output and no progress bar: only failures and the summary.
     pub quiet: bool,
@@ -58,6 +59,8 @@ pub struct RunOptions {
     pub logs: Option<PathBuf>,
     /// The journal to write.
     pub journal: Option<PathBuf>,
+    /// Where to write the run's timeline as a Chrome trace.
+    pub trace: Option<PathBuf>,
     /// Skip the jobs the journal says are done.
     pub resume: bool,
     /// Start a journal that holds records anew.
@@ -375,6 +378,29 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> i32 {
     run_built(built, printer, journal, options, &slurm_ids)
 }
 
+/// Writes the run's timeline to `path` as a Chrome trace; says so (unless `quiet`),
+/// or why not.
+fn write_trace(scheduler: &jobgraph::Scheduler, path: &std::path::Path, quiet: bool) {
+    let Some(timeline) = scheduler.timeline() else {
+        errln!("jobgraph: warning: no trace written: the run did not start");
+        return;
+    };
+    let written = std::fs::File::create(path)
+        .map(std::io::BufWriter::new)
+        .and_then(|file| timeline.write_chrome_trace(file));
+    match written {
+        Ok(()) if quiet => {}
+        Ok(()) => outln!(
+            "trace written to {} (open it in ui.perfetto.dev or chrome://tracing)",
+            path.display()
+        ),
+        Err(e) => errln!(
+            "jobgraph: warning: cannot write the trace {}: {e}",
+            path.display()
+        ),
+    }
+}
+
 fn run_built(
     built: Built,
     printer: Arc<Printer>,
@@ -431,6 +457,9 @@ fn run_built(
                 _ => {}
             }
         });
+    }
+    if options.verbose || options.trace.is_some() {
+        let _ = built.scheduler.clone().record_timeline(true);
     }
     let signals = watch_signals(thread::current());
     let interrupted = || signals.load(Ordering::SeqCst) > 0;
@@ -500,6 +529,13 @@ fn run_built(
         }
     } else if options.verbose {
         outln!("{}", built.scheduler.list().details());
+        // The debrief of a run that did not go cleanly ends with it already.
+        if let Some(timeline) = built.scheduler.timeline() {
+            out!("{}", timeline.critical_path());
+        }
+    }
+    if let Some(path) = &options.trace {
+        write_trace(&built.scheduler, path, options.quiet);
     }
     match &result {
         // The debrief above tells these already.

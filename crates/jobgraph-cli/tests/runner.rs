@@ -634,3 +634,113 @@ shell = "flock {d}/lock sh -c 'echo + >> {d}/trace'; sleep 0.2; flock {d}/lock s
         );
     }
 }
+
+/// `a`, then `slow` and `fast` side by side, then `join`; and a group after `a`.
+const DIAMOND: &str = r#"
+window = 2
+[[job]]
+id = "a"
+command = ["true"]
+[[job]]
+id = "slow"
+command = ["sleep", "0.4"]
+requires = ["a"]
+[[job]]
+id = "fast"
+command = ["true"]
+requires = ["a"]
+[[job]]
+id = "join"
+command = ["true"]
+requires = ["slow", "fast"]
+[[group]]
+id = "g"
+requires = ["a"]
+  [[group.job]]
+  id = "inner"
+  command = ["true"]
+"#;
+
+#[test]
+fn verbose_ends_with_the_critical_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), DIAMOND);
+    let run = jobgraph(&["run", file.to_str().unwrap(), "--verbose"], dir.path());
+    assert_code(&run, 0);
+    let at = run
+        .stdout
+        .find("===== critical path: 3 job(s), ")
+        .unwrap_or_else(|| panic!("{run}"));
+    let path: Vec<&str> = run.stdout[at..]
+        .lines()
+        .skip(1)
+        .take(3)
+        .map(|line| line.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(path, ["a", "slow", "join"], "{run}");
+    // Without --verbose, a clean run says nothing of it.
+    let quiet = jobgraph(&["run", file.to_str().unwrap()], dir.path());
+    assert_code(&quiet, 0);
+    assert!(!quiet.stdout.contains("critical path"), "{quiet}");
+}
+
+#[test]
+fn trace_writes_a_chrome_trace_with_a_track_per_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), DIAMOND);
+    let trace = dir.path().join("run.trace.json");
+    let run = jobgraph(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--trace",
+            trace.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_code(&run, 0);
+    assert!(run.stdout.contains("trace written to "), "{run}");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let events = json["traceEvents"].as_array().unwrap();
+    let slice = |name: &str| {
+        let found: Vec<&serde_json::Value> = events
+            .iter()
+            .filter(|e| e["ph"] == "X" && e["name"] == name)
+            .collect();
+        assert_eq!(found.len(), 1, "{name}: {text}");
+        found[0].clone()
+    };
+    for name in ["a", "slow", "fast", "join", "g"] {
+        assert_eq!(slice(name)["pid"], 1, "{text}");
+        assert_eq!(slice(name)["args"]["outcome"], "done", "{text}");
+    }
+    // `slow` holds a worker while `fast` (and the group) run on the other.
+    assert_ne!(slice("slow")["tid"], slice("fast")["tid"], "{text}");
+    let tracks: std::collections::BTreeSet<i64> = events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["pid"] == 1)
+        .map(|e| e["tid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(tracks, [0, 1].into(), "{text}");
+    // The group's job in a process of its own.
+    assert_eq!(slice("inner")["pid"], 2, "{text}");
+}
+
+#[test]
+fn a_trace_that_cannot_be_written_is_a_warning_not_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), "[[job]]\nid = \"a\"\ncommand = [\"true\"]\n");
+    let trace = dir.path().join("no such folder").join("run.json");
+    let run = jobgraph(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--trace",
+            trace.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_code(&run, 0);
+    assert!(run.stderr.contains("cannot write the trace"), "{run}");
+}
