@@ -10,7 +10,7 @@ use super::{Batch, ONCE};
 use crate::engine::{answer, no_worker, CancelRun, Door, Run, Settings, Table, Workers};
 use crate::error::{Error, Runner};
 use crate::graph;
-use crate::job::{link_to_running_job, Context, CRITICAL, FOREVER};
+use crate::job::{Context, CRITICAL, FOREVER};
 use crate::limits::Limits;
 
 /// How long a new run waits for the workers of the last one to leave it.
@@ -93,15 +93,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         let run = Run::new(cells, frozen, &settings);
         let workers: Arc<dyn Workers> = run.clone();
         self.last_run = Some(Arc::downgrade(&workers));
-        // Cancelled with the job it runs in: the one given, or the job whose body called
-        // `run` on this thread.
-        let _linked = match parent {
-            Some(ctx) => {
-                ctx.on_cancel(&CancelRun::waker(&run));
-                None
-            }
-            None => link_to_running_job(|| CancelRun::waker(&run)),
-        };
+        let _linked = CancelRun::with_job(&run, parent);
         let ending = run.execute(&settings).map_err(no_worker)?;
         self.ending = Some(ending);
         let door = Door {

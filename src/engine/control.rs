@@ -8,7 +8,7 @@ use super::run::Run;
 use super::settings::Reason;
 use super::table::Table;
 use crate::error::Error;
-use crate::job::{Control, JobState};
+use crate::job::{link_to_running_job, Context, Control, JobState, Linked};
 use crate::sync::Ordering;
 
 impl<J: Table> Control for Run<J> {
@@ -81,6 +81,21 @@ pub(crate) struct CancelRun<J: Table>(std::sync::Weak<Run<J>>);
 impl<J: Table> CancelRun<J> {
     pub(crate) fn waker(run: &Arc<Run<J>>) -> Waker {
         Waker::from(Arc::new(CancelRun(Arc::downgrade(run))))
+    }
+}
+
+impl<J: Table> CancelRun<J> {
+    /// Makes `run` cancelled with the job it runs in: `parent`, the job whose context it
+    /// was given (a nested scheduler, `Batch::run_within`), or else the job whose body
+    /// started it on this thread (see `link_to_running_job`). Held for the run.
+    pub(crate) fn with_job(run: &Arc<Run<J>>, parent: Option<&Context<'_>>) -> Option<Linked> {
+        match parent {
+            Some(ctx) => {
+                ctx.on_cancel(&CancelRun::waker(run));
+                None
+            }
+            None => link_to_running_job(|| CancelRun::waker(run)),
+        }
     }
 }
 

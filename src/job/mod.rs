@@ -41,7 +41,7 @@ pub use retry::{Backoff, RetryOn, MAX_RETRIES};
 pub(crate) use self::core::{
     requirements_added, warm_ahead, Core, CRITICAL, FOREVER, NESTED, POLICY, WARM_AHEAD,
 };
-pub(crate) use context::{link_to_running_job, Control, Own, Shift};
+pub(crate) use context::{link_to_running_job, Control, Linked, Own, Shift};
 pub(crate) use cycle::release_unreachable;
 pub(crate) use future::drive;
 pub(crate) use group::Group;

@@ -10,7 +10,7 @@ use crate::engine::{
 };
 use crate::error::{Error, JobError, Runner};
 use crate::graph;
-use crate::job::{link_to_running_job, requirements_added, state, AnyJob, Context, CRITICAL};
+use crate::job::{requirements_added, state, AnyJob, Context, CRITICAL};
 use crate::report::{why_line, Recorder, Verbose};
 use crate::sync::Ordering;
 
@@ -173,15 +173,7 @@ impl SchedInner {
         if let Some(attach) = attach {
             attach(&run);
         }
-        // Cancelled with the job it runs in: a nested scheduler's, or the job whose body
-        // called `run` on this thread.
-        let _linked = match parent {
-            Some(ctx) => {
-                ctx.on_cancel(&CancelRun::waker(&run));
-                None
-            }
-            None => link_to_running_job(|| CancelRun::waker(&run)),
-        };
+        let _linked = CancelRun::with_job(&run, parent);
         let ending = run.execute(&settings).map_err(no_worker)?;
         let mut report = self.report.lock();
         match ending {
