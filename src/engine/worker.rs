@@ -33,6 +33,9 @@
 //!   return later is dropped, see `Node::abandon`).
 
 use std::sync::Arc;
+use std::time::Instant;
+
+use smallvec::SmallVec;
 
 use super::pool::Leave;
 use super::run::Run;
@@ -232,6 +235,12 @@ impl<J: Table> Run<J> {
                     self.finish(Reason::Critical);
                     break;
                 }
+                Status::Done | Status::Failed | Status::TimedOut if self.graph.rank.is_some() => {
+                    next = self.release_ranked(i, ended_at);
+                    if !is_forever(&self.graph, i) {
+                        ended += 1;
+                    }
+                }
                 Status::Done | Status::Failed | Status::TimedOut => {
                     let mut pushed = 0;
                     for &s in self.graph.successors(i) {
@@ -291,6 +300,40 @@ impl<J: Table> Run<J> {
             let _end = ending.end.lock();
             ending.ended.notify_all();
         }
+    }
+
+    /// Job `i` ended, in a ranked run: its successors that are now ready go into the
+    /// ranked queue, and the best job there is returned for this worker to run next
+    /// (see `ready`); workers are announced for the others.
+    #[cold]
+    fn release_ranked(self: &Arc<Self>, i: usize, ended_at: Option<Instant>) -> Option<u32> {
+        let mut released: SmallVec<[u32; 8]> = SmallVec::new();
+        for &s in self.graph.successors(i) {
+            let s_ = s as usize;
+            if self.graph.flags[s_] & SINGLE != 0
+                || self.pending[s_].fetch_sub(1, Ordering::AcqRel) == 1
+            {
+                self.set_state(s, state::SCHEDULED);
+                self.emit_scheduled(s, ended_at);
+                released.push(s);
+            }
+        }
+        if released.is_empty() {
+            return None;
+        }
+        let rank = self.graph.rank.as_deref();
+        let mut ready = self.injected.lock();
+        for &s in &released {
+            ready.push(s, rank);
+        }
+        let next = ready.pop();
+        self.injected_len.store(ready.len(), Ordering::SeqCst);
+        drop(ready);
+        // This worker takes one of them (or one that waited longer): the rest are new.
+        if released.len() > 1 {
+            self.announce(released.len() - 1);
+        }
+        next
     }
 
     /// Subtracts `count` ended jobs from `remaining`; true when that ended the run.

@@ -85,6 +85,8 @@ impl Dense {
                 // Not known here: cycles are looked for.
                 forward: false,
                 policies: Vec::new(),
+                hints: Vec::new(),
+                rank: None,
             },
             pred_start,
             pred,

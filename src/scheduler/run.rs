@@ -52,7 +52,10 @@ impl SchedInner {
         }
         let added = requirements_added();
         let jobs = self.jobs.lock().clone();
-        let frozen = graph::freeze(self.id, &self.label(), &jobs)?;
+        let mut frozen = graph::freeze(self.id, &self.label(), &jobs)?;
+        if !frozen.hints.is_empty() || self.conf.lock().longest_path_first {
+            graph::rank(&mut frozen, |_| None);
+        }
         let list = self.jobs.lock();
         // The list frozen is the list now (an `add` or `remove` meanwhile copied it):
         // under its lock, so that one that follows clears this.
