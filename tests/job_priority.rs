@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jobgraph::{Error, Job, Scheduler};
+use jobgraph::{Batch, Error, Job, JobId, Scheduler};
 
 /// The order jobs start in.
 #[derive(Clone, Default)]
@@ -246,4 +246,61 @@ fn a_priority_or_cost_on_a_forever_job_is_refused_before_the_run() {
         problem.contains("remove its priority() and cost()"),
         "{problem}"
     );
+}
+
+/// A batch job that logs its name each time it runs.
+fn logged(batch: &mut Batch<()>, log: &Log, name: &'static str, sleep: Duration) -> JobId {
+    let log = log.0.clone();
+    batch
+        .add_mut(move |_| {
+            std::thread::sleep(sleep);
+            log.lock().unwrap().push(name);
+        })
+        .label(name)
+        .id()
+}
+
+#[test]
+fn a_batch_starts_its_jobs_in_priority_order() {
+    let log = Log::default();
+    let mut batch = Batch::new().window(1);
+    let low = logged(&mut batch, &log, "low", Duration::ZERO);
+    let high = logged(&mut batch, &log, "high", Duration::ZERO);
+    batch.job(high).unwrap().priority(3);
+    batch.job(low).unwrap().priority(-3);
+    logged(&mut batch, &log, "zero", Duration::ZERO);
+    assert!(batch.run().unwrap());
+    assert_eq!(log.order(), ["high", "zero", "low"]);
+}
+
+#[test]
+fn a_batch_run_again_ranks_by_the_times_of_its_last_run() {
+    let log = Log::default();
+    let mut batch = Batch::new().window(1).longest_path_first(true);
+    // By count, the chain a1 -> a2 is longest; once measured, the lone slow job is.
+    logged(&mut batch, &log, "slow", Duration::from_millis(30));
+    let a1 = logged(&mut batch, &log, "a1", Duration::ZERO);
+    let a2 = logged(&mut batch, &log, "a2", Duration::ZERO);
+    batch.job(a2).unwrap().requires(a1);
+    assert!(batch.run().unwrap());
+    assert_eq!(log.order(), ["a1", "slow", "a2"]);
+    log.0.lock().unwrap().clear();
+    assert!(batch.run().unwrap());
+    assert_eq!(log.order(), ["slow", "a1", "a2"]);
+}
+
+#[test]
+fn a_batch_refuses_a_bad_cost_before_the_run() {
+    let mut batch: Batch<()> = Batch::new();
+    batch
+        .add(|_| -> () { panic!("must not run") })
+        .label("bad")
+        .cost(-0.5);
+    match batch.run() {
+        Err(Error::Policy { job, problem }) => {
+            assert_eq!(job, "bad");
+            assert!(problem.contains("finite cost of at least 0"), "{problem}");
+        }
+        other => panic!("expected a policy error, got {other:?}"),
+    }
 }

@@ -19,11 +19,11 @@ use crate::engine::{
 use crate::error::{Error, JobError};
 use crate::graph;
 use crate::job::{
-    drive, link_to_running_job, state, AnyJob, Backoff, Context, JobId, JobOutput, JobState,
+    drive, link_to_running_job, state, AnyJob, Backoff, Context, Hint, JobId, JobOutput, JobState,
     Policy, RetryOn, Status, CRITICAL, FOREVER,
 };
 use crate::report::{run_stats, why_line};
-use crate::sync::global::AtomicU32;
+use crate::sync::global::{AtomicU32, AtomicU64};
 use crate::sync::{AtomicU8, Mutex, Ordering};
 
 mod body;
@@ -136,6 +136,8 @@ pub struct Batch<T: 'static> {
     /// batch.
     one_shot: bool,
     pool: Option<Pool>,
+    /// Ready jobs start longest remaining path first (see `Batch::longest_path_first`).
+    longest_path_first: bool,
     flags: Vec<u8>,
     /// Requirements as `(job, required)`, in the order given.
     pairs: Vec<(u32, u32)>,
@@ -173,6 +175,11 @@ struct Cells<T: 'static> {
     policies: HashMap<u32, (Policy, std::sync::OnceLock<JobError>)>,
     /// The failures of the attempts that were tried again, by index, in the last run.
     failed: Mutex<HashMap<u32, Vec<JobError>>>,
+    /// Priorities and cost hints given, by index.
+    hints: HashMap<u32, Hint>,
+    /// How long each job took in the last run, in nanoseconds (0: it did not end),
+    /// when the runs are ranked: the next run ranks by them.
+    measured: Option<Box<[AtomicU64]>>,
 }
 
 impl<T: 'static> Default for Cells<T> {
@@ -183,6 +190,8 @@ impl<T: 'static> Default for Cells<T> {
             labels: HashMap::new(),
             policies: HashMap::new(),
             failed: Mutex::new(HashMap::new()),
+            hints: HashMap::new(),
+            measured: None,
         }
     }
 }
@@ -240,6 +249,13 @@ impl<T: Send + Sync + Debug + 'static> Table for Cells<T> {
 
     fn failed_attempt(&self, i: usize, error: JobError) {
         self.failed.lock().entry(i as u32).or_default().push(error);
+    }
+
+    fn measured(&self, i: usize, took: Duration) {
+        if let Some(measured) = &self.measured {
+            let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+            measured[i].store(nanos, Ordering::Relaxed);
+        }
     }
 
     fn value(&self, i: usize) -> Option<&(dyn Any + Send + Sync)> {
@@ -301,6 +317,8 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
                 labels: HashMap::new(),
                 policies: HashMap::new(),
                 failed: Mutex::new(HashMap::new()),
+                hints: HashMap::new(),
+                measured: None,
             },
             ran: None,
             graph: None,
@@ -308,6 +326,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             changed: false,
             one_shot: false,
             pool: None,
+            longest_path_first: false,
             flags: Vec::with_capacity(jobs),
             pairs: Vec::with_capacity(requirements),
             untidy: false,
@@ -333,6 +352,19 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     /// ready jobs, up to [`UNLIMITED_WINDOW_WORKERS`](crate::UNLIMITED_WINDOW_WORKERS) worker threads.
     pub fn window(mut self, window: usize) -> Self {
         self.window = window;
+        self
+    }
+
+    /// Whether ready jobs start longest remaining path first, as
+    /// [`Scheduler::longest_path_first`](crate::Scheduler::longest_path_first) says
+    /// (default: false, unless a job has a [`priority`](JobMut::priority) or a
+    /// [`cost`](JobMut::cost)). When a ranked batch runs again, a job without a cost
+    /// counts the time it took in the last run (in seconds; a job that did not end
+    /// then counts the mean of those that did): the longest chain of the last run
+    /// starts first.
+    pub fn longest_path_first(mut self, on: bool) -> Self {
+        self.changed |= self.ran.is_some();
+        self.longest_path_first = on;
         self
     }
 
@@ -504,7 +536,13 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         }
         let (cells, frozen) = match self.ran.take() {
             None => {
-                let frozen = Arc::new(self.freeze()?);
+                let mut frozen = self.freeze()?;
+                if self.longest_path_first || !frozen.hints.is_empty() {
+                    graph::rank(&mut frozen, |_| None);
+                    let n = self.building.slots.len();
+                    self.building.measured = Some((0..n).map(|_| Default::default()).collect());
+                }
+                let frozen = Arc::new(frozen);
                 self.pairs = Vec::new();
                 (Arc::new(std::mem::take(&mut self.building)), frozen)
             }
@@ -619,6 +657,10 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
                 std::thread::yield_now();
             }
         }
+        let frozen = match &cells.measured {
+            Some(measured) => Arc::new(rerank(frozen, measured)),
+            None => Arc::clone(frozen),
+        };
         cells.failed.lock().clear();
         for slot in &cells.slots {
             // SAFETY: every job of the last run has returned and every worker of that
@@ -627,7 +669,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             // out a borrowed result.
             unsafe { slot.reset() }
         }
-        Ok(Arc::clone(frozen))
+        Ok(frozen)
     }
 
     /// Checks the graph and builds its dense form.
@@ -664,6 +706,21 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             .map(|(&i, (policy, _))| (i, policy.clone()))
             .collect();
         frozen.policies.sort_unstable_by_key(|(i, _)| *i);
+        for (&i, hint) in &self.building.hints {
+            if let Some(problem) = hint.problem(self.flags[i as usize] & FOREVER != 0) {
+                return Err(Error::Policy {
+                    job: self.building.label(i as usize),
+                    problem,
+                });
+            }
+        }
+        let hints = self
+            .building
+            .hints
+            .iter()
+            .filter(|(_, hint)| !hint.is_empty());
+        frozen.hints = hints.map(|(&i, &hint)| (i, hint)).collect();
+        frozen.hints.sort_unstable_by_key(|(i, _)| *i);
         if !frozen.forward {
             if let Some(cycle) = graph::find_cycle(&frozen) {
                 return Err(Error::Cycle {
@@ -871,6 +928,24 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     }
 }
 
+/// `frozen`, ranked again for a run that follows one whose jobs took `measured`
+/// nanoseconds each (0: it did not end): a job without a cost hint counts its time in
+/// seconds, or the mean of the measured ones when it has none.
+fn rerank(frozen: &graph::Frozen, measured: &[AtomicU64]) -> graph::Frozen {
+    let nanos: Vec<u64> = measured
+        .iter()
+        .map(|m| m.swap(0, Ordering::Relaxed))
+        .collect();
+    let ended = nanos.iter().filter(|&&n| n > 0);
+    let (count, sum) = ended.fold((0u64, 0f64), |(c, s), &n| (c + 1, s + n as f64));
+    let mean = if count > 0 { sum / count as f64 } else { 1e9 };
+    let mut frozen = frozen.clone();
+    graph::rank(&mut frozen, |i| {
+        Some(if nanos[i] > 0 { nanos[i] as f64 } else { mean } / 1e9)
+    });
+    frozen
+}
+
 impl<T: 'static> Debug for Batch<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Batch(`{}`, {} jobs)", self.label, self.flags.len())
@@ -900,6 +975,25 @@ impl<T: Send + Sync + Debug + 'static> JobMut<'_, T> {
     /// every other job has ended (default: false). No job may require it.
     pub fn forever(self, forever: bool) -> Self {
         self.set(FOREVER, forever)
+    }
+
+    /// The job's priority among the jobs ready at the same time (default 0; higher
+    /// first), as [`Job::priority`](crate::Job::priority) gives a scheduler's job: a
+    /// batch where any job has a priority or a cost starts its ready jobs by rank.
+    pub fn priority(self, priority: i32) -> Self {
+        self.hint(|hint| hint.priority = priority)
+    }
+
+    /// A hint of how long the job runs, relative to the others (finite, at least 0),
+    /// as [`Job::cost`](crate::Job::cost) gives a scheduler's job.
+    pub fn cost(self, cost: f64) -> Self {
+        self.hint(|hint| hint.cost = Some(cost))
+    }
+
+    fn hint(self, change: impl FnOnce(&mut Hint)) -> Self {
+        self.batch.changed |= self.batch.ran.is_some();
+        change(self.batch.building.hints.entry(self.index).or_default());
+        self
     }
 
     /// A timeout of the job's own, counted from its start, as

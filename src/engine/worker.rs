@@ -146,6 +146,7 @@ impl<J: Table> Run<J> {
         // Its place in the window was handed to another worker while it was in a job
         // given up on for its timeout.
         let mut handed = false;
+        let ranked = self.graph.rank.is_some();
         loop {
             let index = match next.take().or_else(|| local.pop()) {
                 Some(index) => index,
@@ -201,11 +202,16 @@ impl<J: Table> Run<J> {
             // timeout, which that execution then does not do: its seal fails); or
             // pushed again after its last execution returned `Retry` (`retry.rs`).
             shift.running(Some(index));
+            // A ranked run keeps how long each job took, to rank a run that follows.
+            let started = ranked.then(Instant::now);
             // SAFETY: `Table::execute`'s contract, each index executed at most once at a
             // time and never after its last execution returned anything but `Retry`,
             // is what the comment above shows this loop keeps.
             #[allow(unsafe_code)]
             let mut status = unsafe { self.jobs.execute(i, &ctx) };
+            if let Some(started) = started {
+                self.jobs.measured(i, started.elapsed());
+            }
             shift.running(None);
             drop(ctx);
             if let Some(rules) = rules {

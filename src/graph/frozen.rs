@@ -8,6 +8,7 @@ use crate::job::{Hint, Policy, CRITICAL, FOREVER, NESTED, RANKED};
 use crate::sync::Ordering;
 
 /// A checked graph, ready to run.
+#[derive(Clone)]
 pub(crate) struct Frozen {
     /// Successors of job `i`: `succ[succ_start[i]..succ_start[i + 1]]`, in insertion order.
     pub(crate) succ_start: Vec<u32>,
