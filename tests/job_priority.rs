@@ -304,3 +304,13 @@ fn a_batch_refuses_a_bad_cost_before_the_run() {
         other => panic!("expected a policy error, got {other:?}"),
     }
 }
+
+#[test]
+fn the_detailed_listing_shows_a_priority_and_a_cost() {
+    let s = Scheduler::new();
+    s.add(&Job::new(|_| ()).label("ranked").priority(2).cost(1.5))
+        .add(&Job::new(|_| ()).label("plain"));
+    let text = s.list().details().to_string();
+    assert!(text.contains("priority 2, cost 1.5"), "{text}");
+    assert_eq!(text.matches("priority").count(), 1, "{text}");
+}

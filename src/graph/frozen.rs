@@ -249,8 +249,8 @@ fn finish(
 /// Higher priority first; then the longer remaining path to the end of the graph (the
 /// sum of the costs along it, this job's included: a job's cost is its hint, else
 /// `measured(i)` when that says how long it took last time, else 1); then insertion
-/// order. Forever jobs go before all others: they serve them. One pass over the jobs
-/// backwards in a topological order, O(jobs + edges), then a sort.
+/// order. One pass over the jobs backwards in a topological order, O(jobs + edges),
+/// then a sort.
 pub(crate) fn rank(frozen: &mut Frozen, measured: impl Fn(usize) -> Option<f64>) {
     let n = frozen.pending.len();
     let mut priority = vec![0i32; n];
@@ -272,11 +272,10 @@ pub(crate) fn rank(frozen: &mut Frozen, measured: impl Fn(usize) -> Option<f64>)
         path[i] = cost[i] + longest;
     }
     let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_by(|&a, &b| {
+    order.sort_unstable_by(|&a, &b| {
         let (a_, b_) = (a as usize, b as usize);
-        is_forever(frozen, b_)
-            .cmp(&is_forever(frozen, a_))
-            .then(priority[b_].cmp(&priority[a_]))
+        priority[b_]
+            .cmp(&priority[a_])
             .then(path[b_].total_cmp(&path[a_]))
             .then(a.cmp(&b))
     });
