@@ -27,11 +27,11 @@ impl Log {
 fn at_window_1_jobs_start_in_priority_order() {
     let log = Log::default();
     let s = Scheduler::new().window(1);
-    s.add(&log.job("zero"))
-        .add(&log.job("three").priority(3))
-        .add(&log.job("minus").priority(-1))
-        .add(&log.job("seven").priority(7))
-        .add(&log.job("three again").priority(3));
+    s.add(log.job("zero"))
+        .add(log.job("three").priority(3))
+        .add(log.job("minus").priority(-1))
+        .add(log.job("seven").priority(7))
+        .add(log.job("three again").priority(3));
     assert!(s.run().unwrap());
     assert_eq!(
         log.order(),
@@ -46,8 +46,8 @@ fn a_released_job_of_higher_priority_goes_before_jobs_that_waited() {
     let urgent = log.job("urgent").priority(5).requires(&first);
     let s = Scheduler::new().window(1);
     s.add(&first)
-        .add(&log.job("waiting a"))
-        .add(&log.job("waiting b"))
+        .add(log.job("waiting a"))
+        .add(log.job("waiting b"))
         .add(&urgent);
     assert!(s.run().unwrap());
     assert_eq!(log.order(), ["first", "urgent", "waiting a", "waiting b"]);
@@ -116,7 +116,7 @@ fn ties_keep_insertion_order() {
     let s = Scheduler::new().window(1).longest_path_first(true);
     let names = ["j0", "j1", "j2", "j3", "j4", "j5", "j6", "j7"];
     for name in names {
-        s.add(&log.job(name).priority(2));
+        s.add(log.job(name).priority(2));
     }
     assert!(s.run().unwrap());
     assert_eq!(log.order(), names);
@@ -216,7 +216,7 @@ fn setters_on_any_job_read_back() {
 
 fn refused(job: Job<()>) -> String {
     let s = Scheduler::new();
-    s.add(&job.label("bad"));
+    s.add(job.label("bad"));
     match s.run() {
         Err(Error::Policy { job, problem }) => {
             assert_eq!(job, "bad");
@@ -308,8 +308,8 @@ fn a_batch_refuses_a_bad_cost_before_the_run() {
 #[test]
 fn the_detailed_listing_shows_a_priority_and_a_cost() {
     let s = Scheduler::new();
-    s.add(&Job::new(|_| ()).label("ranked").priority(2).cost(1.5))
-        .add(&Job::new(|_| ()).label("plain"));
+    s.add(Job::new(|_| ()).label("ranked").priority(2).cost(1.5))
+        .add(Job::new(|_| ()).label("plain"));
     let text = s.list().details().to_string();
     assert!(text.contains("priority 2, cost 1.5"), "{text}");
     assert_eq!(text.matches("priority").count(), 1, "{text}");
