@@ -241,7 +241,7 @@ impl<J: Table> Run<J> {
                     self.finish(Reason::Critical);
                     break;
                 }
-                Status::Done | Status::Failed | Status::TimedOut if self.graph.rank.is_some() => {
+                Status::Done | Status::Failed | Status::TimedOut if ranked => {
                     next = self.release_ranked(i, ended_at);
                     if !is_forever(&self.graph, i) {
                         ended += 1;
