@@ -314,3 +314,20 @@ fn the_detailed_listing_shows_a_priority_and_a_cost() {
     assert!(text.contains("priority 2, cost 1.5"), "{text}");
     assert_eq!(text.matches("priority").count(), 1, "{text}");
 }
+
+#[test]
+fn the_longest_path_is_found_whatever_order_the_jobs_were_added_in() {
+    let log = Log::default();
+    // The chain's jobs added last first: insertion order is not a topological order.
+    let c1 = log.job("c1");
+    let c2 = log.job("c2").requires(&c1);
+    let c3 = log.job("c3").requires(&c2);
+    let lone = log.job("lone");
+    let d1 = log.job("d1");
+    let d2 = log.job("d2").requires(&d1);
+    let s = Scheduler::new().window(1).longest_path_first(true);
+    s.add((&lone, &d2, &c3, &c2, &d1, &c1));
+    assert!(s.run().unwrap());
+    // c1 (path 3); c2 and d1 tie (path 2): c2 was added first; then lone, d2, c3.
+    assert_eq!(log.order(), ["c1", "c2", "d1", "lone", "d2", "c3"]);
+}
