@@ -251,6 +251,8 @@ impl<T: Send + Sync + Debug + 'static> Table for Cells<T> {
         self.failed.lock().entry(i as u32).or_default().push(error);
     }
 
+    const KEEPS_TIMES: bool = true;
+
     fn measured(&self, i: usize, took: Duration) {
         if let Some(measured) = &self.measured {
             let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);

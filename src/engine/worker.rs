@@ -202,8 +202,9 @@ impl<J: Table> Run<J> {
             // timeout, which that execution then does not do: its seal fails); or
             // pushed again after its last execution returned `Retry` (`retry.rs`).
             shift.running(Some(index));
-            // A ranked run keeps how long each job took, to rank a run that follows.
-            let started = ranked.then(Instant::now);
+            // A ranked run of a table that runs again keeps how long each job took, to
+            // rank the run that follows.
+            let started = (ranked && J::KEEPS_TIMES).then(Instant::now);
             // SAFETY: `Table::execute`'s contract, each index executed at most once at a
             // time and never after its last execution returned anything but `Retry`,
             // is what the comment above shows this loop keeps.
