@@ -85,10 +85,14 @@ impl<J: Table> Run<J> {
             return Ok(false);
         }
         let run = Arc::clone(self);
-        match self
-            .pool
-            .hire(Box::new(move |leave| run.work(number, deque, leave)))
-        {
+        // A ranked run's workers are a loop of their own: the first-ready loop stays
+        // exactly as it was, with no test of the ranking per job.
+        let work: super::pool::Shift = if self.graph.rank.is_some() {
+            Box::new(move |leave| run.work::<true>(number, deque, leave))
+        } else {
+            Box::new(move |leave| run.work::<false>(number, deque, leave))
+        };
+        match self.pool.hire(work) {
             Ok(()) => Ok(true),
             Err(error) => {
                 // That deque (empty) went with the refused thread: its number stays
@@ -136,7 +140,12 @@ impl<J: Table> Run<J> {
     }
 
     /// A worker's life: run jobs until the run ends.
-    fn work(self: Arc<Self>, number: usize, local: Worker<u32>, leave: &Leave<'_>) {
+    fn work<const RANKED: bool>(
+        self: Arc<Self>,
+        number: usize,
+        local: Worker<u32>,
+        leave: &Leave<'_>,
+    ) {
         // A run started in a job's body is cancelled with that job (see `Shift`).
         let weak: std::sync::Weak<dyn Control> = Arc::downgrade(&self) as _;
         let shift = Shift::start(weak);
@@ -146,7 +155,6 @@ impl<J: Table> Run<J> {
         // Its place in the window was handed to another worker while it was in a job
         // given up on for its timeout.
         let mut handed = false;
-        let ranked = self.graph.rank.is_some();
         loop {
             let index = match next.take().or_else(|| local.pop()) {
                 Some(index) => index,
@@ -204,7 +212,7 @@ impl<J: Table> Run<J> {
             shift.running(Some(index));
             // A ranked run of a table that runs again keeps how long each job took, to
             // rank the run that follows.
-            let started = (ranked && J::KEEPS_TIMES).then(Instant::now);
+            let started = (RANKED && J::KEEPS_TIMES).then(Instant::now);
             // SAFETY: `Table::execute`'s contract, each index executed at most once at a
             // time and never after its last execution returned anything but `Retry`,
             // is what the comment above shows this loop keeps.
@@ -242,7 +250,7 @@ impl<J: Table> Run<J> {
                     self.finish(Reason::Critical);
                     break;
                 }
-                Status::Done | Status::Failed | Status::TimedOut if ranked => {
+                Status::Done | Status::Failed | Status::TimedOut if RANKED => {
                     next = self.release_ranked(i, ended_at);
                     if !is_forever(&self.graph, i) {
                         ended += 1;

@@ -79,7 +79,9 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
     let mut preds: Vec<u32> = Vec::with_capacity(n);
     let mut forward = true;
     let mut policies = Vec::new();
-    let mut hints = Vec::new();
+    // The flags of all jobs or'ed: whether any has a priority or a cost (read after the
+    // loop, so that the loop pays one `or` for them).
+    let mut ranked = 0;
     for (i, job) in jobs.iter().enumerate() {
         warm_ahead(jobs, i);
         let core = job.node().core();
@@ -101,19 +103,7 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
             }
             policies.push((i as u32, policy));
         }
-        if bits & RANKED != 0 {
-            let hint = meta.hint();
-            if let Some(problem) = hint.problem(bits & FOREVER != 0) {
-                drop(meta);
-                return Err(Error::Policy {
-                    job: job.text_label(),
-                    problem,
-                });
-            }
-            if !hint.is_empty() {
-                hints.push((i as u32, hint));
-            }
-        }
+        ranked |= bits;
         flags.push(bits & (CRITICAL | FOREVER | NESTED) | own);
         for required in &meta.requires {
             let found = required.node().core().place.load(Ordering::Relaxed);
@@ -162,8 +152,34 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
     let succ = fill(&mut succ_start, preds.len(), pairs);
     let mut frozen = finish(flags, pending, succ_start, succ, forward);
     frozen.policies = policies;
-    frozen.hints = hints;
+    if ranked & RANKED != 0 {
+        frozen.hints = hints(jobs, &frozen.flags)?;
+    }
     Ok(frozen)
+}
+
+/// The priorities and cost hints of `jobs`, whose frozen flags are `flags`, by index,
+/// checked.
+#[cold]
+fn hints(jobs: &[AnyJob], flags: &[u8]) -> Result<Vec<(u32, Hint)>, Error> {
+    let mut hints = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let core = job.node().core();
+        if core.flags.load(Ordering::Relaxed) & RANKED == 0 {
+            continue;
+        }
+        let hint = core.meta.lock().hint();
+        if let Some(problem) = hint.problem(flags[i] & FOREVER != 0) {
+            return Err(Error::Policy {
+                job: job.text_label(),
+                problem,
+            });
+        }
+        if !hint.is_empty() {
+            hints.push((i as u32, hint));
+        }
+    }
+    Ok(hints)
 }
 
 /// What makes a job's policies impossible to carry out, if anything; `runs_again`:
