@@ -5,11 +5,13 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::time::Duration;
 
 use super::slot::Slot;
 use crate::engine::Table;
 use crate::error::{Error, JobError, Runner};
-use crate::job::{state, AnyJob, Context, Policy, Status};
+use crate::job::{state, AnyJob, Context, Hint, Policy, Status};
+use crate::sync::global::AtomicU64;
 use crate::sync::{AtomicU8, Mutex, Ordering};
 
 /// A batch's jobs, as its run sees them.
@@ -23,6 +25,11 @@ pub(super) struct Cells<T: 'static> {
     pub(super) policies: HashMap<u32, (Policy, std::sync::OnceLock<JobError>)>,
     /// The failures of the attempts that were tried again, by index, in the last run.
     pub(super) failed: Mutex<HashMap<u32, Vec<JobError>>>,
+    /// Priorities and cost hints given, by index.
+    pub(super) hints: HashMap<u32, Hint>,
+    /// How long each job took in the last run, in nanoseconds (0: it did not end),
+    /// when the runs are ranked: the next run ranks by them.
+    pub(super) measured: Option<Box<[AtomicU64]>>,
 }
 
 impl<T: 'static> Default for Cells<T> {
@@ -33,6 +40,8 @@ impl<T: 'static> Default for Cells<T> {
             labels: HashMap::new(),
             policies: HashMap::new(),
             failed: Mutex::new(HashMap::new()),
+            hints: HashMap::new(),
+            measured: None,
         }
     }
 }
@@ -90,6 +99,15 @@ impl<T: Send + Sync + Debug + 'static> Table for Cells<T> {
 
     fn failed_attempt(&self, i: usize, error: JobError) {
         self.failed.lock().entry(i as u32).or_default().push(error);
+    }
+
+    const KEEPS_TIMES: bool = true;
+
+    fn measured(&self, i: usize, took: Duration) {
+        if let Some(measured) = &self.measured {
+            let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+            measured[i].store(nanos, Ordering::Relaxed);
+        }
     }
 
     fn value(&self, i: usize) -> Option<&(dyn Any + Send + Sync)> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Batch;
 use crate::error::{Error, Runner};
 use crate::graph;
-use crate::job::{Backoff, JobId, Policy, RetryOn, CRITICAL, FOREVER};
+use crate::job::{Backoff, Hint, JobId, Policy, RetryOn, CRITICAL, FOREVER};
 
 /// How many of a job's requirements given together are checked for repeats as they
 /// come; past that, they are checked when the batch is frozen.
@@ -50,6 +50,25 @@ impl<T: Send + Sync + Debug + 'static> JobMut<'_, T> {
     /// every other job has ended (default: false). No job may require it.
     pub fn forever(self, forever: bool) -> Self {
         self.set(FOREVER, forever)
+    }
+
+    /// The job's priority among the jobs ready at the same time (default 0; higher
+    /// first), as [`Job::priority`](crate::Job::priority) gives a scheduler's job: a
+    /// batch where any job has a priority or a cost starts its ready jobs by rank.
+    pub fn priority(self, priority: i32) -> Self {
+        self.hint(|hint| hint.priority = priority)
+    }
+
+    /// A hint of how long the job runs, relative to the others (finite, at least 0),
+    /// as [`Job::cost`](crate::Job::cost) gives a scheduler's job.
+    pub fn cost(self, cost: f64) -> Self {
+        self.hint(|hint| hint.cost = Some(cost))
+    }
+
+    fn hint(self, change: impl FnOnce(&mut Hint)) -> Self {
+        self.batch.changed |= self.batch.ran.is_some();
+        change(self.batch.building.hints.entry(self.index).or_default());
+        self
     }
 
     /// A timeout of the job's own, counted from its start, as

@@ -133,6 +133,8 @@ pub struct Batch<T: 'static> {
     /// batch.
     one_shot: bool,
     pool: Option<Pool>,
+    /// Ready jobs start longest remaining path first (see `Batch::longest_path_first`).
+    longest_path_first: bool,
     flags: Vec<u8>,
     /// Requirements as `(job, required)`, in the order given.
     pairs: Vec<(u32, u32)>,
@@ -175,6 +177,8 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
                 labels: HashMap::new(),
                 policies: HashMap::new(),
                 failed: Mutex::new(HashMap::new()),
+                hints: HashMap::new(),
+                measured: None,
             },
             ran: None,
             graph: None,
@@ -182,6 +186,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             changed: false,
             one_shot: false,
             pool: None,
+            longest_path_first: false,
             flags: Vec::with_capacity(jobs),
             pairs: Vec::with_capacity(requirements),
             untidy: false,
@@ -229,6 +234,19 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
     /// ready jobs, up to [`UNLIMITED_WINDOW_WORKERS`](crate::UNLIMITED_WINDOW_WORKERS) worker threads.
     pub fn window(mut self, window: usize) -> Self {
         self.window = window;
+        self
+    }
+
+    /// Whether ready jobs start longest remaining path first, as
+    /// [`Scheduler::longest_path_first`](crate::Scheduler::longest_path_first) says
+    /// (default: false, unless a job has a [`priority`](JobMut::priority) or a
+    /// [`cost`](JobMut::cost)). When a ranked batch runs again, a job without a cost
+    /// counts the time it took in the last run (in seconds; a job that did not end
+    /// then counts the mean of those that did): the longest chain of the last run
+    /// starts first.
+    pub fn longest_path_first(mut self, on: bool) -> Self {
+        self.changed |= self.ran.is_some();
+        self.longest_path_first = on;
         self
     }
 

@@ -12,6 +12,8 @@ use crate::error::{Error, Runner};
 use crate::graph;
 use crate::job::{Context, CRITICAL, FOREVER};
 use crate::limits::Limits;
+use crate::sync::global::AtomicU64;
+use crate::sync::Ordering;
 
 /// How long a new run waits for the workers of the last one to leave it.
 const LET_GO: Duration = Duration::from_secs(1);
@@ -63,7 +65,13 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         }
         let (cells, frozen) = match self.ran.take() {
             None => {
-                let frozen = Arc::new(self.freeze()?);
+                let mut frozen = self.freeze()?;
+                if self.longest_path_first || !frozen.hints.is_empty() {
+                    graph::rank(&mut frozen, |_| None);
+                    let n = self.building.slots.len();
+                    self.building.measured = Some((0..n).map(|_| Default::default()).collect());
+                }
+                let frozen = Arc::new(frozen);
                 self.pairs = Vec::new();
                 (Arc::new(std::mem::take(&mut self.building)), frozen)
             }
@@ -149,6 +157,10 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
                 std::thread::yield_now();
             }
         }
+        let frozen = match &cells.measured {
+            Some(measured) => Arc::new(rerank(frozen, measured)),
+            None => Arc::clone(frozen),
+        };
         cells.failed.lock().clear();
         for slot in &cells.slots {
             // SAFETY: every job of the last run has returned and every worker of that
@@ -157,7 +169,7 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             // out a borrowed result.
             unsafe { slot.reset() }
         }
-        Ok(Arc::clone(frozen))
+        Ok(frozen)
     }
 
     /// Checks the graph and builds its dense form.
@@ -194,6 +206,21 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
             .map(|(&i, (policy, _))| (i, policy.clone()))
             .collect();
         frozen.policies.sort_unstable_by_key(|(i, _)| *i);
+        for (&i, hint) in &self.building.hints {
+            if let Some(problem) = hint.problem(self.flags[i as usize] & FOREVER != 0) {
+                return Err(Error::Policy {
+                    job: self.building.label(i as usize),
+                    problem,
+                });
+            }
+        }
+        let hints = self
+            .building
+            .hints
+            .iter()
+            .filter(|(_, hint)| !hint.is_empty());
+        frozen.hints = hints.map(|(&i, &hint)| (i, hint)).collect();
+        frozen.hints.sort_unstable_by_key(|(i, _)| *i);
         let mut scope = graph::Scope::default();
         scope.enter(Runner::Batch, &self.label, &self.limits)?;
         frozen.shares = scope.resolve(|i| self.building.label(i as usize), &frozen)?;
@@ -208,4 +235,22 @@ impl<T: Send + Sync + Debug + 'static> Batch<T> {
         }
         Ok(frozen)
     }
+}
+
+/// `frozen`, ranked again for a run that follows one whose jobs took `measured`
+/// nanoseconds each (0: it did not end): a job without a cost hint counts its time in
+/// seconds, or the mean of the measured ones when it has none.
+fn rerank(frozen: &graph::Frozen, measured: &[AtomicU64]) -> graph::Frozen {
+    let nanos: Vec<u64> = measured
+        .iter()
+        .map(|m| m.swap(0, Ordering::Relaxed))
+        .collect();
+    let ended = nanos.iter().filter(|&&n| n > 0);
+    let (count, sum) = ended.fold((0u64, 0f64), |(c, s), &n| (c + 1, s + n as f64));
+    let mean = if count > 0 { sum / count as f64 } else { 1e9 };
+    let mut frozen = frozen.clone();
+    graph::rank(&mut frozen, |i| {
+        Some(if nanos[i] > 0 { nanos[i] as f64 } else { mean } / 1e9)
+    });
+    frozen
 }

@@ -351,6 +351,64 @@ fn loom_a_job_injected_into_a_full_window_is_taken_or_gets_a_worker() {
     });
 }
 
+/// The same hand-off in a ranked run (job priorities, longest path first), where every
+/// ready job goes through the ranked queue: a worker that releases two jobs pushes
+/// both, keeps the best (the real `Run::inject`, `Run::take_injected`) and announces
+/// the other, while the window's other worker is leaving. Neither job is stranded or
+/// taken twice, and the worker that released them runs the better one.
+#[test]
+fn loom_a_ranked_run_hands_its_queued_jobs_to_a_worker() {
+    check("ranked push + announce vs leave", || {
+        let mut graph = from_sorted_pairs(vec![0, 0], &[]);
+        // Job 1 ranks before job 0.
+        graph.rank = Some(vec![1, 0].into_boxed_slice());
+        let settings = Settings {
+            max_workers: 2,
+            timeout: None,
+            grace: Duration::ZERO,
+            label: String::new(),
+            events: None,
+            stall_timeout: None,
+            pool: Threads::new(),
+        };
+        // Two jobs: a window of two workers, both in the run.
+        let jobs = vec![Job::new(|_| ()).any(), Job::new(|_| ()).any()];
+        let run = Run::new(Arc::new(jobs), Arc::new(graph), &settings);
+        assert_eq!(run.max_workers, 2);
+        run.workers.store(2, Ordering::Relaxed);
+        let leaver = {
+            let run = Arc::clone(&run);
+            thread::spawn(move || {
+                run.searching.fetch_add(1, Ordering::SeqCst);
+                let found = run.take_injected();
+                run.searching.fetch_sub(1, Ordering::SeqCst);
+                fence(Ordering::SeqCst);
+                match found.or_else(|| run.take_injected()) {
+                    Some(job) => (Some(job), false),
+                    None => (None, run.give_place()),
+                }
+            })
+        };
+        run.inject(0);
+        run.inject(1);
+        let kept = run.take_injected();
+        let hired = (0..run.to_hire(1)).filter(|_| run.take_place()).count();
+        let (taken, rehired) = leaver.join().unwrap();
+        let left = run.take_injected();
+        let mut got: Vec<u32> = [kept, taken, left].into_iter().flatten().collect();
+        got.sort_unstable();
+        assert_eq!(got, [0, 1], "a job lost or taken twice");
+        assert!(
+            left.is_none() || hired > 0 || rehired,
+            "job {left:?} stranded: queued, and nobody hired for it"
+        );
+        // The leaver may have taken the best first; otherwise the pusher keeps it.
+        if taken != Some(1) {
+            assert_eq!(kept, Some(1));
+        }
+    });
+}
+
 /// The run's end (the real `Run::finish`) against a worker searching: it leaves.
 #[test]
 fn loom_finish_makes_a_searching_worker_leave() {

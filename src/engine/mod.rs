@@ -21,7 +21,9 @@
 //! add. A worker takes from its own deque first, then claims entry jobs, then steals
 //! from the other workers' deques (the oldest jobs first): no lock on the way, no
 //! other worker's cache lines while entry jobs last, and jobs start roughly in the
-//! order they became ready (the successor a worker keeps to run next goes first).
+//! order they became ready (the successor a worker keeps to run next goes first). A
+//! ranked run (job priorities, longest path first) keeps its ready jobs in one shared
+//! queue instead, best rank first (see `ready`).
 //!
 //! Non-forever jobs that end are counted per worker, and added to the run's shared
 //! `remaining` counter only when the worker runs out of local work; the worker that
@@ -38,6 +40,7 @@ pub(crate) mod event;
 #[cfg(all(test, loom))]
 pub(crate) mod loom_models;
 mod pool;
+mod ready;
 mod retry;
 mod rules;
 mod run;

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::event::{Emitter, EventKind};
 use super::pool::Pool;
+use super::ready::Ready;
 use super::rules::Rules;
 use super::settings::{Reason, Settings};
 use super::stall;
@@ -84,8 +85,9 @@ pub(crate) struct Run<J: Table = Vec<AnyJob>> {
     /// The jobs with policies of their own (a timeout, retries), by index (see
     /// `timeout`, `retry`); empty when none.
     pub(super) rules: Box<[Rules]>,
-    /// Jobs made ready outside the workers (see `timeout`), and how many there are.
-    pub(super) injected: Mutex<std::collections::VecDeque<u32>>,
+    /// Jobs made ready outside the workers (see `timeout`), and, in a ranked run, every
+    /// ready job (see `ready`); and how many there are.
+    pub(super) injected: Mutex<Ready>,
     pub(super) injected_len: AtomicUsize,
     /// The named limits its jobs use (see `share.rs`); `None` when none does.
     pub(super) limits: Option<Arc<Limits>>,
@@ -119,7 +121,7 @@ impl<J: Table> Run<J> {
             stealers: (0..deques).map(|_| OnceLock::new()).collect(),
             grace: settings.grace,
             rules,
-            injected: Mutex::new(std::collections::VecDeque::new()),
+            injected: Mutex::new(Ready::new(graph.rank.as_deref())),
             injected_len: AtomicUsize::new(0),
             limits: settings.limits.clone(),
             pool: settings.pool.clone(),
@@ -176,6 +178,16 @@ impl<J: Table> Run<J> {
             }
         }
         let wanted = entries.len().min(self.max_workers);
+        if let Some(rank) = self.graph.rank.as_deref() {
+            // A ranked run: every ready job waits in the one ranked queue.
+            let mut ready = self.injected.lock();
+            for &i in &entries {
+                ready.push(i, Some(rank));
+            }
+            self.injected_len.store(ready.len(), Ordering::SeqCst);
+            drop(ready);
+            entries.clear();
+        }
         let _ = self.entries.set(entries);
         let mut started = 0;
         let mut refusal = None;

@@ -36,6 +36,12 @@ pub(crate) trait Table: Send + Sync + 'static {
     fn ended_earlier(&self, i: usize) -> Status;
     /// An attempt of job `i` failed with `error`, and the job is tried again.
     fn failed_attempt(&self, i: usize, error: JobError);
+    /// Whether the table keeps how long its jobs took ([`measured`](Table::measured)):
+    /// a ranked run times its jobs only then.
+    const KEEPS_TIMES: bool = false;
+    /// Job `i`'s last attempt took `took`, in a ranked run: a table that runs again
+    /// keeps it to rank the next run by. Nothing by default.
+    fn measured(&self, _i: usize, _took: std::time::Duration) {}
     /// Job `i`'s value, once it is done without failure.
     fn value(&self, i: usize) -> Option<&(dyn Any + Send + Sync)>;
     /// Job `i`'s failure, once it failed.

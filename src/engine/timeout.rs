@@ -243,7 +243,7 @@ impl<J: Table> Run<J> {
     /// entry jobs.
     pub(super) fn inject(&self, i: u32) {
         let mut injected = self.injected.lock();
-        injected.push_back(i);
+        injected.push(i, self.graph.rank.as_deref());
         self.injected_len.store(injected.len(), Ordering::SeqCst);
     }
 
@@ -254,7 +254,7 @@ impl<J: Table> Run<J> {
             return None;
         }
         let mut injected = self.injected.lock();
-        let taken = injected.pop_front();
+        let taken = injected.pop();
         self.injected_len.store(injected.len(), Ordering::SeqCst);
         taken
     }

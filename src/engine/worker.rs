@@ -33,6 +33,9 @@
 //!   return later is dropped, see `Node::abandon`).
 
 use std::sync::Arc;
+use std::time::Instant;
+
+use smallvec::SmallVec;
 
 use super::pool::Leave;
 use super::run::Run;
@@ -82,10 +85,14 @@ impl<J: Table> Run<J> {
             return Ok(false);
         }
         let run = Arc::clone(self);
-        match self
-            .pool
-            .hire(Box::new(move |leave| run.work(number, deque, leave)))
-        {
+        // A ranked run's workers are a loop of their own: the first-ready loop stays
+        // exactly as it was, with no test of the ranking per job.
+        let work: super::pool::Shift = if self.graph.rank.is_some() {
+            Box::new(move |leave| run.work::<true>(number, deque, leave))
+        } else {
+            Box::new(move |leave| run.work::<false>(number, deque, leave))
+        };
+        match self.pool.hire(work) {
             Ok(()) => Ok(true),
             Err(error) => {
                 // That deque (empty) went with the refused thread: its number stays
@@ -133,7 +140,12 @@ impl<J: Table> Run<J> {
     }
 
     /// A worker's life: run jobs until the run ends.
-    fn work(self: Arc<Self>, number: usize, local: Worker<u32>, leave: &Leave<'_>) {
+    fn work<const RANKED: bool>(
+        self: Arc<Self>,
+        number: usize,
+        local: Worker<u32>,
+        leave: &Leave<'_>,
+    ) {
         // A run started in a job's body is cancelled with that job (see `Shift`).
         let weak: std::sync::Weak<dyn Control> = Arc::downgrade(&self) as _;
         let shift = Shift::start(weak);
@@ -204,11 +216,17 @@ impl<J: Table> Run<J> {
             // timeout, which that execution then does not do: its seal fails); or
             // pushed again after its last execution returned `Retry` (`retry.rs`).
             shift.running(Some(index));
+            // A ranked run of a table that runs again keeps how long each job took, to
+            // rank the run that follows.
+            let started = (RANKED && J::KEEPS_TIMES).then(Instant::now);
             // SAFETY: `Table::execute`'s contract, each index executed at most once at a
             // time and never after its last execution returned anything but `Retry`,
             // is what the comment above shows this loop keeps.
             #[allow(unsafe_code)]
             let mut status = unsafe { self.jobs.execute(i, &ctx) };
+            if let Some(started) = started {
+                self.jobs.measured(i, started.elapsed());
+            }
             shift.running(None);
             drop(ctx);
             if let Some(rules) = rules {
@@ -238,6 +256,12 @@ impl<J: Table> Run<J> {
                 Status::Failed | Status::TimedOut if self.graph.flags[i] & CRITICAL != 0 => {
                     self.finish(Reason::Critical);
                     break;
+                }
+                Status::Done | Status::Failed | Status::TimedOut if RANKED => {
+                    next = self.release_ranked(i, ended_at);
+                    if !is_forever(&self.graph, i) {
+                        ended += 1;
+                    }
                 }
                 Status::Done | Status::Failed | Status::TimedOut => {
                     let mut pushed = 0;
@@ -298,6 +322,40 @@ impl<J: Table> Run<J> {
             let _end = ending.end.lock();
             ending.ended.notify_all();
         }
+    }
+
+    /// Job `i` ended, in a ranked run: its successors that are now ready go into the
+    /// ranked queue, and the best job there is returned for this worker to run next
+    /// (see `ready`); workers are announced for the others.
+    #[cold]
+    fn release_ranked(self: &Arc<Self>, i: usize, ended_at: Option<Instant>) -> Option<u32> {
+        let mut released: SmallVec<[u32; 8]> = SmallVec::new();
+        for &s in self.graph.successors(i) {
+            let s_ = s as usize;
+            if self.graph.flags[s_] & SINGLE != 0
+                || self.pending[s_].fetch_sub(1, Ordering::AcqRel) == 1
+            {
+                self.set_state(s, state::SCHEDULED);
+                self.emit_scheduled(s, ended_at);
+                released.push(s);
+            }
+        }
+        if released.is_empty() {
+            return None;
+        }
+        let rank = self.graph.rank.as_deref();
+        let mut ready = self.injected.lock();
+        for &s in &released {
+            ready.push(s, rank);
+        }
+        let next = ready.pop();
+        self.injected_len.store(ready.len(), Ordering::SeqCst);
+        drop(ready);
+        // This worker takes one of them (or one that waited longer): the rest are new.
+        if released.len() > 1 {
+            self.announce(released.len() - 1);
+        }
+        next
     }
 
     /// Subtracts `count` ended jobs from `remaining`; true when that ended the run.

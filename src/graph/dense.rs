@@ -86,6 +86,8 @@ impl Dense {
                 forward: false,
                 policies: Vec::new(),
                 shares: Vec::new(),
+                hints: Vec::new(),
+                rank: None,
             },
             pred_start,
             pred,

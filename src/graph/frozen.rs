@@ -4,10 +4,11 @@
 
 use crate::error::{Error, Runner};
 use crate::job::{warm_ahead, AnyJob};
-use crate::job::{Policy, CRITICAL, FOREVER, NESTED};
+use crate::job::{Hint, Policy, CRITICAL, FOREVER, NESTED, RANKED};
 use crate::sync::Ordering;
 
 /// A checked graph, ready to run.
+#[derive(Clone)]
 pub(crate) struct Frozen {
     /// Successors of job `i`: `succ[succ_start[i]..succ_start[i + 1]]`, in insertion order.
     pub(crate) succ_start: Vec<u32>,
@@ -26,6 +27,12 @@ pub(crate) struct Frozen {
     /// The share of named limits each job that uses some takes (`(slot, amount)`), by
     /// index; resolved by the scheduler, which knows where each name is defined.
     pub(crate) shares: Vec<(u32, Box<crate::limits::Share>)>,
+    /// The jobs with a priority or a cost hint, by index; empty (no allocation) when no
+    /// job has any.
+    pub(crate) hints: Vec<(u32, Hint)>,
+    /// Each job's place in the order ready jobs start in (see [`rank`]), when the run
+    /// is ranked; `None`: first ready, first started.
+    pub(crate) rank: Option<Box<[u32]>>,
 }
 
 /// A job with policies of its own, in `Frozen::policies` (a bit of `Frozen::flags`).
@@ -84,6 +91,9 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
     let mut preds: Vec<u32> = Vec::with_capacity(n);
     let mut forward = true;
     let mut policies = Vec::new();
+    // The flags of all jobs or'ed: whether any has a priority or a cost (read after the
+    // loop, so that the loop pays one `or` for them).
+    let mut ranked = 0;
     for (i, job) in jobs.iter().enumerate() {
         warm_ahead(jobs, i);
         let core = job.node().core();
@@ -105,6 +115,7 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
             }
             policies.push((i as u32, policy));
         }
+        ranked |= bits;
         flags.push(bits & (CRITICAL | FOREVER | NESTED) | own);
         for required in &meta.requires {
             let found = required.node().core().place.load(Ordering::Relaxed);
@@ -154,7 +165,34 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
     let succ = fill(&mut succ_start, preds.len(), pairs);
     let mut frozen = finish(flags, pending, succ_start, succ, forward);
     frozen.policies = policies;
+    if ranked & RANKED != 0 {
+        frozen.hints = hints(jobs, &frozen.flags)?;
+    }
     Ok(frozen)
+}
+
+/// The priorities and cost hints of `jobs`, whose frozen flags are `flags`, by index,
+/// checked.
+#[cold]
+fn hints(jobs: &[AnyJob], flags: &[u8]) -> Result<Vec<(u32, Hint)>, Error> {
+    let mut hints = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let core = job.node().core();
+        if core.flags.load(Ordering::Relaxed) & RANKED == 0 {
+            continue;
+        }
+        let hint = core.meta.lock().hint();
+        if let Some(problem) = hint.problem(flags[i] & FOREVER != 0) {
+            return Err(Error::Policy {
+                job: job.text_label(),
+                problem,
+            });
+        }
+        if !hint.is_empty() {
+            hints.push((i as u32, hint));
+        }
+    }
+    Ok(hints)
 }
 
 /// What makes a job's policies impossible to carry out, if anything; `runs_again`:
@@ -236,7 +274,76 @@ fn finish(
         forward,
         policies: Vec::new(),
         shares: Vec::new(),
+        hints: Vec::new(),
+        rank: None,
     }
+}
+
+/// Ranks the jobs of `frozen`, an acyclic graph: the order in which ready jobs start,
+/// stored in `frozen.rank` (job `i` goes before job `j` when `rank[i] < rank[j]`).
+/// Higher priority first; then the longer remaining path to the end of the graph (the
+/// sum of the costs along it, this job's included: a job's cost is its hint, else
+/// `measured(i)` when that says how long it took last time, else 1); then insertion
+/// order. One pass over the jobs backwards in a topological order, O(jobs + edges),
+/// then a sort.
+pub(crate) fn rank(frozen: &mut Frozen, measured: impl Fn(usize) -> Option<f64>) {
+    let n = frozen.pending.len();
+    let mut priority = vec![0i32; n];
+    let mut cost: Vec<f64> = (0..n).map(|i| measured(i).unwrap_or(1.0)).collect();
+    for &(i, hint) in &frozen.hints {
+        priority[i as usize] = hint.priority;
+        if let Some(hint) = hint.cost {
+            cost[i as usize] = hint;
+        }
+    }
+    let mut path = vec![0f64; n];
+    for i in topological_order(frozen).into_iter().rev() {
+        let i = i as usize;
+        let longest = frozen
+            .successors(i)
+            .iter()
+            .map(|&s| path[s as usize])
+            .fold(0.0, f64::max);
+        path[i] = cost[i] + longest;
+    }
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by(|&a, &b| {
+        let (a_, b_) = (a as usize, b as usize);
+        priority[b_]
+            .cmp(&priority[a_])
+            .then(path[b_].total_cmp(&path[a_]))
+            .then(a.cmp(&b))
+    });
+    let mut rank = vec![0u32; n].into_boxed_slice();
+    for (place, &i) in order.iter().enumerate() {
+        rank[i as usize] = place as u32;
+    }
+    frozen.rank = Some(rank);
+}
+
+/// The jobs of an acyclic graph in an order where each comes after its requirements:
+/// insertion order when it is one, else Kahn's order.
+fn topological_order(frozen: &Frozen) -> Vec<u32> {
+    let n = frozen.pending.len();
+    if frozen.forward {
+        return (0..n as u32).collect();
+    }
+    let mut pending = frozen.pending.clone();
+    let mut order: Vec<u32> = (0..n as u32)
+        .filter(|&i| pending[i as usize] == 0)
+        .collect();
+    let mut k = 0;
+    while k < order.len() {
+        let i = order[k] as usize;
+        k += 1;
+        for &s in frozen.successors(i) {
+            pending[s as usize] -= 1;
+            if pending[s as usize] == 0 {
+                order.push(s);
+            }
+        }
+    }
+    order
 }
 
 /// The jobs that no order can reach, when there is a cycle: Kahn's algorithm without

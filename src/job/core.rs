@@ -28,6 +28,8 @@ pub(crate) const FOREVER: u8 = 2;
 pub(crate) const NESTED: u8 = 4;
 /// The job has policies of its own (`Meta::policy`: a timeout, retries).
 pub(crate) const POLICY: u8 = 0x80;
+/// The job has a priority or a cost hint (`Meta::hint`).
+pub(crate) const RANKED: u8 = 0x10;
 
 #[derive(Default)]
 pub(crate) struct Meta {
@@ -46,6 +48,8 @@ struct Extra {
     policy: super::retry::Policy,
     /// The failures of the attempts that were tried again, in its last run.
     failed: Vec<crate::error::JobError>,
+    /// Given with `priority`, `cost`.
+    hint: super::priority::Hint,
 }
 
 impl Meta {
@@ -66,6 +70,19 @@ impl Meta {
     pub(crate) fn policy(&self) -> Option<&super::retry::Policy> {
         let policy = &self.extra.as_ref()?.policy;
         (!policy.is_empty()).then_some(policy)
+    }
+
+    /// The job's priority and cost hint (the defaults when it has none).
+    pub(crate) fn hint(&self) -> super::priority::Hint {
+        self.extra
+            .as_ref()
+            .map(|extra| extra.hint)
+            .unwrap_or_default()
+    }
+
+    /// The job's priority and cost hint, to change them.
+    pub(crate) fn hint_mut(&mut self) -> &mut super::priority::Hint {
+        &mut self.extra.get_or_insert_with(Default::default).hint
     }
 
     /// The failures of the attempts that were tried again, in its last run.

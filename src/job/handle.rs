@@ -8,7 +8,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::core::{count_requirements_added, CRITICAL, FOREVER, POLICY};
+use super::core::{count_requirements_added, CRITICAL, FOREVER, POLICY, RANKED};
 use super::cycle::{release_from, requirements_changed, ON_CYCLE};
 use super::jobs::Jobs;
 use super::lifecycle::{timed_out, JobState};
@@ -251,6 +251,37 @@ impl AnyJob {
         self.change_policy(|policy| {
             std::sync::Arc::make_mut(policy.retry.get_or_insert_with(Default::default)).on = on
         })
+    }
+
+    /// Changes the job's priority (see [`Job::priority`]).
+    pub fn set_priority(&self, priority: i32) -> &Self {
+        self.change_hint(|hint| hint.priority = priority)
+    }
+
+    /// Changes the job's cost hint (see [`Job::cost`]); `None`: none, the default.
+    pub fn set_cost(&self, cost: impl Into<Option<f64>>) -> &Self {
+        let cost = cost.into();
+        self.change_hint(|hint| hint.cost = cost)
+    }
+
+    /// The job's priority (0 unless [`priority`](Job::priority) was given).
+    pub fn priority(&self) -> i32 {
+        self.0.core().meta.lock().hint().priority
+    }
+
+    /// The job's cost hint, if it has one (see [`Job::cost`]).
+    pub fn cost_hint(&self) -> Option<f64> {
+        self.0.core().meta.lock().hint().cost
+    }
+
+    fn change_hint(&self, change: impl FnOnce(&mut super::Hint)) -> &Self {
+        let mut meta = self.0.core().meta.lock();
+        let hint = meta.hint_mut();
+        change(hint);
+        let set = !hint.is_empty();
+        drop(meta);
+        self.0.core().set_flag(RANKED, set);
+        self
     }
 
     /// How many times the job may be tried again after a failure (0 unless
@@ -550,6 +581,62 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
     /// by default.
     pub fn retry_on(self, on: RetryOn) -> Self {
         self.any.set_retry_on(on);
+        self
+    }
+
+    /// The job's priority among the jobs ready at the same time (default 0): when a
+    /// worker is free, the ready job with the highest priority starts first. Between
+    /// equal priorities, the job with the longest remaining path to the end of the graph
+    /// goes first (the sum of the [`cost`](Job::cost)s along it, each job counting 1
+    /// unless it has a cost), then the job added first.
+    ///
+    /// A scheduler where no job has a priority or a cost, and whose
+    /// [`longest_path_first`](crate::Scheduler::longest_path_first) is off, starts ready
+    /// jobs first come, first served, as it always did. A priority on a
+    /// [`forever`](Job::forever) job is an error before the run starts
+    /// ([`Error::Policy`]).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use jobgraph::{Job, Scheduler};
+    /// let order = Arc::new(Mutex::new(Vec::new()));
+    /// let log = |name: &'static str| {
+    ///     let order = order.clone();
+    ///     Job::new(move |_| order.lock().unwrap().push(name)).label(name)
+    /// };
+    /// let s = Scheduler::new().window(1);
+    /// s.add(&log("low")).add(&log("high").priority(5)).add(&log("middle").priority(1));
+    /// s.run().unwrap();
+    /// assert_eq!(*order.lock().unwrap(), ["high", "middle", "low"]);
+    /// ```
+    pub fn priority(self, priority: i32) -> Self {
+        self.any.set_priority(priority);
+        self
+    }
+
+    /// A hint of how long the job runs, relative to the others (finite, at least 0;
+    /// each job counts 1 by default): ready jobs of equal [`priority`](Job::priority)
+    /// start longest remaining path first, a path's length being the sum of its jobs'
+    /// costs. A job's cost is what it says, in whatever unit its scheduler's jobs share.
+    ///
+    /// A cost that is not finite or below 0, or a cost on a [`forever`](Job::forever)
+    /// job, is an error before the run starts ([`Error::Policy`]).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use jobgraph::{Job, Scheduler};
+    /// let order = Arc::new(Mutex::new(Vec::new()));
+    /// let log = |name: &'static str| {
+    ///     let order = order.clone();
+    ///     Job::new(move |_| order.lock().unwrap().push(name)).label(name)
+    /// };
+    /// let s = Scheduler::new().window(1);
+    /// s.add(&log("short").cost(1.0)).add(&log("long").cost(50.0));
+    /// s.run().unwrap();
+    /// assert_eq!(*order.lock().unwrap(), ["long", "short"]);
+    /// ```
+    pub fn cost(self, cost: f64) -> Self {
+        self.any.set_cost(cost);
         self
     }
 

@@ -25,6 +25,7 @@ mod node;
 mod outcome;
 mod output;
 mod print;
+mod priority;
 mod retry;
 
 pub use after::{Inputs, IntoInputs};
@@ -39,7 +40,7 @@ pub use print::PrintJob;
 pub use retry::{Backoff, RetryOn, MAX_RETRIES};
 
 pub(crate) use self::core::{
-    requirements_added, warm_ahead, Core, CRITICAL, FOREVER, NESTED, POLICY, WARM_AHEAD,
+    requirements_added, warm_ahead, Core, CRITICAL, FOREVER, NESTED, POLICY, RANKED, WARM_AHEAD,
 };
 pub(crate) use context::{link_to_running_job, Control, Linked, Own, Shift};
 pub(crate) use cycle::release_unreachable;
@@ -50,4 +51,5 @@ pub(crate) use node::Node;
 #[cfg(all(test, loom))]
 pub(crate) use outcome::Halt;
 pub(crate) use outcome::{caught, drop_caught, Outcome, Status};
+pub(crate) use priority::Hint;
 pub(crate) use retry::{Policy, Retry};

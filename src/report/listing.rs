@@ -20,6 +20,18 @@ use crate::graph::{listing_order, Dense, Frozen};
 use crate::job::{AnyJob, Group, Job};
 
 /// `Error: message`, then one `caused by: …` line per source; `panicked: message`.
+/// A job's priority and cost hint, for the details, when it has either.
+fn rank_text(job: &AnyJob) -> Option<String> {
+    let words: Vec<String> = [
+        (job.priority() != 0).then(|| format!("priority {}", job.priority())),
+        job.cost_hint().map(|cost| format!("cost {cost}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!words.is_empty()).then(|| words.join(", "))
+}
+
 fn error_chain(job: &AnyJob) -> Vec<String> {
     let Some(error) = job.node().error() else {
         return Vec::new();
@@ -301,6 +313,9 @@ impl Listing {
             if self.details {
                 if let Some(details) = job.details() {
                     writeln!(f, "{details}")?;
+                }
+                if let Some(rank) = rank_text(job) {
+                    writeln!(f, "{rank}")?;
                 }
             }
         }

@@ -115,6 +115,9 @@ pub(crate) struct Conf {
     pub(crate) limits: Vec<(Box<str>, u32)>,
     /// Records the run's timeline (see `Scheduler::record_timeline`).
     pub(crate) timeline: bool,
+    /// Ready jobs start longest remaining path first, even when none has a priority
+    /// or a cost.
+    pub(crate) longest_path_first: bool,
 }
 
 #[derive(Default)]
@@ -181,6 +184,7 @@ impl Scheduler {
                 pool: None,
                 limits: Vec::new(),
                 timeline: false,
+                longest_path_first: false,
             }),
             jobs: Mutex::new(Arc::new(Vec::new())),
             problems: Mutex::new(Vec::new()),
@@ -329,6 +333,25 @@ impl Scheduler {
             .iter()
             .map(|(name, limit)| (name.to_string(), *limit))
             .collect()
+    }
+
+    /// Whether ready jobs start longest remaining path first (default: false, unless a
+    /// job has a [`priority`](crate::Job::priority) or a [`cost`](crate::Job::cost)).
+    ///
+    /// By default a free worker takes the job that became ready first. Ranked, it takes
+    /// the ready job of highest priority, then of longest remaining path to the end of
+    /// the graph (the sum of the costs of the jobs along it, each counting 1 unless it
+    /// has a cost), then the one added first: the long chains start early, and a
+    /// narrow window ends sooner on a graph whose jobs differ in length (the
+    /// repository's `tools/compare` measures it). A job with a priority or a cost ranks its whole scheduler, whatever
+    /// this says; a nested scheduler has its own setting.
+    ///
+    /// Ranking costs a lock per ready job (the ready jobs wait in one shared queue),
+    /// which the first-ready order does not pay: it is for jobs that take long enough
+    /// for their order to matter.
+    pub fn longest_path_first(self, on: bool) -> Self {
+        self.inner.conf.lock().longest_path_first = on;
+        self
     }
 
     /// How long [`shutdown`](Scheduler::shutdown) waits for the jobs' hooks (default 1 s).

@@ -68,6 +68,9 @@ impl SchedInner {
         let limits = self.conf.lock().limits.clone();
         let defined = scope.enter(Runner::Scheduler, &self.label(), &limits)?;
         frozen.shares = scope.resolve(|i| jobs[i as usize].text_label(), &frozen)?;
+        if !frozen.hints.is_empty() || self.conf.lock().longest_path_first {
+            graph::rank(&mut frozen, |_| None);
+        }
         let list = self.jobs.lock();
         // The list frozen is the list now (an `add` or `remove` meanwhile copied it):
         // under its lock, so that one that follows clears this.

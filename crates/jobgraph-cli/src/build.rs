@@ -519,6 +519,12 @@ impl Builder<'_> {
             job.set_timeout(timeout.0);
         }
         set_uses(&job, &def.uses);
+        if let Some(priority) = &def.priority {
+            job.set_priority(*priority.get_ref());
+        }
+        if let Some(cost) = &def.cost {
+            job.set_cost(cost.get_ref().0);
+        }
         if let Some(retries) = &def.retries {
             job.set_retries(*retries.get_ref());
             if let Some(delay) = &def.retry_delay {

@@ -23,6 +23,8 @@
 //! critical = true          # a failure stops the run (default true)
 //! forever = false          # stopped once every other job is done
 //! timeout = "5m"
+//! priority = 1             # among ready jobs, higher first (default 0)
+//! cost = 2.5               # a hint of its length (default 1): longest path first
 //! env = { CC = "clang" }
 //! cwd = "src"
 //! host = "user@node:2222"  # run over ssh
@@ -139,6 +141,38 @@ impl<'de> Deserialize<'de> for Dur {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
                 parse_duration(v).map(Dur).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// A job's cost hint: a finite number, at least 0 (an integer will do).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cost(pub f64);
+
+impl<'de> Deserialize<'de> for Cost {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Cost, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Cost;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a cost: a finite number, at least 0")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Cost, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Cost, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Cost, E> {
+                if v.is_finite() && v >= 0.0 {
+                    Ok(Cost(v))
+                } else {
+                    Err(E::custom(format!(
+                        "a cost is a finite number of at least 0 (a hint of the job's length), not {v}"
+                    )))
+                }
             }
         }
         deserializer.deserialize_any(V)
@@ -359,6 +393,10 @@ pub struct JobDef {
     pub forever: bool,
     /// Its own timeout.
     pub timeout: Option<Dur>,
+    /// Its priority among the ready jobs (higher first).
+    pub priority: Option<Spanned<i32>>,
+    /// A hint of its length, for longest-path-first order.
+    pub cost: Option<Spanned<Cost>>,
     /// Environment variables.
     #[serde(default)]
     pub env: BTreeMap<Spanned<String>, Spanned<String>>,
@@ -924,6 +962,16 @@ fn check_job(checker: &Checker<'_>, job: &JobDef) -> Result<(), ScenarioError> {
             return Err(checker.error(
                 slurm.span().start,
                 format!("job `{id}`: a job runs on a `host` or on Slurm, not both"),
+            ));
+        }
+    }
+    if job.forever {
+        let ranked = job.priority.as_ref().map(|p| ("priority", p.span().start));
+        let ranked = ranked.or(job.cost.as_ref().map(|c| ("cost", c.span().start)));
+        if let Some((key, key_at)) = ranked {
+            return Err(checker.error(
+                key_at,
+                format!("job `{id}`: a forever job takes no `{key}` (it starts as soon as it is ready): remove it, or `forever`"),
             ));
         }
     }

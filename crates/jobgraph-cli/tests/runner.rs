@@ -744,3 +744,53 @@ fn a_trace_that_cannot_be_written_is_a_warning_not_a_failure() {
     assert_code(&run, 0);
     assert!(run.stderr.contains("cannot write the trace"), "{run}");
 }
+
+#[test]
+fn priorities_and_costs_order_the_commands_of_a_narrow_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let log = |name: &str| format!("shell = \"echo {name} >> {d}/order\"");
+    let file = scenario(
+        dir.path(),
+        &format!(
+            "window = 1\n\
+             [[job]]\nid = \"plain\"\n{}\n\
+             [[job]]\nid = \"long\"\n{}\ncost = 5\n\
+             [[job]]\nid = \"urgent\"\n{}\npriority = 2\ncost = 0.5\n",
+            log("plain"),
+            log("long"),
+            log("urgent"),
+        ),
+    );
+    let run = jobgraph(&["run", file.to_str().unwrap()], dir.path());
+    assert_code(&run, 0);
+    let order = std::fs::read_to_string(dir.path().join("order")).unwrap();
+    assert_eq!(order, "urgent\nlong\nplain\n");
+
+    // Mistakes are refused where they are, on the key's line (the fourth or fifth).
+    for (text, what) in [
+        ("cost = -1", "a cost is a finite number of at least 0"),
+        ("cost = nan", "a cost is a finite number of at least 0"),
+        ("cost = inf", "a cost is a finite number of at least 0"),
+        ("cost = \"big\"", "a cost: a finite number"),
+        ("priority = 1.5", "i32"),
+        ("priority = 3000000000", "i32"),
+        (
+            "forever = true\npriority = 1",
+            "a forever job takes no `priority`",
+        ),
+        ("forever = true\ncost = 2", "a forever job takes no `cost`"),
+    ] {
+        let bad = scenario(
+            dir.path(),
+            &format!("[[job]]\nid = \"j\"\ncommand = [\"true\"]\n{text}\n"),
+        );
+        let run = jobgraph(&["check", bad.to_str().unwrap()], dir.path());
+        assert_code(&run, 2);
+        assert!(
+            run.stderr.contains("scenario.toml:4:") || run.stderr.contains("scenario.toml:5:"),
+            "{what}: {run}"
+        );
+        assert!(run.stderr.contains(what), "{what}: {run}");
+    }
+}

@@ -13,7 +13,7 @@
 //! See `tools/compare/README.md`.
 //!
 //! ```text
-//! cargo run --release -p compare -- [--quick] [--pool-only] [--no-tbb] [--no-taskflow] [--no-python] [--csv FILE]
+//! cargo run --release -p compare -- [--quick] [--pool-only] [--makespan-only] [--no-tbb] [--no-taskflow] [--no-python] [--csv FILE]
 //! ```
 //!
 //! Times are the best of several repetitions (the machine is shared and noisy; the
@@ -26,6 +26,7 @@
 
 use jobgraph_shapes as common;
 mod floor;
+mod makespan;
 mod peers;
 mod standing;
 mod tables;
@@ -302,6 +303,12 @@ fn main() {
                 .help("only the standing pool's figures: warm starts, 1,000-job graphs, runs again"),
         )
         .arg(
+            Arg::new("makespan-only")
+                .long("makespan-only")
+                .action(ArgAction::SetTrue)
+                .help("only the makespan table: first ready first against longest path first"),
+        )
+        .arg(
             Arg::new("no-python")
                 .long("no-python")
                 .action(ArgAction::SetTrue)
@@ -309,6 +316,10 @@ fn main() {
         )
         .get_matches();
     let quick = matches.get_flag("quick");
+    if matches.get_flag("makespan-only") {
+        makespan::section(quick);
+        return;
+    }
     let dir = work_dir();
     std::fs::create_dir_all(&dir).expect("cannot create the work directory");
     let tbb = if matches.get_flag("no-tbb") {
@@ -497,6 +508,7 @@ fn main() {
     print_targets(&results, jobs, memory_jobs);
     floor::section(&results, jobs, reps);
     standing::section(quick, &dir, &drivers);
+    makespan::section(quick);
     if let Some(file) = matches.get_one::<String>("csv") {
         write_csv(&results, Path::new(file));
         println!("\nwrote {file}");

@@ -9,7 +9,8 @@
 //! * `binary_tree`: job i requires its parent (i − 1) / 2;
 //! * `wavefront`: a √n × √n grid, each cell requires its upper and left neighbours;
 //! * `random_dag`: each job requires 4 distinct random earlier jobs (fixed seed);
-//! * `fan_in_fan_out`: one source, n − 2 jobs that require it, one sink that requires them.
+//! * `fan_in_fan_out`: one source, n − 2 jobs that require it, one sink that requires them;
+//! * `skewed_dag`: a random DAG of short jobs and chains of long ones, for the makespan.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -132,6 +133,88 @@ pub fn fan_in_fan_out(n: usize) -> Shape {
             out.push(0);
         }
     })
+}
+
+/// A seeded random DAG whose jobs differ in length, to measure the order ready jobs
+/// start in: `n` jobs, the last `chains × chain_len` of them long, in `chains` chains
+/// (each long job requires the one before it in its chain), added after the short ones
+/// as a graph built in any order may add them. Every job past the first tenth also
+/// requires one or two random earlier jobs, so the chains wait on short jobs too.
+/// Returns the shape (named `skewed_dag`) and whether each job is long.
+pub fn skewed_dag(n: usize, chains: usize, chain_len: usize) -> (Shape, Vec<bool>) {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        // xorshift64*
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let longs = (chains * chain_len).min(n);
+    let positions: Vec<usize> = (n - longs..n).collect();
+    // The chains take the long jobs in turns: each one's jobs come in index order.
+    let mut before = vec![None; n];
+    let mut long = vec![false; n];
+    for (k, &p) in positions.iter().enumerate() {
+        long[p] = true;
+        if k >= chains {
+            before[p] = Some(positions[k - chains] as u32);
+        }
+    }
+    let randoms: Vec<u64> = (0..2 * n).map(|_| next()).collect();
+    let shape = Shape::from_fn("skewed_dag", n, |i, out| {
+        let first = out.len();
+        if let Some(b) = before[i] {
+            out.push(b);
+        }
+        if i < n / 10 {
+            return;
+        }
+        // At most as many distinct earlier jobs as there are.
+        let wanted = (usize::from(before[i].is_some()) + 1 + (randoms[2 * i] % 2) as usize).min(i);
+        let mut r = randoms[2 * i + 1] | 1;
+        while out.len() - first < wanted {
+            let required = (r % i as u64) as u32;
+            // xorshift64: the next of a sequence that visits every nonzero word.
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            if !out[first..].contains(&required) {
+                out.push(required);
+            }
+        }
+    });
+    (shape, long)
+}
+
+/// A scheduler holding `shape`'s jobs, each spinning `long_ns` when `long` says so and
+/// `short_ns` otherwise, with that window, ranked longest path first when
+/// `longest_path_first` is set (see [`skewed_dag`]).
+pub fn build_skewed(
+    shape: &Shape,
+    long: &[bool],
+    (short_ns, long_ns): (u64, u64),
+    window: usize,
+    longest_path_first: bool,
+) -> Scheduler {
+    let mut jobs: Vec<Job<()>> = Vec::with_capacity(shape.len());
+    for (i, &long) in long.iter().enumerate() {
+        let ns = if long { long_ns } else { short_ns };
+        let job = Job::new(move |_| spin(ns));
+        job.add_requires(
+            shape
+                .requirements(i)
+                .iter()
+                .map(|&r| &jobs[r as usize])
+                .collect::<Vec<_>>(),
+        );
+        jobs.push(job);
+    }
+    let scheduler = Scheduler::new()
+        .window(window)
+        .longest_path_first(longest_path_first);
+    scheduler.add(jobs);
+    scheduler
 }
 
 /// The shape called `name` (the Taskflow name or the short one), with about `n` jobs.
