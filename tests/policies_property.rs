@@ -1,7 +1,7 @@
 //! Random DAGs with per-job policies (timeouts: jobs that heed cancellation, jobs that
 //! ignore it and are given up on, quick jobs, failing jobs; retries of jobs that fail
-//! their first attempts; critical or not; some using a named limit of 1 to 3; windows
-//! 1 to 4) against what the run reports: requirements hold, each attempt runs at most
+//! their first attempts; critical or not; some using a named limit of 1 to 3; some
+//! with a priority, which ranks the run; windows 1 to 4) against what the run reports: requirements hold, each attempt runs at most
 //! once, the window and the limit are kept (a job given up on leaves both), and each
 //! job's report tells the truth about what its body did.
 
@@ -38,6 +38,8 @@ struct Spec {
     fail_first: u32,
     /// How much of the `gpu` limit it uses (0: none).
     gpu: u32,
+    /// Its priority, if it has one (the run is then ranked).
+    priority: Option<i32>,
 }
 
 fn graph() -> impl Strategy<Value = Vec<Spec>> {
@@ -47,14 +49,20 @@ fn graph() -> impl Strategy<Value = Vec<Spec>> {
         prop::bool::weighted(0.2),
         prop::option::weighted(0.6, 2u64..15),
         (prop::option::weighted(0.4, 1u32..3), 0u32..3),
-        prop::option::weighted(0.4, 1u32..3),
+        (
+            prop::option::weighted(0.4, 1u32..3),
+            prop::option::weighted(0.15, -2i32..3),
+        ),
     );
     prop::collection::vec(spec, 1..24).prop_map(|specs| {
         specs
             .into_iter()
             .enumerate()
             .map(
-                |(i, (picks, (kind, ms), critical, timeout, (retries, fail_first), gpu))| Spec {
+                |(
+                    i,
+                    (picks, (kind, ms), critical, timeout, (retries, fail_first), (gpu, priority)),
+                )| Spec {
                     requires: if i == 0 {
                         vec![]
                     } else {
@@ -74,6 +82,7 @@ fn graph() -> impl Strategy<Value = Vec<Spec>> {
                     retries: retries.unwrap_or(0),
                     fail_first,
                     gpu: gpu.unwrap_or(0),
+                    priority,
                 },
             )
             .collect()
@@ -174,6 +183,9 @@ fn check(specs: Vec<Spec>, window: usize, gpus: u32) -> Result<(), TestCaseError
         }
         if gpu > 0 {
             job.set_uses("gpu", gpu);
+        }
+        if let Some(priority) = spec.priority {
+            job.set_priority(priority);
         }
         s.add(&job);
         jobs.push(job);
