@@ -122,3 +122,8 @@ pub use watch::Watch;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// POLICIES.md's examples, run as the README's are.
+#[cfg(doctest)]
+#[doc = include_str!("../POLICIES.md")]
+struct PoliciesDoctests;
