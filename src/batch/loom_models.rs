@@ -30,6 +30,9 @@ impl Control for Quiet {
     fn label(&self, index: u32) -> String {
         format!("#{index}")
     }
+    fn limits(&self) -> Option<std::sync::Arc<crate::limits::Limits>> {
+        None
+    }
     fn input(
         &self,
         index: u32,

@@ -370,6 +370,7 @@ fn loom_a_ranked_run_hands_its_queued_jobs_to_a_worker() {
             events: None,
             stall_timeout: None,
             pool: Threads::new(),
+            limits: None,
         };
         // Two jobs: a window of two workers, both in the run.
         let jobs = vec![Job::new(|_| ()).any(), Job::new(|_| ()).any()];
