@@ -250,7 +250,8 @@ pub fn build(loaded: &Loaded, options: &BuildOptions<'_>) -> Built {
     if let Some(timeout) = options.timeout.or(scenario.timeout.map(|d| d.0)) {
         scheduler = scheduler.timeout(timeout);
     }
-    scheduler = with_limits(scheduler, &scenario.limits);
+    scheduler =
+        with_limits(scheduler, &scenario.limits).longest_path_first(scenario.longest_path_first);
     let mut builder = Builder {
         options,
         ssh: &scenario.ssh,
@@ -330,7 +331,7 @@ impl Builder<'_> {
             if let Some(window) = &def.window {
                 group = group.window(*window.get_ref());
             }
-            group = with_limits(group, &def.limits);
+            group = with_limits(group, &def.limits).longest_path_first(def.longest_path_first);
             set_uses(&group.any(), &def.uses);
             if let Some(timeout) = def.timeout {
                 group = group.timeout(timeout.0);

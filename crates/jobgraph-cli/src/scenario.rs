@@ -5,6 +5,7 @@
 //! label = "build"          # the run's label (default: the file's name)
 //! window = 4               # at most 4 jobs at once (default: no limit)
 //! timeout = "10m"          # the whole run (seconds, or "500ms", "30s", "2m", "1h")
+//! longest_path_first = true  # ready jobs: the longest remaining path first
 //!
 //! [limits]                 # named limits: at most this much in use at once
 //! gpu = 2
@@ -474,6 +475,9 @@ pub struct GroupDef {
     /// Ids (of its parent's scope) it requires.
     #[serde(default)]
     pub requires: Vec<Spanned<String>>,
+    /// Its ready jobs start longest remaining path first.
+    #[serde(default)]
+    pub longest_path_first: bool,
     /// Named limits of its own (its jobs share its parent's otherwise).
     pub limits: Option<Spanned<BTreeMap<Spanned<String>, Spanned<i64>>>>,
     /// The named limits it uses as a job of its parent.
@@ -512,6 +516,9 @@ pub struct Scenario {
     pub timeout: Option<Dur>,
     /// Named limits: at most this much of each in use at once.
     pub limits: Option<Spanned<BTreeMap<Spanned<String>, Spanned<i64>>>>,
+    /// Ready jobs start longest remaining path first, with no `priority` or `cost`.
+    #[serde(default)]
+    pub longest_path_first: bool,
     /// Variables, for `{name}` in jobs.
     pub vars: Option<Spanned<BTreeMap<String, toml::Value>>>,
     /// ssh settings.

@@ -767,6 +767,30 @@ fn priorities_and_costs_order_the_commands_of_a_narrow_window() {
     let order = std::fs::read_to_string(dir.path().join("order")).unwrap();
     assert_eq!(order, "urgent\nlong\nplain\n");
 
+    // No hint at all: `longest_path_first` starts the head of the long chain first.
+    let chain = |id: &str, after: &str| {
+        format!(
+            "[[job]]\nid = \"{id}\"\n{}\nrequires = [{after}]\n",
+            log(id)
+        )
+    };
+    let text = format!(
+        "window = 1\nlongest_path_first = true\n{}{}{}{}",
+        chain("short", ""),
+        chain("head", ""),
+        chain("middle", "\"head\""),
+        chain("tail", "\"middle\""),
+    );
+    std::fs::remove_file(dir.path().join("order")).unwrap();
+    let run = jobgraph(
+        &["run", scenario(dir.path(), &text).to_str().unwrap()],
+        dir.path(),
+    );
+    assert_code(&run, 0);
+    let order = std::fs::read_to_string(dir.path().join("order")).unwrap();
+    // `short` and `tail` have one job left each: the one added first goes first.
+    assert_eq!(order, "head\nmiddle\nshort\ntail\n");
+
     // Mistakes are refused where they are, on the key's line (the fourth or fifth).
     for (text, what) in [
         ("cost = -1", "a cost is a finite number of at least 0"),
