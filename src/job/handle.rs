@@ -25,6 +25,11 @@ use crate::sync::Ordering;
 #[derive(Clone)]
 pub struct AnyJob(pub(crate) Arc<dyn Node>);
 
+thread_local! {
+    /// Where `add_requires` gathers what it is given: no list to allocate per call.
+    static GIVEN: std::cell::RefCell<Vec<AnyJob>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl AnyJob {
     pub(crate) fn node(&self) -> &dyn Node {
         &*self.0
@@ -153,33 +158,85 @@ impl AnyJob {
     /// Adds requirements to this job: it starts only once they are all done.
     /// A sequence stands for its last job. Requiring a job twice, or itself, is a no-op.
     pub fn add_requires(&self, jobs: impl Jobs) -> &Self {
-        thread_local! {
-            /// Where `add_requires` gathers what it is given: no list to allocate per call.
-            static GIVEN: std::cell::RefCell<Vec<AnyJob>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
         GIVEN.with(|given| {
             let mut given = given.borrow_mut();
             jobs.push_last_jobs(&mut given);
-            let mut meta = self.0.core().meta.lock();
-            let mut unwanted = Vec::new();
+            self.take_requires(&mut given);
+        });
+        self
+    }
+
+    /// [`add_requires`](AnyJob::add_requires) through a handle that may be the job's
+    /// only one, as `Job::new(..).requires(..)` holds it: then nobody else can reach the
+    /// job, and its list is changed without its lock.
+    pub(crate) fn add_requires_owned(&mut self, jobs: impl Jobs) {
+        GIVEN.with(|given| {
+            let mut given = given.borrow_mut();
+            // Gathered first: given this job itself, the list holds a second handle.
+            jobs.push_last_jobs(&mut given);
+            let Some(core) = self.unique() else {
+                return self.take_requires(&mut given);
+            };
+            let meta = core.meta.get_mut();
             let before = meta.requires.len();
+            let mut unwanted = Vec::new();
             for job in given.drain(..) {
-                if job != *self && !meta.requires.contains(&job) {
-                    requirements_changed(self.node(), std::slice::from_ref(&job));
-                    meta.requires.push(job);
-                } else {
+                if meta.requires.contains(&job) {
                     unwanted.push(job);
+                } else {
+                    meta.requires.push(job);
                 }
             }
-            let added = meta.requires.len() > before;
-            // Dropped unlocked: dropping a handle may look at this job's list (`ON_CYCLE`).
-            drop(meta);
-            if added {
+            if meta.requires.len() > before {
                 count_requirements_added(self.node());
             }
             drop(unwanted);
         });
-        self
+    }
+
+    /// Takes `given` (drained) as requirements, under the job's lock.
+    fn take_requires(&self, given: &mut Vec<AnyJob>) {
+        let mut meta = self.0.core().meta.lock();
+        let mut unwanted = Vec::new();
+        let before = meta.requires.len();
+        for job in given.drain(..) {
+            if job != *self && !meta.requires.contains(&job) {
+                requirements_changed(self.node(), std::slice::from_ref(&job));
+                meta.requires.push(job);
+            } else {
+                unwanted.push(job);
+            }
+        }
+        let added = meta.requires.len() > before;
+        // Dropped unlocked: dropping a handle may look at this job's list (`ON_CYCLE`).
+        drop(meta);
+        if added {
+            count_requirements_added(self.node());
+        }
+        drop(unwanted);
+    }
+
+    /// The job's core when this is the only handle to it: no other handle, no weak
+    /// one, and no mark of the cycle collector's (whose groups hold weak ones). What
+    /// is changed through it needs no lock and no locked instruction.
+    #[allow(unsafe_code)]
+    pub(crate) fn unique(&mut self) -> Option<&mut super::Core> {
+        // `Arc::get_mut` would say the same with a compare-and-swap (it locks the weak
+        // count against a `Weak` upgraded meanwhile); two plain loads do here, since
+        // no `Weak` can appear or be upgraded without a strong handle, and this is the
+        // only one.
+        if Arc::strong_count(&self.0) != 1 || Arc::weak_count(&self.0) != 0 {
+            return None;
+        }
+        // What the other handles did before they were dropped (their `Release`
+        // decrements) happens before what is done through this one.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+        // SAFETY: this handle is borrowed mutably, and it is the job's only strong
+        // handle with no weak one: nothing else can reach the job while the borrow
+        // lasts. `Arc::as_ptr` keeps the allocation's write permission.
+        let node = unsafe { &mut *(Arc::as_ptr(&self.0) as *mut dyn Node) };
+        let core = node.core_mut();
+        (!core.has_flag(ON_CYCLE)).then_some(core)
     }
 
     /// Removes requirements from this job; those it does not have are ignored.
@@ -641,8 +698,8 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
     }
 
     /// Adds requirements: the job starts only once they are all done.
-    pub fn requires(self, jobs: impl Jobs) -> Self {
-        self.any.add_requires(jobs);
+    pub fn requires(mut self, jobs: impl Jobs) -> Self {
+        self.any.add_requires_owned(jobs);
         self
     }
 
@@ -743,5 +800,80 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
     /// The untyped handle of this job.
     pub fn any(&self) -> AnyJob {
         self.any.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The paths a job's only handle takes without a lock (`AnyJob::unique`), against
+    //! the locked ones: the same lists, the same refusals. Run under Miri in CI.
+
+    use crate::{Job, Scheduler, Sequence};
+
+    #[test]
+    fn requirements_given_to_a_jobs_only_handle_are_kept_once_and_in_order() {
+        let (a, b) = (Job::new(|_| 1), Job::new(|_| 2));
+        let c = Job::new(|_| 3).requires((&a, &b)).requires((&b, &a));
+        assert_eq!(c.requirements(), [a.any(), b.any()]);
+    }
+
+    #[test]
+    fn a_job_with_a_second_handle_takes_its_requirements_under_its_lock() {
+        let a = Job::new(|_| 1);
+        let c = Job::new(|_| 3);
+        let other = c.clone();
+        let c = c.requires(&a);
+        assert_eq!(other.requirements(), [a.any()]);
+        assert_eq!(c.requirements(), [a.any()]);
+    }
+
+    #[test]
+    fn a_job_given_itself_through_a_sequence_does_not_require_itself() {
+        let a = Job::new(|_| 1);
+        let c = Job::new(|_| 3);
+        let sequence = Sequence::new((&a, &c));
+        let c = c.requires(&sequence);
+        // The sequence made `c` require `a`; requiring its last job, `c`, is a no-op.
+        assert_eq!(c.requirements(), [a.any()]);
+    }
+
+    #[test]
+    fn a_job_added_by_its_only_handle_belongs_to_that_scheduler_alone() {
+        let s1 = Scheduler::new();
+        s1.add(Job::new(|_| 1).label("only"));
+        let job = s1.jobs().pop().expect("the job is in s1");
+        let s2 = Scheduler::new().with(&job);
+        assert!(s2.run().is_err(), "a job of s1 cannot run in s2");
+        assert!(s1.run().unwrap());
+        assert!(job.is_done());
+    }
+
+    #[test]
+    fn jobs_added_by_their_only_handles_run_once_each() {
+        let s = Scheduler::new().window(2);
+        s.add((0..8).map(|i| Job::new(move |_| i)).collect::<Vec<_>>());
+        s.add(Job::new(|_| 8));
+        let jobs = s.jobs();
+        assert_eq!(jobs.len(), 9);
+        assert!(s.run().unwrap());
+        let mut values: Vec<String> = jobs.iter().filter_map(|j| j.result_text()).collect();
+        values.sort();
+        assert_eq!(values, ["0", "1", "2", "3", "4", "5", "6", "7", "8"]);
+    }
+
+    #[test]
+    fn a_chain_built_on_only_handles_runs_in_order() {
+        let mut last = Job::new(|_| 0u64);
+        let mut jobs = vec![last.clone()];
+        for _ in 0..20 {
+            let prev = last.clone();
+            last =
+                Job::new(move |ctx| ctx.get(&prev).map(|v| v + 1)).requires(&jobs[jobs.len() - 1]);
+            jobs.push(last.clone());
+        }
+        let s = Scheduler::new().window(2);
+        s.add(jobs);
+        assert!(s.run().unwrap());
+        assert_eq!(*last.result().unwrap(), 20);
     }
 }

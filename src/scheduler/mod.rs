@@ -469,7 +469,7 @@ impl Scheduler {
         let mut kept = known;
         for i in known..list.len() {
             warm_ahead(&list[known..], i - known);
-            match self.adopt(&list[i], kept) {
+            match self.adopt(&mut list[i], kept) {
                 Ok(true) => {
                     list.swap(kept, i);
                     kept += 1;
@@ -494,9 +494,18 @@ impl Scheduler {
     /// Takes `job` in at `index`: `Ok(true)` when it is new here, `Ok(false)` when it
     /// is here already. A compare-and-swap on its place: of two threads adding one job
     /// to two schedulers at once, exactly one takes it.
-    fn adopt(&self, job: &AnyJob, index: usize) -> Result<bool, &'static str> {
-        let core = job.node().core();
+    fn adopt(&self, job: &mut AnyJob, index: usize) -> Result<bool, &'static str> {
         let here = place(self.inner.id, index);
+        // A job whose one handle is the list's (as `add(Job::new(..))` or a vector of
+        // jobs nothing requires leaves it) is nobody else's: its place is set with no
+        // locked instruction.
+        if let Some(core) = job.unique().filter(|core| !core.has_flag(NESTED)) {
+            if core.place.load(Ordering::Relaxed) == 0 {
+                core.place.store(here, Ordering::Relaxed);
+                return Ok(true);
+            }
+        }
+        let core = job.node().core();
         if let Err(found) =
             core.place
                 .compare_exchange(0, here, Ordering::AcqRel, Ordering::Acquire)

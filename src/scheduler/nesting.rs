@@ -13,6 +13,10 @@ impl Node for SchedInner {
         &self.core
     }
 
+    fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
     fn execute(&self, ctx: &Context<'_>) -> Status {
         // The last look at the run before the nested run starts (see `Context::halted`).
         let result = match ctx.halted() {

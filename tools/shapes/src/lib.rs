@@ -293,24 +293,16 @@ pub fn build_jobgraph(shape: &Shape, window: usize, work: Work) -> Scheduler {
             Work::Future => Job::future(async {}),
             Work::Busy(ns) => Job::new(move |_| spin(ns)),
         };
-        // All of a job's requirements in one call, as `requires((&a, &b))` is written:
-        // one lock on the job, not one per requirement.
+        // All of a job's requirements in one call, as `requires((&a, &b))` is written
+        // on a job being built: its one handle, so its list takes them with no lock.
         let job_of = |r: &u32| &jobs[*r as usize];
-        match shape.requirements(i) {
-            [] => {}
-            [a] => {
-                job.add_requires(job_of(a));
-            }
-            [a, b] => {
-                job.add_requires([job_of(a), job_of(b)]);
-            }
-            [a, b, c, d] => {
-                job.add_requires([job_of(a), job_of(b), job_of(c), job_of(d)]);
-            }
-            more => {
-                job.add_requires(more.iter().map(job_of).collect::<Vec<_>>());
-            }
-        }
+        let job = match shape.requirements(i) {
+            [] => job,
+            [a] => job.requires(job_of(a)),
+            [a, b] => job.requires([job_of(a), job_of(b)]),
+            [a, b, c, d] => job.requires([job_of(a), job_of(b), job_of(c), job_of(d)]),
+            more => job.requires(more.iter().map(job_of).collect::<Vec<_>>()),
+        };
         jobs.push(job);
     }
     let scheduler = Scheduler::new().window(window);
