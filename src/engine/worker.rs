@@ -266,13 +266,7 @@ impl<J: Table> Run<J> {
                 Status::Done | Status::Failed | Status::TimedOut => {
                     let mut pushed = 0;
                     for &s in self.graph.successors(i) {
-                        // A job with one requirement is ready now: no counter to touch.
-                        let s_ = s as usize;
-                        if self.graph.flags[s_] & SINGLE != 0
-                            || self.pending[s_].fetch_sub(1, Ordering::AcqRel) == 1
-                        {
-                            self.set_state(s, state::SCHEDULED);
-                            self.emit_scheduled(s, ended_at);
+                        if self.release(s, ended_at) {
                             if next.is_none() {
                                 next = Some(s);
                             } else {
@@ -324,6 +318,21 @@ impl<J: Table> Run<J> {
         }
     }
 
+    /// Successor `s` of a job that ended: one requirement fewer to wait for. True when
+    /// that was its last: it is then scheduled (its state, its event).
+    #[inline(always)]
+    fn release(&self, s: u32, ended_at: Option<Instant>) -> bool {
+        let s_ = s as usize;
+        // A job with one requirement is ready now: no counter to touch.
+        let ready = self.graph.flags[s_] & SINGLE != 0
+            || self.pending[s_].fetch_sub(1, Ordering::AcqRel) == 1;
+        if ready {
+            self.set_state(s, state::SCHEDULED);
+            self.emit_scheduled(s, ended_at);
+        }
+        ready
+    }
+
     /// Job `i` ended, in a ranked run: its successors that are now ready go into the
     /// ranked queue, and the best job there is returned for this worker to run next
     /// (see `ready`); workers are announced for the others.
@@ -331,12 +340,7 @@ impl<J: Table> Run<J> {
     fn release_ranked(self: &Arc<Self>, i: usize, ended_at: Option<Instant>) -> Option<u32> {
         let mut released: SmallVec<[u32; 8]> = SmallVec::new();
         for &s in self.graph.successors(i) {
-            let s_ = s as usize;
-            if self.graph.flags[s_] & SINGLE != 0
-                || self.pending[s_].fetch_sub(1, Ordering::AcqRel) == 1
-            {
-                self.set_state(s, state::SCHEDULED);
-                self.emit_scheduled(s, ended_at);
+            if self.release(s, ended_at) {
                 released.push(s);
             }
         }
