@@ -30,6 +30,20 @@ thread_local! {
     static GIVEN: std::cell::RefCell<Vec<AnyJob>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Calls `gather` with an empty list: the thread's own, reused, or a new one while that
+/// one is in use (by a [`Jobs`] of the user's that requires jobs as it pushes its own).
+/// Emptied first: a `Jobs` that panicked halfway left its jobs there.
+#[inline(always)]
+fn gathering<R>(gather: impl FnOnce(&mut Vec<AnyJob>) -> R) -> R {
+    GIVEN.with(|given| match given.try_borrow_mut() {
+        Ok(mut given) => {
+            given.clear();
+            gather(&mut given)
+        }
+        Err(_) => gather(&mut Vec::new()),
+    })
+}
+
 impl AnyJob {
     pub(crate) fn node(&self) -> &dyn Node {
         &*self.0
@@ -158,10 +172,9 @@ impl AnyJob {
     /// Adds requirements to this job: it starts only once they are all done.
     /// A sequence stands for its last job. Requiring a job twice, or itself, is a no-op.
     pub fn add_requires(&self, jobs: impl Jobs) -> &Self {
-        GIVEN.with(|given| {
-            let mut given = given.borrow_mut();
-            jobs.push_last_jobs(&mut given);
-            self.take_requires(&mut given);
+        gathering(|given| {
+            jobs.push_last_jobs(given);
+            self.take_requires(given);
         });
         self
     }
@@ -170,12 +183,11 @@ impl AnyJob {
     /// only one, as `Job::new(..).requires(..)` holds it: then nobody else can reach the
     /// job, and its list is changed without its lock.
     pub(crate) fn add_requires_owned(&mut self, jobs: impl Jobs) {
-        GIVEN.with(|given| {
-            let mut given = given.borrow_mut();
+        gathering(|given| {
             // Gathered first: given this job itself, the list holds a second handle.
-            jobs.push_last_jobs(&mut given);
+            jobs.push_last_jobs(given);
             let Some(core) = self.unique() else {
-                return self.take_requires(&mut given);
+                return self.take_requires(given);
             };
             let meta = core.meta.get_mut();
             let before = meta.requires.len();
@@ -846,6 +858,59 @@ mod tests {
         assert!(s2.run().is_err(), "a job of s1 cannot run in s2");
         assert!(s1.run().unwrap());
         assert!(job.is_done());
+    }
+
+    /// A `Jobs` of the user's that requires jobs while it pushes its own (what the
+    /// job it made required goes into `seen`), then panics if told to.
+    struct Meddling<'a> {
+        push: &'a Job<i32>,
+        seen: &'a std::cell::RefCell<Vec<crate::AnyJob>>,
+        panic: bool,
+    }
+
+    impl crate::Jobs for Meddling<'_> {
+        fn push_jobs(self, out: &mut Vec<crate::AnyJob>) {
+            out.push(self.push.any());
+            // The thread's list is in use: this one gathers in a list of its own.
+            let inner = Job::new(|_| 0).requires(self.push);
+            *self.seen.borrow_mut() = inner.requirements();
+            assert!(!self.panic, "a Jobs that panics halfway");
+        }
+    }
+
+    #[test]
+    fn a_jobs_that_requires_as_it_pushes_gets_what_it_asked() {
+        let (a, seen) = (Job::new(|_| 1), Default::default());
+        let c = Job::new(|_| 3).requires(Meddling {
+            push: &a,
+            seen: &seen,
+            panic: false,
+        });
+        assert_eq!(*seen.borrow(), [a.any()]);
+        assert_eq!(c.requirements(), [a.any()]);
+    }
+
+    #[test]
+    fn a_jobs_that_panics_halfway_leaves_nothing_for_the_next_job() {
+        let (a, b, seen) = (Job::new(|_| 1), Job::new(|_| 2), Default::default());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let meddling = Meddling {
+                push: &a,
+                seen: &seen,
+                panic: true,
+            };
+            Job::new(|_| 3).requires(meddling);
+        }));
+        assert!(panicked.is_err());
+        let c = Job::new(|_| 3).requires(&b);
+        assert_eq!(
+            c.requirements(),
+            [b.any()],
+            "nothing of the panicked call is kept"
+        );
+        let d = Job::new(|_| 4);
+        d.add_requires(&a);
+        assert_eq!(d.requirements(), [a.any()]);
     }
 
     #[test]
