@@ -914,6 +914,26 @@ mod tests {
     }
 
     #[test]
+    fn a_jobs_that_panics_halfway_adds_nothing_to_a_scheduler() {
+        let (a, seen) = (Job::new(|_| 1), Default::default());
+        let s = Scheduler::new();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            s.add(Meddling {
+                push: &a,
+                seen: &seen,
+                panic: true,
+            });
+        }));
+        assert!(panicked.is_err());
+        assert!(s.jobs().is_empty());
+        let other = Scheduler::new().with(&a);
+        assert!(
+            other.run().unwrap(),
+            "the job belongs to no scheduler but this one"
+        );
+    }
+
+    #[test]
     fn jobs_added_by_their_only_handles_run_once_each() {
         let s = Scheduler::new().window(2);
         s.add((0..8).map(|i| Job::new(move |_| i)).collect::<Vec<_>>());

@@ -465,7 +465,13 @@ impl Scheduler {
         self.inner.acyclic.store(NOT_ACYCLIC, Ordering::Relaxed);
         let known = list.len();
         // Straight into the list, then keep, in order, those that take their place here.
-        jobs.push_jobs(list);
+        let pushed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| jobs.push_jobs(list)));
+        if let Err(panic) = pushed {
+            // A `Jobs` of the user's that panicked halfway: the list as it was.
+            list.truncate(known);
+            std::panic::resume_unwind(panic);
+        }
         let mut kept = known;
         for i in known..list.len() {
             warm_ahead(&list[known..], i - known);
