@@ -136,9 +136,12 @@ impl Drop for Meta {
         }
         // Inline for a chain or a tree: no allocation while freeing.
         let mut pending = std::mem::take(&mut self.requires);
-        while let Some(job) = pending.pop() {
-            if Arc::strong_count(&job.0) == 1 {
-                // The last handle: nobody else can reach this job or its lock.
+        while let Some(mut job) = pending.pop() {
+            // The last handle: nobody else can reach this job, its list taken unlocked.
+            if let Some(core) = job.unique() {
+                pending.extend(std::mem::take(&mut core.meta.get_mut().requires));
+            } else if Arc::strong_count(&job.0) == 1 {
+                // Also held weakly, by the cycle collector's group: through its lock.
                 pending.extend(std::mem::take(&mut job.0.core().meta.lock().requires));
             }
         }

@@ -934,6 +934,34 @@ mod tests {
     }
 
     #[test]
+    fn a_chain_held_through_its_requirements_alone_is_freed_by_its_last_handle() {
+        struct Counted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        // Deep enough to overflow the stack were each job freed by its successor's drop.
+        let n = if cfg!(miri) { 300 } else { 300_000 };
+        let freed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = || Counted(freed.clone());
+        let first = counted();
+        let mut last = Job::new(move |_| {
+            let _held = &first;
+        });
+        for _ in 0..n {
+            let mine = counted();
+            last = Job::new(move |_| {
+                let _held = &mine;
+            })
+            .requires(&last);
+        }
+        assert_eq!(freed.load(std::sync::atomic::Ordering::Relaxed), 0);
+        drop(last);
+        assert_eq!(freed.load(std::sync::atomic::Ordering::Relaxed), n + 1);
+    }
+
+    #[test]
     fn jobs_added_by_their_only_handles_run_once_each() {
         let s = Scheduler::new().window(2);
         s.add((0..8).map(|i| Job::new(move |_| i)).collect::<Vec<_>>());

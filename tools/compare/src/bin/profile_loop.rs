@@ -7,8 +7,9 @@
 //! perf record -e cpu-clock --call-graph dwarf target/release/profile_loop scheduler linear_chain 100000 5
 //! ```
 //!
-//! Arguments: `scheduler`, `scheduler-build` (build only, then drop) or `batch`; a shape;
-//! its size; seconds. Prints the mean build and run in ns per job.
+//! Arguments: `scheduler`, `scheduler-build` (build only, then drop), `scheduler-drop`
+//! (build and run, then drop: the drop is timed as the run) or `batch`; a shape; its
+//! size; seconds. Prints the mean build and run in ns per job.
 
 use jobgraph_shapes as common;
 
@@ -18,7 +19,8 @@ use common::Work;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: profile_loop scheduler|scheduler-build|batch SHAPE JOBS SECONDS";
+    let usage =
+        "usage: profile_loop scheduler|scheduler-build|scheduler-drop|batch SHAPE JOBS SECONDS";
     let [_, front, shape, jobs, seconds] = &args[..] else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -41,6 +43,13 @@ fn main() {
             ),
             "scheduler-build" => {
                 common::timed(|| common::build_jobgraph(&shape, 2, Work::Empty), |_| ())
+            }
+            "scheduler-drop" => {
+                let mut s = common::build_jobgraph(&shape, 2, Work::Empty);
+                common::run_jobgraph(&mut s);
+                let start = Instant::now();
+                drop(s);
+                (Duration::ZERO, start.elapsed())
             }
             "batch" => common::timed(
                 || common::build_batch(&shape, 2, Work::Empty),
