@@ -66,6 +66,13 @@ impl<T: Send + Sync + Debug + 'static> Table for Cells<T> {
         self.slots[i].lifecycle()
     }
 
+    #[inline(always)]
+    fn prefetch(&self, i: usize) {
+        if let Some(slot) = self.slots.get(i) {
+            crate::sync::prefetch(slot);
+        }
+    }
+
     unsafe fn execute(&self, i: usize, ctx: &Context<'_>) -> Status {
         // SAFETY: the engine executes each index at most once per run, as `Table`'s
         // contract asks, and the runs of a batch's cells never overlap: `Batch::run`

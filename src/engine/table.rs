@@ -29,6 +29,9 @@ pub(crate) trait Table: Send + Sync + 'static {
     /// with `error`, as timed out and still running. False when it had ended first.
     fn give_up(&self, i: usize, error: JobError) -> bool;
     fn label(&self, i: usize) -> String;
+    /// Asks for job `i`'s lines, about to be touched by a worker: nothing by default.
+    #[inline(always)]
+    fn prefetch(&self, _i: usize) {}
     /// Job `i`'s handle, for events and `Context::job`; `None` for a batch's jobs.
     fn handle(&self, i: usize) -> Option<&AnyJob>;
     /// Job `i` was sealed by an earlier run (its seal returned `Lost` while this run
@@ -81,6 +84,13 @@ impl Table for Vec<AnyJob> {
 
     fn handle(&self, i: usize) -> Option<&AnyJob> {
         Some(&self[i])
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, i: usize) {
+        if let Some(job) = self.get(i) {
+            crate::job::prefetch(job);
+        }
     }
 
     fn ended_earlier(&self, i: usize) -> Status {

@@ -45,6 +45,10 @@ use crate::graph::{is_forever, SINGLE};
 use crate::job::{state, Context, Control, Shift, Status, CRITICAL};
 use crate::sync::{fence, thread, Ordering, Steal, Worker};
 
+/// How many successors of a job [`Run::warm_successors`] warms: a wide fan-out's
+/// others are released one after another, each miss after the last.
+const WARM_SUCCESSORS: usize = 4;
+
 impl<J: Table> Run<J> {
     /// Hires one more worker for the run, if the window allows: `Ok(false)` when it is
     /// full. Its deque is one a worker that left gave back, or a new one: a wide window
@@ -198,6 +202,7 @@ impl<J: Table> Run<J> {
             if rules.is_some() && ended > 0 && self.count_ended(std::mem::take(&mut ended)) {
                 break;
             }
+            self.warm_successors(i);
             let job = self.jobs.handle(i);
             self.jobs.state(i).store(state::RUNNING, Ordering::Release);
             let span = match (&self.events, job) {
@@ -318,6 +323,17 @@ impl<J: Table> Run<J> {
         }
     }
 
+    /// Asks for the lines job `i`'s end will touch, its first few successors' counters
+    /// and jobs, before its body runs: they are another worker's, or cold, and their
+    /// misses then overlap with the job rather than come one after the other at its end.
+    #[inline(always)]
+    fn warm_successors(&self, i: usize) {
+        for &s in self.graph.successors(i).iter().take(WARM_SUCCESSORS) {
+            crate::sync::prefetch(&self.pending[s as usize]);
+            self.jobs.prefetch(s as usize);
+        }
+    }
+
     /// Successor `s` of a job that ended: one requirement fewer to wait for. True when
     /// that was its last: it is then scheduled (its state, its event).
     #[inline(always)]
@@ -327,6 +343,8 @@ impl<J: Table> Run<J> {
         let ready = self.graph.flags[s_] & SINGLE != 0
             || self.pending[s_].fetch_sub(1, Ordering::AcqRel) == 1;
         if ready {
+            // Where its successors are listed, for `warm_successors` when it starts.
+            crate::sync::prefetch(&self.graph.succ_start[s_]);
             self.set_state(s, state::SCHEDULED);
             self.emit_scheduled(s, ended_at);
         }

@@ -188,7 +188,7 @@ pub(crate) fn warm_ahead(jobs: &[AnyJob], i: usize) {
 /// Asks for `job`'s two lines: its place and list first, its state, outcome and body
 /// after (a job is a little under two lines long).
 #[inline]
-fn prefetch(job: &AnyJob) {
+pub(crate) fn prefetch(job: &AnyJob) {
     let at = Arc::as_ptr(&job.0) as *const u8;
     crate::sync::prefetch(at);
     crate::sync::prefetch(at.wrapping_add(64));

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Arguments: `scheduler`, `scheduler-build` (build only, then drop), `scheduler-drop`
-//! (build and run, then drop: the drop is timed as the run) or `batch`; a shape; its
+//! (build and run, then drop: the drop is timed as the run), `batch` or `rayon` (the
+//! rayon DAG of `compare`, on a standing pool of 2 threads); a shape; its
 //! size; seconds. Prints the mean build and run in ns per job.
 
 use jobgraph_shapes as common;
@@ -20,7 +21,7 @@ use common::Work;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage =
-        "usage: profile_loop scheduler|scheduler-build|scheduler-drop|batch SHAPE JOBS SECONDS";
+        "usage: profile_loop scheduler|scheduler-build|scheduler-drop|batch|rayon SHAPE JOBS SECONDS";
     let [_, front, shape, jobs, seconds] = &args[..] else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -35,6 +36,7 @@ fn main() {
     };
     let started = Instant::now();
     let (mut build, mut run, mut rounds) = (Duration::ZERO, Duration::ZERO, 0u32);
+    let mut rayon = None;
     while started.elapsed().as_secs_f64() < seconds {
         let (b, r) = match front.as_str() {
             "scheduler" => common::timed(
@@ -55,6 +57,13 @@ fn main() {
                 || common::build_batch(&shape, 2, Work::Empty),
                 common::run_batch,
             ),
+            "rayon" => {
+                let pool = rayon.get_or_insert_with(|| common::rayon_pool(2));
+                common::timed(
+                    || common::build_rayon(&shape, Work::Empty),
+                    |dag| dag.run(pool),
+                )
+            }
             _ => {
                 eprintln!("{usage}");
                 std::process::exit(2);
