@@ -45,9 +45,13 @@ use crate::graph::{is_forever, SINGLE};
 use crate::job::{state, Context, Control, Shift, Status, CRITICAL};
 use crate::sync::{fence, thread, Ordering, Steal, Worker};
 
-/// How many successors of a job [`Run::warm_successors`] warms: a wide fan-out's
+/// How many successors of a job [`Run::warm`] warms: a wide fan-out's
 /// others are released one after another, each miss after the last.
 const WARM_SUCCESSORS: usize = 4;
+
+/// How far in order from a job a successor must be for [`Run::warm`] to warm
+/// it: nearer ones are on lines a walk in order keeps warm (a chain's, a wavefront's).
+const WARM_DISTANCE: usize = 4096;
 
 impl<J: Table> Run<J> {
     /// Hires one more worker for the run, if the window allows: `Ok(false)` when it is
@@ -202,7 +206,8 @@ impl<J: Table> Run<J> {
             if rules.is_some() && ended > 0 && self.count_ended(std::mem::take(&mut ended)) {
                 break;
             }
-            self.warm_successors(i);
+            let successors = self.graph.successors(i);
+            self.warm(i, successors);
             let job = self.jobs.handle(i);
             self.jobs.state(i).store(state::RUNNING, Ordering::Release);
             let span = match (&self.events, job) {
@@ -270,8 +275,8 @@ impl<J: Table> Run<J> {
                 }
                 Status::Done | Status::Failed | Status::TimedOut => {
                     let mut pushed = 0;
-                    for &s in self.graph.successors(i) {
-                        if self.release(s, ended_at) {
+                    for &s in successors {
+                        if self.release(i, s, ended_at) {
                             if next.is_none() {
                                 next = Some(s);
                             } else {
@@ -327,24 +332,30 @@ impl<J: Table> Run<J> {
     /// and jobs, before its body runs: they are another worker's, or cold, and their
     /// misses then overlap with the job rather than come one after the other at its end.
     #[inline(always)]
-    fn warm_successors(&self, i: usize) {
-        for &s in self.graph.successors(i).iter().take(WARM_SUCCESSORS) {
-            crate::sync::prefetch(&self.pending[s as usize]);
-            self.jobs.prefetch(s as usize);
+    fn warm(&self, i: usize, successors: &[u32]) {
+        for &s in successors.iter().take(WARM_SUCCESSORS) {
+            // A job near this one in order has its lines brought in by the walk
+            // through its neighbours (and may be another worker's now): only far ones.
+            if (s as usize).abs_diff(i) > WARM_DISTANCE {
+                crate::sync::prefetch(&self.pending[s as usize]);
+                self.jobs.prefetch(s as usize);
+            }
         }
     }
 
     /// Successor `s` of a job that ended: one requirement fewer to wait for. True when
     /// that was its last: it is then scheduled (its state, its event).
     #[inline(always)]
-    fn release(&self, s: u32, ended_at: Option<Instant>) -> bool {
+    fn release(&self, i: usize, s: u32, ended_at: Option<Instant>) -> bool {
         let s_ = s as usize;
         // A job with one requirement is ready now: no counter to touch.
         let ready = self.graph.flags[s_] & SINGLE != 0
             || self.pending[s_].fetch_sub(1, Ordering::AcqRel) == 1;
         if ready {
-            // Where its successors are listed, for `warm_successors` when it starts.
-            crate::sync::prefetch(&self.graph.succ_start[s_]);
+            if s_.abs_diff(i) > WARM_DISTANCE {
+                // Where its successors are listed, for `warm` when it starts.
+                crate::sync::prefetch(&self.graph.succ_start[s_]);
+            }
             self.set_state(s, state::SCHEDULED);
             self.emit_scheduled(s, ended_at);
         }
@@ -358,7 +369,7 @@ impl<J: Table> Run<J> {
     fn release_ranked(self: &Arc<Self>, i: usize, ended_at: Option<Instant>) -> Option<u32> {
         let mut released: SmallVec<[u32; 8]> = SmallVec::new();
         for &s in self.graph.successors(i) {
-            if self.release(s, ended_at) {
+            if self.release(i, s, ended_at) {
                 released.push(s);
             }
         }
