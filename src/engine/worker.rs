@@ -41,17 +41,13 @@ use super::pool::Leave;
 use super::run::Run;
 use super::settings::Reason;
 use super::table::Table;
-use crate::graph::{is_forever, SINGLE};
+use crate::graph::{is_forever, FAR, SINGLE};
 use crate::job::{state, Context, Control, Shift, Status, CRITICAL};
 use crate::sync::{fence, thread, Ordering, Steal, Worker};
 
 /// How many successors of a job [`Run::warm`] warms: a wide fan-out's
 /// others are released one after another, each miss after the last.
 const WARM_SUCCESSORS: usize = 4;
-
-/// How far in order from a job a successor must be for [`Run::warm`] to warm
-/// it: nearer ones are on lines a walk in order keeps warm (a chain's, a wavefront's).
-const WARM_DISTANCE: usize = 4096;
 
 impl<J: Table> Run<J> {
     /// Hires one more worker for the run, if the window allows: `Ok(false)` when it is
@@ -206,8 +202,9 @@ impl<J: Table> Run<J> {
             if rules.is_some() && ended > 0 && self.count_ended(std::mem::take(&mut ended)) {
                 break;
             }
-            let successors = self.graph.successors(i);
-            self.warm(i, successors);
+            if self.graph.far {
+                self.warm(i);
+            }
             let job = self.jobs.handle(i);
             self.jobs.state(i).store(state::RUNNING, Ordering::Release);
             let span = match (&self.events, job) {
@@ -275,7 +272,7 @@ impl<J: Table> Run<J> {
                 }
                 Status::Done | Status::Failed | Status::TimedOut => {
                     let mut pushed = 0;
-                    for &s in successors {
+                    for &s in self.graph.successors(i) {
                         if self.release(i, s, ended_at) {
                             if next.is_none() {
                                 next = Some(s);
@@ -332,11 +329,11 @@ impl<J: Table> Run<J> {
     /// and jobs, before its body runs: they are another worker's, or cold, and their
     /// misses then overlap with the job rather than come one after the other at its end.
     #[inline(always)]
-    fn warm(&self, i: usize, successors: &[u32]) {
-        for &s in successors.iter().take(WARM_SUCCESSORS) {
+    fn warm(&self, i: usize) {
+        for &s in self.graph.successors(i).iter().take(WARM_SUCCESSORS) {
             // A job near this one in order has its lines brought in by the walk
             // through its neighbours (and may be another worker's now): only far ones.
-            if (s as usize).abs_diff(i) > WARM_DISTANCE {
+            if (s as usize).abs_diff(i) > FAR {
                 crate::sync::prefetch(&self.pending[s as usize]);
                 self.jobs.prefetch(s as usize);
             }
@@ -352,7 +349,7 @@ impl<J: Table> Run<J> {
         let ready = self.graph.flags[s_] & SINGLE != 0
             || self.pending[s_].fetch_sub(1, Ordering::AcqRel) == 1;
         if ready {
-            if s_.abs_diff(i) > WARM_DISTANCE {
+            if self.graph.far && s_.abs_diff(i) > FAR {
                 // Where its successors are listed, for `warm` when it starts.
                 crate::sync::prefetch(&self.graph.succ_start[s_]);
             }

@@ -84,6 +84,8 @@ impl Dense {
                 flags,
                 // Not known here: cycles are looked for.
                 forward: false,
+                // Not looked at here: a run warms successors as if some were far.
+                far: true,
                 policies: Vec::new(),
                 shares: Vec::new(),
                 hints: Vec::new(),

@@ -21,6 +21,10 @@ pub(crate) struct Frozen {
     /// Every job requires only jobs added before it: insertion order is a topological
     /// order, and there is no cycle to look for.
     pub(crate) forward: bool,
+    /// Some requirement joins jobs more than [`FAR`] apart in order: a run asks for a
+    /// successor's lines before it needs them (`Run::warm`). Without one (a chain, a
+    /// wavefront), the walk in order keeps them warm, and a run does not look.
+    pub(crate) far: bool,
     /// The jobs with policies of their own ([`POLICY`]: a timeout, retries), by
     /// index; empty (no allocation) when no job has any.
     pub(crate) policies: Vec<(u32, Policy)>,
@@ -37,6 +41,10 @@ pub(crate) struct Frozen {
 
 /// A job with policies of its own, in `Frozen::policies` (a bit of `Frozen::flags`).
 pub(crate) const POLICY: u8 = 0x40;
+
+/// How far apart in order two jobs must be for a requirement between them to be *far*
+/// (see [`Frozen::far`]): beyond the lines a walk through neighbouring jobs brings in.
+pub(crate) const FAR: usize = 4096;
 
 /// A job with exactly one requirement: the end of that requirement makes it ready, with
 /// no counter to decrement (a bit of `Frozen::flags`).
@@ -162,8 +170,8 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
         end = start;
         requirements.iter().rev().map(move |&from| (i as u32, from))
     });
-    let succ = fill(&mut succ_start, preds.len(), pairs);
-    let mut frozen = finish(flags, pending, succ_start, succ, forward);
+    let (succ, far) = fill(&mut succ_start, preds.len(), pairs);
+    let mut frozen = finish(flags, pending, succ_start, succ, forward, far);
     frozen.policies = policies;
     if ranked & RANKED != 0 {
         frozen.hints = hints(jobs, &frozen.flags)?;
@@ -229,31 +237,33 @@ pub(crate) fn from_sorted_pairs(flags: Vec<u8>, pairs: &[(u32, u32)]) -> Frozen 
         succ_start[required as usize] += 1;
         forward &= required < job;
     }
-    let succ = fill(&mut succ_start, pairs.len(), pairs.iter().rev().copied());
-    finish(flags, pending, succ_start, succ, forward)
+    let (succ, far) = fill(&mut succ_start, pairs.len(), pairs.iter().rev().copied());
+    finish(flags, pending, succ_start, succ, forward, far)
 }
 
 /// Turns successor counts into successor lists: `succ_start` holds each job's count
 /// and becomes where its list starts, given every `(job, required)` pair once, latest
 /// job first. Counts become ends (inclusive prefix sums); each list is then filled from
 /// its end, which leaves it in job order and its entry in `succ_start` at its start: no
-/// second array of positions.
+/// second array of positions. Also says whether any pair is [far](Frozen::far).
 fn fill(
     succ_start: &mut [u32],
     edges: usize,
     pairs_backwards: impl Iterator<Item = (u32, u32)>,
-) -> Vec<u32> {
+) -> (Vec<u32>, bool) {
     let n = succ_start.len() - 1;
     for k in 1..n {
         succ_start[k] += succ_start[k - 1];
     }
     succ_start[n] = edges as u32;
     let mut succ = vec![0u32; edges];
+    let mut far = false;
     for (job, from) in pairs_backwards {
         succ_start[from as usize] -= 1;
         succ[succ_start[from as usize] as usize] = job;
+        far |= job.abs_diff(from) as usize > FAR;
     }
-    succ
+    (succ, far)
 }
 
 fn finish(
@@ -262,6 +272,7 @@ fn finish(
     succ_start: Vec<u32>,
     succ: Vec<u32>,
     forward: bool,
+    far: bool,
 ) -> Frozen {
     for (flags, _) in flags.iter_mut().zip(&pending).filter(|(_, &p)| p == 1) {
         *flags |= SINGLE;
@@ -272,6 +283,7 @@ fn finish(
         pending,
         flags,
         forward,
+        far,
         policies: Vec::new(),
         shares: Vec::new(),
         hints: Vec::new(),
@@ -404,4 +416,30 @@ pub(crate) fn is_nested(frozen: &Frozen, i: usize) -> bool {
 #[inline]
 pub(crate) fn is_forever(frozen: &Frozen, i: usize) -> bool {
     frozen.flags[i] & FOREVER != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{from_sorted_pairs, FAR};
+
+    #[test]
+    fn a_chain_has_no_far_requirement_and_its_successors_are_in_order() {
+        let n = 3 * FAR as u32;
+        let pairs: Vec<(u32, u32)> = (1..n).map(|i| (i, i - 1)).collect();
+        let frozen = from_sorted_pairs(vec![0; n as usize], &pairs);
+        assert!(!frozen.far);
+        assert!(frozen.forward);
+        assert_eq!(frozen.successors(0), &[1]);
+        assert_eq!(frozen.successors(n as usize - 1), &[] as &[u32]);
+    }
+
+    #[test]
+    fn a_requirement_further_apart_than_far_makes_the_graph_far() {
+        let far = FAR as u32 + 1;
+        let frozen = from_sorted_pairs(vec![0; far as usize + 1], &[(far, 0)]);
+        assert!(frozen.far);
+        assert_eq!(frozen.successors(0), &[far]);
+        let near = from_sorted_pairs(vec![0; FAR + 1], &[(FAR as u32, 0)]);
+        assert!(!near.far, "exactly FAR apart is still near");
+    }
 }

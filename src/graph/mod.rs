@@ -13,6 +13,6 @@ mod limits;
 pub(crate) use dense::{listing_order, local_index, Dense};
 pub(crate) use frozen::{
     find_cycle, freeze, from_sorted_pairs, is_forever, is_nested, place, policy_problem, rank,
-    Frozen, POLICY, SINGLE,
+    Frozen, FAR, POLICY, SINGLE,
 };
 pub(crate) use limits::Scope;
