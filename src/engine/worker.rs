@@ -340,8 +340,8 @@ impl<J: Table> Run<J> {
         }
     }
 
-    /// Successor `s` of a job that ended: one requirement fewer to wait for. True when
-    /// that was its last: it is then scheduled (its state, its event).
+    /// Successor `s` of job `i`, which ended: one requirement fewer to wait for. True
+    /// when that was its last: it is then scheduled (its state, its event).
     #[inline(always)]
     fn release(&self, i: usize, s: u32, ended_at: Option<Instant>) -> bool {
         let s_ = s as usize;
