@@ -11,7 +11,10 @@
 //! (as Taskflow keeps its nodes in a per-thread pool), its first two requirements
 //! inline, its handle an index; once with plain counts of successors, once with an
 //! atomic `fetch_add` per requirement (what sharing the cells between threads would
-//! ask). Then the scheduler's own build, Taskflow's build and the batch's whole job
+//! ask). Then the run's side on those cells: each job sealed with a compare-and-swap
+//! and its requirements' counters decremented, walked in order on one thread, once as
+//! a batch job's run does and once with the two spin locks a scheduler job's run also
+//! takes. Then the scheduler's own build, Taskflow's build and the batch's whole job
 //! (build and run) measured earlier: what the allocation and the counts take of a
 //! scheduler's build, and what a pool of cells would leave.
 
@@ -110,7 +113,11 @@ struct Cell {
     more_start: u32,
     more_len: u32,
     body: [usize; 2],
-    _rest: [u64; 3],
+    /// Spin locks a run may take on the job (see [`locked_walk`]).
+    guards: [AtomicU32; 2],
+    /// Set once the job's outcome is sealed.
+    sealed: AtomicU32,
+    _rest: [u32; 3],
 }
 
 /// The best of `reps` builds of `shape` as cells of one slab, reused from one build to
@@ -142,6 +149,8 @@ fn pool_build(shape: &common::Shape, reps: usize, atomic: bool) -> f64 {
                     more_start: 0,
                     more_len: 0,
                     body: [0; 2],
+                    guards: [AtomicU32::new(0), AtomicU32::new(0)],
+                    sealed: AtomicU32::new(0),
                     _rest: [0; 3],
                 };
                 if reqs.len() <= 2 {
@@ -161,6 +170,57 @@ fn pool_build(shape: &common::Shape, reps: usize, atomic: bool) -> f64 {
         .fold(f64::MAX, f64::min)
 }
 
+/// The run's side of the floor, on the cells of one pooled build: each job in order, on
+/// one thread, takes `guards` spin locks on its cell (a compare-and-swap, released by a
+/// store), seals its outcome with a compare-and-swap, and takes one `fetch_sub` from
+/// the successor count of each job it requires (a run's one counter per requirement).
+/// With no guard it is what a batch job's run takes; with two, a scheduler job's (the
+/// check's lock at freeze and the body's lock, which guard what a free job allows).
+/// No queue and no second thread: the difference between the two is the guards' cost.
+/// Best of `reps`, in ns per job.
+fn locked_walk(shape: &common::Shape, reps: usize, guards: usize) -> f64 {
+    let n = shape.len();
+    let cells: Vec<Cell> = (0..n)
+        .map(|i| Cell {
+            pending: shape.requirements(i).len() as u32,
+            successors: AtomicU32::new(0),
+            requires: [u32::MAX; 2],
+            more_start: 0,
+            more_len: 0,
+            body: [0; 2],
+            guards: [AtomicU32::new(0), AtomicU32::new(0)],
+            sealed: AtomicU32::new(0),
+            _rest: [0; 3],
+        })
+        .collect();
+    (0..reps)
+        .map(|_| {
+            for cell in &cells {
+                cell.sealed.store(0, Ordering::Relaxed);
+                cell.successors.store(u32::MAX, Ordering::Relaxed);
+            }
+            let start = Instant::now();
+            for (i, cell) in cells.iter().enumerate() {
+                for guard in &cell.guards[..guards] {
+                    while guard
+                        .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                        .is_err()
+                    {}
+                    guard.store(0, Ordering::Release);
+                }
+                let sealed =
+                    cell.sealed
+                        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed);
+                black_box(sealed.is_ok());
+                for &r in shape.requirements(i) {
+                    cells[r as usize].successors.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            start.elapsed().as_secs_f64() * 1e9 / n as f64
+        })
+        .fold(f64::MAX, f64::min)
+}
+
 /// Prints the floor for the four Taskflow shapes of `jobs` jobs, beside the scheduler's
 /// build and the batch's total measured earlier in this process.
 pub(crate) fn section(results: &Results, jobs: usize, reps: usize) {
@@ -172,15 +232,24 @@ pub(crate) fn section(results: &Results, jobs: usize, reps: usize) {
         "\n== the floor under a handle's job: each job its own Arc of {stand_in} bytes (an empty closure job: {job_bytes}), its requirements counted, nothing scheduled; ns per job, window 2"
     );
     println!(
-        "(box: the job in a Box, requirements as indices, no counts; cell: a {cell}-byte cell from a slab kept between builds, two requirements inline; +atomic: one fetch_add per requirement)"
+        "(box: the job in a Box, requirements as indices, no counts; cell: a {cell}-byte cell from a slab kept between builds, two requirements inline; +atomic: one fetch_add per requirement; seal / +2 locks: those cells walked in order on one thread, each sealed with a compare-and-swap and one fetch_sub per requirement, then also two spin locks taken and released per job, as a scheduler job's check and body take)"
     );
     println!(
-        "{:<26} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10} {:>10}",
-        "shape", "Arc", "box", "cell", "+atomic", "scheduler", "taskflow", "batch"
+        "{:<26} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>10} {:>10} {:>10}",
+        "shape",
+        "Arc",
+        "box",
+        "cell",
+        "+atomic",
+        "seal",
+        "+2 locks",
+        "scheduler",
+        "taskflow",
+        "batch"
     );
     println!(
-        "{:<26} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10} {:>10}",
-        "", "build", "build", "build", "build", "build", "build", "b+r"
+        "{:<26} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>10} {:>10} {:>10}",
+        "", "build", "build", "build", "build", "walk", "walk", "build", "build", "b+r"
     );
     let all = crate::SHAPES;
     for name in all {
@@ -190,6 +259,8 @@ pub(crate) fn section(results: &Results, jobs: usize, reps: usize) {
         let boxed = boxed_build(&shape, reps);
         let plain = pool_build(&shape, reps, false);
         let atomic = pool_build(&shape, reps, true);
+        let seal = locked_walk(&shape, reps, 0);
+        let locked = locked_walk(&shape, reps, 2);
         let get = |system: &str| results.get(EMPTY, name, 2, 0, n, system);
         let show = |m: Option<crate::Measure>, total: bool| {
             m.map_or("-".into(), |m| {
@@ -197,7 +268,7 @@ pub(crate) fn section(results: &Results, jobs: usize, reps: usize) {
             })
         };
         println!(
-            "{name:<26} {floor:>8.1} {boxed:>8.1} {plain:>8.1} {atomic:>9.1} {:>10} {:>10} {:>10}",
+            "{name:<26} {floor:>8.1} {boxed:>8.1} {plain:>8.1} {atomic:>9.1} {seal:>8.1} {locked:>8.1} {:>10} {:>10} {:>10}",
             show(get(Front::Scheduler.system()), false),
             show(get("taskflow"), false),
             show(get(Front::Batch.system()), true),
