@@ -120,6 +120,23 @@ struct Cell {
     _rest: [u32; 3],
 }
 
+impl Cell {
+    /// A cell waiting for `pending` requirements, none listed yet.
+    fn new(pending: usize) -> Self {
+        Cell {
+            pending: pending as u32,
+            successors: AtomicU32::new(0),
+            requires: [u32::MAX; 2],
+            more_start: 0,
+            more_len: 0,
+            body: [0; 2],
+            guards: [AtomicU32::new(0), AtomicU32::new(0)],
+            sealed: AtomicU32::new(0),
+            _rest: [0; 3],
+        }
+    }
+}
+
 /// The best of `reps` builds of `shape` as cells of one slab, reused from one build to
 /// the next as a pool would be (only the first build allocates), in ns per job;
 /// `atomic` counts successors with `fetch_add`, else with a plain load and store.
@@ -142,17 +159,7 @@ fn pool_build(shape: &common::Shape, reps: usize, atomic: bool) -> f64 {
                         count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                     }
                 }
-                let mut cell = Cell {
-                    pending: reqs.len() as u32,
-                    successors: AtomicU32::new(0),
-                    requires: [u32::MAX; 2],
-                    more_start: 0,
-                    more_len: 0,
-                    body: [0; 2],
-                    guards: [AtomicU32::new(0), AtomicU32::new(0)],
-                    sealed: AtomicU32::new(0),
-                    _rest: [0; 3],
-                };
+                let mut cell = Cell::new(reqs.len());
                 if reqs.len() <= 2 {
                     cell.requires[..reqs.len()].copy_from_slice(reqs);
                 } else {
@@ -181,17 +188,7 @@ fn pool_build(shape: &common::Shape, reps: usize, atomic: bool) -> f64 {
 fn locked_walk(shape: &common::Shape, reps: usize, guards: usize) -> f64 {
     let n = shape.len();
     let cells: Vec<Cell> = (0..n)
-        .map(|i| Cell {
-            pending: shape.requirements(i).len() as u32,
-            successors: AtomicU32::new(0),
-            requires: [u32::MAX; 2],
-            more_start: 0,
-            more_len: 0,
-            body: [0; 2],
-            guards: [AtomicU32::new(0), AtomicU32::new(0)],
-            sealed: AtomicU32::new(0),
-            _rest: [0; 3],
-        })
+        .map(|i| Cell::new(shape.requirements(i).len()))
         .collect();
     (0..reps)
         .map(|_| {
