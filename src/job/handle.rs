@@ -205,6 +205,23 @@ impl AnyJob {
     /// only one, as `Job::new(..).requires(..)` holds it: then nobody else can reach the
     /// job, and its list is changed without its lock.
     pub(crate) fn add_requires_owned(&mut self, jobs: impl Jobs) {
+        if let Some(core) = self.unique() {
+            // Borrowed handles given to the only one: no list to gather them in. (A
+            // handle to this job itself would be a second one: not the only handle.)
+            let requires = &mut core.meta.get_mut().requires;
+            let before = requires.len();
+            let borrowed = jobs.each_borrowed(&mut |job| {
+                if !requires.contains(job) {
+                    requires.push(job.clone());
+                }
+            });
+            if borrowed {
+                if requires.len() > before {
+                    count_requirements_added(self.node());
+                }
+                return;
+            }
+        }
         gathering(|given| {
             // Gathered first: given this job itself, the list holds a second handle.
             jobs.push_last_jobs(given);
@@ -837,6 +854,24 @@ mod tests {
         let (a, b) = (Job::new(|_| 1), Job::new(|_| 2));
         let c = Job::new(|_| 3).requires((&a, &b)).requires((&b, &a));
         assert_eq!(c.requirements(), [a.any(), b.any()]);
+    }
+
+    #[test]
+    fn borrowed_handles_given_to_a_jobs_only_handle_are_kept_once_and_in_order() {
+        let (a, b) = (Job::new(|_| 1), Job::new(|_| 2));
+        let d = Job::new(|_| 4)
+            .requires(&a)
+            .requires(&a)
+            .requires([&b, &a, &b]);
+        assert_eq!(d.requirements(), [a.any(), b.any()]);
+        // Borrowed and owned handles mixed go through the gathered list: the same.
+        let e = Job::new(|_| 5)
+            .requires((&b, Some(&a)))
+            .requires([Some(&b)]);
+        assert_eq!(e.requirements(), [b.any(), a.any()]);
+        // Each handle given holds its job: the jobs live as long as the one requiring.
+        drop((a, b));
+        assert_eq!(d.requirements().len(), 2);
     }
 
     #[test]

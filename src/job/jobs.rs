@@ -14,6 +14,24 @@ pub trait Jobs {
     {
         self.push_jobs(out)
     }
+    /// The one job this stands for, when it is a borrowed handle (`&job`): a job
+    /// built with its only handle takes it without gathering a list. `None` by default.
+    #[doc(hidden)]
+    fn one(&self) -> Option<&AnyJob> {
+        None
+    }
+    /// Calls `each` with every job to require when each is a borrowed handle (`&job`,
+    /// `[&a, &b]`, `(&a, &b)`), and says so; calls nothing and says false otherwise.
+    #[doc(hidden)]
+    fn each_borrowed(&self, each: &mut dyn FnMut(&AnyJob)) -> bool {
+        match self.one() {
+            Some(job) => {
+                each(job);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// No job: `keep_only_between((), &end, ...)`.
@@ -31,6 +49,9 @@ impl Jobs for &AnyJob {
     fn push_jobs(self, out: &mut Vec<AnyJob>) {
         out.push(self.clone())
     }
+    fn one(&self) -> Option<&AnyJob> {
+        Some(self)
+    }
 }
 
 impl<T> Jobs for Job<T> {
@@ -42,6 +63,9 @@ impl<T> Jobs for Job<T> {
 impl<T> Jobs for &Job<T> {
     fn push_jobs(self, out: &mut Vec<AnyJob>) {
         out.push(self.any.clone())
+    }
+    fn one(&self) -> Option<&AnyJob> {
+        Some(&self.any)
     }
 }
 impl<J: Jobs> Jobs for Option<J> {
@@ -74,6 +98,13 @@ impl<J: Jobs, const N: usize> Jobs for [J; N] {
     }
     fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
         self.into_iter().for_each(|jobs| jobs.push_last_jobs(out))
+    }
+    fn each_borrowed(&self, each: &mut dyn FnMut(&AnyJob)) -> bool {
+        if !self.iter().all(|jobs| jobs.one().is_some()) {
+            return false;
+        }
+        self.iter().filter_map(Jobs::one).for_each(each);
+        true
     }
 }
 
@@ -114,6 +145,15 @@ macro_rules! tuple_jobs {
             fn push_last_jobs(self, out: &mut Vec<AnyJob>) {
                 let ($($name,)+) = self;
                 $($name.push_last_jobs(out);)+
+            }
+            #[allow(non_snake_case)]
+            fn each_borrowed(&self, each: &mut dyn FnMut(&AnyJob)) -> bool {
+                let ($($name,)+) = self;
+                if !($($name.one().is_some())&&+) {
+                    return false;
+                }
+                $($name.one().into_iter().for_each(&mut *each);)+
+                true
             }
         }
     )*};
