@@ -1,11 +1,10 @@
 //! What every job has, whatever its kind: its place, its lifecycle state, its flags,
 //! and its label and requirements.
 
-use std::sync::Arc;
-
 use super::handle::AnyJob;
 use super::lifecycle::state;
 use super::node::Node;
+use super::shared::Shared;
 use crate::sync::{AtomicU64, AtomicU8, Ordering, SpinLock};
 
 /// The lifecycle and build-time data every job has, whatever its kind.
@@ -129,7 +128,7 @@ impl Drop for Meta {
         if self
             .requires
             .iter()
-            .all(|job| Arc::strong_count(&job.0) > 1)
+            .all(|job| Shared::strong_count(&job.0) > 1)
         {
             // The common case: someone else still holds each of them.
             return;
@@ -140,7 +139,7 @@ impl Drop for Meta {
             // The last handle: nobody else can reach this job, its list taken unlocked.
             if let Some(core) = job.unique() {
                 pending.extend(std::mem::take(&mut core.meta.get_mut().requires));
-            } else if Arc::strong_count(&job.0) == 1 {
+            } else if Shared::strong_count(&job.0) == 1 {
                 // Also held weakly, by the cycle collector's group: through its lock.
                 pending.extend(std::mem::take(&mut job.0.core().meta.lock().requires));
             }
@@ -189,7 +188,7 @@ pub(crate) fn warm_ahead(jobs: &[AnyJob], i: usize) {
 /// after (a job is a little under two lines long).
 #[inline]
 pub(crate) fn prefetch(job: &AnyJob) {
-    let at = Arc::as_ptr(&job.0) as *const u8;
+    let at = Shared::as_ptr(&job.0) as *const u8;
     crate::sync::prefetch(at);
     crate::sync::prefetch(at.wrapping_add(64));
 }

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use super::shared::{Shared, WeakShared};
+
 use super::core::{warm_ahead, Meta, Requires};
 use super::handle::AnyJob;
 use super::node::Node;
@@ -96,7 +98,7 @@ fn held_by(
 /// and `weak` say) something else reaches; `index` finds a node among them. Also
 /// whether each is a root: held from outside.
 fn reachable(
-    nodes: &[&Arc<dyn Node>],
+    nodes: &[&Shared<dyn Node>],
     held: &[usize],
     weak: usize,
     metas: &[MetaGuard<'_>],
@@ -105,7 +107,7 @@ fn reachable(
     let roots: Vec<bool> = nodes
         .iter()
         .zip(held)
-        .map(|(node, &held)| Arc::strong_count(node) > held || Arc::weak_count(node) > weak)
+        .map(|(node, &held)| Shared::strong_count(node) > held || Shared::weak_count(node) > weak)
         .collect();
     let mut reached = roots.clone();
     let mut pending: Vec<usize> = (0..nodes.len()).filter(|&i| reached[i]).collect();
@@ -125,7 +127,7 @@ fn reachable(
 /// Empties the lists of the unreached nodes (and clears their marks): what they held,
 /// to be dropped once every list is unlocked (freeing a job locks its own list).
 fn release(
-    nodes: &[&Arc<dyn Node>],
+    nodes: &[&Shared<dyn Node>],
     metas: &mut [MetaGuard<'_>],
     reached: &[bool],
 ) -> Vec<Requires> {
@@ -168,7 +170,7 @@ pub(crate) fn release_unreachable(id: u32, jobs: &[AnyJob], acyclic: bool) {
     if acyclic {
         return;
     }
-    if jobs.iter().all(|job| Arc::strong_count(&job.0) == 1) {
+    if jobs.iter().all(|job| Shared::strong_count(&job.0) == 1) {
         // Nobody else holds any of them: no cycle, nothing to do.
         return;
     }
@@ -189,7 +191,7 @@ pub(crate) fn release_unreachable(id: u32, jobs: &[AnyJob], acyclic: bool) {
     if forward != Some(false) {
         return;
     }
-    let nodes: Vec<&Arc<dyn Node>> = jobs.iter().map(|job| &job.0).collect();
+    let nodes: Vec<&Shared<dyn Node>> = jobs.iter().map(|job| &job.0).collect();
     let Some(mut metas) = lock_all(jobs.iter().map(|job| job.node())) else {
         return;
     };
@@ -201,7 +203,7 @@ pub(crate) fn release_unreachable(id: u32, jobs: &[AnyJob], acyclic: bool) {
         .filter(|&i| reached[i])
         .collect();
     if !group.is_empty() {
-        let members: Vec<&Arc<dyn Node>> = group.iter().map(|&i| nodes[i]).collect();
+        let members: Vec<&Shared<dyn Node>> = group.iter().map(|&i| nodes[i]).collect();
         let at = positions(&members);
         let in_group = |job: &AnyJob| at.get(&job.ptr()).copied();
         let group_metas: Vec<&MetaGuard<'_>> = group.iter().map(|&i| &metas[i]).collect();
@@ -217,7 +219,7 @@ pub(crate) fn release_unreachable(id: u32, jobs: &[AnyJob], acyclic: bool) {
         for (node, &count) in members.iter().zip(&counts) {
             mark(&***node, count);
             // Less the scheduler's list, about to go.
-            if Arc::strong_count(node) - 1 > count || Arc::weak_count(node) > 0 {
+            if Shared::strong_count(node) - 1 > count || Shared::weak_count(node) > 0 {
                 outside += 1;
             }
         }
@@ -280,7 +282,7 @@ pub(crate) struct CycleGroup {
     /// lock serializes the looks with the counting down, so that a look's count is
     /// never made stale by a drop counted meanwhile.
     outside: crate::sync::Mutex<isize>,
-    members: Vec<std::sync::Weak<dyn Node>>,
+    members: Vec<WeakShared<dyn Node>>,
 }
 
 /// The group of each marked job, by its address.
@@ -293,13 +295,13 @@ fn groups() -> &'static Groups {
 
 /// What a look at a group leaves to drop, once no lock is held: its own handles to
 /// the members, and the lists it emptied.
-type Leftovers = (Vec<Arc<dyn Node>>, Vec<Requires>);
+type Leftovers = (Vec<Shared<dyn Node>>, Vec<Requires>);
 
 impl CycleGroup {
-    fn register(members: &[&Arc<dyn Node>], outside: usize) {
+    fn register(members: &[&Shared<dyn Node>], outside: usize) {
         let group = Arc::new(CycleGroup {
             outside: crate::sync::Mutex::new(outside as isize),
-            members: members.iter().map(|node| Arc::downgrade(node)).collect(),
+            members: members.iter().map(|node| Shared::downgrade(node)).collect(),
         });
         let mut groups = groups().lock();
         for node in members {
@@ -310,12 +312,12 @@ impl CycleGroup {
     /// Looks at the group again, `outside` locked: frees what nothing outside reaches,
     /// marks the rest anew, and counts again what is held from outside.
     fn look(&self, outside: &mut isize) -> Leftovers {
-        let members: Vec<Arc<dyn Node>> = self
+        let members: Vec<Shared<dyn Node>> = self
             .members
             .iter()
-            .filter_map(std::sync::Weak::upgrade)
+            .filter_map(WeakShared::upgrade)
             .collect();
-        let nodes: Vec<&Arc<dyn Node>> = members.iter().collect();
+        let nodes: Vec<&Shared<dyn Node>> = members.iter().collect();
         let at = positions(&nodes);
         let index = |job: &AnyJob| at.get(&job.ptr()).copied();
         let Some(mut metas) = lock_all(nodes.iter().map(|node| &***node)) else {
@@ -359,9 +361,9 @@ impl CycleGroup {
 /// node and the job's flags: when it leaves the job held only by its group's lists,
 /// lets go of it first (so that a look at the group sees it gone), counts one job
 /// fewer held from outside, and at none left, looks at the group again.
-pub(crate) fn release_from(handle: &mut Arc<dyn Node>, flags: u8) {
+pub(crate) fn release_from(handle: &mut Shared<dyn Node>, flags: u8) {
     let in_group = usize::from((flags & IN_GROUP) >> IN_GROUP_SHIFT);
-    let others = Arc::strong_count(handle) - 1;
+    let others = Shared::strong_count(handle) - 1;
     if in_group != usize::from(UNKNOWN) && others > in_group {
         // Still held from outside the group by another handle.
         return;
@@ -386,7 +388,7 @@ pub(crate) fn release_from(handle: &mut Arc<dyn Node>, flags: u8) {
 }
 
 /// Where each of `nodes` is among them, by address.
-fn positions(nodes: &[&Arc<dyn Node>]) -> std::collections::HashMap<*const (), usize> {
+fn positions(nodes: &[&Shared<dyn Node>]) -> std::collections::HashMap<*const (), usize> {
     nodes
         .iter()
         .enumerate()
@@ -394,12 +396,12 @@ fn positions(nodes: &[&Arc<dyn Node>]) -> std::collections::HashMap<*const (), u
         .collect()
 }
 
-fn ptr(node: &Arc<dyn Node>) -> *const () {
-    Arc::as_ptr(node) as *const ()
+fn ptr(node: &Shared<dyn Node>) -> *const () {
+    Shared::as_ptr(node) as *const ()
 }
 
 /// What stands in a handle while it is being dropped (see [`release_from`]).
-fn placeholder() -> Arc<dyn Node> {
+fn placeholder() -> Shared<dyn Node> {
     static NODE: std::sync::OnceLock<AnyJob> = std::sync::OnceLock::new();
     NODE.get_or_init(|| super::handle::Job::<()>::new(|_| ()).any)
         .0

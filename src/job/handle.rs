@@ -5,7 +5,6 @@ use std::fmt::{self, Debug};
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::core::{count_requirements_added, CRITICAL, FOREVER, POLICY, RANKED};
@@ -14,6 +13,7 @@ use super::jobs::Jobs;
 use super::lifecycle::{timed_out, JobState};
 use super::node::Node;
 use super::retry::{Backoff, Policy, RetryOn};
+use super::shared::Shared;
 use crate::error::{Error, JobError};
 use crate::sync::Ordering;
 
@@ -23,7 +23,7 @@ use crate::sync::Ordering;
 /// A handle: cloning it is cheap and every clone is the same job. Equality and hashing
 /// are by identity.
 #[derive(Clone)]
-pub struct AnyJob(pub(crate) Arc<dyn Node>);
+pub struct AnyJob(pub(crate) Shared<dyn Node>);
 
 thread_local! {
     /// Where `add_requires` gathers what it is given: no list to allocate per call.
@@ -260,11 +260,11 @@ impl AnyJob {
     /// is changed through it needs no lock and no locked instruction.
     #[allow(unsafe_code)]
     pub(crate) fn unique(&mut self) -> Option<&mut super::Core> {
-        // `Arc::get_mut` would say the same with a compare-and-swap (it locks the weak
+        // `Shared::get_mut` would say the same with a compare-and-swap (it locks the weak
         // count against a `Weak` upgraded meanwhile); two plain loads do here, since
         // no `Weak` can appear or be upgraded without a strong handle, and this is the
         // only one.
-        if Arc::strong_count(&self.0) != 1 || Arc::weak_count(&self.0) != 0 {
+        if Shared::strong_count(&self.0) != 1 || Shared::weak_count(&self.0) != 0 {
             return None;
         }
         // What the other handles did before they were dropped (their `Release`
@@ -272,8 +272,8 @@ impl AnyJob {
         std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
         // SAFETY: this handle is borrowed mutably, and it is the job's only strong
         // handle with no weak one: nothing else can reach the job while the borrow
-        // lasts. `Arc::as_ptr` keeps the allocation's write permission.
-        let node = unsafe { &mut *(Arc::as_ptr(&self.0) as *mut dyn Node) };
+        // lasts. `Shared::as_ptr` keeps the allocation's write permission.
+        let node = unsafe { &mut *(Shared::as_ptr(&self.0) as *mut dyn Node) };
         let core = node.core_mut();
         (!core.has_flag(ON_CYCLE)).then_some(core)
     }
@@ -446,7 +446,7 @@ impl AnyJob {
     }
 
     pub(crate) fn ptr(&self) -> *const () {
-        Arc::as_ptr(&self.0) as *const ()
+        Shared::as_ptr(&self.0) as *const ()
     }
 }
 
@@ -456,7 +456,7 @@ impl Drop for AnyJob {
     /// Any other handle costs a reference count and, when it is not the last, a flag
     /// read.
     fn drop(&mut self) {
-        if Arc::strong_count(&self.0) > 1 {
+        if Shared::strong_count(&self.0) > 1 {
             let flags = self.0.core().flags.load(Ordering::Acquire);
             if flags & ON_CYCLE != 0 {
                 release_from(&mut self.0, flags);
@@ -808,8 +808,8 @@ impl<T: Send + Sync + Debug + 'static> Job<T> {
     pub fn into_result(mut self) -> Result<T, Error> {
         let label = self.text_label();
         let state = self.state();
-        let others = Arc::strong_count(&self.any.0) - 1;
-        let Some(node) = Arc::get_mut(&mut self.any.0) else {
+        let others = Shared::strong_count(&self.any.0) - 1;
+        let Some(node) = Shared::get_mut(&mut self.any.0) else {
             return Err(Error::Shared {
                 label,
                 handles: others,

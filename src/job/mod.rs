@@ -27,6 +27,7 @@ mod output;
 mod print;
 mod priority;
 mod retry;
+mod shared;
 
 pub use after::{Inputs, IntoInputs};
 pub use context::Context;
@@ -54,3 +55,4 @@ pub(crate) use outcome::Halt;
 pub(crate) use outcome::{caught, drop_caught, Outcome, Status};
 pub(crate) use priority::Hint;
 pub(crate) use retry::{Policy, Retry};
+pub(crate) use shared::{Shared, Shell, WeakShared};

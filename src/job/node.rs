@@ -5,7 +5,6 @@ use std::any::Any;
 use std::fmt::{self, Debug};
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::context::Context;
@@ -13,11 +12,13 @@ use super::core::Core;
 use super::group::Group;
 use super::handle::{AnyJob, Job};
 use super::outcome::{caught, drop_caught, Outcome, Status};
+use super::shared::{Shared, Shell};
 use crate::error::{drop_payload, JobError};
 use crate::sync::SpinLock;
+use std::ptr::NonNull;
 
 /// A job as the engine sees it, whatever its kind and value type.
-pub(crate) trait Node: Send + Sync + 'static {
+pub(crate) trait Node: super::shared::Erased + Send + Sync + 'static {
     fn core(&self) -> &Core;
     /// The core, through the one handle there is (see [`AnyJob::unique`]): no lock needed.
     fn core_mut(&mut self) -> &mut Core;
@@ -56,7 +57,6 @@ pub(crate) trait Node: Send + Sync + 'static {
     fn has_shutdown_hook(&self) -> bool {
         self.core().meta.lock().has_shutdown()
     }
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     /// The job as `Any`, for the front door that made it to find its own type.
     fn as_any(&self) -> &(dyn Any + Send + Sync);
     /// The jobs it holds, when it is made of jobs (a nested scheduler).
@@ -119,7 +119,7 @@ pub(crate) struct Cell<B: Body> {
 
 impl<B: Body> Cell<B> {
     /// Not inlined: built in place by a call, the cell's stores have landed by the time
-    /// `Arc::new` copies it into its allocation (after `malloc`). Inlined, the copy
+    /// `Shared::new` copies it into its allocation. Inlined, the copy
     /// read them back at once, before they had (a store that cannot be forwarded to a
     /// wider load waits for it): a build of independent jobs took 4 ns more per job.
     #[inline(never)]
@@ -239,10 +239,6 @@ impl<B: Body> Node for Cell<B> {
         }
     }
 
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
-    }
-
     fn as_any(&self) -> &(dyn Any + Send + Sync) {
         self
     }
@@ -302,7 +298,10 @@ fn function_label(type_name: &'static str) -> String {
 impl<T: Send + Sync + Debug + 'static> Job<T> {
     /// The handle of a new job with this body.
     pub(crate) fn from_body<B: Body<Value = T>>(body: B) -> Self {
-        let node: Arc<dyn Node> = Arc::new(Cell::new(body));
+        let node = Shared::map_ptr(
+            Shared::new(Cell::new(body)),
+            |cell| -> NonNull<Shell<dyn Node>> { cell },
+        );
         Job::from_any(AnyJob(node))
     }
 }

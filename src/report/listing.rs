@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::error::Error as _;
 use std::fmt::{self, Display, Formatter};
-use std::sync::Arc;
 
 use super::badge::{
     printable, printable_lines, repr_main, repr_result, Badge, Symbols, VALUE_WIDTH,
@@ -17,7 +16,7 @@ use super::badge::{
 use super::timeline::CriticalPath;
 use crate::error::Error;
 use crate::graph::{listing_order, Dense, Frozen};
-use crate::job::{AnyJob, Group, Job};
+use crate::job::{AnyJob, Group, Job, Shared};
 
 /// `Error: message`, then one `caused by: …` line per source; `panicked: message`.
 /// A job's priority and cost hint, for the details, when it has either.
@@ -201,7 +200,7 @@ impl Numbering {
 /// can show ([`Symbols::detect`]) unless [`symbols`](Listing::symbols) says otherwise.
 #[derive(Clone)]
 pub struct Listing {
-    group: Arc<dyn Group>,
+    group: Shared<dyn Group>,
     details: bool,
     silence_done_jobs: bool,
     safe: bool,
@@ -211,7 +210,7 @@ pub struct Listing {
 
 impl Listing {
     /// The listing of `group`'s jobs: `list` (or `list_safe` when `safe`).
-    pub(crate) fn new(group: Arc<dyn Group>, safe: bool) -> Listing {
+    pub(crate) fn new(group: Shared<dyn Group>, safe: bool) -> Listing {
         Listing {
             group,
             details: false,

@@ -7,15 +7,16 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Arc, Weak};
+use std::ptr::NonNull;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::{Observer, Pool, DEFAULT_GRACE, DEFAULT_STALL_TIMEOUT};
 use crate::error::Error;
 use crate::graph::{self, place};
 use crate::job::{
-    release_unreachable, requirements_added, warm_ahead, AnyJob, Core, Jobs, Outcome, NESTED,
-    WARM_AHEAD,
+    release_unreachable, requirements_added, warm_ahead, AnyJob, Core, Group, Jobs, Node, Outcome,
+    Shared, Shell, WeakShared, NESTED, WARM_AHEAD,
 };
 use crate::report::{run_stats, tally, Recorder};
 use crate::sync::global::AtomicU32;
@@ -60,7 +61,7 @@ pub(crate) const NOT_ACYCLIC: u64 = u64::MAX;
 /// ```
 #[derive(Clone)]
 pub struct Scheduler {
-    pub(crate) inner: Arc<SchedInner>,
+    pub(crate) inner: Shared<SchedInner>,
     any: AnyJob,
 }
 
@@ -71,7 +72,7 @@ pub(crate) struct SchedInner {
     pub(crate) jobs: Mutex<Arc<Vec<AnyJob>>>,
     /// Mistakes made while adding jobs, reported by `run`.
     pub(crate) problems: Mutex<Vec<Error>>,
-    pub(crate) parent: Mutex<Weak<SchedInner>>,
+    pub(crate) parent: Mutex<Option<WeakShared<SchedInner>>>,
     pub(crate) report: Mutex<Report>,
     pub(crate) outcome: Outcome<bool>,
     shutdown: Mutex<Option<bool>>,
@@ -168,7 +169,7 @@ impl Default for Scheduler {
 impl Scheduler {
     /// An empty scheduler: critical, unlimited window, no timeout, label `NOLABEL`.
     pub fn new() -> Self {
-        let inner = Arc::new(SchedInner {
+        let inner = Shared::new(SchedInner {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             core: Core::new(true).with_flag(NESTED),
             conf: Mutex::new(Conf {
@@ -188,7 +189,7 @@ impl Scheduler {
             }),
             jobs: Mutex::new(Arc::new(Vec::new())),
             problems: Mutex::new(Vec::new()),
-            parent: Mutex::new(Weak::new()),
+            parent: Mutex::new(None),
             report: Mutex::new(Report::default()),
             outcome: Outcome::new(),
             shutdown: Mutex::new(None),
@@ -197,12 +198,21 @@ impl Scheduler {
             recorder: Mutex::new(None),
             acyclic: AtomicU64::new(NOT_ACYCLIC),
         });
-        let any = AnyJob(inner.clone());
-        Scheduler { inner, any }
+        Scheduler::from_inner(inner)
     }
 
-    pub(crate) fn from_inner(inner: Arc<SchedInner>) -> Self {
-        let any = AnyJob(inner.clone());
+    /// The scheduler as the group of jobs that reports list.
+    pub(crate) fn as_group(&self) -> Shared<dyn Group> {
+        Shared::map_ptr(self.inner.clone(), |inner| -> NonNull<Shell<dyn Group>> {
+            inner
+        })
+    }
+
+    pub(crate) fn from_inner(inner: Shared<SchedInner>) -> Self {
+        let any = AnyJob(Shared::map_ptr(
+            inner.clone(),
+            |inner| -> NonNull<Shell<dyn Node>> { inner },
+        ));
         Scheduler { inner, any }
     }
 
@@ -530,9 +540,9 @@ impl Scheduler {
                         core.place.store(0, Ordering::Release);
                         return Err("a scheduler cannot contain itself");
                     }
-                    ancestor = a.parent.lock().upgrade();
+                    ancestor = a.parent.lock().as_ref().and_then(WeakShared::upgrade);
                 }
-                *nested.parent.lock() = Arc::downgrade(&self.inner);
+                *nested.parent.lock() = Some(Shared::downgrade(&self.inner));
             }
         }
         Ok(true)
@@ -552,7 +562,7 @@ impl Scheduler {
             }
             job.node().core().place.store(0, Ordering::Release);
             if let Some(nested) = inner_of(job) {
-                *nested.parent.lock() = Weak::new();
+                *nested.parent.lock() = None;
             }
             false
         });

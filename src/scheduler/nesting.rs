@@ -81,10 +81,6 @@ impl Node for SchedInner {
         Some(self)
     }
 
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
-    }
-
     fn as_any(&self) -> &(dyn Any + Send + Sync) {
         self
     }
@@ -116,11 +112,7 @@ pub(crate) fn inner_of(job: &AnyJob) -> Option<&SchedInner> {
 impl AnyJob {
     /// The scheduler, when this job is a nested scheduler.
     pub fn as_scheduler(&self) -> Option<Scheduler> {
-        self.0
-            .clone()
-            .into_any()
-            .downcast::<SchedInner>()
-            .ok()
-            .map(Scheduler::from_inner)
+        let inner = self.0.clone().downcast::<SchedInner>().ok()?;
+        Some(Scheduler::from_inner(inner))
     }
 }

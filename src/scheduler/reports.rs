@@ -38,7 +38,7 @@ impl Scheduler {
     /// println!("{}", s.list().details().silence_done_jobs().ascii());
     /// ```
     pub fn list(&self) -> Listing {
-        Listing::new(self.inner.clone(), false)
+        Listing::new(self.as_group(), false)
     }
 
     /// Every job in insertion order, numbered `.1`, `.2`, … (`3.1`, … inside a nested
@@ -46,7 +46,7 @@ impl Scheduler {
     /// that may be broken. asynciojobs' `list_safe()`; `.silence_done_jobs()` leaves
     /// out the jobs that are done.
     pub fn list_safe(&self) -> Listing {
-        Listing::new(self.inner.clone(), true)
+        Listing::new(self.as_group(), true)
     }
 
     /// Why the run ended, the [`list`](Scheduler::list), then how many jobs failed and

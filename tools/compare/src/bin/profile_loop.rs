@@ -8,9 +8,10 @@
 //! ```
 //!
 //! Arguments: `scheduler`, `scheduler-build` (build only, then drop), `scheduler-drop`
-//! (build and run, then drop: the drop is timed as the run), `batch` or `rayon` (the
-//! rayon DAG of `compare`, on a standing pool of 2 threads); a shape; its
-//! size; seconds. Prints the mean build and run in ns per job.
+//! (build and run, then drop: the drop is timed as the run), `batch`, `again` (one
+//! batch of `FnMut` jobs built once and run again and again, as `compare`'s "run again"
+//! row) or `rayon` (the rayon DAG of `compare`, on a standing pool of 2 threads); a
+//! shape; its size; seconds. Prints the mean build and run in ns per job.
 
 use jobgraph_shapes as common;
 
@@ -21,7 +22,7 @@ use common::Work;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage =
-        "usage: profile_loop scheduler|scheduler-build|scheduler-drop|batch|rayon SHAPE JOBS SECONDS";
+        "usage: profile_loop scheduler|scheduler-build|scheduler-drop|batch|again|rayon SHAPE JOBS SECONDS";
     let [_, front, shape, jobs, seconds] = &args[..] else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -37,6 +38,7 @@ fn main() {
     let started = Instant::now();
     let (mut build, mut run, mut rounds) = (Duration::ZERO, Duration::ZERO, 0u32);
     let mut rayon = None;
+    let mut again = None;
     while started.elapsed().as_secs_f64() < seconds {
         let (b, r) = match front.as_str() {
             "scheduler" => common::timed(
@@ -57,6 +59,15 @@ fn main() {
                 || common::build_batch(&shape, 2, Work::Empty),
                 common::run_batch,
             ),
+            "again" => {
+                let batch = again.get_or_insert_with(|| {
+                    common::build_again(
+                        &shape,
+                        std::env::var("JGW").map_or(2, |w| w.parse().unwrap()),
+                    )
+                });
+                common::timed(|| (), |_| common::run_batch(batch))
+            }
             "rayon" => {
                 let pool = rayon.get_or_insert_with(|| common::rayon_pool(2));
                 common::timed(
