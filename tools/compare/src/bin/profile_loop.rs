@@ -60,12 +60,7 @@ fn main() {
                 common::run_batch,
             ),
             "again" => {
-                let batch = again.get_or_insert_with(|| {
-                    common::build_again(
-                        &shape,
-                        std::env::var("JGW").map_or(2, |w| w.parse().unwrap()),
-                    )
-                });
+                let batch = again.get_or_insert_with(|| common::build_again(&shape, 2));
                 common::timed(|| (), |_| common::run_batch(batch))
             }
             "rayon" => {
