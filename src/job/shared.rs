@@ -26,7 +26,7 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
 
 /// The size of the blocks jobs are cut from.
 pub(crate) const BLOCK: usize = 16 * 1024;
@@ -37,8 +37,11 @@ pub(crate) const BIG: usize = 1024;
 /// The alignment of blocks: a cache line.
 const LINE: usize = 64;
 
-/// As `Arc`: past this many handles, the count could overflow; the process aborts.
-const MAX_COUNT: usize = isize::MAX as usize;
+/// Past this many handles to one job (two thousand million, where an `Arc` allows
+/// `isize::MAX`), a count could overflow: the process aborts, as `Arc`'s does past its
+/// own limit. The counts take 4 bytes each, so that a cell's head is no bigger than an
+/// `Arc`'s with its block's address in it.
+const MAX_COUNT: u32 = i32::MAX as u32;
 
 /// What a block's count starts at while a thread cuts jobs from it: far above any
 /// number of jobs it can hold, so that frees never bring it to zero meanwhile.
@@ -52,17 +55,17 @@ struct Block {
     layout: Layout,
 }
 
-/// Where a block's first job may start.
-const HEAD: usize = std::mem::size_of::<Block>().next_multiple_of(LINE);
+/// Where a block's first job may start (a job aligned to more starts further in).
+const HEAD: usize = std::mem::size_of::<Block>().next_multiple_of(16);
 
 /// One job's allocation: its counts, its block, then the job.
 #[repr(C)]
 pub(crate) struct Shell<N: ?Sized> {
     /// Strong handles.
-    strong: AtomicUsize,
+    strong: AtomicU32,
     /// Weak handles, plus one held by all the strong ones together (as `Arc`'s);
-    /// `usize::MAX` while [`Shared::get_mut`] checks that there are none.
-    weak: AtomicUsize,
+    /// `u32::MAX` while [`Shared::get_mut`] checks that there are none.
+    weak: AtomicU32,
     block: NonNull<Block>,
     node: N,
 }
@@ -97,8 +100,8 @@ impl<N> Shared<N> {
         // SAFETY: `cut` gave memory for a `Shell<N>`, aligned, that nothing else uses.
         unsafe {
             ptr.as_ptr().write(Shell {
-                strong: AtomicUsize::new(1),
-                weak: AtomicUsize::new(1),
+                strong: AtomicU32::new(1),
+                weak: AtomicU32::new(1),
                 block,
                 node,
             })
@@ -118,16 +121,16 @@ impl<N: ?Sized> Shared<N> {
 
     /// How many strong handles there are (a snapshot, as `Arc::strong_count`).
     pub(crate) fn strong_count(this: &Self) -> usize {
-        this.shell().strong.load(Ordering::Relaxed)
+        this.shell().strong.load(Ordering::Relaxed) as usize
     }
 
     /// How many weak handles there are (a snapshot, as `Arc::weak_count`).
     pub(crate) fn weak_count(this: &Self) -> usize {
         match this.shell().weak.load(Ordering::Relaxed) {
             // Locked by `get_mut`, which found it at one: none.
-            usize::MAX => 0,
+            u32::MAX => 0,
             // The strong handles hold one between them.
-            weak => weak - 1,
+            weak => weak as usize - 1,
         }
     }
 
@@ -142,7 +145,7 @@ impl<N: ?Sized> Shared<N> {
         let weak = &this.shell().weak;
         let mut now = weak.load(Ordering::Relaxed);
         loop {
-            if now == usize::MAX {
+            if now == u32::MAX {
                 // `get_mut` is looking: it puts the count back at once.
                 std::hint::spin_loop();
                 now = weak.load(Ordering::Relaxed);
@@ -165,7 +168,7 @@ impl<N: ?Sized> Shared<N> {
         // look at it and the look at the strong count.
         if shell
             .weak
-            .compare_exchange(1, usize::MAX, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(1, u32::MAX, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
             return None;
@@ -288,7 +291,7 @@ impl<N: ?Sized> WeakShared<N> {
     /// How many strong handles there are (0 once the node is dropped).
     pub(crate) fn strong_count(&self) -> usize {
         // SAFETY: a weak handle keeps the counts' memory.
-        unsafe { &(*self.ptr.as_ptr()).strong }.load(Ordering::Relaxed)
+        unsafe { &(*self.ptr.as_ptr()).strong }.load(Ordering::Relaxed) as usize
     }
 
     /// Where the node is (or was).
@@ -504,6 +507,14 @@ mod tests {
         })
         .join()
         .expect("the thread");
+    }
+
+    #[test]
+    fn a_cells_head_is_no_bigger_than_an_arcs() {
+        assert_eq!(
+            std::mem::size_of::<Shell<[u64; 4]>>(),
+            std::mem::size_of::<[usize; 2]>() + std::mem::size_of::<[u64; 4]>()
+        );
     }
 
     #[test]
