@@ -262,10 +262,33 @@ impl<N: ?Sized> Drop for Shared<N> {
         // The weak handle the strong ones held together, let go of after the node is
         // dropped, or while a `Drop` of the node's unwinds: the memory is freed either
         // way (an `Arc` would keep it).
-        let _memory = WeakShared { ptr: self.ptr };
+        let _memory = Memory(self.ptr);
         // SAFETY: the last strong handle: nobody reaches the node any more, and it is
         // dropped once. The memory stays until the last weak handle goes.
         unsafe { std::ptr::drop_in_place(&raw mut (*self.ptr.as_ptr()).node) };
+    }
+}
+
+/// The weak handle that a node's strong handles hold together, let go of by the last.
+struct Memory<N: ?Sized>(NonNull<Shell<N>>);
+
+impl<N: ?Sized> Drop for Memory<N> {
+    fn drop(&mut self) {
+        // SAFETY: the weak handle this stands for keeps the counts' memory.
+        let (weak, block) = unsafe {
+            let shell = self.0.as_ptr();
+            (&(*shell).weak, (*shell).block)
+        };
+        // No strong handle is left, so no weak one can be made (nor `get_mut` lock the
+        // count). At one, the only weak handle is this one: nobody else reads the count,
+        // and the memory is freed without an atomic instruction on it. The load
+        // acquires what weak handles did before they were dropped.
+        if weak.load(Ordering::Acquire) == 1 {
+            // SAFETY: the last handle of either kind; its block loses one live job.
+            unsafe { release(block, 1) };
+        } else {
+            drop(WeakShared { ptr: self.0 });
+        }
     }
 }
 
