@@ -210,6 +210,9 @@ impl AnyJob {
             // handle to this job itself would be a second one: not the only handle.)
             let requires = &mut core.meta.get_mut().requires;
             let before = requires.len();
+            // Their counts asked for first: a clone's locked increment waits for its
+            // line, and the next one for it, where jobs far apart in memory are required.
+            jobs.each_borrowed(&mut |job| crate::sync::prefetch(Shared::counts_ptr(&job.0)));
             let borrowed = jobs.each_borrowed(&mut |job| {
                 if !requires.contains(job) {
                     requires.push(job.clone());

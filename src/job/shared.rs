@@ -140,6 +140,11 @@ impl<N: ?Sized> Shared<N> {
         unsafe { &raw const (*this.ptr.as_ptr()).node }
     }
 
+    /// Where the counts are, for a prefetch ahead of a clone.
+    pub(crate) fn counts_ptr(this: &Self) -> *const u8 {
+        this.ptr.as_ptr().cast::<u8>().cast_const()
+    }
+
     /// A weak handle to the same node.
     pub(crate) fn downgrade(this: &Self) -> WeakShared<N> {
         let weak = &this.shell().weak;
