@@ -10,7 +10,8 @@
 //!
 //! What stays real under loom: the work-stealing deques (crossbeam-deque has no loom
 //! support; the models of the worker pool stand in for them, see
-//! `engine/loom_models.rs`), `Arc`, and the process-wide statics of [`global`], which
+//! `engine/loom_models.rs`), `Arc` and the jobs' own handle (`job::Shared`, whose
+//! atomics are `std`'s as `Arc`'s are), and the process-wide statics of [`global`], which
 //! live across runs and so outside any model.
 
 pub(crate) use crossbeam_deque::{Steal, Stealer, Worker};
