@@ -368,9 +368,8 @@ unsafe fn release(block: NonNull<Block>, gone: usize) {
     unsafe { dealloc(block.as_ptr().cast(), layout) };
 }
 
-/// A new block of `size` bytes, its count at `live`.
-fn new_block(size: usize, live: usize) -> NonNull<Block> {
-    let layout = Layout::from_size_align(size, LINE).expect("a block's layout");
+/// A new block of `layout` (aligned to a line at least), its count at `live`.
+fn new_block(layout: Layout, live: usize) -> NonNull<Block> {
     // SAFETY: `layout` has a non-zero size (at least `HEAD` plus a job).
     let Some(block) = NonNull::new(unsafe { alloc(layout) }.cast::<Block>()) else {
         handle_alloc_error(layout)
@@ -400,7 +399,8 @@ impl Cutter {
         let mut start = self.next.get().next_multiple_of(layout.align());
         if block.is_none() || start + layout.size() > BLOCK {
             self.retire();
-            block = Some(new_block(BLOCK, CUTTING));
+            let layout = Layout::from_size_align(BLOCK, LINE).expect("a block's layout");
+            block = Some(new_block(layout, CUTTING));
             self.block.set(block);
             start = HEAD;
         }
@@ -455,29 +455,9 @@ fn cut(layout: Layout) -> (NonNull<u8>, NonNull<Block>) {
     let layout_block = Layout::from_size_align(size, layout.align().max(LINE))
         .expect("a job's layout")
         .pad_to_align();
-    let block = if layout_block.align() == LINE {
-        new_block(layout_block.size(), 1)
-    } else {
-        own_aligned_block(layout_block)
-    };
+    let block = new_block(layout_block, 1);
     // SAFETY: `start + size` is within the block.
     (unsafe { block.cast::<u8>().add(start) }, block)
-}
-
-/// A block of one job aligned to more than a line.
-fn own_aligned_block(layout: Layout) -> NonNull<Block> {
-    // SAFETY: a non-zero size.
-    let Some(block) = NonNull::new(unsafe { alloc(layout) }.cast::<Block>()) else {
-        handle_alloc_error(layout)
-    };
-    // SAFETY: fresh memory, big and aligned enough for a `Block`.
-    unsafe {
-        block.as_ptr().write(Block {
-            live: AtomicUsize::new(1),
-            layout,
-        })
-    };
-    block
 }
 
 #[cfg(test)]
