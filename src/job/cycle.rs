@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 
-use super::shared::{Shared, WeakShared};
-
 use super::core::{warm_ahead, Meta, Requires};
 use super::handle::AnyJob;
 use super::node::Node;
+use super::shared::{Shared, WeakShared};
 use crate::sync::Ordering;
 
 /// Requirements are strong handles, and stay so: a job keeps what it requires alive,

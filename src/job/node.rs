@@ -5,6 +5,7 @@ use std::any::Any;
 use std::fmt::{self, Debug};
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
 use std::time::Duration;
 
 use super::context::Context;
@@ -15,7 +16,6 @@ use super::outcome::{caught, drop_caught, Outcome, Status};
 use super::shared::{Shared, Shell};
 use crate::error::{drop_payload, JobError};
 use crate::sync::SpinLock;
-use std::ptr::NonNull;
 
 /// A job as the engine sees it, whatever its kind and value type.
 pub(crate) trait Node: super::shared::Erased + Send + Sync + 'static {
@@ -57,8 +57,6 @@ pub(crate) trait Node: super::shared::Erased + Send + Sync + 'static {
     fn has_shutdown_hook(&self) -> bool {
         self.core().meta.lock().has_shutdown()
     }
-    /// The job as `Any`, for the front door that made it to find its own type.
-    fn as_any(&self) -> &(dyn Any + Send + Sync);
     /// The jobs it holds, when it is made of jobs (a nested scheduler).
     fn group(&self) -> Option<&dyn Group> {
         None
@@ -237,10 +235,6 @@ impl<B: Body> Node for Cell<B> {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| body.shutdown())) {
             let _ = drop_payload(payload);
         }
-    }
-
-    fn as_any(&self) -> &(dyn Any + Send + Sync) {
-        self
     }
 }
 

@@ -210,14 +210,15 @@ impl<N: ?Sized> Shared<N> {
     }
 }
 
-/// What a handle needs of its node to find the node's type: every type has it, and a
-/// trait object has it when its trait asks for it (`Node` does).
+/// The node as `Any`, to find its type: every type has it, and a trait object has it
+/// when its trait asks for it (`Node` does, for the handles' downcasts and for the
+/// front door that made a job to find its own type).
 pub(crate) trait Erased {
-    fn erased(&self) -> &(dyn Any + Send + Sync);
+    fn as_any(&self) -> &(dyn Any + Send + Sync);
 }
 
 impl<T: Any + Send + Sync> Erased for T {
-    fn erased(&self) -> &(dyn Any + Send + Sync) {
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
         self
     }
 }
@@ -225,7 +226,7 @@ impl<T: Any + Send + Sync> Erased for T {
 impl<N: ?Sized + Erased> Shared<N> {
     /// The handle to a node of type `T`, when the node is one.
     pub(crate) fn downcast<T: Any>(self) -> Result<Shared<T>, Self> {
-        if (*self).erased().is::<T>() {
+        if (*self).as_any().is::<T>() {
             // SAFETY: the node is a `T`, as `Any` says.
             Ok(unsafe { Shared::cast(self) })
         } else {

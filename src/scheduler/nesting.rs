@@ -80,10 +80,6 @@ impl Node for SchedInner {
     fn group(&self) -> Option<&dyn Group> {
         Some(self)
     }
-
-    fn as_any(&self) -> &(dyn Any + Send + Sync) {
-        self
-    }
 }
 
 impl Group for SchedInner {
