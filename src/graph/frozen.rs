@@ -3,9 +3,9 @@
 //! O(jobs + edges) and builds the successor lists the engine walks.
 
 use crate::error::{Error, Runner};
-use crate::job::{warm_ahead, AnyJob};
+use crate::job::{warm_ahead, AnyJob, Meta};
 use crate::job::{Hint, Policy, CRITICAL, FOREVER, NESTED, RANKED};
-use crate::sync::Ordering;
+use crate::sync::{Ordering, SpinLockGuard};
 
 /// A checked graph, ready to run.
 #[derive(Clone)]
@@ -71,8 +71,27 @@ pub(crate) fn place(id: u32, index: usize) -> u64 {
 }
 
 /// Checks the jobs of scheduler `id` (labelled `label`) and builds their dense graph.
-pub(crate) fn freeze(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Error> {
-    let frozen = build(id, label, jobs)?;
+///
+/// A requirement is found by its place, `(id, j)`: a scheduler writes its jobs' places
+/// only under its list's lock, and copies the list first when a run holds it, so while
+/// `jobs` is still its list each place names the job at `j` there. `settled`, asked
+/// once the graph is built, says whether it still is; only when it is not is each
+/// requirement compared with the job at its place, in a second pass over this same
+/// list. The common case thus reads each requirement's place alone, where the
+/// comparison would load the list's entry at a random index: a second miss, which
+/// waited for the first.
+pub(crate) fn freeze(
+    id: u32,
+    label: &str,
+    jobs: &[AnyJob],
+    settled: impl FnOnce() -> bool,
+) -> Result<Frozen, Error> {
+    let built = build(id, label, jobs, false);
+    let frozen = if settled() {
+        built?
+    } else {
+        build(id, label, jobs, true)?
+    };
     if frozen.forward {
         return Ok(frozen);
     }
@@ -86,8 +105,10 @@ pub(crate) fn freeze(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Er
     Ok(frozen)
 }
 
-/// Builds the dense graph, checking requirements but not cycles.
-pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Error> {
+/// Builds the dense graph, checking requirements but not cycles; `compare`: whether a
+/// requirement's place is trusted only once the job there is that requirement (see
+/// [`freeze`]).
+fn build(id: u32, label: &str, jobs: &[AnyJob], compare: bool) -> Result<Frozen, Error> {
     let n = jobs.len();
     // Job i's requirements are `preds[..]` in job order, `pending[i]` of them (the
     // lists have no repeats: `requires` drops them).
@@ -102,11 +123,25 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
     // The flags of all jobs or'ed: whether any has a priority or a cost (read after the
     // loop, so that the loop pays one `or` for them).
     let mut ranked = 0;
+    // The next job's lock, taken while this one's is held, and its requirements' places
+    // asked for: their misses overlap with this job's, where the next lock taken, a
+    // locked instruction, would wait for this job's loads before its own could start.
+    // Taken without waiting: a lock held elsewhere is waited for in its turn, with no
+    // other held, so no two threads can wait for each other here.
+    let mut next: Option<SpinLockGuard<'_, Meta>> = None;
     for (i, job) in jobs.iter().enumerate() {
         warm_ahead(jobs, i);
         let core = job.node().core();
         let bits = core.flags.load(Ordering::Relaxed);
-        let meta = core.meta.lock();
+        let meta = next.take().unwrap_or_else(|| core.meta.lock());
+        next = jobs
+            .get(i + 1)
+            .and_then(|job| job.node().core().meta.try_lock());
+        if let Some(ahead) = &next {
+            for required in &ahead.requires {
+                crate::sync::prefetch(&required.node().core().place);
+            }
+        }
         let policy = if bits & crate::job::POLICY != 0 {
             meta.policy().cloned()
         } else {
@@ -115,7 +150,7 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
         let own = if policy.is_some() { POLICY } else { 0 };
         if let Some(policy) = policy {
             if let Some(problem) = policy_problem(&policy, job.node().runs_again()) {
-                drop(meta);
+                drop((meta, next));
                 return Err(Error::Policy {
                     job: job.text_label(),
                     problem,
@@ -128,10 +163,10 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
         for required in &meta.requires {
             let found = required.node().core().place.load(Ordering::Relaxed);
             let j = (found & u64::from(u32::MAX)) as usize;
-            if found >> 32 != u64::from(id) || j >= n || jobs[j] != *required {
-                // Labels take the jobs' locks: build the error after releasing this one.
+            if found >> 32 != u64::from(id) || j >= n || (compare && jobs[j] != *required) {
+                // Labels take the jobs' locks: build the error after releasing these.
                 let required = required.clone();
-                drop(meta);
+                drop((meta, next));
                 return Err(Error::MissingRequirement {
                     runner: Runner::Scheduler,
                     scheduler: label.to_string(),
@@ -151,7 +186,7 @@ pub(crate) fn build(id: u32, label: &str, jobs: &[AnyJob]) -> Result<Frozen, Err
             };
             if forever {
                 let required = required.clone();
-                drop(meta);
+                drop((meta, next));
                 return Err(Error::RequiresForever {
                     job: job.text_label(),
                     forever: required.text_label(),
@@ -420,7 +455,69 @@ pub(crate) fn is_forever(frozen: &Frozen, i: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{from_sorted_pairs, FAR};
+    use super::{freeze, from_sorted_pairs, FAR};
+    use crate::error::Error;
+    use crate::{Job, Scheduler};
+
+    /// A scheduler of three jobs, `c` requiring `b`, and its list as a run takes it,
+    /// before `a` is removed: `b` is at 0 in the scheduler and at 1 in that list.
+    fn list_then_remove() -> (Scheduler, Vec<crate::AnyJob>) {
+        let a = Job::new(|_| ()).label("a");
+        let b = Job::new(|_| ()).label("b");
+        let c = Job::new(|_| ()).label("c").requires(&b);
+        let s = Scheduler::new().with((&a, &b, &c));
+        let taken = s.jobs();
+        s.remove(&a);
+        (s, taken)
+    }
+
+    #[test]
+    fn a_list_that_moved_while_frozen_is_checked_job_by_job() {
+        let (s, taken) = list_then_remove();
+        // `b`'s place now names index 0, where the list taken has `a`: without the
+        // check `c` would require `a`.
+        match freeze(s.inner.id, "s", &taken, || false) {
+            Err(Error::MissingRequirement { job, required, .. }) => {
+                assert_eq!((job.as_str(), required.as_str()), ("c", "b"));
+            }
+            other => panic!("a stale place was trusted: {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn a_list_still_the_schedulers_is_frozen_the_same_with_or_without_the_check() {
+        let (s, _) = list_then_remove();
+        let now = s.jobs();
+        let trusted = freeze(s.inner.id, "s", &now, || true).unwrap();
+        let checked = freeze(s.inner.id, "s", &now, || false).unwrap();
+        assert_eq!(trusted.successors(0), &[1]);
+        assert_eq!(checked.successors(0), trusted.successors(0));
+        assert_eq!(checked.pending, trusted.pending);
+    }
+
+    #[test]
+    fn a_job_whose_lock_is_held_elsewhere_is_waited_for_in_its_turn() {
+        let jobs: Vec<_> = (0..64).map(|_| Job::new(|_| ())).collect();
+        let s = Scheduler::new();
+        for pair in jobs.windows(2) {
+            pair[1].add_requires(&pair[0]);
+        }
+        s.add(jobs.iter().collect::<Vec<_>>());
+        let list = s.jobs();
+        // The lock of job 10, taken ahead while job 9's is held, is busy: the freeze
+        // waits for it once job 9's is let go.
+        let held = list[10].node().core().meta.lock();
+        let frozen = std::thread::scope(|scope| {
+            let freezing = scope.spawn(|| freeze(s.inner.id, "s", &list, || true));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(!freezing.is_finished(), "job 10 was read without its lock");
+            drop(held);
+            freezing.join().unwrap().unwrap()
+        });
+        assert!(frozen.forward);
+        assert_eq!(frozen.successors(9), &[10]);
+        assert_eq!(frozen.pending[10], 1);
+    }
 
     #[test]
     fn a_chain_has_no_far_requirement_and_its_successors_are_in_order() {

@@ -41,8 +41,8 @@ pub use print::PrintJob;
 pub use retry::{Backoff, RetryOn, MAX_RETRIES};
 
 pub(crate) use self::core::{
-    prefetch, requirements_added, warm_ahead, Core, CRITICAL, FOREVER, NESTED, POLICY, RANKED,
-    WARM_AHEAD,
+    prefetch, requirements_added, warm_ahead, Core, Meta, CRITICAL, FOREVER, NESTED, POLICY,
+    RANKED, WARM_AHEAD,
 };
 pub(crate) use context::{link_to_running_job, Control, Linked, Own, Shift};
 pub(crate) use cycle::release_unreachable;

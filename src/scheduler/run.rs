@@ -64,7 +64,9 @@ impl SchedInner {
         }
         let added = requirements_added();
         let jobs = self.jobs.lock().clone();
-        let mut frozen = graph::freeze(self.id, &self.label(), &jobs)?;
+        let mut frozen = graph::freeze(self.id, &self.label(), &jobs, || {
+            Arc::ptr_eq(&self.jobs.lock(), &jobs)
+        })?;
         let limits = self.conf.lock().limits.clone();
         let defined = scope.enter(Runner::Scheduler, &self.label(), &limits)?;
         frozen.shares = scope.resolve(|i| jobs[i as usize].text_label(), &frozen)?;
