@@ -108,16 +108,154 @@ pub(crate) fn freeze(
 /// Builds the dense graph, checking requirements but not cycles; `compare`: whether a
 /// requirement's place is trusted only once the job there is that requirement (see
 /// [`freeze`]).
+///
+/// A graph of [`SPLIT`] jobs or more is scanned in two halves at once, the second on a
+/// thread of its own that ends before this returns: each job's lock and requirements
+/// are its own, so the halves share nothing but the jobs they read.
 fn build(id: u32, label: &str, jobs: &[AnyJob], compare: bool) -> Result<Frozen, Error> {
     let n = jobs.len();
-    // Job i's requirements are `preds[..]` in job order, `pending[i]` of them (the
+    // Job i's flags, and how many requirements it has: `preds[..]` in job order (the
     // lists have no repeats: `requires` drops them).
+    let mut flags = vec![0u8; n];
     let mut pending = vec![0u32; n];
     // Counts of successors first, then where each job's successors start.
     let mut succ_start = vec![0u32; n + 1];
-    let mut flags = Vec::with_capacity(n);
+    let scanned = if n >= SPLIT && cfg!(not(any(loom, miri))) {
+        let half = n / 2;
+        let (flags_a, flags_b) = flags.split_at_mut(half);
+        let (pending_a, pending_b) = pending.split_at_mut(half);
+        // The second half's counts of successors, added to the first's below.
+        let mut counts = vec![0u32; n + 1];
+        // Taken by the helper thread, or by this one if no thread can be had.
+        let second =
+            std::sync::Mutex::new(Some(Part::new(n - half, flags_b, pending_b, &mut counts)));
+        let scan_second = || {
+            let part = second.lock().ok()?.take()?;
+            Some(scan(id, label, jobs, half, compare, part))
+        };
+        let scanned = std::thread::scope(|scope| {
+            let helper = std::thread::Builder::new()
+                .name("jobgraph freeze".into())
+                .spawn_scoped(scope, scan_second);
+            let first = scan(
+                id,
+                label,
+                jobs,
+                0,
+                compare,
+                Part::new(half, flags_a, pending_a, &mut succ_start),
+            );
+            let helped = match helper {
+                Ok(helper) => helper
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(_) => None,
+            };
+            // No thread to be had: the second half after the first.
+            let second = helped
+                .or_else(scan_second)
+                .expect("the second half of the jobs is scanned once");
+            first.and_then(|first| Ok(first.then(second?)))
+        });
+        for (count, more) in succ_start.iter_mut().zip(&counts) {
+            *count += more;
+        }
+        scanned
+    } else {
+        let part = Part::new(n, &mut flags, &mut pending, &mut succ_start);
+        scan(id, label, jobs, 0, compare, part)
+    };
+    let Scanned {
+        preds,
+        forward,
+        policies,
+        ranked,
+    } = scanned?;
+    // Job i's requirements end where job i + 1's start: walk them backwards.
+    let mut end = preds.len();
+    let pairs = pending.iter().enumerate().rev().flat_map(|(i, &count)| {
+        let start = end - count as usize;
+        let requirements = &preds[start..end];
+        end = start;
+        requirements.iter().rev().map(move |&from| (i as u32, from))
+    });
+    let (succ, far) = fill(&mut succ_start, preds.len(), pairs);
+    let mut frozen = finish(flags, pending, succ_start, succ, forward, far);
+    frozen.policies = policies;
+    if ranked & RANKED != 0 {
+        frozen.hints = hints(jobs, &frozen.flags)?;
+    }
+    Ok(frozen)
+}
+
+/// How many jobs a graph needs for its freeze to be split between two threads: a
+/// thread started costs tens of microseconds, a job's scan about ten nanoseconds.
+const SPLIT: usize = 1 << 15;
+
+/// Where a scan of some jobs writes: their flags and their counts of requirements, by
+/// their index from the first scanned, and every job's count of successors.
+struct Part<'a> {
+    len: usize,
+    flags: &'a mut [u8],
+    pending: &'a mut [u32],
+    successors: &'a mut [u32],
+}
+
+impl<'a> Part<'a> {
+    fn new(
+        len: usize,
+        flags: &'a mut [u8],
+        pending: &'a mut [u32],
+        successors: &'a mut [u32],
+    ) -> Self {
+        Part {
+            len,
+            flags,
+            pending,
+            successors,
+        }
+    }
+}
+
+/// What a scan found besides what it wrote in its [`Part`].
+struct Scanned {
+    /// The jobs' requirements, job after job.
+    preds: Vec<u32>,
+    /// No job requires a later one.
+    forward: bool,
+    policies: Vec<(u32, Policy)>,
+    /// The jobs' flags or'ed: whether any has a priority or a cost.
+    ranked: u8,
+}
+
+impl Scanned {
+    /// This scan's findings followed by those of the jobs after it.
+    fn then(mut self, later: Scanned) -> Scanned {
+        self.preds.extend_from_slice(&later.preds);
+        self.policies.extend(later.policies);
+        Scanned {
+            preds: self.preds,
+            forward: self.forward && later.forward,
+            policies: self.policies,
+            ranked: self.ranked | later.ranked,
+        }
+    }
+}
+
+/// Checks `part.len` jobs of `jobs` from `first` on and reads their requirements: the
+/// first problem in their order is the error.
+fn scan(
+    id: u32,
+    label: &str,
+    jobs: &[AnyJob],
+    first: usize,
+    compare: bool,
+    part: Part<'_>,
+) -> Result<Scanned, Error> {
+    let n = jobs.len();
+    let mine = &jobs[first..first + part.len];
     // Most graphs have about as many edges as jobs: one reservation, not a dozen.
-    let mut preds: Vec<u32> = Vec::with_capacity(n);
+    let mut preds: Vec<u32> = Vec::with_capacity(part.len);
     let mut forward = true;
     let mut policies = Vec::new();
     // The flags of all jobs or'ed: whether any has a priority or a cost (read after the
@@ -129,13 +267,14 @@ fn build(id: u32, label: &str, jobs: &[AnyJob], compare: bool) -> Result<Frozen,
     // Taken without waiting: a lock held elsewhere is waited for in its turn, with no
     // other held, so no two threads can wait for each other here.
     let mut next: Option<SpinLockGuard<'_, Meta>> = None;
-    for (i, job) in jobs.iter().enumerate() {
-        warm_ahead(jobs, i);
+    for (k, job) in mine.iter().enumerate() {
+        let i = first + k;
+        warm_ahead(mine, k);
         let core = job.node().core();
         let bits = core.flags.load(Ordering::Relaxed);
         let meta = next.take().unwrap_or_else(|| core.meta.lock());
-        next = jobs
-            .get(i + 1)
+        next = mine
+            .get(k + 1)
             .and_then(|job| job.node().core().meta.try_lock());
         if let Some(ahead) = &next {
             for required in &ahead.requires {
@@ -159,7 +298,7 @@ fn build(id: u32, label: &str, jobs: &[AnyJob], compare: bool) -> Result<Frozen,
             policies.push((i as u32, policy));
         }
         ranked |= bits;
-        flags.push(bits & (CRITICAL | FOREVER | NESTED) | own);
+        part.flags[k] = bits & (CRITICAL | FOREVER | NESTED) | own;
         for required in &meta.requires {
             let found = required.node().core().place.load(Ordering::Relaxed);
             let j = (found & u64::from(u32::MAX)) as usize;
@@ -177,9 +316,12 @@ fn build(id: u32, label: &str, jobs: &[AnyJob], compare: bool) -> Result<Frozen,
             if j == i {
                 continue;
             }
-            // The flags of an earlier job are read already.
+            // The flags of an earlier job of this scan are read already.
             let forever = if j < i {
-                flags[j] & FOREVER != 0
+                match j.checked_sub(first) {
+                    Some(earlier) => part.flags[earlier] & FOREVER != 0,
+                    None => required.is_forever(),
+                }
             } else {
                 forward = false;
                 required.is_forever()
@@ -193,25 +335,16 @@ fn build(id: u32, label: &str, jobs: &[AnyJob], compare: bool) -> Result<Frozen,
                 });
             }
             preds.push(j as u32);
-            pending[i] += 1;
-            succ_start[j] += 1;
+            part.pending[k] += 1;
+            part.successors[j] += 1;
         }
     }
-    // Job i's requirements end where job i + 1's start: walk them backwards.
-    let mut end = preds.len();
-    let pairs = pending.iter().enumerate().rev().flat_map(|(i, &count)| {
-        let start = end - count as usize;
-        let requirements = &preds[start..end];
-        end = start;
-        requirements.iter().rev().map(move |&from| (i as u32, from))
-    });
-    let (succ, far) = fill(&mut succ_start, preds.len(), pairs);
-    let mut frozen = finish(flags, pending, succ_start, succ, forward, far);
-    frozen.policies = policies;
-    if ranked & RANKED != 0 {
-        frozen.hints = hints(jobs, &frozen.flags)?;
-    }
-    Ok(frozen)
+    Ok(Scanned {
+        preds,
+        forward,
+        policies,
+        ranked,
+    })
 }
 
 /// The priorities and cost hints of `jobs`, whose frozen flags are `flags`, by index,
@@ -455,9 +588,95 @@ pub(crate) fn is_forever(frozen: &Frozen, i: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{freeze, from_sorted_pairs, FAR};
+    use super::{freeze, from_sorted_pairs, FAR, SPLIT};
     use crate::error::Error;
-    use crate::{Job, Scheduler};
+    use crate::{AnyJob, Job, Scheduler};
+
+    /// A scheduler of `n` jobs, job `i` requiring those that `requires(i)` names.
+    fn graph(n: usize, requires: impl Fn(usize) -> Vec<usize>) -> (Scheduler, Vec<AnyJob>) {
+        let jobs: Vec<AnyJob> = (0..n)
+            .map(|i| Job::new(|_| ()).label(format!("j{i}")).any())
+            .collect();
+        for (i, job) in jobs.iter().enumerate() {
+            job.add_requires(requires(i).iter().map(|&j| &jobs[j]).collect::<Vec<_>>());
+        }
+        let s = Scheduler::new().with(jobs.clone());
+        (s, jobs)
+    }
+
+    /// Requirements that cross the middle of a split graph both ways, with no cycle:
+    /// the jobs of the first quarter (a) may require any of the others and earlier
+    /// ones of theirs, those of the second half (c) those of the second quarter (b) and
+    /// earlier ones of theirs, and those of b earlier ones of theirs: b, then c, then a.
+    fn crossing(n: usize) -> impl Fn(usize) -> Vec<usize> {
+        let (b, c) = (n / 4, n / 2);
+        move |i| {
+            let mut required = std::collections::BTreeSet::new();
+            let earlier = |from: usize| (from < i).then(|| from + (i * 7919) % (i - from));
+            if i < b {
+                required.extend([i.checked_sub(1), Some(b + (i * 31) % (n - b))]);
+            } else if i < c {
+                required.extend([earlier(b), (i > b).then(|| i - 1)]);
+            } else {
+                required.extend([earlier(c), Some(b + i % (c - b))]);
+            }
+            required.into_iter().flatten().collect()
+        }
+    }
+
+    #[test]
+    fn a_graph_split_between_two_threads_freezes_as_its_edges_say() {
+        let n = SPLIT + 1_001;
+        let requires = crossing(n);
+        let (s, list) = graph(n, &requires);
+        let frozen = freeze(s.inner.id, "s", &list, || true).unwrap();
+        let pairs: Vec<(u32, u32)> = (0..n)
+            .flat_map(|i| requires(i).into_iter().map(move |j| (i as u32, j as u32)))
+            .collect();
+        let expected = from_sorted_pairs(vec![0; n], &pairs);
+        assert_eq!(frozen.pending, expected.pending);
+        assert_eq!(frozen.succ_start, expected.succ_start);
+        assert_eq!(frozen.succ, expected.succ);
+        assert_eq!(frozen.forward, expected.forward);
+        assert!(!frozen.forward, "some jobs require later ones");
+    }
+
+    #[test]
+    fn the_first_problem_in_job_order_is_reported_whichever_half_it_is_in() {
+        let n = SPLIT + 1_001;
+        let (s, list) = graph(n, |i| if i > 0 { vec![i - 1] } else { vec![] });
+        let outsider = Job::new(|_| ()).label("outsider");
+        list[n - 10].add_requires(&outsider);
+        let missing = |result: Result<super::Frozen, Error>| match result {
+            Err(Error::MissingRequirement { job, .. }) => job,
+            other => panic!("no missing requirement: {:?}", other.map(|_| ())),
+        };
+        let in_second = missing(freeze(s.inner.id, "s", &list, || true));
+        assert_eq!(in_second, format!("j{}", n - 10));
+        list[10].add_requires(&outsider);
+        let in_both = missing(freeze(s.inner.id, "s", &list, || true));
+        assert_eq!(in_both, "j10");
+    }
+
+    #[test]
+    fn a_job_of_the_second_half_that_requires_a_forever_job_of_the_first_is_refused() {
+        let n = SPLIT + 1_001;
+        let early = Job::new(|_| ()).label("early forever").forever(true);
+        let jobs: Vec<AnyJob> = (1..n)
+            .map(|i| Job::new(|_| ()).label(format!("j{i}")).any())
+            .collect();
+        jobs[n - 2].add_requires(&early);
+        let s = Scheduler::new().with(&early).with(jobs);
+        match freeze(s.inner.id, "s", &s.jobs(), || true) {
+            Err(Error::RequiresForever { job, forever }) => {
+                assert_eq!(
+                    (job, forever),
+                    (format!("j{}", n - 1), "early forever".to_string())
+                );
+            }
+            other => panic!("a forever requirement was kept: {:?}", other.map(|_| ())),
+        }
+    }
 
     /// A scheduler of three jobs, `c` requiring `b`, and its list as a run takes it,
     /// before `a` is removed: `b` is at 0 in the scheduler and at 1 in that list.
