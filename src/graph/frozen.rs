@@ -2,6 +2,8 @@
 //! Freezing checks it (foreign requirements, forever requirements, cycles) in
 //! O(jobs + edges) and builds the successor lists the engine walks.
 
+use std::sync::Arc;
+
 use crate::error::{Error, Runner};
 use crate::job::{warm_ahead, AnyJob, Meta};
 use crate::job::{Hint, Policy, CRITICAL, FOREVER, NESTED, RANKED};
@@ -83,14 +85,15 @@ pub(crate) fn place(id: u32, index: usize) -> u64 {
 pub(crate) fn freeze(
     id: u32,
     label: &str,
-    jobs: &[AnyJob],
+    jobs: &Arc<Vec<AnyJob>>,
     settled: impl FnOnce() -> bool,
+    help: impl FnOnce(Help) -> bool,
 ) -> Result<Frozen, Error> {
-    let built = build(id, label, jobs, false);
+    let built = build(id, label, jobs, false, help);
     let frozen = if settled() {
         built?
     } else {
-        build(id, label, jobs, true)?
+        build(id, label, jobs, true, |_| false)?
     };
     if frozen.forward {
         return Ok(frozen);
@@ -105,14 +108,24 @@ pub(crate) fn freeze(
     Ok(frozen)
 }
 
+/// Work for another thread, handed to `freeze`'s `help`, which says whether it took it
+/// (a thread of the run's pool): it is then done, or dropped undone, before long.
+pub(crate) type Help = Box<dyn FnOnce() + Send>;
+
 /// Builds the dense graph, checking requirements but not cycles; `compare`: whether a
 /// requirement's place is trusted only once the job there is that requirement (see
 /// [`freeze`]).
 ///
-/// A graph of [`SPLIT`] jobs or more is scanned in two halves at once, the second on a
-/// thread of its own that ends before this returns: each job's lock and requirements
-/// are its own, so the halves share nothing but the jobs they read.
-fn build(id: u32, label: &str, jobs: &[AnyJob], compare: bool) -> Result<Frozen, Error> {
+/// A graph of [`SPLIT`] jobs or more is scanned in two halves at once, the second by
+/// another thread if `help` finds one: each job's lock and requirements are its own, so
+/// the halves share nothing but the jobs they read.
+fn build(
+    id: u32,
+    label: &str,
+    jobs: &Arc<Vec<AnyJob>>,
+    compare: bool,
+    help: impl FnOnce(Help) -> bool,
+) -> Result<Frozen, Error> {
     let n = jobs.len();
     // Job i's flags, and how many requirements it has: `preds[..]` in job order (the
     // lists have no repeats: `requires` drops them).
@@ -122,45 +135,31 @@ fn build(id: u32, label: &str, jobs: &[AnyJob], compare: bool) -> Result<Frozen,
     let mut succ_start = vec![0u32; n + 1];
     let scanned = if n >= SPLIT && cfg!(not(any(loom, miri))) {
         let half = n / 2;
-        let (flags_a, flags_b) = flags.split_at_mut(half);
-        let (pending_a, pending_b) = pending.split_at_mut(half);
-        // The second half's counts of successors, added to the first's below.
-        let mut counts = vec![0u32; n + 1];
-        // Taken by the helper thread, or by this one if no thread can be had.
-        let second =
-            std::sync::Mutex::new(Some(Part::new(n - half, flags_b, pending_b, &mut counts)));
-        let scan_second = || {
-            let part = second.lock().ok()?.take()?;
-            Some(scan(id, label, jobs, half, compare, part))
-        };
-        let scanned = std::thread::scope(|scope| {
-            let helper = std::thread::Builder::new()
-                .name("jobgraph freeze".into())
-                .spawn_scoped(scope, scan_second);
-            let first = scan(
-                id,
-                label,
-                jobs,
-                0,
-                compare,
-                Part::new(half, flags_a, pending_a, &mut succ_start),
-            );
-            let helped = match helper {
-                Ok(helper) => helper
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Err(_) => None,
-            };
-            // No thread to be had: the second half after the first.
-            let second = helped
-                .or_else(scan_second)
-                .expect("the second half of the jobs is scanned once");
-            first.and_then(|first| Ok(first.then(second?)))
-        });
-        for (count, more) in succ_start.iter_mut().zip(&counts) {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let (all, named) = (Arc::clone(jobs), label.to_string());
+        let helped = help(Box::new(move || {
+            let _ = sender.send(Half::scan(id, &named, &all, half, compare));
+        }));
+        let (flags_a, pending_a) = (&mut flags[..half], &mut pending[..half]);
+        let first = scan(
+            id,
+            label,
+            jobs,
+            0,
+            compare,
+            Part::new(half, flags_a, pending_a, &mut succ_start),
+        );
+        // Its thread gone with its work undone, or none to be had: after the first half.
+        let second = helped
+            .then(|| receiver.recv().ok())
+            .flatten()
+            .unwrap_or_else(|| Half::scan(id, label, jobs, half, compare));
+        flags[half..].copy_from_slice(&second.flags);
+        pending[half..].copy_from_slice(&second.pending);
+        for (count, more) in succ_start.iter_mut().zip(&second.counts) {
             *count += more;
         }
-        scanned
+        first.and_then(|first| Ok(first.then(second.scanned?)))
     } else {
         let part = Part::new(n, &mut flags, &mut pending, &mut succ_start);
         scan(id, label, jobs, 0, compare, part)
@@ -189,7 +188,7 @@ fn build(id: u32, label: &str, jobs: &[AnyJob], compare: bool) -> Result<Frozen,
 }
 
 /// How many jobs a graph needs for its freeze to be split between two threads: a
-/// thread started costs tens of microseconds, a job's scan about ten nanoseconds.
+/// thread's wake-up costs tens of microseconds, a job's scan about ten nanoseconds.
 const SPLIT: usize = 1 << 15;
 
 /// Where a scan of some jobs writes: their flags and their counts of requirements, by
@@ -238,6 +237,32 @@ impl Scanned {
             forward: self.forward && later.forward,
             policies: self.policies,
             ranked: self.ranked | later.ranked,
+        }
+    }
+}
+
+/// The second half of a split graph, scanned apart: its jobs' flags and counts of
+/// requirements, every job's count of successors, and what the scan found.
+struct Half {
+    flags: Vec<u8>,
+    pending: Vec<u32>,
+    counts: Vec<u32>,
+    scanned: Result<Scanned, Error>,
+}
+
+impl Half {
+    fn scan(id: u32, label: &str, jobs: &[AnyJob], first: usize, compare: bool) -> Half {
+        let len = jobs.len() - first;
+        let mut flags = vec![0u8; len];
+        let mut pending = vec![0u32; len];
+        let mut counts = vec![0u32; jobs.len() + 1];
+        let part = Part::new(len, &mut flags, &mut pending, &mut counts);
+        let scanned = scan(id, label, jobs, first, compare, part);
+        Half {
+            flags,
+            pending,
+            counts,
+            scanned,
         }
     }
 }
@@ -588,9 +613,17 @@ pub(crate) fn is_forever(frozen: &Frozen, i: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{freeze, from_sorted_pairs, FAR, SPLIT};
+    use std::sync::Arc;
+
+    use super::{freeze, from_sorted_pairs, Help, FAR, SPLIT};
     use crate::error::Error;
     use crate::{AnyJob, Job, Scheduler};
+
+    /// Help from a thread of its own.
+    fn thread(work: Help) -> bool {
+        std::thread::spawn(work);
+        true
+    }
 
     /// A scheduler of `n` jobs, job `i` requiring those that `requires(i)` names.
     fn graph(n: usize, requires: impl Fn(usize) -> Vec<usize>) -> (Scheduler, Vec<AnyJob>) {
@@ -629,15 +662,28 @@ mod tests {
         let n = SPLIT + 1_001;
         let requires = crossing(n);
         let (s, list) = graph(n, &requires);
-        let frozen = freeze(s.inner.id, "s", &list, || true).unwrap();
+        let list = Arc::new(list);
         let pairs: Vec<(u32, u32)> = (0..n)
             .flat_map(|i| requires(i).into_iter().map(move |j| (i as u32, j as u32)))
             .collect();
         let expected = from_sorted_pairs(vec![0; n], &pairs);
-        assert_eq!(frozen.pending, expected.pending);
-        assert_eq!(frozen.succ_start, expected.succ_start);
-        assert_eq!(frozen.succ, expected.succ);
-        assert_eq!(frozen.forward, expected.forward);
+        // Helped by another thread; refused help; help taken and dropped undone.
+        let refused = |_: Help| false;
+        let dropped = |work: Help| {
+            drop(work);
+            true
+        };
+        for frozen in [
+            freeze(s.inner.id, "s", &list, || true, thread).unwrap(),
+            freeze(s.inner.id, "s", &list, || true, refused).unwrap(),
+            freeze(s.inner.id, "s", &list, || true, dropped).unwrap(),
+        ] {
+            assert_eq!(frozen.pending, expected.pending);
+            assert_eq!(frozen.succ_start, expected.succ_start);
+            assert_eq!(frozen.succ, expected.succ);
+            assert_eq!(frozen.forward, expected.forward);
+        }
+        let frozen = expected;
         assert!(!frozen.forward, "some jobs require later ones");
     }
 
@@ -651,10 +697,22 @@ mod tests {
             Err(Error::MissingRequirement { job, .. }) => job,
             other => panic!("no missing requirement: {:?}", other.map(|_| ())),
         };
-        let in_second = missing(freeze(s.inner.id, "s", &list, || true));
+        let in_second = missing(freeze(
+            s.inner.id,
+            "s",
+            &Arc::new(list.clone()),
+            || true,
+            thread,
+        ));
         assert_eq!(in_second, format!("j{}", n - 10));
         list[10].add_requires(&outsider);
-        let in_both = missing(freeze(s.inner.id, "s", &list, || true));
+        let in_both = missing(freeze(
+            s.inner.id,
+            "s",
+            &Arc::new(list.clone()),
+            || true,
+            thread,
+        ));
         assert_eq!(in_both, "j10");
     }
 
@@ -667,7 +725,7 @@ mod tests {
             .collect();
         jobs[n - 2].add_requires(&early);
         let s = Scheduler::new().with(&early).with(jobs);
-        match freeze(s.inner.id, "s", &s.jobs(), || true) {
+        match freeze(s.inner.id, "s", &Arc::new(s.jobs()), || true, thread) {
             Err(Error::RequiresForever { job, forever }) => {
                 assert_eq!(
                     (job, forever),
@@ -695,7 +753,7 @@ mod tests {
         let (s, taken) = list_then_remove();
         // `b`'s place now names index 0, where the list taken has `a`: without the
         // check `c` would require `a`.
-        match freeze(s.inner.id, "s", &taken, || false) {
+        match freeze(s.inner.id, "s", &Arc::new(taken.clone()), || false, thread) {
             Err(Error::MissingRequirement { job, required, .. }) => {
                 assert_eq!((job.as_str(), required.as_str()), ("c", "b"));
             }
@@ -707,8 +765,8 @@ mod tests {
     fn a_list_still_the_schedulers_is_frozen_the_same_with_or_without_the_check() {
         let (s, _) = list_then_remove();
         let now = s.jobs();
-        let trusted = freeze(s.inner.id, "s", &now, || true).unwrap();
-        let checked = freeze(s.inner.id, "s", &now, || false).unwrap();
+        let trusted = freeze(s.inner.id, "s", &Arc::new(now.clone()), || true, thread).unwrap();
+        let checked = freeze(s.inner.id, "s", &Arc::new(now.clone()), || false, thread).unwrap();
         assert_eq!(trusted.successors(0), &[1]);
         assert_eq!(checked.successors(0), trusted.successors(0));
         assert_eq!(checked.pending, trusted.pending);
@@ -727,7 +785,8 @@ mod tests {
         // waits for it once job 9's is let go.
         let held = list[10].node().core().meta.lock();
         let frozen = std::thread::scope(|scope| {
-            let freezing = scope.spawn(|| freeze(s.inner.id, "s", &list, || true));
+            let freezing =
+                scope.spawn(|| freeze(s.inner.id, "s", &Arc::new(list.clone()), || true, thread));
             std::thread::sleep(std::time::Duration::from_millis(20));
             assert!(!freezing.is_finished(), "job 10 was read without its lock");
             drop(held);

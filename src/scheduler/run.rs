@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{Conf, Prepared, SchedInner};
 use crate::engine::{
-    answer, no_worker, CancelRun, Door, Emitter, Event, Observer, Reason, Run, Settings,
+    answer, no_worker, CancelRun, Door, Emitter, Event, Observer, Pool, Reason, Run, Settings,
 };
 use crate::error::{Error, JobError, Runner};
 use crate::graph;
@@ -64,9 +64,15 @@ impl SchedInner {
         }
         let added = requirements_added();
         let jobs = self.jobs.lock().clone();
-        let mut frozen = graph::freeze(self.id, &self.label(), &jobs, || {
-            Arc::ptr_eq(&self.jobs.lock(), &jobs)
-        })?;
+        // A big graph's freeze is shared with a thread of the pool the run will use.
+        let pool = self.conf.lock().pool.clone().unwrap_or_else(Pool::current);
+        let mut frozen = graph::freeze(
+            self.id,
+            &self.label(),
+            &jobs,
+            || Arc::ptr_eq(&self.jobs.lock(), &jobs),
+            |work| pool.hire(Box::new(move |_| work())).is_ok(),
+        )?;
         let limits = self.conf.lock().limits.clone();
         let defined = scope.enter(Runner::Scheduler, &self.label(), &limits)?;
         frozen.shares = scope.resolve(|i| jobs[i as usize].text_label(), &frozen)?;
