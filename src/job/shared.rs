@@ -397,7 +397,9 @@ impl Cutter {
     /// Room for `layout` in the thread's block, a new block when it is full.
     fn cut(&self, layout: Layout) -> (NonNull<u8>, NonNull<Block>) {
         let mut block = self.block.get();
-        let mut start = self.next.get().next_multiple_of(layout.align());
+        // An alignment is a power of two: a mask, where `next_multiple_of` divides.
+        let mask = layout.align() - 1;
+        let mut start = (self.next.get() + mask) & !mask;
         if block.is_none() || start + layout.size() > BLOCK {
             self.retire();
             let layout = Layout::from_size_align(BLOCK, LINE).expect("a block's layout");
