@@ -87,13 +87,13 @@ pub(crate) fn freeze(
     label: &str,
     jobs: &Arc<Vec<AnyJob>>,
     settled: impl FnOnce() -> bool,
-    help: impl FnOnce(Help) -> bool,
+    help: impl FnOnce(Help),
 ) -> Result<Frozen, Error> {
     let built = build(id, label, jobs, false, help);
     let frozen = if settled() {
         built?
     } else {
-        build(id, label, jobs, true, |_| false)?
+        build(id, label, jobs, true, drop)?
     };
     if frozen.forward {
         return Ok(frozen);
@@ -108,8 +108,8 @@ pub(crate) fn freeze(
     Ok(frozen)
 }
 
-/// Work for another thread, handed to `freeze`'s `help`, which says whether it took it
-/// (a thread of the run's pool): it is then done, or dropped undone, before long.
+/// Work for another thread (one of the run's pool), handed to `freeze`'s `help`: it is
+/// done there, or dropped undone, before long; the freeze waits for either.
 pub(crate) type Help = Box<dyn FnOnce() + Send>;
 
 /// Builds the dense graph, checking requirements but not cycles; `compare`: whether a
@@ -124,7 +124,7 @@ fn build(
     label: &str,
     jobs: &Arc<Vec<AnyJob>>,
     compare: bool,
-    help: impl FnOnce(Help) -> bool,
+    help: impl FnOnce(Help),
 ) -> Result<Frozen, Error> {
     let n = jobs.len();
     // Job i's flags, and how many requirements it has: `preds[..]` in job order (the
@@ -133,52 +133,66 @@ fn build(
     let mut pending = vec![0u32; n];
     // Counts of successors first, then where each job's successors start.
     let mut succ_start = vec![0u32; n + 1];
-    let scanned = if n >= SPLIT && cfg!(not(any(loom, miri))) {
+    let (first, second) = if n >= SPLIT && cfg!(not(loom)) {
         let half = n / 2;
+        let (flags_a, flags_b) = flags.split_at_mut(half);
+        let (pending_a, pending_b) = pending.split_at_mut(half);
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-        let (all, named) = (Arc::clone(jobs), label.to_string());
-        let helped = help(Box::new(move || {
-            let _ = sender.send(Half::scan(id, &named, &all, half, compare));
+        // Made before the second halves are lent: whatever happens here, they are not
+        // freed while the helper may still write to them.
+        let mut lent = Lent::new(flags_b, pending_b, receiver);
+        let (halves, all, named) = (lent.halves, Arc::clone(jobs), label.to_string());
+        help(Box::new(move || {
+            // SAFETY: see `Lent`: the lender does not touch these halves, nor free them,
+            // until this closure is gone, which `sender` going with it tells.
+            #[allow(unsafe_code)]
+            let (flags, pending) = unsafe { halves.slices() };
+            let mut counts = vec![0u32; n + 1];
+            let part = Part::new(n - half, flags, pending, &mut counts);
+            let scanned = scan(id, &named, &all, half, compare, part);
+            let _ = sender.send((counts, scanned));
         }));
-        let (flags_a, pending_a) = (&mut flags[..half], &mut pending[..half]);
-        let first = scan(
-            id,
-            label,
-            jobs,
-            0,
-            compare,
-            Part::new(half, flags_a, pending_a, &mut succ_start),
-        );
-        // Its thread gone with its work undone, or none to be had: after the first half.
-        let second = helped
-            .then(|| receiver.recv().ok())
-            .flatten()
-            .unwrap_or_else(|| Half::scan(id, label, jobs, half, compare));
-        flags[half..].copy_from_slice(&second.flags);
-        pending[half..].copy_from_slice(&second.pending);
-        for (count, more) in succ_start.iter_mut().zip(&second.counts) {
+        let first = Part::new(half, flags_a, pending_a, &mut succ_start);
+        let first = scan(id, label, jobs, 0, compare, first);
+        let (counts, second) = match lent.back() {
+            Some(second) => second,
+            // No thread to be had, or its work dropped undone: after the first half.
+            None => {
+                let mut counts = vec![0u32; n + 1];
+                let part = Part::new(n - half, flags_b, pending_b, &mut counts);
+                let scanned = scan(id, label, jobs, half, compare, part);
+                (counts, scanned)
+            }
+        };
+        for (count, more) in succ_start.iter_mut().zip(&counts) {
             *count += more;
         }
-        first.and_then(|first| Ok(first.then(second.scanned?)))
+        drop(counts);
+        (first?, Some(second?))
     } else {
         let part = Part::new(n, &mut flags, &mut pending, &mut succ_start);
-        scan(id, label, jobs, 0, compare, part)
+        (scan(id, label, jobs, 0, compare, part)?, None)
     };
     let Scanned {
-        preds,
-        forward,
-        policies,
-        ranked,
-    } = scanned?;
-    // Job i's requirements end where job i + 1's start: walk them backwards.
-    let mut end = preds.len();
-    let pairs = pending.iter().enumerate().rev().flat_map(|(i, &count)| {
-        let start = end - count as usize;
-        let requirements = &preds[start..end];
-        end = start;
-        requirements.iter().rev().map(move |&from| (i as u32, from))
-    });
-    let (succ, far) = fill(&mut succ_start, preds.len(), pairs);
+        preds: preds_a,
+        mut forward,
+        mut policies,
+        mut ranked,
+    } = first;
+    let (half, preds_b) = match second {
+        Some(second) => {
+            forward &= second.forward;
+            policies.extend(second.policies);
+            ranked |= second.ranked;
+            (n / 2, second.preds)
+        }
+        None => (n, Vec::new()),
+    };
+    // Each half's requirements, walked backwards: the second half's, then the first's.
+    let pairs =
+        backwards(half, &pending[half..], &preds_b).chain(backwards(0, &pending[..half], &preds_a));
+    let (succ, far) = fill(&mut succ_start, preds_a.len() + preds_b.len(), pairs);
+    drop((preds_a, preds_b));
     let mut frozen = finish(flags, pending, succ_start, succ, forward, far);
     frozen.policies = policies;
     if ranked & RANKED != 0 {
@@ -188,8 +202,9 @@ fn build(
 }
 
 /// How many jobs a graph needs for its freeze to be split between two threads: a
-/// thread's wake-up costs tens of microseconds, a job's scan about ten nanoseconds.
-const SPLIT: usize = 1 << 15;
+/// thread's wake-up costs tens of microseconds, a job's scan about ten nanoseconds
+/// (under Miri, a few jobs: its tests check the lent halves).
+const SPLIT: usize = if cfg!(miri) { 64 } else { 1 << 15 };
 
 /// Where a scan of some jobs writes: their flags and their counts of requirements, by
 /// their index from the first scanned, and every job's count of successors.
@@ -227,43 +242,107 @@ struct Scanned {
     ranked: u8,
 }
 
-impl Scanned {
-    /// This scan's findings followed by those of the jobs after it.
-    fn then(mut self, later: Scanned) -> Scanned {
-        self.preds.extend_from_slice(&later.preds);
-        self.policies.extend(later.policies);
-        Scanned {
-            preds: self.preds,
-            forward: self.forward && later.forward,
-            policies: self.policies,
-            ranked: self.ranked | later.ranked,
+/// The requirements of the jobs from `first` on, whose counts are `pending` and which
+/// are listed in `preds` job after job, as `(job, required)` pairs, latest job first.
+fn backwards<'a>(
+    first: usize,
+    pending: &'a [u32],
+    preds: &'a [u32],
+) -> impl Iterator<Item = (u32, u32)> + 'a {
+    // Job i's requirements end where job i + 1's start.
+    let mut end = preds.len();
+    pending
+        .iter()
+        .enumerate()
+        .rev()
+        .flat_map(move |(k, &count)| {
+            let start = end - count as usize;
+            let requirements = &preds[start..end];
+            end = start;
+            let i = (first + k) as u32;
+            requirements
+                .iter()
+                .rev()
+                .map(move |&required| (i, required))
+        })
+}
+
+/// What the second half's scan sends back: every job's count of successors among its
+/// jobs' requirements, and what it found.
+type Found = (Vec<u32>, Result<Scanned, Error>);
+
+/// The second halves of a graph's `flags` and `pending`, lent to the thread that scans
+/// them while this one scans the first halves, in place: a copy of each would grow the
+/// freeze's peak by two and a half bytes per job.
+///
+/// The thread scans them inside the work handed to `help`, which owns the channel's
+/// sender: once the receiver hears from it, or hears that it is gone (the work done,
+/// dropped undone, or unwound), nothing writes to them any more. The lender holds the
+/// receiver in this guard, made before the halves are lent, and waits on it before
+/// anything else touches them, and before they can be freed: on its way out, too, if
+/// the first half's scan unwinds.
+struct Lent {
+    halves: Halves,
+    receiver: Option<std::sync::mpsc::Receiver<Found>>,
+}
+
+/// Where the lent halves are, and how long.
+#[derive(Clone, Copy)]
+struct Halves {
+    flags: *mut u8,
+    pending: *mut u32,
+    len: usize,
+}
+
+// SAFETY: the halves are written by one thread at a time, the lender's receiver telling
+// it when the borrower is done (see `Lent`).
+#[allow(unsafe_code)]
+unsafe impl Send for Halves {}
+
+impl Halves {
+    /// The lent halves.
+    ///
+    /// # Safety
+    ///
+    /// Only in the lent work, while its lender waits (see `Lent`).
+    #[allow(unsafe_code)]
+    unsafe fn slices<'a>(self) -> (&'a mut [u8], &'a mut [u32]) {
+        // SAFETY: both point to `len` initialised elements of live vectors, which nothing
+        // else reads or writes until the lender hears that this work is gone.
+        unsafe {
+            (
+                std::slice::from_raw_parts_mut(self.flags, self.len),
+                std::slice::from_raw_parts_mut(self.pending, self.len),
+            )
         }
     }
 }
 
-/// The second half of a split graph, scanned apart: its jobs' flags and counts of
-/// requirements, every job's count of successors, and what the scan found.
-struct Half {
-    flags: Vec<u8>,
-    pending: Vec<u32>,
-    counts: Vec<u32>,
-    scanned: Result<Scanned, Error>,
+impl Lent {
+    fn new(
+        flags: &mut [u8],
+        pending: &mut [u32],
+        receiver: std::sync::mpsc::Receiver<Found>,
+    ) -> Self {
+        Lent {
+            halves: Halves {
+                flags: flags.as_mut_ptr(),
+                pending: pending.as_mut_ptr(),
+                len: flags.len().min(pending.len()),
+            },
+            receiver: Some(receiver),
+        }
+    }
+
+    /// Waits for the work: what it found, or `None` if it is gone undone.
+    fn back(&mut self) -> Option<Found> {
+        self.receiver.take()?.recv().ok()
+    }
 }
 
-impl Half {
-    fn scan(id: u32, label: &str, jobs: &[AnyJob], first: usize, compare: bool) -> Half {
-        let len = jobs.len() - first;
-        let mut flags = vec![0u8; len];
-        let mut pending = vec![0u32; len];
-        let mut counts = vec![0u32; jobs.len() + 1];
-        let part = Part::new(len, &mut flags, &mut pending, &mut counts);
-        let scanned = scan(id, label, jobs, first, compare, part);
-        Half {
-            flags,
-            pending,
-            counts,
-            scanned,
-        }
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let _ = self.back();
     }
 }
 
@@ -615,124 +694,135 @@ pub(crate) fn is_forever(frozen: &Frozen, i: usize) -> bool {
 mod tests {
     use std::sync::Arc;
 
-    use super::{freeze, from_sorted_pairs, Help, FAR, SPLIT};
+    use super::{freeze, from_sorted_pairs, FAR};
     use crate::error::Error;
-    use crate::{AnyJob, Job, Scheduler};
+    use crate::{Job, Scheduler};
 
     /// Help from a thread of its own.
-    fn thread(work: Help) -> bool {
+    fn thread(work: super::Help) {
         std::thread::spawn(work);
-        true
     }
 
-    /// A scheduler of `n` jobs, job `i` requiring those that `requires(i)` names.
-    fn graph(n: usize, requires: impl Fn(usize) -> Vec<usize>) -> (Scheduler, Vec<AnyJob>) {
-        let jobs: Vec<AnyJob> = (0..n)
-            .map(|i| Job::new(|_| ()).label(format!("j{i}")).any())
-            .collect();
-        for (i, job) in jobs.iter().enumerate() {
-            job.add_requires(requires(i).iter().map(|&j| &jobs[j]).collect::<Vec<_>>());
+    /// A graph's freeze in two halves, one on another thread: the tests Miri runs, on
+    /// graphs of a few jobs (`SPLIT` is smaller there).
+    mod split {
+        use std::sync::Arc;
+
+        use super::super::{freeze, from_sorted_pairs, Help, SPLIT};
+        use crate::error::Error;
+        use crate::{AnyJob, Job, Scheduler};
+
+        /// Jobs enough to be split, a few past the middle of the second half.
+        const N: usize = SPLIT + SPLIT / 32 + 1;
+
+        /// Help from a thread of its own.
+        fn thread(work: Help) {
+            std::thread::spawn(work);
         }
-        let s = Scheduler::new().with(jobs.clone());
-        (s, jobs)
-    }
 
-    /// Requirements that cross the middle of a split graph both ways, with no cycle:
-    /// the jobs of the first quarter (a) may require any of the others and earlier
-    /// ones of theirs, those of the second half (c) those of the second quarter (b) and
-    /// earlier ones of theirs, and those of b earlier ones of theirs: b, then c, then a.
-    fn crossing(n: usize) -> impl Fn(usize) -> Vec<usize> {
-        let (b, c) = (n / 4, n / 2);
-        move |i| {
-            let mut required = std::collections::BTreeSet::new();
-            let earlier = |from: usize| (from < i).then(|| from + (i * 7919) % (i - from));
-            if i < b {
-                required.extend([i.checked_sub(1), Some(b + (i * 31) % (n - b))]);
-            } else if i < c {
-                required.extend([earlier(b), (i > b).then(|| i - 1)]);
-            } else {
-                required.extend([earlier(c), Some(b + i % (c - b))]);
+        /// A scheduler of `n` jobs, job `i` requiring those that `requires(i)` names.
+        fn graph(n: usize, requires: impl Fn(usize) -> Vec<usize>) -> (Scheduler, Vec<AnyJob>) {
+            let jobs: Vec<AnyJob> = (0..n)
+                .map(|i| Job::new(|_| ()).label(format!("j{i}")).any())
+                .collect();
+            for (i, job) in jobs.iter().enumerate() {
+                job.add_requires(requires(i).iter().map(|&j| &jobs[j]).collect::<Vec<_>>());
             }
-            required.into_iter().flatten().collect()
+            let s = Scheduler::new().with(jobs.clone());
+            (s, jobs)
         }
-    }
 
-    #[test]
-    fn a_graph_split_between_two_threads_freezes_as_its_edges_say() {
-        let n = SPLIT + 1_001;
-        let requires = crossing(n);
-        let (s, list) = graph(n, &requires);
-        let list = Arc::new(list);
-        let pairs: Vec<(u32, u32)> = (0..n)
-            .flat_map(|i| requires(i).into_iter().map(move |j| (i as u32, j as u32)))
-            .collect();
-        let expected = from_sorted_pairs(vec![0; n], &pairs);
-        // Helped by another thread; refused help; help taken and dropped undone.
-        let refused = |_: Help| false;
-        let dropped = |work: Help| {
-            drop(work);
-            true
-        };
-        for frozen in [
-            freeze(s.inner.id, "s", &list, || true, thread).unwrap(),
-            freeze(s.inner.id, "s", &list, || true, refused).unwrap(),
-            freeze(s.inner.id, "s", &list, || true, dropped).unwrap(),
-        ] {
-            assert_eq!(frozen.pending, expected.pending);
-            assert_eq!(frozen.succ_start, expected.succ_start);
-            assert_eq!(frozen.succ, expected.succ);
-            assert_eq!(frozen.forward, expected.forward);
-        }
-        let frozen = expected;
-        assert!(!frozen.forward, "some jobs require later ones");
-    }
-
-    #[test]
-    fn the_first_problem_in_job_order_is_reported_whichever_half_it_is_in() {
-        let n = SPLIT + 1_001;
-        let (s, list) = graph(n, |i| if i > 0 { vec![i - 1] } else { vec![] });
-        let outsider = Job::new(|_| ()).label("outsider");
-        list[n - 10].add_requires(&outsider);
-        let missing = |result: Result<super::Frozen, Error>| match result {
-            Err(Error::MissingRequirement { job, .. }) => job,
-            other => panic!("no missing requirement: {:?}", other.map(|_| ())),
-        };
-        let in_second = missing(freeze(
-            s.inner.id,
-            "s",
-            &Arc::new(list.clone()),
-            || true,
-            thread,
-        ));
-        assert_eq!(in_second, format!("j{}", n - 10));
-        list[10].add_requires(&outsider);
-        let in_both = missing(freeze(
-            s.inner.id,
-            "s",
-            &Arc::new(list.clone()),
-            || true,
-            thread,
-        ));
-        assert_eq!(in_both, "j10");
-    }
-
-    #[test]
-    fn a_job_of_the_second_half_that_requires_a_forever_job_of_the_first_is_refused() {
-        let n = SPLIT + 1_001;
-        let early = Job::new(|_| ()).label("early forever").forever(true);
-        let jobs: Vec<AnyJob> = (1..n)
-            .map(|i| Job::new(|_| ()).label(format!("j{i}")).any())
-            .collect();
-        jobs[n - 2].add_requires(&early);
-        let s = Scheduler::new().with(&early).with(jobs);
-        match freeze(s.inner.id, "s", &Arc::new(s.jobs()), || true, thread) {
-            Err(Error::RequiresForever { job, forever }) => {
-                assert_eq!(
-                    (job, forever),
-                    (format!("j{}", n - 1), "early forever".to_string())
-                );
+        /// Requirements that cross the middle of a split graph both ways, with no cycle:
+        /// the jobs of the first quarter (a) may require any of the others and earlier
+        /// ones of theirs, those of the second half (c) those of the second quarter (b) and
+        /// earlier ones of theirs, and those of b earlier ones of theirs: b, then c, then a.
+        fn crossing(n: usize) -> impl Fn(usize) -> Vec<usize> {
+            let (b, c) = (n / 4, n / 2);
+            move |i| {
+                let mut required = std::collections::BTreeSet::new();
+                let earlier = |from: usize| (from < i).then(|| from + (i * 7919) % (i - from));
+                if i < b {
+                    required.extend([i.checked_sub(1), Some(b + (i * 31) % (n - b))]);
+                } else if i < c {
+                    required.extend([earlier(b), (i > b).then(|| i - 1)]);
+                } else {
+                    required.extend([earlier(c), Some(b + i % (c - b))]);
+                }
+                required.into_iter().flatten().collect()
             }
-            other => panic!("a forever requirement was kept: {:?}", other.map(|_| ())),
+        }
+
+        #[test]
+        fn a_graph_split_between_two_threads_freezes_as_its_edges_say() {
+            let n = N;
+            let requires = crossing(n);
+            let (s, list) = graph(n, &requires);
+            let list = Arc::new(list);
+            let pairs: Vec<(u32, u32)> = (0..n)
+                .flat_map(|i| requires(i).into_iter().map(move |j| (i as u32, j as u32)))
+                .collect();
+            let expected = from_sorted_pairs(vec![0; n], &pairs);
+            // Helped by another thread; no help (the work dropped undone).
+            for frozen in [
+                freeze(s.inner.id, "s", &list, || true, thread).unwrap(),
+                freeze(s.inner.id, "s", &list, || true, drop).unwrap(),
+            ] {
+                assert_eq!(frozen.pending, expected.pending);
+                assert_eq!(frozen.succ_start, expected.succ_start);
+                assert_eq!(frozen.succ, expected.succ);
+                assert_eq!(frozen.forward, expected.forward);
+            }
+            let frozen = expected;
+            assert!(!frozen.forward, "some jobs require later ones");
+        }
+
+        #[test]
+        fn the_first_problem_in_job_order_is_reported_whichever_half_it_is_in() {
+            let n = N;
+            let (s, list) = graph(n, |i| if i > 0 { vec![i - 1] } else { vec![] });
+            let outsider = Job::new(|_| ()).label("outsider");
+            list[n - 10].add_requires(&outsider);
+            let missing = |result: Result<super::super::Frozen, Error>| match result {
+                Err(Error::MissingRequirement { job, .. }) => job,
+                other => panic!("no missing requirement: {:?}", other.map(|_| ())),
+            };
+            let in_second = missing(freeze(
+                s.inner.id,
+                "s",
+                &Arc::new(list.clone()),
+                || true,
+                thread,
+            ));
+            assert_eq!(in_second, format!("j{}", n - 10));
+            list[10].add_requires(&outsider);
+            let in_both = missing(freeze(
+                s.inner.id,
+                "s",
+                &Arc::new(list.clone()),
+                || true,
+                thread,
+            ));
+            assert_eq!(in_both, "j10");
+        }
+
+        #[test]
+        fn a_job_of_the_second_half_that_requires_a_forever_job_of_the_first_is_refused() {
+            let n = N;
+            let early = Job::new(|_| ()).label("early forever").forever(true);
+            let jobs: Vec<AnyJob> = (1..n)
+                .map(|i| Job::new(|_| ()).label(format!("j{i}")).any())
+                .collect();
+            jobs[n - 2].add_requires(&early);
+            let s = Scheduler::new().with(&early).with(jobs);
+            match freeze(s.inner.id, "s", &Arc::new(s.jobs()), || true, thread) {
+                Err(Error::RequiresForever { job, forever }) => {
+                    assert_eq!(
+                        (job, forever),
+                        (format!("j{}", n - 1), "early forever".to_string())
+                    );
+                }
+                other => panic!("a forever requirement was kept: {:?}", other.map(|_| ())),
+            }
         }
     }
 

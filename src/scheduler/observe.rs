@@ -92,8 +92,7 @@ mod tests {
     fn verbose_lines(scheduler: &Scheduler) -> String {
         let buffer = Arc::new(crate::sync::Mutex::new(String::new()));
         let jobs = Arc::new(scheduler.jobs());
-        let graph =
-            crate::graph::freeze(scheduler.inner.id, "test", &jobs, || true, |_| false).unwrap();
+        let graph = crate::graph::freeze(scheduler.inner.id, "test", &jobs, || true, drop).unwrap();
         let mut verbose = Verbose::with_output(
             Some(Watch::start()),
             &jobs,

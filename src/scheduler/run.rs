@@ -71,7 +71,8 @@ impl SchedInner {
             &self.label(),
             &jobs,
             || Arc::ptr_eq(&self.jobs.lock(), &jobs),
-            |work| pool.hire(Box::new(move |_| work())).is_ok(),
+            // Refused, the work is dropped undone, and done by the freeze itself.
+            |work| drop(pool.hire(Box::new(move |_| work()))),
         )?;
         let limits = self.conf.lock().limits.clone();
         let defined = scope.enter(Runner::Scheduler, &self.label(), &limits)?;
