@@ -88,8 +88,14 @@ fn fresh_dir(name: &str) -> PathBuf {
 }
 
 /// Starts the child with its own temporary directory `tmp`, writing under `out`.
+///
+/// Its SIGINT is set back to the default: a shell's background job (`cmd &` without job
+/// control, or under `nohup`) ignores SIGINT, and its children inherit that, where the
+/// test asks what becomes of `dot` when SIGINT ends the program.
 fn start_child(tmp: &Path, out: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
         .args([
             "--exact",
             "child_exports_a_big_graph_to_png",
@@ -99,9 +105,34 @@ fn start_child(tmp: &Path, out: &Path) -> Child {
         .env("TMPDIR", tmp)
         .env(EXPORT_TO, out)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::null());
+    // SAFETY: between `fork` and `exec`, one async-signal-safe call.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::signal(libc::SIGINT, libc::SIG_DFL) == libc::SIG_ERR {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.spawn().unwrap()
+}
+
+/// Waits for the child to end, a minute at most: a child that outlives its signal is
+/// killed, and the test fails rather than hangs.
+fn wait_ended(child: &mut Child, name: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the child still ran a minute after {name}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Signals the child with `name` once its `dot` runs; then whether that `dot`
@@ -131,7 +162,7 @@ fn interrupt_an_export(test: &str, name: &str) -> Option<(bool, Vec<PathBuf>)> {
     // Let `dot` read its input and start its layout.
     std::thread::sleep(Duration::from_millis(500));
     signal(child.id(), name);
-    let status = child.wait().unwrap();
+    let status = wait_ended(&mut child, name);
     assert!(!status.success(), "the child was not stopped by {name}");
     let gone_by = Instant::now() + Duration::from_secs(10);
     while alive(dot) && Instant::now() < gone_by {
