@@ -133,8 +133,13 @@ fn build(
     let mut pending = vec![0u32; n];
     // Counts of successors first, then where each job's successors start.
     let mut succ_start = vec![0u32; n + 1];
-    let (first, second) = if n >= SPLIT && cfg!(not(loom)) {
-        let half = n / 2;
+    // Where the second half starts: past the end when the graph is scanned whole.
+    let half = if n >= SPLIT && cfg!(not(loom)) {
+        n / 2
+    } else {
+        n
+    };
+    let (first, second) = if half < n {
         let (flags_a, flags_b) = flags.split_at_mut(half);
         let (pending_a, pending_b) = pending.split_at_mut(half);
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
@@ -147,30 +152,29 @@ fn build(
             // until this closure is gone, which `sender` going with it tells.
             #[allow(unsafe_code)]
             let (flags, pending) = unsafe { halves.slices() };
-            let mut counts = vec![0u32; n + 1];
-            let part = Part::new(n - half, flags, pending, &mut counts);
-            let scanned = scan(id, &named, &all, half, compare, part);
-            let _ = sender.send((counts, scanned));
+            let _ = sender.send(scan_rest(id, &named, &all, half, compare, flags, pending));
         }));
-        let first = Part::new(half, flags_a, pending_a, &mut succ_start);
-        let first = scan(id, label, jobs, 0, compare, first);
-        let (counts, second) = match lent.back() {
-            Some(second) => second,
-            // No thread to be had, or its work dropped undone: after the first half.
-            None => {
-                let mut counts = vec![0u32; n + 1];
-                let part = Part::new(n - half, flags_b, pending_b, &mut counts);
-                let scanned = scan(id, label, jobs, half, compare, part);
-                (counts, scanned)
-            }
+        let first = Part {
+            flags: flags_a,
+            pending: pending_a,
+            successors: &mut succ_start,
         };
+        let first = scan(id, label, jobs, 0, compare, first);
+        // No thread to be had, or its work dropped undone: after the first half.
+        let (counts, second) = lent
+            .back()
+            .unwrap_or_else(|| scan_rest(id, label, jobs, half, compare, flags_b, pending_b));
         for (count, more) in succ_start.iter_mut().zip(&counts) {
             *count += more;
         }
         drop(counts);
         (first?, Some(second?))
     } else {
-        let part = Part::new(n, &mut flags, &mut pending, &mut succ_start);
+        let part = Part {
+            flags: &mut flags,
+            pending: &mut pending,
+            successors: &mut succ_start,
+        };
         (scan(id, label, jobs, 0, compare, part)?, None)
     };
     let Scanned {
@@ -179,20 +183,19 @@ fn build(
         mut policies,
         mut ranked,
     } = first;
-    let (half, preds_b) = match second {
+    let preds_b = match second {
         Some(second) => {
             forward &= second.forward;
             policies.extend(second.policies);
             ranked |= second.ranked;
-            (n / 2, second.preds)
+            second.preds
         }
-        None => (n, Vec::new()),
+        None => Vec::new(),
     };
     // Each half's requirements, walked backwards: the second half's, then the first's.
     let pairs =
         backwards(half, &pending[half..], &preds_b).chain(backwards(0, &pending[..half], &preds_a));
     let (succ, far) = fill(&mut succ_start, preds_a.len() + preds_b.len(), pairs);
-    drop((preds_a, preds_b));
     let mut frozen = finish(flags, pending, succ_start, succ, forward, far);
     frozen.policies = policies;
     if ranked & RANKED != 0 {
@@ -209,26 +212,9 @@ const SPLIT: usize = if cfg!(miri) { 64 } else { 1 << 15 };
 /// Where a scan of some jobs writes: their flags and their counts of requirements, by
 /// their index from the first scanned, and every job's count of successors.
 struct Part<'a> {
-    len: usize,
     flags: &'a mut [u8],
     pending: &'a mut [u32],
     successors: &'a mut [u32],
-}
-
-impl<'a> Part<'a> {
-    fn new(
-        len: usize,
-        flags: &'a mut [u8],
-        pending: &'a mut [u32],
-        successors: &'a mut [u32],
-    ) -> Self {
-        Part {
-            len,
-            flags,
-            pending,
-            successors,
-        }
-    }
 }
 
 /// What a scan found besides what it wrote in its [`Part`].
@@ -265,6 +251,27 @@ fn backwards<'a>(
                 .rev()
                 .map(move |&required| (i, required))
         })
+}
+
+/// Scans the jobs of `jobs` from `first` on, into the flags and counts of requirements
+/// given and counts of successors of their own.
+fn scan_rest(
+    id: u32,
+    label: &str,
+    jobs: &[AnyJob],
+    first: usize,
+    compare: bool,
+    flags: &mut [u8],
+    pending: &mut [u32],
+) -> Found {
+    let mut counts = vec![0u32; jobs.len() + 1];
+    let part = Part {
+        flags,
+        pending,
+        successors: &mut counts,
+    };
+    let scanned = scan(id, label, jobs, first, compare, part);
+    (counts, scanned)
 }
 
 /// What the second half's scan sends back: every job's count of successors among its
@@ -346,7 +353,7 @@ impl Drop for Lent {
     }
 }
 
-/// Checks `part.len` jobs of `jobs` from `first` on and reads their requirements: the
+/// Checks `part.flags.len()` jobs of `jobs` from `first` on and reads their requirements: the
 /// first problem in their order is the error.
 fn scan(
     id: u32,
@@ -357,9 +364,10 @@ fn scan(
     part: Part<'_>,
 ) -> Result<Scanned, Error> {
     let n = jobs.len();
-    let mine = &jobs[first..first + part.len];
+    let len = part.flags.len();
+    let mine = &jobs[first..first + len];
     // Most graphs have about as many edges as jobs: one reservation, not a dozen.
-    let mut preds: Vec<u32> = Vec::with_capacity(part.len);
+    let mut preds: Vec<u32> = Vec::with_capacity(len);
     let mut forward = true;
     let mut policies = Vec::new();
     // The flags of all jobs or'ed: whether any has a priority or a cost (read after the
@@ -708,17 +716,13 @@ mod tests {
     mod split {
         use std::sync::Arc;
 
-        use super::super::{freeze, from_sorted_pairs, Help, SPLIT};
+        use super::super::{freeze, from_sorted_pairs, SPLIT};
+        use super::thread;
         use crate::error::Error;
         use crate::{AnyJob, Job, Scheduler};
 
         /// Jobs enough to be split, a few past the middle of the second half.
         const N: usize = SPLIT + SPLIT / 32 + 1;
-
-        /// Help from a thread of its own.
-        fn thread(work: Help) {
-            std::thread::spawn(work);
-        }
 
         /// A scheduler of `n` jobs, job `i` requiring those that `requires(i)` names.
         fn graph(n: usize, requires: impl Fn(usize) -> Vec<usize>) -> (Scheduler, Vec<AnyJob>) {

@@ -64,15 +64,17 @@ impl SchedInner {
         }
         let added = requirements_added();
         let jobs = self.jobs.lock().clone();
-        // A big graph's freeze is shared with a thread of the pool the run will use.
-        let pool = self.conf.lock().pool.clone().unwrap_or_else(Pool::current);
         let mut frozen = graph::freeze(
             self.id,
             &self.label(),
             &jobs,
             || Arc::ptr_eq(&self.jobs.lock(), &jobs),
-            // Refused, the work is dropped undone, and done by the freeze itself.
-            |work| drop(pool.hire(Box::new(move |_| work()))),
+            // A big graph's freeze is shared with a thread of the pool the run will use;
+            // refused, the work is dropped undone, and done by the freeze itself.
+            |work| {
+                let pool = self.conf.lock().pool.clone().unwrap_or_else(Pool::current);
+                drop(pool.hire(Box::new(move |_| work())));
+            },
         )?;
         let limits = self.conf.lock().limits.clone();
         let defined = scope.enter(Runner::Scheduler, &self.label(), &limits)?;
