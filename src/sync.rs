@@ -65,6 +65,38 @@ impl<T> UnsafeCell<T> {
     }
 }
 
+/// Looks at `done` again and again for about `limit` (reading the clock every 64
+/// looks), yielding at those times so that a thread waiting for this CPU gets it: for
+/// waits that usually end within microseconds, where parking and a wake-up would cost
+/// more. True once `done` said so, false when the time ran out. Under loom, a fixed
+/// number of looks: a model's runs must not depend on the clock.
+pub(crate) fn spin_for(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    #[cfg(not(loom))]
+    let until = std::time::Instant::now().checked_add(limit);
+    #[cfg(loom)]
+    let _ = limit;
+    let mut round = 0u32;
+    loop {
+        if done() {
+            return true;
+        }
+        round = round.wrapping_add(1);
+        if round % 64 != 0 {
+            std::hint::spin_loop();
+            continue;
+        }
+        #[cfg(not(loom))]
+        if until.is_none_or(|until| std::time::Instant::now() >= until) {
+            return false;
+        }
+        #[cfg(loom)]
+        if round >= 1 << 10 {
+            return false;
+        }
+        thread::yield_now();
+    }
+}
+
 /// Asks the processor to bring the cache line at `at` close, without waiting for it:
 /// for passes over many jobs, each in its own allocation, where a locked instruction
 /// on a line not yet there would wait for that line alone. A hint only, which orders
@@ -435,5 +467,28 @@ mod model {
                     .with_mut(|cell| unsafe { (*cell).assume_init_drop() });
             }
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::spin_for;
+
+    #[test]
+    fn spin_for_says_when_it_saw_the_end_and_gives_up_when_its_time_is_up() {
+        let mut looks = 0;
+        assert!(spin_for(Duration::from_secs(60), || {
+            looks += 1;
+            looks == 1_000
+        }));
+        assert_eq!(looks, 1_000);
+        let started = Instant::now();
+        assert!(!spin_for(Duration::from_millis(5), || false));
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(5), "gave up after {took:?}");
+        // A wide margin: a busy machine may hold the thread back between looks.
+        assert!(took < Duration::from_secs(5), "still looking after {took:?}");
     }
 }

@@ -30,7 +30,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::sync::{
-    thread, wait_until_or_notified, AtomicBool, AtomicU64, Condvar, Mutex, Ordering,
+    spin_for, thread, wait_until_or_notified, AtomicBool, AtomicU64, Condvar, Mutex, Ordering,
 };
 
 /// A part of a run, handed to one thread of the pool. It may say when it is as good
@@ -294,37 +294,14 @@ fn serve(shared: Arc<Shared>, first: Shift) {
     shared.left.notify_all();
 }
 
-/// Whether an idle thread has looked for a shift long enough: until `until` (read
-/// every 64 rounds); a fixed number of rounds under loom, whose runs must not depend
-/// on the clock.
-#[cfg(not(loom))]
-fn spun_enough(_round: u32, until: Option<Instant>) -> bool {
-    until.is_none_or(|until| Instant::now() >= until)
-}
-
-#[cfg(loom)]
-fn spun_enough(round: u32, _until: Option<Instant>) -> bool {
-    round >= 1 << 12
-}
-
 /// Waits, idle, for the next shift: `None` when the thread is to leave.
 fn next_shift(shared: &Shared, seat: &Seat) -> Option<Shift> {
     let keep_alive = Duration::from_nanos(shared.keep_alive.load(Ordering::Relaxed));
     // With no keep-alive a thread leaves at once: each run starts its own.
     if !keep_alive.is_zero() {
-        let until = Instant::now().checked_add(IDLE_SPIN.min(keep_alive));
-        let mut round = 0u32;
-        while !seat.ready.load(Ordering::Acquire) {
-            round = round.wrapping_add(1);
-            if round % 64 != 0 {
-                std::hint::spin_loop();
-                continue;
-            }
-            if spun_enough(round, until) {
-                break;
-            }
-            thread::yield_now();
-        }
+        spin_for(IDLE_SPIN.min(keep_alive), || {
+            seat.ready.load(Ordering::Acquire)
+        });
     }
     let deadline = Instant::now().checked_add(keep_alive);
     let mut slot = seat.shift.lock();
