@@ -489,6 +489,9 @@ mod tests {
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(5), "gave up after {took:?}");
         // A wide margin: a busy machine may hold the thread back between looks.
-        assert!(took < Duration::from_secs(5), "still looking after {took:?}");
+        assert!(
+            took < Duration::from_secs(5),
+            "still looking after {took:?}"
+        );
     }
 }
