@@ -532,8 +532,12 @@ fn fill(
     pairs_backwards: impl Iterator<Item = (u32, u32)>,
 ) -> (Vec<u32>, bool) {
     let n = succ_start.len() - 1;
-    for k in 1..n {
-        succ_start[k] += succ_start[k - 1];
+    // The running sum kept in a register: each count added to the one just stored, read
+    // back, took a store's round trip per job (half of a chain's `from_sorted_pairs`).
+    let mut end = 0;
+    for count in &mut succ_start[..n] {
+        end += *count;
+        *count = end;
     }
     succ_start[n] = edges as u32;
     let mut succ = vec![0u32; edges];
