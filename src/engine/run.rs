@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 use std::task::Waker;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::event::{Emitter, EventKind};
 use super::pool::Pool;
@@ -81,7 +81,7 @@ pub(crate) struct Run<J: Table = Vec<AnyJob>> {
     pub(crate) stall: stall::Stall,
     /// How long a cancelled job is waited for: by the run's end, and after a job's own
     /// deadline.
-    pub(super) grace: std::time::Duration,
+    pub(super) grace: Duration,
     /// The jobs with policies of their own (a timeout, retries), by index (see
     /// `timeout`, `retry`); empty when none.
     pub(super) rules: Box<[Rules]>,
@@ -408,7 +408,7 @@ impl<J: Table> Run<J> {
 /// jobs before it sleeps. A 1,000-job graph runs in 30 to 80 µs: a coordinator that
 /// slept through it (after about 15 µs of looks) cost each run of the chain or the
 /// wavefront 15 to 25 µs more, to be woken.
-const END_SPIN: std::time::Duration = std::time::Duration::from_micros(150);
+const END_SPIN: Duration = Duration::from_micros(150);
 
 /// How many jobs a run may have for the coordinator to look for its end for
 /// [`END_SPIN`]: a bigger one lasts milliseconds, and looks taken from its two workers'
@@ -416,7 +416,7 @@ const END_SPIN: std::time::Duration = std::time::Duration::from_micros(150);
 const SHORT_RUN_JOBS: usize = 4096;
 
 /// How long the coordinator looks for the end of a bigger run.
-const LONG_RUN_SPIN: std::time::Duration = std::time::Duration::from_micros(15);
+const LONG_RUN_SPIN: Duration = Duration::from_micros(15);
 
 /// A run seen from its front door once it has returned: whether its workers are gone.
 pub(crate) trait Workers: Send + Sync {
