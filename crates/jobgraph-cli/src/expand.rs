@@ -17,6 +17,18 @@ use toml::Spanned;
 
 use crate::scenario::{Checker, GroupDef, Instance, JobDef, Scenario, ScenarioError, SequenceDef};
 
+/// The most jobs a scenario holds once its matrices are expanded. A matrix's product
+/// grows fast (six parameters of ten values make a million instances, which take
+/// `check` alone seconds and gigabytes): past this, the scenario is refused with the
+/// product that made it, rather than left to fill the memory.
+pub const MAX_JOBS: usize = 100_000;
+
+/// The most requirements a scenario holds once template names are resolved: a template
+/// named as a requirement stands for each of its instances, and a sequence's step
+/// requires each job of the step before, so two templates of a thousand instances
+/// make a million edges.
+pub const MAX_REQUIREMENTS: usize = 1_000_000;
+
 /// Values given on the command line: `--set name=value` and `--hosts FILE`.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -203,10 +215,13 @@ impl Names<'_> {
 }
 
 /// The parameter sets of a job's matrix, in the product's order (keys sorted).
+/// The parameters of each instance of `job`: one empty set when it has no matrix. At
+/// most `room` instances: more is an error that shows the product.
 fn matrix_params(
     checker: &Checker<'_>,
     job: &JobDef,
     vars: &BTreeMap<String, Value>,
+    room: usize,
 ) -> Result<Vec<BTreeMap<String, String>>, ScenarioError> {
     let Some(matrix) = &job.matrix else {
         return Ok(vec![BTreeMap::new()]);
@@ -216,7 +231,7 @@ fn matrix_params(
     if matrix.get_ref().is_empty() {
         return Err(checker.error(at, format!("job `{id}`: `matrix` is empty")));
     }
-    let mut product: Vec<BTreeMap<String, String>> = vec![BTreeMap::new()];
+    let mut lists = Vec::with_capacity(matrix.get_ref().len());
     for (name, values) in matrix.get_ref() {
         if !name_ok(name) {
             return Err(checker.error(
@@ -269,6 +284,34 @@ fn matrix_params(
                 format!("job `{id}`: matrix `{name}` holds `{twice}` twice"),
             ));
         }
+        lists.push((name, list));
+    }
+    // Counted before any instance is made.
+    let count = lists
+        .iter()
+        .try_fold(1usize, |count, (_, list)| count.checked_mul(list.len()));
+    if count.is_none_or(|count| count > room) {
+        let sizes: Vec<String> = lists
+            .iter()
+            .map(|(_, list)| list.len().to_string())
+            .collect();
+        let count = count.map_or_else(|| "more than 2^64".to_string(), |c| c.to_string());
+        let others = MAX_JOBS - room;
+        let before = if others > 0 {
+            format!(" with the {others} job(s) before it")
+        } else {
+            String::new()
+        };
+        return Err(checker.error(
+            at,
+            format!(
+                "job `{id}`: its matrix makes {} = {count} instances, and a scenario holds at most {MAX_JOBS} jobs once expanded{before}: split the sweep into scenarios, or give fewer values",
+                sizes.join(" × ")
+            ),
+        ));
+    }
+    let mut product: Vec<BTreeMap<String, String>> = vec![BTreeMap::new()];
+    for (name, list) in lists {
         product = product
             .into_iter()
             .flat_map(|params| {
@@ -297,10 +340,11 @@ fn expand_job(
     checker: &Checker<'_>,
     job: &JobDef,
     vars: &BTreeMap<String, Value>,
+    room: usize,
 ) -> Result<Vec<JobDef>, ScenarioError> {
     let mut out = Vec::new();
     let id = job.id.get_ref();
-    for params in matrix_params(checker, job, vars)? {
+    for params in matrix_params(checker, job, vars, room)? {
         let names = Names {
             params: &params,
             vars,
@@ -455,14 +499,19 @@ pub(crate) fn resolve_template(
     Some(Ok(found))
 }
 
+/// Each name of `list` resolved: itself, or a template's instances. `edges`: what each
+/// resolved name costs in requirements, given the step before (one per id for a list
+/// of requirements; for a sequence, one per id of this step and of the one before).
 fn resolve_list(
     checker: &Checker<'_>,
     templates: &Templates,
     list: &[Spanned<String>],
+    count: &mut usize,
+    edges: impl Fn(&[Spanned<String>], Option<&Vec<Spanned<String>>>) -> usize,
 ) -> Result<Vec<Vec<Spanned<String>>>, ScenarioError> {
-    let mut steps = Vec::new();
+    let mut steps: Vec<Vec<Spanned<String>>> = Vec::new();
     for item in list {
-        let step = match resolve_template(templates, item.get_ref()) {
+        let step: Vec<Spanned<String>> = match resolve_template(templates, item.get_ref()) {
             None => vec![item.clone()],
             Some(Ok(ids)) => ids
                 .into_iter()
@@ -470,26 +519,50 @@ fn resolve_list(
                 .collect(),
             Some(Err(e)) => return Err(checker.error(item.span().start, e)),
         };
+        *count = count.saturating_add(edges(&step, steps.last()));
+        if *count > MAX_REQUIREMENTS {
+            return Err(checker.error(
+                item.span().start,
+                format!(
+                    "`{}`: a scenario holds at most {MAX_REQUIREMENTS} requirements once templates are resolved (a template stands for each of its instances), and this one is past that: name fewer instances (`{}[name=value]`), or let one job require the first set and the second set require that job (n + m requirements rather than n × m)",
+                    item.get_ref(),
+                    item.get_ref().split('[').next().unwrap_or_default(),
+                ),
+            ));
+        }
         steps.push(step);
     }
     Ok(steps)
 }
 
+/// What a requirement resolved to costs: one edge per id.
+fn each(step: &[Spanned<String>], _before: Option<&Vec<Spanned<String>>>) -> usize {
+    step.len()
+}
+
+/// What a sequence's step costs: each of its jobs requires each job of the step before.
+fn after_each(step: &[Spanned<String>], before: Option<&Vec<Spanned<String>>>) -> usize {
+    before.map_or(0, |before| before.len().saturating_mul(step.len()))
+}
+
+/// Resolves the template names of a scope and of the groups in it; `count`: the
+/// requirements so far in the whole scenario, at most [`MAX_REQUIREMENTS`].
 fn resolve_scope(
     checker: &Checker<'_>,
     templates: &Templates,
     jobs: &mut [JobDef],
     groups: &mut [GroupDef],
     sequences: &mut [SequenceDef],
+    count: &mut usize,
 ) -> Result<(), ScenarioError> {
     for job in jobs.iter_mut() {
-        job.requires = resolve_list(checker, templates, &job.requires)?
+        job.requires = resolve_list(checker, templates, &job.requires, count, each)?
             .into_iter()
             .flatten()
             .collect();
     }
     for group in groups.iter_mut() {
-        group.requires = resolve_list(checker, templates, &group.requires)?
+        group.requires = resolve_list(checker, templates, &group.requires, count, each)?
             .into_iter()
             .flatten()
             .collect();
@@ -499,23 +572,45 @@ fn resolve_scope(
             &mut group.jobs,
             &mut group.groups,
             &mut group.sequences,
+            count,
         )?;
     }
     for sequence in sequences.iter_mut() {
-        sequence.steps = resolve_list(checker, templates, sequence.jobs.get_ref())?;
+        sequence.steps = resolve_list(
+            checker,
+            templates,
+            sequence.jobs.get_ref(),
+            count,
+            after_each,
+        )?;
     }
     Ok(())
 }
 
+/// Expands the jobs of a scope and of the groups in it; `count`: the jobs made so far in
+/// the whole scenario, at most [`MAX_JOBS`].
 fn expand_scope(
     checker: &Checker<'_>,
     vars: &BTreeMap<String, Value>,
     jobs: &mut Vec<JobDef>,
     groups: &mut [GroupDef],
+    count: &mut usize,
 ) -> Result<(), ScenarioError> {
     let mut made = Vec::with_capacity(jobs.len());
     for job in jobs.iter() {
-        made.extend(expand_job(checker, job, vars)?);
+        let room = MAX_JOBS - *count;
+        if room == 0 {
+            return Err(checker.error(
+                job.id.span().start,
+                format!(
+                    "job `{}`: a scenario holds at most {MAX_JOBS} jobs once expanded, and this one is past that: split it into scenarios",
+                    job.id.get_ref()
+                ),
+            ));
+        }
+        let instances = expand_job(checker, job, vars, room)?;
+        *count += instances.len();
+        made.extend(instances);
     }
     *jobs = made;
     for group in groups.iter_mut() {
@@ -530,7 +625,7 @@ fn expand_scope(
                     checker.error(at, format!("group `{}`: {e}", group.id.get_ref()))
                 })?);
         }
-        expand_scope(checker, vars, &mut group.jobs, &mut group.groups)?;
+        expand_scope(checker, vars, &mut group.jobs, &mut group.groups, count)?;
     }
     Ok(())
 }
@@ -543,7 +638,13 @@ pub(crate) fn expand(
     overrides: &Overrides,
 ) -> Result<(), ScenarioError> {
     let vars = variables(checker, scenario, overrides)?;
-    expand_scope(checker, &vars, &mut scenario.jobs, &mut scenario.groups)?;
+    expand_scope(
+        checker,
+        &vars,
+        &mut scenario.jobs,
+        &mut scenario.groups,
+        &mut 0,
+    )?;
     let mut templates = Templates::new();
     walk_templates(&scenario.jobs, &scenario.groups, &mut templates);
     resolve_scope(
@@ -552,6 +653,7 @@ pub(crate) fn expand(
         &mut scenario.jobs,
         &mut scenario.groups,
         &mut scenario.sequences,
+        &mut 0,
     )
 }
 

@@ -346,3 +346,88 @@ fn a_low_process_limit_narrows_the_window_instead_of_failing_commands() {
     );
     assert!(run.stdout.contains("300 ok, 0 failed, 0 not run"), "{run}");
 }
+
+/// A scenario whose one job has a matrix of `values` values for each of `params`
+/// parameters, after `before` plain jobs.
+fn sweep(before: usize, params: usize, values: usize) -> String {
+    let mut text = String::new();
+    for i in 0..before {
+        text.push_str(&format!(
+            "[[job]]\nid = \"plain{i}\"\ncommand = [\"true\"]\n"
+        ));
+    }
+    let list: Vec<String> = (0..values).map(|v| v.to_string()).collect();
+    let matrix: Vec<String> = (0..params)
+        .map(|p| format!("p{p} = [{}]", list.join(", ")))
+        .collect();
+    text.push_str(&format!(
+        "[[job]]\nid = \"sweep\"\nmatrix = {{ {} }}\ncommand = [\"echo\", \"{{p0}}\"]\n",
+        matrix.join(", ")
+    ));
+    text
+}
+
+#[test]
+fn a_matrix_past_the_job_limit_is_refused_with_its_product_before_it_is_made() {
+    // 20^6 = 64 million instances: refused at once, not made.
+    let started = Instant::now();
+    let (run, _dir) = check(&sweep(0, 6, 20));
+    assert_code(&run, 2);
+    assert!(
+        run.stderr.contains(
+            "scenario.toml:3:10: job `sweep`: its matrix makes 20 × 20 × 20 × 20 × 20 × 20 = 64000000 instances, and a scenario holds at most 100000 jobs once expanded"
+        ),
+        "{run}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "{run}");
+    // A product past 2^64 is no overflow either.
+    let (run, _dir) = check(&sweep(0, 20, 10));
+    assert_code(&run, 2);
+    assert!(run.stderr.contains("= more than 2^64 instances"), "{run}");
+    // The jobs before the matrix count: 10^5 alone is the limit, one more job is past it.
+    let (run, _dir) = check(&sweep(1, 5, 10));
+    assert_code(&run, 2);
+    assert!(
+        run.stderr
+            .contains("= 100000 instances, and a scenario holds at most 100000 jobs once expanded with the 1 job(s) before it"),
+        "{run}"
+    );
+    let (run, _dir) = check(&sweep(0, 5, 10));
+    assert_code(&run, 0);
+    assert!(run.stdout.contains("ok, 100000 job(s)"), "{run}");
+}
+
+#[test]
+fn requirements_past_the_limit_are_refused_where_the_template_is_named() {
+    // Two templates of a thousand instances, the second requiring the first: a million
+    // requirements, the limit. One more job requiring the first template is past it.
+    let list: Vec<String> = (0..1000).map(|v| v.to_string()).collect();
+    let list = list.join(", ");
+    let two = format!(
+        "[[job]]\nid = \"a\"\nmatrix = {{ x = [{list}] }}\ncommand = [\"true\"]\n[[job]]\nid = \"b\"\nmatrix = {{ y = [{list}] }}\ncommand = [\"true\"]\nrequires = [\"a\"]\n"
+    );
+    let (run, _dir) = check(&two);
+    assert_code(&run, 0);
+    assert!(run.stdout.contains("ok, 2000 job(s)"), "{run}");
+    let (run, _dir) = check(&format!(
+        "{two}[[job]]\nid = \"c\"\ncommand = [\"true\"]\nrequires = [\"a\"]\n"
+    ));
+    assert_code(&run, 2);
+    assert!(
+        run.stderr.contains(
+            "scenario.toml:13:13: `a`: a scenario holds at most 1000000 requirements once templates are resolved"
+        ),
+        "{run}"
+    );
+    // A sequence of two such templates is the same million edges, and one more step
+    // past it is refused at that step.
+    let (run, _dir) = check(&format!(
+        "[[job]]\nid = \"a\"\nmatrix = {{ x = [{list}] }}\ncommand = [\"true\"]\n[[job]]\nid = \"b\"\nmatrix = {{ y = [{list}] }}\ncommand = [\"true\"]\n[[job]]\nid = \"c\"\nmatrix = {{ z = [0, 1] }}\ncommand = [\"true\"]\n[[sequence]]\njobs = [\"c\", \"a\", \"b\"]\n"
+    ));
+    assert_code(&run, 2);
+    assert!(
+        run.stderr
+            .contains("`b`: a scenario holds at most 1000000 requirements"),
+        "{run}"
+    );
+}
