@@ -16,7 +16,10 @@
 //! a batch job's run does and once with the two spin locks a scheduler job's run also
 //! takes. Then the scheduler's own build, Taskflow's build and the batch's whole job
 //! (build and run) measured earlier: what the allocation and the counts take of a
-//! scheduler's build, and what a pool of cells would leave.
+//! scheduler's build, and what a pool of cells would leave. Last, the model's floor:
+//! a pooled build that also claims each cell with a compare-and-swap (as `add` claims
+//! a job another holds) and the walk with both locks, the five locked instructions a
+//! free job's build and run cannot do without, set against Taskflow's whole job.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -117,7 +120,9 @@ struct Cell {
     guards: [AtomicU32; 2],
     /// Set once the job's outcome is sealed.
     sealed: AtomicU32,
-    _rest: [u32; 3],
+    /// Which scheduler holds the job: claimed with a compare-and-swap when it is added.
+    place: AtomicU32,
+    _rest: [u32; 2],
 }
 
 impl Cell {
@@ -132,15 +137,27 @@ impl Cell {
             body: [0; 2],
             guards: [AtomicU32::new(0), AtomicU32::new(0)],
             sealed: AtomicU32::new(0),
-            _rest: [0; 3],
+            place: AtomicU32::new(0),
+            _rest: [0; 2],
         }
     }
 }
 
+/// How a pooled build counts and claims its cells.
+#[derive(Clone, Copy, PartialEq)]
+enum Counts {
+    /// Successors counted with a plain load and store.
+    Plain,
+    /// With a `fetch_add` per requirement, as a handle's count is taken.
+    Atomic,
+    /// Also each cell claimed with a compare-and-swap, as `Scheduler::add` claims a job
+    /// that another holds: the model's two locked instructions of a build.
+    Claimed,
+}
+
 /// The best of `reps` builds of `shape` as cells of one slab, reused from one build to
-/// the next as a pool would be (only the first build allocates), in ns per job;
-/// `atomic` counts successors with `fetch_add`, else with a plain load and store.
-fn pool_build(shape: &common::Shape, reps: usize, atomic: bool) -> f64 {
+/// the next as a pool would be (only the first build allocates), in ns per job.
+fn pool_build(shape: &common::Shape, reps: usize, counts: Counts) -> f64 {
     let n = shape.len();
     let mut slab: Vec<Cell> = Vec::new();
     let mut more: Vec<u32> = Vec::new();
@@ -153,10 +170,10 @@ fn pool_build(shape: &common::Shape, reps: usize, atomic: bool) -> f64 {
                 let reqs = shape.requirements(i);
                 for &r in reqs {
                     let count = &slab[r as usize].successors;
-                    if atomic {
-                        count.fetch_add(1, Ordering::Relaxed);
-                    } else {
+                    if counts == Counts::Plain {
                         count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                    } else {
+                        count.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 let mut cell = Cell::new(reqs.len());
@@ -168,6 +185,13 @@ fn pool_build(shape: &common::Shape, reps: usize, atomic: bool) -> f64 {
                     more.extend_from_slice(reqs);
                 }
                 slab.push(cell);
+                if counts == Counts::Claimed {
+                    let claimed =
+                        slab[i]
+                            .place
+                            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire);
+                    black_box(claimed.is_ok());
+                }
             }
             black_box((&slab, &more));
             start.elapsed().as_secs_f64() * 1e9 / n as f64
@@ -222,8 +246,16 @@ fn locked_walk(shape: &common::Shape, reps: usize, guards: usize) -> f64 {
 /// build and the batch's total measured earlier in this process.
 pub(crate) fn section(results: &Results, jobs: usize, reps: usize) {
     let cell = std::mem::size_of::<Cell>();
-    let (job_bytes, job) = peak_bytes(|| Job::new(|_| ()));
-    drop(job);
+    // Jobs are cut from 16-KiB blocks that the building thread holds: one job alone may
+    // take no new memory at all, so many are counted, less their handles' vector.
+    const MANY: usize = 4096;
+    let (bytes, many) = peak_bytes(|| {
+        let mut many = Vec::with_capacity(MANY);
+        many.extend((0..MANY).map(|_| Job::new(|_| ())));
+        many
+    });
+    let job_bytes = bytes.saturating_sub(MANY * std::mem::size_of::<Job<()>>()) / MANY;
+    drop(many);
     let stand_in = std::mem::size_of::<StandIn>() + 2 * std::mem::size_of::<usize>();
     println!(
         "\n== the floor under a handle's job: each job its own Arc of {stand_in} bytes (an empty closure job: {job_bytes}), its requirements counted, nothing scheduled; ns per job, window 2"
@@ -249,13 +281,15 @@ pub(crate) fn section(results: &Results, jobs: usize, reps: usize) {
         "", "build", "build", "build", "build", "walk", "walk", "build", "build", "b+r"
     );
     let all = crate::SHAPES;
+    let mut model = Vec::new();
     for name in all {
         let shape = common::by_name(name, jobs).expect("a known shape");
         let n = shape.len();
         let floor = floor_build(&shape, reps);
         let boxed = boxed_build(&shape, reps);
-        let plain = pool_build(&shape, reps, false);
-        let atomic = pool_build(&shape, reps, true);
+        let plain = pool_build(&shape, reps, Counts::Plain);
+        let atomic = pool_build(&shape, reps, Counts::Atomic);
+        let claimed = pool_build(&shape, reps, Counts::Claimed);
         let seal = locked_walk(&shape, reps, 0);
         let locked = locked_walk(&shape, reps, 2);
         let get = |system: &str| results.get(EMPTY, name, 2, 0, n, system);
@@ -269,6 +303,41 @@ pub(crate) fn section(results: &Results, jobs: usize, reps: usize) {
             show(get(Front::Scheduler.system()), false),
             show(get("taskflow"), false),
             show(get(Front::Batch.system()), true),
+        );
+        let total = |system: &str| get(system).map(|m| m.total);
+        model.push((
+            name,
+            claimed,
+            locked,
+            total(Front::Scheduler.system()),
+            total(Front::Batch.system()),
+            total("taskflow"),
+        ));
+    }
+    println!(
+        "\n== the model's floor against Taskflow: a free job's five locked instructions on Taskflow's allocation, nothing else; ns per job"
+    );
+    println!(
+        "(build: a pooled cell, a fetch_add per requirement as a handle's count and a compare-and-swap claiming it as `add` does; run: those cells walked in order on one thread, the freeze's lock and the body's lock taken and released, the outcome sealed with a compare-and-swap, a fetch_sub per requirement; no queue, no second thread, no list. model/tf: the floor's build and run over Taskflow's whole job, window 2)"
+    );
+    println!(
+        "{:<26} {:>8} {:>8} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9}",
+        "shape", "build", "run", "b+r", "scheduler", "batch", "taskflow", "model/tf", "sched/tf"
+    );
+    for (name, build, run, scheduler, batch, taskflow) in model {
+        let show = |ns: Option<f64>| ns.map_or("-".into(), |ns| format!("{ns:.1}"));
+        let ratio = |ns: Option<f64>| {
+            ns.zip(taskflow)
+                .map_or("-".into(), |(ns, tf)| format!("{:.2}x", ns / tf))
+        };
+        let floor = build + run;
+        println!(
+            "{name:<26} {build:>8.1} {run:>8.1} {floor:>8.1} {:>10} {:>10} {:>10} {:>9} {:>9}",
+            show(scheduler),
+            show(batch),
+            show(taskflow),
+            ratio(Some(floor)),
+            ratio(scheduler),
         );
     }
 }
