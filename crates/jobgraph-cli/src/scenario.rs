@@ -111,13 +111,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => number * 3600.0,
         other => return Err(format!("unknown unit `{other}` in `{text}` (ms, s, m, h)")),
     };
-    seconds_to_duration(seconds)
+    seconds_to_duration(seconds, &format_args!("`{text}`"))
 }
 
-fn seconds_to_duration(seconds: f64) -> Result<Duration, String> {
-    if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e9 {
+/// The longest duration a scenario may give, in seconds (about 31 years): past it, a
+/// deadline would overflow the clock.
+const MAX_SECONDS: f64 = 1e9;
+
+/// `seconds` as a duration; `written`: how the scenario wrote it, for the error.
+fn seconds_to_duration(seconds: f64, written: &dyn fmt::Display) -> Result<Duration, String> {
+    if !seconds.is_finite() || seconds <= 0.0 {
         return Err(format!(
-            "a duration must be positive and finite, not {seconds}"
+            "a duration must be positive and finite, not {written}"
+        ));
+    }
+    if seconds > MAX_SECONDS {
+        return Err(format!(
+            "a duration is at most {MAX_SECONDS:.0} seconds (about 31 years), not {written}"
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
@@ -132,13 +142,17 @@ impl<'de> Deserialize<'de> for Dur {
                 f.write_str("a duration: seconds, or a text like \"30s\", \"500ms\", \"2m\"")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
-                seconds_to_duration(v as f64).map(Dur).map_err(E::custom)
+                seconds_to_duration(v as f64, &v)
+                    .map(Dur)
+                    .map_err(E::custom)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
-                seconds_to_duration(v as f64).map(Dur).map_err(E::custom)
+                seconds_to_duration(v as f64, &v)
+                    .map(Dur)
+                    .map_err(E::custom)
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dur, E> {
-                seconds_to_duration(v).map(Dur).map_err(E::custom)
+                seconds_to_duration(v, &v).map(Dur).map_err(E::custom)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
                 parse_duration(v).map(Dur).map_err(E::custom)
@@ -307,8 +321,7 @@ impl SlurmSettings {
 }
 
 /// A job's `retry_delay`: a duration (the same wait each time), or a backoff table.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum RetryDelay {
     /// The same wait before each attempt.
     Fixed(Dur),
@@ -328,6 +341,39 @@ pub struct BackoffDef {
     pub max: Option<Dur>,
     /// Each wait is shortened by a random fraction up to this (0 to 1).
     pub jitter: Option<f64>,
+}
+
+/// Read by the kind of value written, so that what is wrong in a table or a duration
+/// is said as such (an untagged enum would only say that nothing matched).
+impl<'de> Deserialize<'de> for RetryDelay {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RetryDelay;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a duration (\"2s\") or a backoff table ({ first = \"1s\", factor = 2, max = \"1m\", jitter = 0.1 })",
+                )
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RetryDelay, A::Error> {
+                BackoffDef::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RetryDelay::Backoff)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RetryDelay, E> {
+                Dur::deserialize(de::value::StrDeserializer::new(v)).map(RetryDelay::Fixed)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RetryDelay, E> {
+                Dur::deserialize(de::value::I64Deserializer::new(v)).map(RetryDelay::Fixed)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RetryDelay, E> {
+                Dur::deserialize(de::value::U64Deserializer::new(v)).map(RetryDelay::Fixed)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RetryDelay, E> {
+                Dur::deserialize(de::value::F64Deserializer::new(v)).map(RetryDelay::Fixed)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
 }
 
 impl RetryDelay {
@@ -351,8 +397,7 @@ impl RetryDelay {
 }
 
 /// A job's `retry_on`: a kind of failure, or the exit statuses to try again on.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum RetryOnDef {
     /// `"failure"` (an exit status other than 0, a failure to start), `"timeout"` (the
     /// job's own), or `"any"` (the default).
@@ -361,15 +406,57 @@ pub enum RetryOnDef {
     Statuses(Vec<i32>),
 }
 
+/// Read by the kind of value written (see [`RetryDelay`]'s).
+impl<'de> Deserialize<'de> for RetryOnDef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RetryOnDef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"failure\", \"timeout\", \"any\", or a list of exit statuses")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RetryOnDef, E> {
+                Ok(RetryOnDef::Kind(v.to_string()))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<RetryOnDef, A::Error> {
+                Vec::<i32>::deserialize(de::value::SeqAccessDeserializer::new(seq))
+                    .map(RetryOnDef::Statuses)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
 /// A job's `slurm` key: `true` (the `[slurm]` table's settings), `false` (run here
 /// even under `--slurm`), or a table of settings over the `[slurm]` table's.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum SlurmChoice {
     /// On Slurm or not.
     On(bool),
     /// On Slurm, with these settings.
     With(Box<SlurmSettings>),
+}
+
+/// Read by the kind of value written (see [`RetryDelay`]'s): a misspelt setting in the
+/// table is named.
+impl<'de> Deserialize<'de> for SlurmChoice {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SlurmChoice;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false, or a table of Slurm settings ({ partition = \"debug\" })")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<SlurmChoice, E> {
+                Ok(SlurmChoice::On(v))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<SlurmChoice, A::Error> {
+                SlurmSettings::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|settings| SlurmChoice::With(Box::new(settings)))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
 }
 
 /// A `[[job]]`.

@@ -431,3 +431,65 @@ fn requirements_past_the_limit_are_refused_where_the_template_is_named() {
         "{run}"
     );
 }
+
+#[test]
+fn a_mistake_inside_a_value_of_two_kinds_is_named_where_it_is() {
+    let job = "[[job]]\nid = \"a\"\ncommand = [\"true\"]\n";
+    for (key, what) in [
+        (
+            "slurm = { partion = \"debug\" }",
+            "scenario.toml:4:11: unknown field `partion`, expected one of `cpus`, `mem`, `time`, `partition`",
+        ),
+        (
+            "slurm = \"yes\"",
+            "scenario.toml:4:9: invalid type: string \"yes\", expected true, false, or a table of Slurm settings",
+        ),
+        (
+            "retries = 1\nretry_delay = { first = \"1s\", factr = 2 }",
+            "scenario.toml:5:31: unknown field `factr`, expected one of `first`, `factor`, `max`, `jitter`",
+        ),
+        (
+            "retries = 1\nretry_delay = \"soon\"",
+            "scenario.toml:5:15: `soon` is not a duration",
+        ),
+        (
+            "retries = 1\nretry_on = [1.5]",
+            "scenario.toml:5:13: invalid type: floating point `1.5`, expected i32",
+        ),
+        (
+            "retries = 1\nretry_on = 75",
+            "scenario.toml:5:12: invalid type: integer `75`, expected \"failure\", \"timeout\", \"any\", or a list of exit statuses",
+        ),
+    ] {
+        let (run, _dir) = check(&format!("{job}{key}\n"));
+        assert_code(&run, 2);
+        assert!(run.stderr.contains(what), "{what}: {run}");
+        assert!(!run.stderr.contains("untagged"), "{run}");
+    }
+}
+
+#[test]
+fn a_duration_too_long_for_the_clock_is_refused_as_too_long_as_written() {
+    for (text, what) in [
+        (
+            "timeout = \"99999999999999h\"",
+            "scenario.toml:1:11: a duration is at most 1000000000 seconds (about 31 years), not `99999999999999h`",
+        ),
+        (
+            "timeout = 18446744073709551615.0",
+            "a duration is at most 1000000000 seconds (about 31 years), not 18446744073709552000",
+        ),
+        (
+            "timeout = \"0s\"",
+            "scenario.toml:1:11: a duration must be positive and finite, not `0s`",
+        ),
+        (
+            "timeout = -5",
+            "scenario.toml:1:11: a duration must be positive and finite, not -5",
+        ),
+    ] {
+        let (run, _dir) = check(&format!("{text}\n[[job]]\nid = \"a\"\ncommand = [\"true\"]\n"));
+        assert_code(&run, 2);
+        assert!(run.stderr.contains(what), "{what}: {run}");
+    }
+}
