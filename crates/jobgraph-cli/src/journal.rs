@@ -101,6 +101,16 @@ impl Journal {
         // Invalid UTF-8 is no record: read what can be read.
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
+        // A file given by mistake (the scenario itself, notes) is neither emptied nor
+        // appended to, whatever the flags say.
+        if let Some(line) = foreign_line(&bytes) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "it is not a journal (its line {line} is no record; a record starts with `v2 `), and is left as it is: give the path of a journal, or of a file that does not exist yet"
+                ),
+            ));
+        }
         text.push_str(&String::from_utf8_lossy(&bytes));
         let records = text.lines().filter(|l| l.starts_with('v')).count();
         if !resume && !fresh && records > 0 {
@@ -170,6 +180,21 @@ impl Journal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The number (from 1) of the first line of `bytes` that no journal holds, if any. A
+/// journal's lines are records, `v1 ` or `v2 ` first; one cut short by a crash keeps at
+/// least its `v`, and is ended with ` (cut)` when the journal is opened again.
+fn foreign_line(bytes: &[u8]) -> Option<usize> {
+    let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    let last = lines.len() - 1;
+    lines.iter().enumerate().find_map(|(k, line)| {
+        let record = line.starts_with(b"v2 ") || line.starts_with(b"v1 ");
+        let cut = line.starts_with(b"v") && (line.ends_with(b" (cut)") || k == last);
+        // The piece after the last line's end is empty.
+        let end = k == last && line.is_empty();
+        (!(record || cut || end)).then_some(k + 1)
+    })
 }
 
 /// Takes an exclusive `flock` on the journal, or says who holds it.

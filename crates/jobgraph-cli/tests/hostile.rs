@@ -493,3 +493,54 @@ fn a_duration_too_long_for_the_clock_is_refused_as_too_long_as_written() {
         assert!(run.stderr.contains(what), "{what}: {run}");
     }
 }
+
+#[test]
+fn a_journal_path_that_names_another_file_leaves_it_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[[job]]\nid = \"a\"\ncommand = [\"true\"]\n";
+    let file = scenario(dir.path(), text);
+    let f = file.to_str().unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "v2 looks like a record\nbut this line is not\n").unwrap();
+    // The scenario itself given as the journal (a slip of tab completion), or notes:
+    // refused with every flag, and neither file touched.
+    for journal in [f, notes.to_str().unwrap()] {
+        let before = std::fs::read(journal).unwrap();
+        for flag in [None, Some("--fresh"), Some("--resume")] {
+            let mut args = vec!["run", f, "--journal", journal];
+            args.extend(flag);
+            let run = jobgraph(&args, dir.path());
+            assert_code(&run, 2);
+            assert!(
+                run.stderr.contains("it is not a journal (its line")
+                    && run.stderr.contains("and is left as it is"),
+                "{run}"
+            );
+            assert_eq!(std::fs::read(journal).unwrap(), before, "{flag:?}");
+        }
+    }
+    let run = jobgraph(
+        &["run", f, "--journal", notes.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(run.stderr.contains("its line 2 is no record"), "{run}");
+    // A journal cut short by a crash is still one: its last record ended, and resumed.
+    let journal = dir.path().join("run.journal");
+    let j = journal.to_str().unwrap();
+    assert_code(&jobgraph(&["run", f, "--journal", j], dir.path()), 0);
+    let mut recorded = std::fs::read_to_string(&journal).unwrap();
+    recorded.push('v');
+    std::fs::write(&journal, &recorded).unwrap();
+    let run = jobgraph(&["run", f, "--journal", j, "--resume"], dir.path());
+    assert_code(&run, 0);
+    assert!(run.stdout.contains("1 done in a previous run"), "{run}");
+    assert!(
+        std::fs::read_to_string(&journal)
+            .unwrap()
+            .ends_with("\nv (cut)\n"),
+        "{run}"
+    );
+    // And opened again, with the cut record ended.
+    let run = jobgraph(&["run", f, "--journal", j, "--resume"], dir.path());
+    assert_code(&run, 0);
+}
