@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use jobgraph_command::{scancel, slurm_status, Program, SlurmJob};
+use jobgraph_command::{is_job_id, scancel, slurm_status, Program, SlurmJob};
 use serde::{Deserialize, Serialize};
 
 use crate::build::slurm_settings;
@@ -298,7 +298,16 @@ pub fn read_state(dir: &Path) -> Result<(PathBuf, State), String> {
     };
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("{}: cannot read it: {e}", path.display()))?;
-    let state = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let state: State = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    // What `status` and `cancel` hand to Slurm's commands: ids, never options.
+    if let Some(job) = state.jobs.iter().find(|job| !is_job_id(&job.slurm_id)) {
+        return Err(format!(
+            "{}: job `{}` has slurm_id {:?}, which is not a Slurm job id (digits, and `_` for an array's task): not a state file that `jobgraph submit` wrote",
+            path.display(),
+            job.id,
+            job.slurm_id
+        ));
+    }
     Ok((path, state))
 }
 

@@ -544,3 +544,27 @@ fn a_journal_path_that_names_another_file_leaves_it_as_it_is() {
     let run = jobgraph(&["run", f, "--journal", j, "--resume"], dir.path());
     assert_code(&run, 0);
 }
+
+#[test]
+fn a_state_file_whose_slurm_ids_are_options_is_refused_before_slurm_is_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    for id in ["--user=alice", "-u", "12 13", ""] {
+        std::fs::write(
+            dir.path().join("state.toml"),
+            format!(
+                "scenario = \"s.toml\"\n[[job]]\nid = \"a\"\nlabel = \"a\"\nslurm_id = \"12\"\ndependency = \"\"\n[[job]]\nid = \"b\"\nlabel = \"b\"\nslurm_id = \"{id}\"\ndependency = \"\"\n"
+            ),
+        )
+        .unwrap();
+        for command in ["status", "cancel"] {
+            let run = jobgraph(&[command, dir.path().to_str().unwrap()], dir.path());
+            assert_code(&run, 2);
+            assert!(
+                run.stderr.contains(&format!(
+                    "state.toml: job `b` has slurm_id {id:?}, which is not a Slurm job id"
+                )),
+                "{run}"
+            );
+        }
+    }
+}

@@ -124,8 +124,8 @@ pub use process::{kill_live_process_groups, live_process_groups};
 pub use quote::{quote, quote_words};
 pub use script::SshScript;
 pub use slurm::{
-    cancel_live_slurm_jobs, live_slurm_jobs, scancel, slurm_queries, slurm_rounds, slurm_status,
-    Placement, Slurm, SlurmJob, SlurmState, SlurmStatus, Submitted, STEP_GRACE,
+    cancel_live_slurm_jobs, is_job_id, live_slurm_jobs, scancel, slurm_queries, slurm_rounds,
+    slurm_status, Placement, Slurm, SlurmJob, SlurmState, SlurmStatus, Submitted, STEP_GRACE,
 };
 pub use ssh::SshJob;
 pub use transfer::{SshPull, SshPush};

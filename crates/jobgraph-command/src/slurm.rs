@@ -1135,7 +1135,7 @@ impl SlurmJob {
             return Err(format!("sbatch failed ({status}): {}", stderr.trim()));
         }
         let id = stdout.trim().split(';').next().unwrap_or("").to_string();
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
+        if !is_job_id(&id) {
             return Err(format!(
                 "sbatch gave no job id: {:?} {:?}",
                 stdout.trim(),
@@ -1213,6 +1213,7 @@ pub fn slurm_status(ids: &[String]) -> Result<HashMap<String, SlurmStatus>, Stri
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
+    job_ids(ids)?;
     let mut rows = squeue(ids)?;
     for id in ids {
         if !rows.contains_key(id) {
@@ -1246,11 +1247,29 @@ pub fn scancel(ids: &[String]) -> Result<(), String> {
     if ids.is_empty() {
         return Ok(());
     }
+    job_ids(ids)?;
     let (status, _, stderr) = slurm_command("scancel", ids, COMMAND_DEADLINE, &|| false)?;
     if !status.success() {
         return Err(format!("scancel failed ({status}): {}", stderr.trim()));
     }
     Ok(())
+}
+
+/// Whether `id` is a Slurm job id as `sbatch --parsable` gives it (digits, and `_` for
+/// an array's task): nothing else reaches `squeue`, `scancel`, `scontrol` or `sacct`
+/// as an id, where a word starting with `-` would be an option (`--user=alice`).
+pub fn is_job_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+}
+
+/// Refuses ids that are not Slurm job ids, naming the first.
+fn job_ids(ids: &[String]) -> Result<(), String> {
+    match ids.iter().find(|id| !is_job_id(id)) {
+        Some(bad) => Err(format!(
+            "{bad:?} is not a Slurm job id (digits, and `_` for an array's task)"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A batch job's output file, followed as Slurm writes it.
@@ -1364,6 +1383,22 @@ impl AbstractJob for SlurmJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_job_ids_reach_slurms_commands_as_ids() {
+        for id in ["12", "12_3"] {
+            assert!(is_job_id(id), "{id}");
+        }
+        for id in ["", "-u", "--user=alice", "12 13", "12,13", "12;cluster"] {
+            assert!(!is_job_id(id), "{id}");
+            // Refused before any command runs, so with no Slurm about too.
+            let ids = vec!["7".to_string(), id.to_string()];
+            let error = scancel(&ids).unwrap_err();
+            assert!(error.contains("is not a Slurm job id"), "{error}");
+            let error = slurm_status(&ids).unwrap_err();
+            assert!(error.contains("is not a Slurm job id"), "{error}");
+        }
+    }
 
     #[test]
     fn squeue_rows_give_state_exit_code_and_reason() {
