@@ -214,9 +214,9 @@ impl Names<'_> {
     }
 }
 
-/// The parameter sets of a job's matrix, in the product's order (keys sorted).
-/// The parameters of each instance of `job`: one empty set when it has no matrix. At
-/// most `room` instances: more is an error that shows the product.
+/// The parameter sets of a job's matrix, in the product's order (keys sorted): one
+/// empty set when it has no matrix. At most `room` sets: more is an error that shows
+/// the product, made before any set is.
 fn matrix_params(
     checker: &Checker<'_>,
     job: &JobDef,

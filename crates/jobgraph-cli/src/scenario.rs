@@ -114,8 +114,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     seconds_to_duration(seconds, &format_args!("`{text}`"))
 }
 
-/// The longest duration a scenario may give, in seconds (about 31 years): past it, a
-/// deadline would overflow the clock.
+/// The longest duration a scenario may give, in seconds (about 31 years): a longer one
+/// is a slip (an `h` for an `s`, digits too many), refused as too long.
 const MAX_SECONDS: f64 = 1e9;
 
 /// `seconds` as a duration; `written`: how the scenario wrote it, for the error.
