@@ -4,7 +4,7 @@
 //! failures are told, not counted, unless `--strict`); 1 the run failed; 2 a bad
 //! scenario or bad usage; 130 interrupted (Ctrl-C).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -239,6 +239,38 @@ fn with_state(
     })
 }
 
+/// Whether `output` names a file that `input` names too (the same inode): an output
+/// that does not exist yet names no input.
+fn same_file(output: &Path, input: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(output), std::fs::metadata(input)) {
+        (Ok(out), Ok(inp)) => out.dev() == inp.dev() && out.ino() == inp.ino(),
+        _ => false,
+    }
+}
+
+/// Refuses outputs that would overwrite an input, or each other: `--trace s.toml` (a
+/// slip of tab completion) wrote the trace over the scenario. `outputs`: each output's
+/// flag and path.
+fn outputs_apart(source: &Source, outputs: &[(&str, &Path)]) -> Result<(), String> {
+    let mut inputs = vec![("the scenario", source.file.as_path())];
+    if let Some(hosts) = &source.hosts {
+        inputs.push(("the --hosts file", hosts.as_path()));
+    }
+    for (k, (flag, path)) in outputs.iter().enumerate() {
+        let earlier = outputs[..k].iter().map(|(other, path)| (*other, *path));
+        for (what, other) in inputs.iter().copied().chain(earlier) {
+            if same_file(path, other) || path == &other {
+                return Err(format!(
+                    "{flag} {} is {what} too: give it a path of its own (nothing was written)",
+                    path.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn main_code(cli: Cli) -> i32 {
     match cli.command {
         Commands::Run {
@@ -260,6 +292,14 @@ fn main_code(cli: Cli) -> i32 {
             halt_on_failure,
             slurm,
         } => {
+            let outputs: Vec<(&str, &Path)> = [("--journal", &journal), ("--trace", &trace)]
+                .into_iter()
+                .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
+                .collect();
+            if let Err(e) = outputs_apart(&source, &outputs) {
+                errln!("jobgraph: error: {e}");
+                return EXIT_USAGE;
+            }
             let mut loaded = match load_or_report(&source) {
                 Ok(loaded) => loaded,
                 Err(code) => return code,
@@ -364,6 +404,10 @@ fn main_code(cli: Cli) -> i32 {
             Ok(EXIT_OK)
         }),
         Commands::Graph { source, output } => {
+            if let Err(e) = outputs_apart(&source, &[("--output", &output)]) {
+                errln!("jobgraph: error: {e}");
+                return EXIT_USAGE;
+            }
             let loaded = match load_or_report(&source) {
                 Ok(loaded) => loaded,
                 Err(code) => return code,

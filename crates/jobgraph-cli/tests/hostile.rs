@@ -504,26 +504,32 @@ fn a_journal_path_that_names_another_file_leaves_it_as_it_is() {
     std::fs::write(&notes, "v2 looks like a record\nbut this line is not\n").unwrap();
     // The scenario itself given as the journal (a slip of tab completion), or notes:
     // refused with every flag, and neither file touched.
-    for journal in [f, notes.to_str().unwrap()] {
+    for (journal, what) in [
+        (f, "is the scenario too: give it a path of its own (nothing was written)"),
+        (
+            notes.to_str().unwrap(),
+            "it is not a journal (its line 2 is no record; a record starts with `v2 `), and is left as it is",
+        ),
+    ] {
         let before = std::fs::read(journal).unwrap();
         for flag in [None, Some("--fresh"), Some("--resume")] {
             let mut args = vec!["run", f, "--journal", journal];
             args.extend(flag);
             let run = jobgraph(&args, dir.path());
             assert_code(&run, 2);
-            assert!(
-                run.stderr.contains("it is not a journal (its line")
-                    && run.stderr.contains("and is left as it is"),
-                "{run}"
-            );
+            assert!(run.stderr.contains(what), "{run}");
             assert_eq!(std::fs::read(journal).unwrap(), before, "{flag:?}");
         }
     }
+    // Notes whose first line is no record.
+    std::fs::write(&notes, "my notes\n").unwrap();
     let run = jobgraph(
         &["run", f, "--journal", notes.to_str().unwrap()],
         dir.path(),
     );
-    assert!(run.stderr.contains("its line 2 is no record"), "{run}");
+    assert_code(&run, 2);
+    assert!(run.stderr.contains("its line 1 is no record"), "{run}");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
     // A journal cut short by a crash is still one: its last record ended, and resumed.
     let journal = dir.path().join("run.journal");
     let j = journal.to_str().unwrap();
@@ -567,4 +573,41 @@ fn a_state_file_whose_slurm_ids_are_options_is_refused_before_slurm_is_asked() {
             );
         }
     }
+}
+
+#[test]
+fn an_output_that_names_an_input_or_another_output_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[[job]]\nid = \"a\"\ncommand = [\"true\"]\n";
+    let file = scenario(dir.path(), text);
+    let f = file.to_str().unwrap();
+    std::os::unix::fs::symlink(&file, dir.path().join("link.json")).unwrap();
+    let hosts = dir.path().join("hosts.dot");
+    std::fs::write(&hosts, "127.0.0.1\n").unwrap();
+    let h = hosts.to_str().unwrap();
+    for (args, what) in [
+        (vec!["run", f, "--trace", f], "--trace"),
+        (vec!["run", f, "--trace", "./scenario.toml"], "--trace"),
+        (vec!["run", f, "--trace", "link.json"], "--trace"),
+        (
+            vec!["run", f, "--journal", "j", "--trace", "j"],
+            "--trace j is --journal too",
+        ),
+        (
+            vec!["graph", f, "--hosts", h, "-o", h],
+            "is the --hosts file too",
+        ),
+    ] {
+        let run = jobgraph(&args, dir.path());
+        assert_code(&run, 2);
+        assert!(run.stderr.contains(what), "{what}: {run}");
+        assert!(run.stderr.contains("nothing was written"), "{run}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+        assert_eq!(std::fs::read_to_string(&hosts).unwrap(), "127.0.0.1\n");
+        assert!(!dir.path().join("j").exists(), "{run}");
+    }
+    // A path of its own is written.
+    let run = jobgraph(&["run", f, "--trace", "trace.json"], dir.path());
+    assert_code(&run, 0);
+    assert!(dir.path().join("trace.json").exists(), "{run}");
 }
