@@ -5,7 +5,7 @@
 //! escape sequence. A job's own output lines are shown printable too, unless `--raw`
 //! asks for them as the command wrote them; the log files always hold the exact bytes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -38,8 +38,8 @@ pub struct Printer {
     raw: bool,
     progress: Option<ProgressBar>,
     logs: Option<PathBuf>,
-    /// Each job's log files, opened at its first line.
-    files: Mutex<HashMap<String, LogFiles>>,
+    /// Each job's log files, opened at its first line, and the names they took.
+    files: Mutex<(HashMap<String, LogFiles>, FileNames)>,
     /// The log files that could not be written, with why: one entry per file.
     log_errors: Mutex<Vec<String>>,
 }
@@ -55,7 +55,7 @@ impl Printer {
             raw: false,
             progress: None,
             logs,
-            files: Mutex::new(HashMap::new()),
+            files: Mutex::new((HashMap::new(), FileNames::default())),
             log_errors: Mutex::new(Vec::new()),
         }
     }
@@ -104,7 +104,7 @@ impl Printer {
             bar.inc(1);
         }
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((out, err)) = files.get_mut(id) {
+        if let Some((out, err)) = files.0.get_mut(id) {
             for log in [out, err] {
                 self.flush(log);
             }
@@ -133,7 +133,7 @@ impl Printer {
             bar.finish_and_clear();
         }
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        for (out, err) in files.values_mut() {
+        for (out, err) in files.0.values_mut() {
             self.flush(out);
             self.flush(err);
         }
@@ -177,10 +177,11 @@ impl Printer {
 
     fn line(&self, id: &str, prefix: &str, line: &Line) {
         if let Some(dir) = &self.logs {
-            let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+            let mut guard = self.files.lock().unwrap_or_else(|e| e.into_inner());
+            let (files, names) = &mut *guard;
             let (out, err) = files
                 .entry(id.to_string())
-                .or_insert_with(|| self.open_logs(dir, id));
+                .or_insert_with(|| self.open_logs(dir, &names.name(id)));
             let log = match line.stream {
                 Stream::Stdout => out,
                 Stream::Stderr => err,
@@ -223,17 +224,19 @@ impl Printer {
     /// Makes every job's log files exist, empty, even for a job that prints nothing.
     pub fn touch_logs(&self, id: &str) {
         if let Some(dir) = &self.logs {
-            let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+            let mut guard = self.files.lock().unwrap_or_else(|e| e.into_inner());
+            let (files, names) = &mut *guard;
             files
                 .entry(id.to_string())
-                .or_insert_with(|| self.open_logs(dir, id));
+                .or_insert_with(|| self.open_logs(dir, &names.name(id)));
         }
     }
 
-    /// Makes a job's two log files; one that cannot be made is said, once.
-    fn open_logs(&self, dir: &Path, id: &str) -> LogFiles {
+    /// Makes a job's two log files, `name.stdout` and `name.stderr`; one that cannot
+    /// be made is said, once.
+    fn open_logs(&self, dir: &Path, name: &str) -> LogFiles {
         let open = |stream: &str| {
-            let path = dir.join(format!("{}.{stream}", file_name(id)));
+            let path = dir.join(format!("{name}.{stream}"));
             let file = match File::create(&path) {
                 Ok(file) => Some(BufWriter::with_capacity(64 * 1024, file)),
                 Err(e) => {
@@ -255,8 +258,32 @@ pub fn sink_for(printer: &Arc<Printer>, id: &str, prefix: &str) -> Sink {
     Arc::new(move |line: &Line| printer.line(&id, &prefix, line))
 }
 
+/// File names for job ids, each its own: [`file_name`]'s, with `~2`, `~3`... after it
+/// for an id whose name an earlier id took (`sim[p=a/b]` and `sim[p=a:b]` both make
+/// `sim_p=a_b_`). A `file_name` holds no `~`, so a suffixed name is no other id's.
+/// Given the ids in the scenario's order, the names are the same from run to run.
+#[derive(Debug, Default)]
+pub struct FileNames {
+    taken: HashSet<String>,
+}
+
+impl FileNames {
+    /// The file name of `id`, not given before.
+    pub fn name(&mut self, id: &str) -> String {
+        let base = file_name(id);
+        let mut name = base.clone();
+        let mut k = 1;
+        while !self.taken.insert(name.clone()) {
+            k += 1;
+            name = format!("{base}~{k}");
+        }
+        name
+    }
+}
+
 /// A job id as a file name: characters other than letters, digits and `._-=,+@` (an
-/// instance's `[`, `]`, `:`, `/`, spaces) become `_`.
+/// instance's `[`, `]`, `:`, `/`, spaces) become `_`. Two ids may make one name: see
+/// [`FileNames`].
 pub fn file_name(id: &str) -> String {
     id.chars()
         .map(|c| {

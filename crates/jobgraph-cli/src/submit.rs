@@ -28,7 +28,7 @@ use jobgraph_command::{is_job_id, scancel, slurm_status, Program, SlurmJob};
 use serde::{Deserialize, Serialize};
 
 use crate::build::slurm_settings;
-use crate::output::file_name;
+use crate::output::{file_name, FileNames};
 use crate::scenario::{GroupDef, JobDef, Loaded, SequenceDef};
 
 /// The state file's name in the state folder.
@@ -207,6 +207,8 @@ pub fn submit(loaded: &Loaded, dir: &Path, ignore_window: bool) -> Result<State,
         jobs: Vec::new(),
     };
     let mut ids: HashMap<&str, String> = HashMap::new();
+    // Each job's script and output files, and its Slurm job name, its own.
+    let mut names = FileNames::default();
     for id in order {
         let node = &nodes[id];
         let def = node.def;
@@ -254,7 +256,7 @@ pub fn submit(loaded: &Loaded, dir: &Path, ignore_window: bool) -> Result<State,
             parts.push(format!("afterany:{}", any.join(":")));
         }
         let dependency = parts.join(",");
-        let name = format!("jobgraph.{stem}.{}", file_name(id));
+        let name = format!("jobgraph.{stem}.{}", names.name(id));
         let submitted = job.submit_detached(
             &name,
             dir,

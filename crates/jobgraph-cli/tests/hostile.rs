@@ -611,3 +611,34 @@ fn an_output_that_names_an_input_or_another_output_is_refused_and_nothing_is_wri
     assert_code(&run, 0);
     assert!(dir.path().join("trace.json").exists(), "{run}");
 }
+
+#[test]
+fn instances_whose_ids_make_one_file_name_keep_logs_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "[[job]]\nid = \"sim\"\nmatrix = { p = [\"a/b\", \"a_b\", \"a:b\"] }\ncommand = [\"echo\", \"{p}\"]\n",
+    );
+    let logs = dir.path().join("logs");
+    let run = jobgraph(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--logs",
+            logs.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_code(&run, 0);
+    // The matrix's order (its values' order), each its own file.
+    for (name, printed) in [
+        ("sim_p=a_b_", "a/b"),
+        ("sim_p=a_b_~2", "a_b"),
+        ("sim_p=a_b_~3", "a:b"),
+    ] {
+        let out = std::fs::read_to_string(logs.join(format!("{name}.stdout"))).unwrap();
+        assert_eq!(out, format!("{printed}\n"), "{name}: {run}");
+        assert!(logs.join(format!("{name}.stderr")).exists(), "{name}");
+    }
+    assert_eq!(std::fs::read_dir(&logs).unwrap().count(), 6);
+}
