@@ -2,7 +2,7 @@
 //!
 //! Exit codes: 0 the run succeeded (no critical job failed, no timeout; non-critical
 //! failures are told, not counted, unless `--strict`); 1 the run failed; 2 a bad
-//! scenario or bad usage; 130 interrupted (Ctrl-C).
+//! scenario or bad usage; 130 interrupted (Ctrl-C, SIGTERM, or SIGHUP).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,7 +15,7 @@ use jobgraph_cli::run::{run, RunOptions, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use jobgraph_cli::scenario::{load_with, parse_duration, GroupDef, JobDef, Loaded};
 use jobgraph_cli::{errln, out, outln, submit};
 
-const EXIT_CODES: &str = "Exit codes: 0 the run succeeded: no critical job failed and no timeout (non-critical jobs that failed are told in the debrief and the summary; --strict makes them fail the run); 1 the run failed; 2 a bad scenario or bad usage; 130 interrupted (Ctrl-C).";
+const EXIT_CODES: &str = "Exit codes: 0 the run succeeded: no critical job failed and no timeout (non-critical jobs that failed are told in the debrief and the summary; --strict makes them fail the run); 1 the run failed; 2 a bad scenario or bad usage; 130 interrupted (Ctrl-C, SIGTERM, or SIGHUP: the run is cancelled and its commands killed; a second one exits at once).";
 
 /// Runs a DAG of shell commands, here and on other hosts over ssh, from a TOML scenario.
 #[derive(Parser, Debug)]

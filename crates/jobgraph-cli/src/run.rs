@@ -21,7 +21,7 @@ use jobgraph_command::{
     cancel_live_slurm_jobs, kill_live_process_groups, live_process_groups, live_slurm_jobs,
     CommandError, Submitted,
 };
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::build::{build, BuildOptions, Built, JobInfo, NotRun, OnFailure, SLURM_GRACE};
 use crate::journal::Journal;
@@ -36,7 +36,7 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
 /// Exit code: a bad scenario or bad usage.
 pub const EXIT_USAGE: i32 = 2;
-/// Exit code: interrupted by Ctrl-C (SIGINT) or SIGTERM.
+/// Exit code: interrupted by Ctrl-C (SIGINT), SIGTERM, or SIGHUP (its terminal gone).
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// What `jobgraph run` was asked.
@@ -148,11 +148,13 @@ impl Wake for ThreadWaker {
     }
 }
 
-/// Signals received: the first cancels the run, the second exits at once.
+/// Signals received: the first cancels the run, the second exits at once. SIGHUP too:
+/// each command runs in a process group of its own, which a closed terminal's hangup
+/// does not reach, so a runner that died of it would leave them all running.
 fn watch_signals(main: Thread) -> Arc<AtomicUsize> {
     let count = Arc::new(AtomicUsize::new(0));
     let seen = count.clone();
-    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         Ok(mut signals) => {
             thread::Builder::new()
                 .name("jobgraph signals".into())

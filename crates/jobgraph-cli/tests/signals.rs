@@ -1,5 +1,5 @@
-//! Ctrl-C with a real signal: the first cancels the run and leaves nothing running,
-//! the second exits at once.
+//! Ctrl-C with a real signal (and SIGTERM, and the hangup of a closed terminal): the
+//! first cancels the run and leaves nothing running, the second exits at once.
 
 mod common;
 
@@ -29,13 +29,33 @@ fn wait_for_pids(path: &Path, n: usize) -> Vec<i32> {
 }
 
 fn sigint(pid: u32) {
+    signal(pid, libc::SIGINT);
+}
+
+fn signal(pid: u32, signal: i32) {
     // SAFETY: a plain kill(2) of our own child.
-    let rc = unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let rc = unsafe { libc::kill(pid as i32, signal) };
     assert_eq!(rc, 0);
 }
 
 #[test]
 fn the_first_ctrl_c_cancels_the_run_and_leaves_nothing_running() {
+    cancels_the_run_and_leaves_nothing_running(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_cancels_the_run_and_leaves_nothing_running() {
+    cancels_the_run_and_leaves_nothing_running(libc::SIGTERM);
+}
+
+/// The terminal closing: its hangup reaches the runner, not its commands, each in a
+/// process group of its own.
+#[test]
+fn a_hangup_cancels_the_run_and_leaves_nothing_running() {
+    cancels_the_run_and_leaves_nothing_running(libc::SIGHUP);
+}
+
+fn cancels_the_run_and_leaves_nothing_running(sent: i32) {
     let dir = tempfile::tempdir().unwrap();
     let pids = dir.path().join("pids");
     let p = pids.display();
@@ -75,7 +95,7 @@ requires = ["direct"]
     .unwrap();
     let pid = child.id();
     let recorded = wait_for_pids(&pids, 4);
-    sigint(pid);
+    signal(pid, sent);
     let started = Instant::now();
     let run = finish(child, Duration::from_secs(20));
     assert_eq!(run.code, Some(130), "{run}");
