@@ -169,23 +169,24 @@ fn labels_and_output_reach_the_terminal_escaped_unless_raw_is_asked() {
     );
 }
 
+/// `run` of a scenario `text` with `--logs DIR` after `flags`: the run, its folder (kept
+/// while the logs are read) and the logs' folder.
+fn run_with_logs(text: &str, flags: &[&str]) -> (Run, tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), text);
+    let logs = dir.path().join("logs");
+    let mut args = vec!["run", file.to_str().unwrap()];
+    args.extend(flags);
+    args.extend(["--logs", logs.to_str().unwrap()]);
+    let run = jobgraph(&args, dir.path());
+    (run, dir, logs)
+}
+
 #[test]
 fn logs_hold_the_exact_bytes_the_commands_wrote() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = scenario(
-        dir.path(),
+    let (run, _dir, logs) = run_with_logs(
         "[[job]]\nid = \"a\"\nshell = \"printf 'a\\\\377b\\\\r\\\\n'; head -c 100000 /dev/zero | tr '\\\\0' x; printf '\\\\nend'; printf 'e\\\\033r' >&2\"\n",
-    );
-    let logs = dir.path().join("logs");
-    let run = jobgraph(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--quiet",
-            "--logs",
-            logs.to_str().unwrap(),
-        ],
-        dir.path(),
+        &["--quiet"],
     );
     assert_code(&run, 0);
     let mut expected = b"a\xffb\r\n".to_vec();
@@ -614,20 +615,9 @@ fn an_output_that_names_an_input_or_another_output_is_refused_and_nothing_is_wri
 
 #[test]
 fn instances_whose_ids_make_one_file_name_keep_logs_of_their_own() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = scenario(
-        dir.path(),
+    let (run, _dir, logs) = run_with_logs(
         "[[job]]\nid = \"sim\"\nmatrix = { p = [\"a/b\", \"a_b\", \"a:b\"] }\ncommand = [\"echo\", \"{p}\"]\n",
-    );
-    let logs = dir.path().join("logs");
-    let run = jobgraph(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--logs",
-            logs.to_str().unwrap(),
-        ],
-        dir.path(),
+        &[],
     );
     assert_code(&run, 0);
     // The matrix's order (its values' order), each its own file.
