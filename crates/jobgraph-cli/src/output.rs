@@ -38,8 +38,8 @@ pub struct Printer {
     raw: bool,
     progress: Option<ProgressBar>,
     logs: Option<PathBuf>,
-    /// Each job's log files, opened at its first line, and the names they took.
-    files: Mutex<(HashMap<String, LogFiles>, FileNames)>,
+    /// Each job's log files, opened at its first line.
+    files: Mutex<Logs>,
     /// The log files that could not be written, with why: one entry per file.
     log_errors: Mutex<Vec<String>>,
 }
@@ -55,7 +55,7 @@ impl Printer {
             raw: false,
             progress: None,
             logs,
-            files: Mutex::new((HashMap::new(), FileNames::default())),
+            files: Mutex::new(Logs::default()),
             log_errors: Mutex::new(Vec::new()),
         }
     }
@@ -104,7 +104,7 @@ impl Printer {
             bar.inc(1);
         }
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((out, err)) = files.0.get_mut(id) {
+        if let Some((out, err)) = files.by_id.get_mut(id) {
             for log in [out, err] {
                 self.flush(log);
             }
@@ -133,7 +133,7 @@ impl Printer {
             bar.finish_and_clear();
         }
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        for (out, err) in files.0.values_mut() {
+        for (out, err) in files.by_id.values_mut() {
             self.flush(out);
             self.flush(err);
         }
@@ -177,11 +177,8 @@ impl Printer {
 
     fn line(&self, id: &str, prefix: &str, line: &Line) {
         if let Some(dir) = &self.logs {
-            let mut guard = self.files.lock().unwrap_or_else(|e| e.into_inner());
-            let (files, names) = &mut *guard;
-            let (out, err) = files
-                .entry(id.to_string())
-                .or_insert_with(|| self.open_logs(dir, &names.name(id)));
+            let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+            let (out, err) = self.logs_of(&mut files, dir, id);
             let log = match line.stream {
                 Stream::Stdout => out,
                 Stream::Stderr => err,
@@ -224,12 +221,17 @@ impl Printer {
     /// Makes every job's log files exist, empty, even for a job that prints nothing.
     pub fn touch_logs(&self, id: &str) {
         if let Some(dir) = &self.logs {
-            let mut guard = self.files.lock().unwrap_or_else(|e| e.into_inner());
-            let (files, names) = &mut *guard;
-            files
-                .entry(id.to_string())
-                .or_insert_with(|| self.open_logs(dir, &names.name(id)));
+            let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+            self.logs_of(&mut files, dir, id);
         }
+    }
+
+    /// Job `id`'s log files in `dir`, made at the first call.
+    fn logs_of<'a>(&self, logs: &'a mut Logs, dir: &Path, id: &str) -> &'a mut LogFiles {
+        let Logs { by_id, names } = logs;
+        by_id
+            .entry(id.to_string())
+            .or_insert_with(|| self.open_logs(dir, &names.name(id)))
     }
 
     /// Makes a job's two log files, `name.stdout` and `name.stderr`; one that cannot
@@ -256,6 +258,13 @@ pub fn sink_for(printer: &Arc<Printer>, id: &str, prefix: &str) -> Sink {
     let id = id.to_string();
     let prefix = printer.prefix(prefix);
     Arc::new(move |line: &Line| printer.line(&id, &prefix, line))
+}
+
+/// The jobs' log files, and the names they took.
+#[derive(Debug, Default)]
+struct Logs {
+    by_id: HashMap<String, LogFiles>,
+    names: FileNames,
 }
 
 /// File names for job ids, each its own: [`file_name`]'s, with `~2`, `~3`... after it
